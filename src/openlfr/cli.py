@@ -1,0 +1,66 @@
+"""The ``openlfr`` command.
+
+Each area of the system registers its own commands from its ``cli`` module, which imports
+heavy dependencies (models, database drivers) only inside the commands that need them.
+Convention: every command that reports figures accepts ``--json`` and then prints exactly
+one JSON object and nothing else on stdout (progress goes to stderr).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import typer
+
+from openlfr.errors import OpenLFRError
+
+app = typer.Typer(
+    name="openlfr",
+    help="OpenLFR: accountable live facial recognition for watchlist alerting.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# Areas whose ``register(app)`` adds their commands. Order is the order in --help.
+AREAS = [
+    "openlfr.vision.cli",
+]
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more detail.")) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+for _area in AREAS:
+    importlib.import_module(_area).register(app)
+
+
+def main() -> None:
+    """Entry point: runs the app and turns OpenLFRError into a clear message and exit code."""
+    try:
+        app(standalone_mode=False)
+    except OpenLFRError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.secho("aborted", err=True)
+        sys.exit(1)
+    except (typer.Exit, SystemExit) as exc:
+        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
+        sys.exit(code or 0)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

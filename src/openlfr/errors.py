@@ -1,0 +1,42 @@
+"""Errors a user can act on. The CLI prints their message without a traceback."""
+
+from __future__ import annotations
+
+__all__ = ["OpenLFRError", "ConfigError", "ModelFileError", "ImageError", "SourceError",
+           "PermissionDenied", "StateError", "NotFound"]
+
+
+class OpenLFRError(Exception):
+    """Base class: the message says what is wrong and what to do."""
+
+    exit_code = 2
+
+
+class ConfigError(OpenLFRError):
+    """A configuration file or option is invalid."""
+
+
+class ModelFileError(OpenLFRError):
+    """A model file is missing, unreadable or does not match its recorded sha256."""
+
+
+class ImageError(OpenLFRError):
+    """An image could not be decoded, or holds no usable face where one is required."""
+
+
+class SourceError(OpenLFRError):
+    """A video source cannot be opened or read."""
+
+
+class PermissionDenied(OpenLFRError):
+    """The acting user's role does not allow the action."""
+
+    exit_code = 3
+
+
+class StateError(OpenLFRError):
+    """The action is not allowed in the object's current state."""
+
+
+class NotFound(OpenLFRError):
+    """The named object does not exist."""

@@ -1,0 +1,50 @@
+"""Process-wide settings from the environment (prefix ``OPENLFR_``).
+
+Settings are built explicitly (``Settings()``) and passed down; nothing is read at import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "shared_data_dir"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENLFR_", extra="forbid")
+
+    data_dir: Path = Field(Path("var"), description="Where the embedded store, keys and "
+                           "alert media live (relative to the working directory).")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file "
+                                     "openlfr.db inside data_dir. PostgreSQL: "
+                                     "postgresql+psycopg://user@host:5432/db")
+    cache_dir: Path = Field(Path.home() / ".cache" / "openlfr",
+                            description="Cache for evaluation embeddings (never live faces).")
+    shared_data: Path | None = Field(None, description="Evaluation data folder "
+                                     "(default: ../shared/data beside the checkout, if present).")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'openlfr.db').resolve()}"
+
+
+def shared_data_dir(explicit: Path | None = None) -> Path | None:
+    """The evaluation data folder, or None when it is absent."""
+    import os
+
+    candidates = [explicit] if explicit else []
+    if os.environ.get("OPENLFR_SHARED_DATA"):
+        candidates.append(Path(os.environ["OPENLFR_SHARED_DATA"]))
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidates.append(parent.parent / "shared" / "data")
+        if (parent / "pyproject.toml").exists():
+            break
+    candidates.append(Path.cwd().parent / "shared" / "data")
+    for c in candidates:
+        if c is not None and c.is_dir():
+            return c
+    return None
