@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "shared_data_dir"]
@@ -25,6 +25,22 @@ class Settings(BaseSettings):
                             description="Cache for evaluation embeddings (never live faces).")
     shared_data: Path | None = Field(None, description="Evaluation data folder "
                                      "(default: ../shared/data beside the checkout, if present).")
+    # --- governance (encryption, audit, retention) ---
+    key: SecretStr | None = Field(None, description="Encryption key for biometric data at rest: "
+                                  "base64 of 32 random bytes (OPENLFR_KEY).")
+    key_file: Path | None = Field(None, description="File holding the base64 key (mode 0600); "
+                                  "used when OPENLFR_KEY is unset.")
+    dev: bool = Field(False, description="Development mode: without a key, create one in "
+                      "data_dir/openlfr.key (0600). Never for real deployments.")
+    audit_key: SecretStr | None = Field(None, description="Optional HMAC key for the audit "
+                                        "chain (any string); verification then needs it too.")
+    retention_alert_days: float = Field(31, gt=0, description="Alert records and images are "
+                                        "purged this many days after the alert unless held.")
+    retention_snapshot_hours: float = Field(24, ge=0, le=24, description="A deployment's "
+                                            "watchlist snapshot is deleted this long after the "
+                                            "deployment ends (at most 24 h).")
+    retention_subject_grace_days: float = Field(0, ge=0, description="Expired watchlist "
+                                                "subjects are removed this long after expiry.")
 
     @property
     def resolved_database_url(self) -> str:
