@@ -1,0 +1,281 @@
+"""Face detectors: image in, :class:`~openlfr.faces.Faces` (boxes, scores, 5 landmarks) out.
+
+Backends, chosen by the ``type`` key of :data:`DetectorConfig`:
+
+- ``scrfd`` (default): SCRFD-500M with keypoints (InsightFace, ONNX via onnxruntime). Any input
+  size that is a multiple of 32 works, so a frame is resized keeping its aspect ratio to fit
+  ``max_size`` and padded right/bottom to the next multiple of 32 -- no square padding, no
+  wasted pixels on wide frames.
+- ``yunet``: libfacedetection's YuNet through the ``yuface`` package (BSD weights, very fast).
+
+Landmark order for every backend: left eye, right eye (as seen in the image), nose, left mouth
+corner, right mouth corner. Boxes and landmarks are in the original image's pixels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Protocol, runtime_checkable
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from openlfr.faces import Faces
+from openlfr.vision.image import as_bgr
+from openlfr.vision.runtime import RuntimeConfig, make_session
+
+__all__ = ["Detector", "ScrfdConfig", "YunetConfig", "DetectorConfig", "ScrfdDetector",
+           "YunetDetector", "build_detector", "nms"]
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """What every detector does."""
+
+    name: str
+
+    def detect(self, image: np.ndarray) -> Faces:
+        """Find faces in a BGR uint8 image (H, W, 3)."""
+        ...
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression; returns kept indices, best score first."""
+    if len(boxes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    x1, y1, x2, y2 = (boxes[:, i].astype(np.float64) for i in range(4))
+    areas = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]))
+        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]))
+        inter = w * h
+        iou = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9)
+        order = rest[iou <= iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+class _ModelFileFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_path: Path | None = Field(
+        None, description="Your own ONNX file instead of the packaged default. Requires "
+                          "model_sha256; the file is checked before it is loaded.")
+    model_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-fA-F]{64}$",
+        description="sha256 of model_path (sha256sum FILE).")
+
+    @model_validator(mode="after")
+    def _path_needs_hash(self) -> _ModelFileFields:
+        if self.model_path is not None and self.model_sha256 is None:
+            raise ValueError("model_path needs model_sha256 (sha256sum of the file)")
+        return self
+
+
+class ScrfdConfig(_ModelFileFields):
+    """SCRFD detector (default: SCRFD-500M with keypoints, InsightFace, non-commercial)."""
+
+    type: Literal["scrfd"] = "scrfd"
+    max_size: int = Field(
+        640, ge=64, le=4096,
+        description="Frames are scaled down so their long side is at most this many pixels "
+                    "(never up). Larger finds smaller faces (a face must be ~10 px at this "
+                    "scale) but costs time roughly in proportion to the pixels: 640 on a 1080p "
+                    "frame keeps faces of ~30 px and up.")
+    score_threshold: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="Minimum detector confidence. Lower finds more small, blurred or turned "
+                    "faces and more false detections (patterns, posters); the quality gate "
+                    "can apply a stricter score before embedding.")
+    nms_iou: float = Field(
+        0.4, gt=0.0, le=1.0,
+        description="Overlap (IoU) above which the weaker of two boxes is dropped. Lower "
+                    "merges faces in tight crowds; higher keeps duplicates.")
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig,
+                                   description="onnxruntime threads and spinning.")
+
+
+class YunetConfig(BaseModel):
+    """YuNet detector via ``yuface`` (libfacedetection, BSD-3-Clause weights)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["yunet"] = "yunet"
+    max_size: int = Field(
+        640, ge=64, le=960,
+        description="Frames are scaled down so the long side is at most this (YuNet degrades "
+                    "above 960 px). Larger finds smaller faces at more cost.")
+    score_threshold: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="Minimum confidence (YuNet reports 0-100; this is that divided by 100). "
+                    "Lower finds more faces and more false detections.")
+    nms_iou: float = Field(
+        0.3, gt=0.0, le=1.0,
+        description="YuNet returns many overlapping raw boxes per face; boxes overlapping a "
+                    "stronger one by more than this IoU are dropped.")
+
+
+DetectorConfig = Annotated[ScrfdConfig | YunetConfig, Field(discriminator="type")]
+
+
+def _fit_scale(h: int, w: int, max_size: int) -> float:
+    return min(1.0, max_size / max(h, w))
+
+
+class ScrfdDetector:
+    """SCRFD with 5 keypoints; strides 8/16/32, two anchors per location."""
+
+    STRIDES = (8, 16, 32)
+    ANCHORS = 2
+
+    def __init__(self, cfg: ScrfdConfig | None = None, session: object | None = None) -> None:
+        from openlfr.vision import models
+
+        self.cfg = cfg or ScrfdConfig()
+        if session is None:
+            if self.cfg.model_path is not None:
+                path = models.verified_path(self.cfg.model_path, self.cfg.model_sha256,
+                                            "SCRFD detector")
+            else:
+                path = models.verified("scrfd_500m")
+            self.model_sha256 = models.sha256_of(path)
+            session = make_session(path, self.cfg.runtime)
+        else:
+            self.model_sha256 = self.cfg.model_sha256 or ""
+        self.session = session
+        self.name = "scrfd"
+        self._input = session.get_inputs()[0].name  # type: ignore[attr-defined]
+        outs = [o.name for o in session.get_outputs()]  # type: ignore[attr-defined]
+        wanted = [f"{k}_{s}" for k in ("score", "bbox", "kps") for s in self.STRIDES]
+        if set(wanted) <= set(outs):
+            self._outputs = wanted
+        elif len(outs) == 9:  # same layout, different output names: score*3, bbox*3, kps*3
+            self._outputs = outs
+        else:
+            from openlfr.errors import ModelFileError
+
+            raise ModelFileError(f"SCRFD model must have 9 outputs (score/bbox/kps per stride "
+                                 f"8, 16, 32), this one has {len(outs)}: {outs}")
+        self._centres: dict[tuple[int, int, int], np.ndarray] = {}
+
+    # -- preprocessing ---------------------------------------------------------------------
+    def prepare(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """Resize to fit max_size, pad right/bottom to a multiple of 32, normalise to NCHW."""
+        import cv2
+
+        h, w = image.shape[:2]
+        scale = _fit_scale(h, w, self.cfg.max_size)
+        nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+        resized = image if scale == 1.0 else cv2.resize(image, (nw, nh),
+                                                        interpolation=cv2.INTER_AREA)
+        ph, pw = -(-nh // 32) * 32, -(-nw // 32) * 32
+        blob = np.zeros((1, 3, ph, pw), dtype=np.float32)
+        # BGR -> RGB, (x - 127.5) / 128; padding is 0 after normalisation (mid-grey).
+        rgb = resized[:, :, ::-1].astype(np.float32)
+        rgb -= 127.5
+        rgb *= 1.0 / 128.0
+        blob[0, :, :nh, :nw] = rgb.transpose(2, 0, 1)
+        return blob, scale
+
+    def _anchor_centres(self, ph: int, pw: int, stride: int) -> np.ndarray:
+        key = (ph, pw, stride)
+        if key not in self._centres:
+            fh, fw = ph // stride, pw // stride
+            ys, xs = np.mgrid[:fh, :fw]
+            c = np.stack([xs, ys], axis=-1).reshape(-1, 2).astype(np.float32) * stride
+            self._centres[key] = np.repeat(c, self.ANCHORS, axis=0)
+        return self._centres[key]
+
+    # -- decoding --------------------------------------------------------------------------
+    def decode(self, outputs: list[np.ndarray], ph: int, pw: int, scale: float,
+               index: int = 0) -> Faces:
+        """Turn raw outputs (for batch element ``index``) into Faces in original pixels."""
+        boxes_all, scores_all, kps_all = [], [], []
+        n = len(self.STRIDES)
+        for k, stride in enumerate(self.STRIDES):
+            def pick(a: np.ndarray) -> np.ndarray:
+                return a[index] if a.ndim == 3 else a
+
+            scores = pick(outputs[k]).reshape(-1)
+            keep = np.nonzero(scores >= self.cfg.score_threshold)[0]
+            if keep.size == 0:
+                continue
+            centres = self._anchor_centres(ph, pw, stride)[keep]
+            dist = pick(outputs[n + k]).reshape(-1, 4)[keep] * stride
+            kps = pick(outputs[2 * n + k]).reshape(-1, 10)[keep] * stride
+            boxes = np.concatenate([centres - dist[:, :2], centres + dist[:, 2:]], axis=1)
+            kps = kps.reshape(-1, 5, 2) + centres[:, None, :]
+            boxes_all.append(boxes)
+            scores_all.append(scores[keep])
+            kps_all.append(kps)
+        if not boxes_all:
+            return Faces.empty()
+        boxes = np.concatenate(boxes_all)
+        scores = np.concatenate(scores_all)
+        kps = np.concatenate(kps_all)
+        keep = nms(boxes, scores, self.cfg.nms_iou)
+        return Faces(boxes[keep] / scale, scores[keep], kps[keep] / scale)
+
+    def detect(self, image: np.ndarray) -> Faces:
+        image = as_bgr(image)
+        blob, scale = self.prepare(image)
+        outputs = self.session.run(self._outputs, {self._input: blob})  # type: ignore[attr-defined]
+        faces = self.decode(outputs, blob.shape[2], blob.shape[3], scale)
+        return _clip(faces, image.shape[1], image.shape[0])
+
+
+def _clip(faces: Faces, w: int, h: int) -> Faces:
+    if len(faces) == 0:
+        return faces
+    boxes = faces.boxes.copy()
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+    ok = (boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1)
+    return Faces(boxes[ok], faces.scores[ok], faces.landmarks[ok])
+
+
+class YunetDetector:
+    """YuNet via ``yuface``: BGR uint8 in; confidence 0-100, xywh and 5 landmarks out."""
+
+    def __init__(self, cfg: YunetConfig | None = None) -> None:
+        import yuface  # noqa: F401  (fail here, at construction, if missing)
+
+        self.cfg = cfg or YunetConfig()
+        self.name = "yunet"
+        self.model_sha256 = ""  # weights are compiled into the yuface library
+
+    def detect(self, image: np.ndarray) -> Faces:
+        import cv2
+        import yuface
+
+        image = as_bgr(image)
+        h, w = image.shape[:2]
+        scale = _fit_scale(h, w, self.cfg.max_size)
+        small = image if scale == 1.0 else cv2.resize(
+            image, (max(1, round(w * scale)), max(1, round(h * scale))),
+            interpolation=cv2.INTER_AREA)
+        confs, xywh, lms = yuface.detect(np.ascontiguousarray(small),
+                                         conf=self.cfg.score_threshold)
+        if len(confs) == 0:
+            return Faces.empty()
+        scores = confs.astype(np.float32) / 100.0
+        xywh = xywh.astype(np.float32)
+        boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+        lms = lms.astype(np.float32).reshape(-1, 5, 2)
+        keep = nms(boxes, scores, self.cfg.nms_iou)
+        faces = Faces(boxes[keep] / scale, scores[keep], lms[keep] / scale)
+        return _clip(faces, w, h)
+
+
+def build_detector(cfg: ScrfdConfig | YunetConfig | None = None) -> ScrfdDetector | YunetDetector:
+    """The detector a config names (default SCRFD-500M)."""
+    cfg = cfg or ScrfdConfig()
+    if isinstance(cfg, ScrfdConfig):
+        return ScrfdDetector(cfg)
+    if isinstance(cfg, YunetConfig):
+        return YunetDetector(cfg)
+    raise TypeError(f"unknown detector config {type(cfg).__name__}")

@@ -1,0 +1,247 @@
+"""Face embedders: aligned face in, L2-normalised vector out, so cosine = dot product.
+
+Backends, chosen by the ``type`` key of :data:`EmbedderConfig`:
+
+- ``arcface`` (default): ArcFace MobileFaceNet trained on WebFace600K (``w600k_mbf.onnx``,
+  InsightFace, non-commercial research use), 512-d; or your own ArcFace-style ONNX (input
+  (N, 3, 112, 112) RGB scaled to [-1, 1]) given by path and sha256.
+- ``dlib``: dlib's ResNet-29 (128-d) with its 5-point shape predictor; weights without a
+  usage restriction. Slower (the ``dlib-bin`` wheel has no BLAS) and less accurate.
+
+Two levels of call:
+
+- ``embed(image, faces, mask=None) -> Faces``: embeds the faces selected by ``mask`` (all by
+  default) and returns ``faces`` with ``embeddings`` filled in; rows of faces not selected
+  are NaN, so the pipeline can embed only faces whose track needs new evidence.
+- ``embed_aligned(crops) -> (n, dim)``: for crops already aligned by :func:`align.align`
+  (ArcFace only).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Protocol, runtime_checkable
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from openlfr.faces import Faces
+from openlfr.vision.align import CROP_SIZE, align
+from openlfr.vision.image import as_bgr
+from openlfr.vision.runtime import RuntimeConfig, make_session
+
+__all__ = ["Embedder", "ArcFaceConfig", "DlibConfig", "EmbedderConfig", "ArcFaceEmbedder",
+           "DlibEmbedder", "build_embedder", "l2_normalise"]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What every embedder does."""
+
+    name: str
+    dim: int
+    model_sha256: str
+
+    def embed(self, image: np.ndarray, faces: Faces, mask: np.ndarray | None = None) -> Faces:
+        """Return ``faces`` with embeddings (NaN rows where ``mask`` is False)."""
+        ...
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (float32); zero rows stay zero."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+def _selection(faces: Faces, mask: np.ndarray | None) -> np.ndarray:
+    if mask is None:
+        return np.arange(len(faces))
+    mask = np.asarray(mask)
+    if mask.dtype != bool or mask.shape != (len(faces),):
+        raise ValueError(f"embed mask: expected bool array of shape ({len(faces)},), "
+                         f"got {mask.dtype} {mask.shape}")
+    return np.nonzero(mask)[0]
+
+
+def _fill(faces: Faces, idx: np.ndarray, vectors: np.ndarray, dim: int) -> Faces:
+    out = np.full((len(faces), dim), np.nan, dtype=np.float32)
+    if len(idx):
+        out[idx] = vectors
+    return faces.with_embeddings(out)
+
+
+class ArcFaceConfig(BaseModel):
+    """ArcFace-style ONNX embedder (default: MobileFaceNet, WebFace600K, 512-d)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["arcface"] = "arcface"
+    model_path: Path | None = Field(
+        None, description="Your own ArcFace-style ONNX (input N x 3 x 112 x 112, RGB, "
+                          "(x - 127.5) / 127.5). Requires model_sha256. Its similarity "
+                          "threshold must be calibrated (openlfr evaluation) before use.")
+    model_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-fA-F]{64}$", description="sha256 of model_path.")
+    flip: bool = Field(
+        False,
+        description="Also embed the mirrored crop and add the two vectors. Measurably more "
+                    "accurate (use it for enrolment and evaluation) at twice the cost per "
+                    "face; thresholds calibrated with flip on hold only with flip on.")
+    batch_size: int = Field(
+        32, ge=1, le=1024,
+        description="Faces per model call. Larger batches amortise call overhead (a few ms "
+                    "per call on CPU) at more memory; 8-32 is the sweet spot on CPU.")
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig,
+                                   description="onnxruntime threads and spinning.")
+
+    @model_validator(mode="after")
+    def _path_needs_hash(self) -> ArcFaceConfig:
+        if self.model_path is not None and self.model_sha256 is None:
+            raise ValueError("model_path needs model_sha256 (sha256sum of the file)")
+        return self
+
+
+class DlibConfig(BaseModel):
+    """dlib ResNet-29 face descriptor (128-d), weights from ``face-recognition-models``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["dlib"] = "dlib"
+    jitters: int = Field(
+        0, ge=0, le=100,
+        description="Randomly jittered copies averaged per face (dlib's num_jitters). Each "
+                    "costs one more forward pass (~75 ms here) for a small accuracy gain; "
+                    "0 for live use, 10 or so for enrolment if time allows.")
+    padding: float = Field(
+        0.25, ge=0.0, le=1.0,
+        description="Context around the face in dlib's 150x150 chip; 0.25 is what the model "
+                    "was trained with.")
+
+
+EmbedderConfig = Annotated[ArcFaceConfig | DlibConfig, Field(discriminator="type")]
+
+
+class ArcFaceEmbedder:
+    """ArcFace ONNX on onnxruntime; batched, L2-normalised, optional flip fusion."""
+
+    def __init__(self, cfg: ArcFaceConfig | None = None, session: object | None = None) -> None:
+        from openlfr.vision import models
+
+        self.cfg = cfg or ArcFaceConfig()
+        if session is None:
+            if self.cfg.model_path is not None:
+                path = models.verified_path(self.cfg.model_path, self.cfg.model_sha256,
+                                            "ArcFace embedder")
+            else:
+                path = models.verified("arcface_mbf")
+            self.model_sha256 = models.sha256_of(path)
+            session = make_session(path, self.cfg.runtime)
+        else:
+            self.model_sha256 = self.cfg.model_sha256 or ""
+        self.session = session
+        inp = session.get_inputs()[0]  # type: ignore[attr-defined]
+        self._input = inp.name
+        shape = list(inp.shape)
+        if len(shape) != 4 or shape[1] != 3 or shape[2:] != [CROP_SIZE, CROP_SIZE]:
+            from openlfr.errors import ModelFileError
+
+            raise ModelFileError(f"ArcFace model input must be (N, 3, 112, 112), "
+                                 f"this one is {shape}")
+        self._output = session.get_outputs()[0].name  # type: ignore[attr-defined]
+        out_shape = session.get_outputs()[0].shape  # type: ignore[attr-defined]
+        self.dim = int(out_shape[-1]) if isinstance(out_shape[-1], int) else 512
+        self.name = "arcface" + ("+flip" if self.cfg.flip else "")
+        self.flip = self.cfg.flip
+
+    def _run(self, crops_bgr: np.ndarray) -> np.ndarray:
+        blob = crops_bgr[..., ::-1].astype(np.float32)
+        blob -= 127.5
+        blob *= 1.0 / 127.5
+        blob = np.ascontiguousarray(blob.transpose(0, 3, 1, 2))
+        return self.session.run([self._output], {self._input: blob})[0]  # type: ignore[attr-defined]
+
+    def embed_aligned(self, crops: np.ndarray) -> np.ndarray:
+        """(n, 112, 112, 3) BGR uint8 aligned crops -> (n, dim) unit vectors."""
+        crops = np.asarray(crops)
+        if crops.ndim != 4 or crops.shape[1:] != (CROP_SIZE, CROP_SIZE, 3):
+            raise ValueError(f"embed_aligned: expected (n, 112, 112, 3) crops, got {crops.shape}")
+        if len(crops) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = []
+        step = self.cfg.batch_size
+        for i in range(0, len(crops), step):
+            chunk = crops[i:i + step]
+            if self.flip:
+                both = self._run(np.concatenate([chunk, chunk[:, :, ::-1]]))
+                vec = both[:len(chunk)] + both[len(chunk):]
+            else:
+                vec = self._run(chunk)
+            out.append(vec)
+        return l2_normalise(np.concatenate(out))
+
+    def embed(self, image: np.ndarray, faces: Faces, mask: np.ndarray | None = None) -> Faces:
+        idx = _selection(faces, mask)
+        if len(idx) == 0:
+            return _fill(faces, idx, np.zeros((0, self.dim), np.float32), self.dim)
+        image = as_bgr(image)
+        crops = align(image, faces.landmarks[idx])
+        return _fill(faces, idx, self.embed_aligned(crops), self.dim)
+
+
+class DlibEmbedder:
+    """dlib ResNet-29: 5-point shape predictor on the detector's box, 150x150 chip, 128-d."""
+
+    dim = 128
+
+    def __init__(self, cfg: DlibConfig | None = None) -> None:
+        import dlib
+
+        from openlfr.vision import models
+
+        self.cfg = cfg or DlibConfig()
+        net_path = models.verified("dlib_resnet")
+        shape_path = models.verified("dlib_shape5")
+        self.model_sha256 = models.sha256_of(net_path)
+        self._shape = dlib.shape_predictor(str(shape_path))
+        self._net = dlib.face_recognition_model_v1(str(net_path))
+        self.name = "dlib"
+
+    def _shapes(self, rgb: np.ndarray, boxes: np.ndarray):  # -> dlib.full_object_detections
+        import dlib
+
+        shapes = dlib.full_object_detections()
+        for x1, y1, x2, y2 in boxes:
+            rect = dlib.rectangle(int(round(x1)), int(round(y1)), int(round(x2)),
+                                  int(round(y2)))
+            shapes.append(self._shape(rgb, rect))
+        return shapes
+
+    def embed(self, image: np.ndarray, faces: Faces, mask: np.ndarray | None = None) -> Faces:
+        idx = _selection(faces, mask)
+        if len(idx) == 0:
+            return _fill(faces, idx, np.zeros((0, self.dim), np.float32), self.dim)
+        rgb = np.ascontiguousarray(as_bgr(image)[:, :, ::-1])
+        shapes = self._shapes(rgb, faces.boxes[idx])
+        vecs = self._net.compute_face_descriptor(rgb, shapes, self.cfg.jitters,
+                                                 self.cfg.padding)
+        return _fill(faces, idx, l2_normalise(np.array([np.asarray(v) for v in vecs])),
+                     self.dim)
+
+    def embed_chips(self, chips_rgb: list[np.ndarray]) -> np.ndarray:
+        """dlib-aligned 150x150 RGB chips (see ``dlib.get_face_chip``) -> (n, 128)."""
+        if not chips_rgb:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = self._net.compute_face_descriptor(
+            [np.ascontiguousarray(c) for c in chips_rgb], self.cfg.jitters)
+        return l2_normalise(np.array([np.asarray(v) for v in vecs]))
+
+
+def build_embedder(cfg: ArcFaceConfig | DlibConfig | None = None) -> ArcFaceEmbedder | DlibEmbedder:
+    """The embedder a config names (default ArcFace MobileFaceNet)."""
+    cfg = cfg or ArcFaceConfig()
+    if isinstance(cfg, ArcFaceConfig):
+        return ArcFaceEmbedder(cfg)
+    if isinstance(cfg, DlibConfig):
+        return DlibEmbedder(cfg)
+    raise TypeError(f"unknown embedder config {type(cfg).__name__}")

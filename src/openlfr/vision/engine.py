@@ -1,0 +1,164 @@
+"""The vision engine: detector + quality + aligner + embedder, composed from one config.
+
+    engine = VisionEngine.from_config(VisionConfig())
+    faces = engine.analyse(load_image("photo.jpg"))      # detect, assess, embed all
+    vec = engine.embed_single(load_image("lfw.jpg"))     # the one (most central) face
+
+Stages stay separately usable (``engine.detector``, ``engine.quality``, ``engine.embedder``)
+for the pipeline, which embeds only the faces whose track needs new evidence.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from openlfr.errors import ConfigError, ImageError
+from openlfr.faces import Faces
+from openlfr.vision.align import align
+from openlfr.vision.detectors import (
+    Detector,
+    DetectorConfig,
+    ScrfdConfig,
+    build_detector,
+)
+from openlfr.vision.embedders import ArcFaceConfig, Embedder, EmbedderConfig, build_embedder
+from openlfr.vision.image import as_bgr, load_image
+from openlfr.vision.quality import QualityAssessor, QualityConfig
+from openlfr.vision.thresholds import Threshold, default_threshold
+
+__all__ = ["VisionConfig", "VisionEngine", "load_image", "central_face"]
+
+
+class VisionConfig(BaseModel):
+    """Which detector and embedder to run, the quality gates, and CPU threads."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detector: DetectorConfig = Field(default_factory=ScrfdConfig,
+                                     description="Face detector backend (type: scrfd | yunet).")
+    embedder: EmbedderConfig = Field(default_factory=ArcFaceConfig,
+                                     description="Face embedder backend (type: arcface | dlib).")
+    quality: QualityConfig = Field(default_factory=QualityConfig,
+                                   description="Gates a face must pass to be embedded.")
+    threads: int | None = Field(
+        None, ge=1, le=256,
+        description="If set, intra-op threads for every ONNX model (overrides each backend's "
+                    "runtime.intra_op_threads).")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> VisionConfig:
+        """Load from a YAML file; errors name the offending key."""
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+            raise ConfigError(f"{path}: invalid vision config:\n  " + "\n  ".join(lines)) from None
+
+    def resolved(self) -> VisionConfig:
+        """Copy with ``threads`` pushed down into each ONNX backend's runtime config."""
+        if self.threads is None:
+            return self
+        det = self.detector
+        if hasattr(det, "runtime"):
+            det = det.model_copy(update={"runtime": det.runtime.model_copy(
+                update={"intra_op_threads": self.threads})})
+        emb = self.embedder
+        if hasattr(emb, "runtime"):
+            emb = emb.model_copy(update={"runtime": emb.runtime.model_copy(
+                update={"intra_op_threads": self.threads})})
+        return self.model_copy(update={"detector": det, "embedder": emb})
+
+
+def central_face(faces: Faces, width: int, height: int) -> int:
+    """Index of the face whose box centre is nearest the image centre (ties: larger face)."""
+    if len(faces) == 0:
+        raise ImageError("no face found in the image")
+    cx = (faces.boxes[:, 0] + faces.boxes[:, 2]) / 2 - width / 2
+    cy = (faces.boxes[:, 1] + faces.boxes[:, 3]) / 2 - height / 2
+    dist = np.hypot(cx, cy) / max(width, height)
+    size = np.minimum(faces.widths, faces.heights) / max(width, height)
+    return int(np.argmin(dist - 0.25 * size))
+
+
+class VisionEngine:
+    """Detector, quality assessor and embedder, injected or built from a config."""
+
+    def __init__(self, detector: Detector, quality: QualityAssessor, embedder: Embedder,
+                 config: VisionConfig | None = None) -> None:
+        self.detector = detector
+        self.quality = quality
+        self.embedder = embedder
+        self.config = config
+
+    @classmethod
+    def from_config(cls, cfg: VisionConfig | None = None) -> VisionEngine:
+        cfg = (cfg or VisionConfig()).resolved()
+        return cls(build_detector(cfg.detector), QualityAssessor(cfg.quality),
+                   build_embedder(cfg.embedder), cfg)
+
+    @property
+    def threshold(self) -> Threshold:
+        """The recorded default similarity threshold for this engine's embedder."""
+        return default_threshold(self.embedder.model_sha256,
+                                 bool(getattr(self.embedder, "flip", False)))
+
+    def detect(self, image: np.ndarray) -> Faces:
+        return self.detector.detect(as_bgr(image))
+
+    def assess(self, image: np.ndarray, faces: Faces) -> Faces:
+        return self.quality.assess(as_bgr(image), faces)
+
+    def analyse(self, image: np.ndarray, *, gate: bool = False) -> Faces:
+        """Detect, assess quality and embed. ``gate=True`` embeds only faces passing the
+        quality gates (others get NaN embeddings); default embeds every face."""
+        image = as_bgr(image)
+        faces = self.detector.detect(image)
+        if len(faces) == 0:
+            return self.embedder.embed(image, self.quality.assess(image, faces))
+        crops = align(image, faces.landmarks)
+        faces = self.quality.assess(image, faces, crops=crops)
+        mask = self.quality.passes(faces) if gate else np.ones(len(faces), bool)
+        embed_aligned = getattr(self.embedder, "embed_aligned", None)
+        if embed_aligned is not None:
+            out = np.full((len(faces), self.embedder.dim), np.nan, np.float32)
+            if mask.any():
+                out[mask] = embed_aligned(crops[mask])
+            return faces.with_embeddings(out)
+        return self.embedder.embed(image, faces, mask)
+
+    def embed_single(self, image: np.ndarray) -> np.ndarray:
+        """Embedding of the one face an image is of (the most central detected face), e.g.
+        an LFW image or an enrolment photo. ImageError if no face is found."""
+        image = as_bgr(image)
+        faces = self.detector.detect(image)
+        if len(faces) == 0:
+            raise ImageError("no face found in the image")
+        i = central_face(faces, image.shape[1], image.shape[0])
+        emb = self.embedder.embed(image, faces[i]).embeddings
+        assert emb is not None
+        return emb[0]
+
+    def embed_paths(self, paths: list[str | Path]) -> tuple[np.ndarray, np.ndarray]:
+        """Embed the central face of each image file; returns (embeddings (n, D) with NaN
+        rows where no face was found, found mask (n,))."""
+        out = np.full((len(paths), self.embedder.dim), np.nan, dtype=np.float32)
+        found = np.zeros(len(paths), dtype=bool)
+        for k, p in enumerate(paths):
+            try:
+                out[k] = self.embed_single(load_image(p))
+                found[k] = True
+            except ImageError:
+                if not Path(p).is_file():
+                    raise
+        return out, found
