@@ -1,0 +1,442 @@
+"""The per-deployment report: what one deployment saw, alerted on, and how the alerts ended.
+
+Input is a plain typed value, :class:`DeploymentFigures`, built from the store by
+:func:`load_deployment_figures` (or directly, in tests and for imported figures). Outputs:
+
+* :func:`figures_json` -> dict, for machines (the API's JSON and ``--format json``);
+* :func:`render_html` -> str, a self-contained page (CSS inline, plot as a data URI);
+* :func:`render_pdf` -> bytes, the same content for print;
+* :func:`timeline_png` -> bytes, alerts over time coloured by outcome.
+
+Definitions (DESIGN section 5; ``openlfr.metrics``):
+
+* false alert rate = rejected alerts / tracks (tracks approximate passers-by seen);
+* alert precision = confirmed / adjudicated, adjudicated = confirmed + rejected. Alerts not
+  engaged (the person was lost in the crowd) and alerts still pending have no decision and
+  are counted but left out of precision.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+from openlfr.errors import ConfigError
+from openlfr.metrics import Proportion, alert_precision, false_alert_rate
+from openlfr.reports._format import as_utc, describe, fmt_dt, fmt_int, fmt_one_in, fmt_pct, iso
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+__all__ = ["AlertPoint", "DeploymentFigures", "Outcome", "Kind", "OUTCOMES", "figures_json",
+           "render_html", "render_pdf", "timeline_png", "load_deployment_figures",
+           "RATE_MEANINGS"]
+
+Outcome = Literal["confirmed", "rejected", "not_engaged", "pending"]
+Kind = Literal["live", "evaluation"]
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+
+OUTCOME_LABELS: dict[str, str] = {
+    "confirmed": "confirmed (true match)",
+    "rejected": "rejected (false alert)",
+    "not_engaged": "not engaged",
+    "pending": "pending (no decision yet)",
+}
+# Okabe-Ito colours (distinguishable with colour-vision deficiency), plus distinct markers.
+OUTCOME_STYLE: dict[str, tuple[str, str]] = {
+    "confirmed": ("#009E73", "o"),
+    "rejected": ("#D55E00", "X"),
+    "not_engaged": ("#7F7F7F", "s"),
+    "pending": ("#E69F00", "^"),
+}
+
+RATE_MEANINGS = {
+    "false_alert_rate": (
+        "How often a passer-by who is not on the watchlist is wrongly flagged: rejected "
+        "alerts divided by tracks (one track is roughly one face seen). This is the "
+        "\"1 in N faces\" figure."),
+    "alert_precision": (
+        "How often an alert turned out to be right: confirmed alerts divided by the alerts "
+        "an officer decided on (confirmed + rejected). Alerts not engaged or still pending are "
+        "left out. One minus this is the share of alerts that were wrong; it depends on how "
+        "many watchlisted people actually passed, not only on the system."),
+}
+
+
+@dataclass(frozen=True)
+class AlertPoint:
+    """One alert on the timeline: when it was raised and how it ended."""
+
+    at: datetime
+    outcome: Outcome
+
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOMES:
+            raise ConfigError(f"alert outcome must be one of {', '.join(OUTCOMES)}, "
+                              f"got {self.outcome!r}")
+
+
+@dataclass(frozen=True)
+class DeploymentFigures:
+    """Everything the per-deployment report shows, as plain values."""
+
+    deployment_id: str
+    name: str
+    purpose: str
+    place: str
+    kind: Kind
+    window_start: datetime
+    window_end: datetime | None
+    frames_analysed: int
+    frames_dropped: int
+    faces_detected: int
+    tracks: int
+    watchlist_size: int
+    watchlist_categories: Mapping[str, int]
+    threshold: float | None
+    model: str
+    alerts: tuple[AlertPoint, ...] = ()
+    state: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in get_args(Kind):
+            raise ConfigError(f"deployment kind must be 'live' or 'evaluation', got {self.kind!r}")
+        for name in ("frames_analysed", "frames_dropped", "faces_detected", "tracks",
+                     "watchlist_size"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
+        if any(v < 0 for v in self.watchlist_categories.values()):
+            raise ConfigError("watchlist category counts must not be negative")
+        if self.window_end is not None and as_utc(self.window_end) < as_utc(self.window_start):
+            raise ConfigError("the deployment window ends before it starts")
+        if self.rejected > self.tracks:
+            raise ConfigError(f"{self.rejected} rejected alerts but only {self.tracks} tracks: "
+                              f"each false alert belongs to a track")
+        object.__setattr__(self, "alerts", tuple(sorted(self.alerts, key=lambda a: as_utc(a.at))))
+
+    # counts by outcome
+    @property
+    def outcome_counts(self) -> dict[str, int]:
+        c = Counter(a.outcome for a in self.alerts)
+        return {o: c.get(o, 0) for o in OUTCOMES}
+
+    @property
+    def alert_count(self) -> int:
+        return len(self.alerts)
+
+    @property
+    def confirmed(self) -> int:
+        return self.outcome_counts["confirmed"]
+
+    @property
+    def rejected(self) -> int:
+        return self.outcome_counts["rejected"]
+
+    @property
+    def not_engaged(self) -> int:
+        return self.outcome_counts["not_engaged"]
+
+    @property
+    def pending(self) -> int:
+        return self.outcome_counts["pending"]
+
+    @property
+    def adjudicated(self) -> int:
+        return self.confirmed + self.rejected
+
+    @property
+    def false_alert_rate(self) -> Proportion:
+        return false_alert_rate(self.rejected, self.tracks)
+
+    @property
+    def alert_precision(self) -> Proportion:
+        return alert_precision(self.confirmed, self.adjudicated)
+
+
+# --- JSON ------------------------------------------------------------------------------------
+
+def figures_json(figures: DeploymentFigures, generated_at: datetime | None = None
+                 ) -> dict[str, Any]:
+    """The report as one JSON-ready dict (numbers as numbers, times as ISO 8601 UTC)."""
+    f = figures
+    far, prec = f.false_alert_rate.as_dict(), f.alert_precision.as_dict()
+    far["definition"] = RATE_MEANINGS["false_alert_rate"]
+    prec["definition"] = RATE_MEANINGS["alert_precision"]
+    return {
+        "report": "deployment",
+        "generated_at": iso(generated_at or datetime.now(UTC)),
+        "deployment": {
+            "id": f.deployment_id, "name": f.name, "purpose": f.purpose, "place": f.place,
+            "kind": f.kind, "state": f.state,
+            "window": {"start": iso(f.window_start), "end": iso(f.window_end)},
+            "started_at": iso(f.started_at), "ended_at": iso(f.ended_at),
+            **({"extra": dict(f.extra)} if f.extra else {}),
+        },
+        "counts": {"frames_analysed": f.frames_analysed, "frames_dropped": f.frames_dropped,
+                   "faces_detected": f.faces_detected, "tracks": f.tracks},
+        "alerts": {"total": f.alert_count, **f.outcome_counts, "adjudicated": f.adjudicated},
+        "rates": {"false_alert_rate": far, "alert_precision": prec},
+        "watchlist": {"size": f.watchlist_size,
+                      "categories": dict(sorted(f.watchlist_categories.items()))},
+        "matching": {"threshold": f.threshold, "model": f.model},
+        "timeline": [{"at": iso(a.at), "outcome": a.outcome} for a in f.alerts],
+    }
+
+
+# --- Timeline plot ---------------------------------------------------------------------------
+
+def _plot_span(f: DeploymentFigures) -> tuple[datetime, datetime]:
+    times = [as_utc(a.at) for a in f.alerts]
+    start = min([as_utc(f.started_at or f.window_start), *times])
+    end_candidates = [t for t in (as_utc(f.ended_at), as_utc(f.window_end)) if t is not None]
+    end = max([*(end_candidates or [start]), *times])
+    if end - start < timedelta(minutes=2):  # identical limits would make matplotlib warn
+        start, end = start - timedelta(minutes=1), end + timedelta(minutes=1)
+    pad = (end - start) * 0.02  # keep marks at the very edge visible
+    return start - pad, end + pad
+
+
+def timeline_png(figures: DeploymentFigures, dpi: int = 110) -> bytes:
+    """Alerts over time, one row per outcome, colour and marker by outcome (PNG bytes)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.dates as mdates
+    from matplotlib.figure import Figure
+
+    f = figures
+    fig = Figure(figsize=(8.0, 2.6), dpi=dpi, layout="constrained")
+    ax = fig.add_subplot()
+    rows = list(OUTCOMES)
+    start, end = _plot_span(f)
+    ax.axvspan(as_utc(f.window_start), as_utc(f.window_end) if f.window_end else end,
+               color="#0b5d8f", alpha=0.06, lw=0, label="authorised window")
+    for i, outcome in enumerate(rows):
+        ts = [as_utc(a.at) for a in f.alerts if a.outcome == outcome]
+        colour, marker = OUTCOME_STYLE[outcome]
+        ax.scatter(ts, [i] * len(ts), c=colour, marker=marker, s=46, zorder=3,
+                   edgecolors="white", linewidths=0.5)
+    ax.set_yticks(range(len(rows)),
+                  [f"{o.replace('_', ' ')} ({f.outcome_counts[o]})" for o in rows])
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.invert_yaxis()
+    ax.set_xlim(start, end)
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=UTC))
+    ax.grid(axis="x", color="#d6dbe3", lw=0.6)
+    for spine in ("top", "right"):
+        ax.spines[spine].set_visible(False)
+    title = f"Alerts over time ({f.alert_count}), times in UTC"
+    if not f.alerts:
+        title = "No alerts in this deployment"
+    ax.set_title(title, fontsize=10, loc="left")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+# --- HTML ------------------------------------------------------------------------------------
+
+def _context(f: DeploymentFigures, generated_at: datetime | None) -> dict[str, Any]:
+    from openlfr import __version__
+
+    def rate(p: Proportion, unit: str) -> dict[str, Any]:
+        lo, hi = p.interval
+        return {"value": fmt_pct(p.rate), "one_in": fmt_one_in(p), "counts": describe(p, unit),
+                "ci": f"{fmt_pct(lo)} to {fmt_pct(hi)}" if p.total else "undefined",
+                "k": p.successes, "n": p.total}
+
+    return {
+        "f": f,
+        "version": __version__,
+        "generated_at": fmt_dt(generated_at or datetime.now(UTC)),
+        "window": f"{fmt_dt(f.window_start)} to {fmt_dt(f.window_end)}",
+        "kind_sentence": _kind_sentence(f.kind),
+        "counts": [
+            ("Frames analysed", fmt_int(f.frames_analysed)),
+            ("Frames dropped (not analysed, the system was busy)", fmt_int(f.frames_dropped)),
+            ("Faces detected (in all frames)", fmt_int(f.faces_detected)),
+            ("Tracks (one per face followed across frames; about one per passer-by)",
+             fmt_int(f.tracks)),
+        ],
+        "outcomes": [(OUTCOME_LABELS[o], o, f.outcome_counts[o]) for o in OUTCOMES],
+        "far": rate(f.false_alert_rate, "tracks"),
+        "precision": rate(f.alert_precision, "adjudicated alerts"),
+        "meanings": RATE_MEANINGS,
+        "categories": sorted(f.watchlist_categories.items()),
+        "threshold": "-" if f.threshold is None else f"{f.threshold:g}",
+        "fmt_dt": fmt_dt,
+        "fmt_int": fmt_int,
+    }
+
+
+def _kind_sentence(kind: str) -> str:
+    if kind == "evaluation":
+        return ("Evaluation deployment: recorded footage or a controlled test, not live use "
+                "in a public place. Its figures are reported as an evaluation and are not "
+                "counted as live use.")
+    return "Live deployment: cameras in a public place, authorised for the window below."
+
+
+def _env():  # type: ignore[no-untyped-def]
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    return Environment(loader=PackageLoader("openlfr.reports", "templates"),
+                       autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
+                       trim_blocks=True, lstrip_blocks=True)
+
+
+def render_html(figures: DeploymentFigures, generated_at: datetime | None = None) -> str:
+    """A self-contained HTML page (no external resources)."""
+    ctx = _context(figures, generated_at)
+    ctx["timeline_uri"] = _data_uri(timeline_png(figures))
+    return _env().get_template("deployment.html").render(**ctx)
+
+
+# --- PDF -------------------------------------------------------------------------------------
+
+def _pdf_styles():  # type: ignore[no-untyped-def]
+    from reportlab.lib import colors
+    from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+
+    ss = getSampleStyleSheet()
+    return {
+        "title": ParagraphStyle("t", parent=ss["Title"], alignment=0, fontSize=18, leading=22),
+        "h2": ParagraphStyle("h2", parent=ss["Heading2"], fontSize=12.5, leading=15,
+                             spaceBefore=10, textColor=colors.HexColor("#0b5d8f")),
+        "body": ParagraphStyle("b", parent=ss["BodyText"], fontSize=9.5, leading=12.5),
+        "cell": ParagraphStyle("c", parent=ss["BodyText"], fontSize=8.5, leading=10.5),
+        "small": ParagraphStyle("s", parent=ss["BodyText"], fontSize=8, leading=10,
+                                textColor=colors.HexColor("#5b6575")),
+        "banner": ParagraphStyle("bn", parent=ss["BodyText"], fontSize=9.5, leading=12.5,
+                                 backColor=colors.HexColor("#fff4d6"), borderPadding=5,
+                                 textColor=colors.HexColor("#8a5a00")),
+    }
+
+
+def pdf_table(rows: list[list[str]], col_widths: list[float] | None = None,
+              header: bool = True, numeric_cols: tuple[int, ...] = (),
+              footer: bool = False):  # type: ignore[no-untyped-def]
+    """A plain reportlab table: light grid, shaded header, numbers right-aligned."""
+    from reportlab.lib import colors
+    from reportlab.platypus import Table, TableStyle
+
+    t = Table(rows, colWidths=col_widths, repeatRows=1 if header else 0, hAlign="LEFT")
+    style = [("FONT", (0, 0), (-1, -1), "Helvetica", 8.5),
+             ("LINEBELOW", (0, 0), (-1, -1), 0.4, colors.HexColor("#d6dbe3")),
+             ("VALIGN", (0, 0), (-1, -1), "TOP"),
+             ("TOPPADDING", (0, 0), (-1, -1), 2.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5)]
+    if header:
+        style += [("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 8.5),
+                  ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f0f3f7"))]
+    if footer:
+        style += [("FONT", (0, -1), (-1, -1), "Helvetica-Bold", 8.5),
+                  ("LINEABOVE", (0, -1), (-1, -1), 1.0, colors.black)]
+    for c in numeric_cols:
+        style.append(("ALIGN", (c, 0), (c, -1), "RIGHT"))
+    t.setStyle(TableStyle(style))
+    return t
+
+
+def pdf_escape(text: str) -> str:
+    """Escape for reportlab Paragraph markup and keep to the Latin-1 range of its base fonts."""
+    from xml.sax.saxutils import escape
+
+    text = text.replace("\u2013", "-").replace("\u2014", "-").replace("\u2248", "~")
+    return escape(text.encode("latin-1", "replace").decode("latin-1"))
+
+
+def _pdf_rates(ctx: dict[str, Any], st: dict[str, Any]) -> list[Any]:
+    from reportlab.platypus import Paragraph, Spacer
+
+    e = pdf_escape
+    out: list[Any] = []
+    for key, title in (("far", "False alert rate (per track)"),
+                       ("precision", "Alert precision (per adjudicated alert)")):
+        r = ctx[key]
+        meaning = RATE_MEANINGS["false_alert_rate" if key == "far" else "alert_precision"]
+        extra = f", about {r['one_in']}" if key == "far" and r["k"] else ""
+        out += [Paragraph(f"<b>{e(title)}</b>: {e(r['counts'])}{e(extra)}", st["body"]),
+                Paragraph(e(meaning), st["small"]), Spacer(1, 4)]
+    return out
+
+
+def render_pdf(figures: DeploymentFigures, generated_at: datetime | None = None) -> bytes:
+    """The report as a PDF (A4), with the timeline plot."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer
+
+    from openlfr import __version__
+
+    f = figures
+    st = _pdf_styles()
+    e = pdf_escape
+    ctx = _context(f, generated_at)
+    story: list[Any] = [
+        Paragraph(e(f"Deployment report: {f.name}"), st["title"]),
+        Paragraph(e(f"Deployment {f.deployment_id} - {f.place} - {ctx['window']}"), st["body"]),
+        Spacer(1, 4),
+        Paragraph(e(ctx["kind_sentence"]), st["banner"] if f.kind == "evaluation" else st["body"]),
+        Paragraph("Deployment", st["h2"]),
+        pdf_table([["Purpose", Paragraph(e(f.purpose), st["cell"])],
+                   ["Place", e(f.place)], ["Kind", f.kind],
+                   ["State", e(f.state or "-")],
+                   ["Authorised window", e(ctx["window"])],
+                   ["Ran", e(f"{fmt_dt(f.started_at)} to {fmt_dt(f.ended_at)}")],
+                   ["Model", e(f.model)], ["Match threshold", ctx["threshold"]]],
+                  col_widths=[40 * mm, 130 * mm], header=False),
+        Paragraph("The two rates", st["h2"]),
+        *_pdf_rates(ctx, st),
+        Paragraph("What the cameras saw", st["h2"]),
+        pdf_table([["Count", "Value"], *[[e(k), v] for k, v in ctx["counts"]]],
+                  col_widths=[130 * mm, 40 * mm], numeric_cols=(1,)),
+        Paragraph("Alerts and outcomes", st["h2"]),
+        pdf_table([["Outcome", "Alerts"],
+                   *[[e(label), fmt_int(n)] for label, _o, n in ctx["outcomes"]],
+                   ["All alerts", fmt_int(f.alert_count)]],
+                  col_widths=[130 * mm, 40 * mm], numeric_cols=(1,), footer=True),
+    ]
+    story += [KeepTogether([Paragraph("Timeline", st["h2"]),
+                            Image(io.BytesIO(timeline_png(f, dpi=150)), width=170 * mm,
+                                  height=170 * mm * 2.6 / 8)]),
+              Paragraph("Watchlist", st["h2"]),
+              Paragraph(e(f"The deployment compared faces with a frozen watchlist snapshot of "
+                          f"{f.watchlist_size:,} entries."), st["body"])]
+    if ctx["categories"]:
+        story.append(pdf_table([["Category", "Entries"],
+                                *[[e(c), fmt_int(n)] for c, n in ctx["categories"]]],
+                               col_widths=[130 * mm, 40 * mm], numeric_cols=(1,)))
+    story.append(Spacer(1, 8))
+    story.append(Paragraph(e(f"Generated by OpenLFR {__version__} on {ctx['generated_at']}. "
+                             "Every rate comes with its counts and a Wilson 95% interval."),
+                           st["small"]))
+    buf = io.BytesIO()
+    doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm,
+                            topMargin=18 * mm, bottomMargin=18 * mm,
+                            title=f"OpenLFR deployment report {f.deployment_id}",
+                            author="OpenLFR", invariant=True)
+    doc.build(story)
+    return buf.getvalue()
+
+
+# --- Loader ----------------------------------------------------------------------------------
+
+def load_deployment_figures(session: Session, deployment_id: object) -> DeploymentFigures:
+    """Build :class:`DeploymentFigures` for one deployment from the store."""
+    from openlfr.reports._loader import load_deployment_figures as _load
+
+    return _load(session, deployment_id)
