@@ -1,0 +1,214 @@
+"""The one place where requests are authenticated and authorised.
+
+Every route declares exactly one permission through an ``Annotated`` alias defined here
+(``Actor = Annotated[Principal, permit("alert.read")]`` style). The dependency
+
+1. finds the caller (``Authorization: Bearer <token>`` for API clients, or the signed
+   ``openlfr_session`` cookie for the console),
+2. asks governance's ``require(session, actor, action)``, which raises ``PermissionDenied``
+   and writes the refusal to the audit chain, for anonymous callers too,
+3. commits that audit entry even though the request fails.
+
+Deny by default: :class:`GuardedRoute` serves a 403 for any route that does not declare a
+permission, and :func:`undeclared_routes` (checked by ``create_app`` and by a test) lists them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session
+from starlette.routing import BaseRoute, Mount
+
+from openlfr.errors import PermissionDenied
+
+__all__ = ["Principal", "SessionSigner", "GuardedRoute", "permit", "declared_permission",
+           "undeclared_routes", "get_db", "Db", "PUBLIC", "AUTHENTICATED", "COOKIE"]
+
+PERMISSION_ATTR = "__openlfr_permission__"
+PUBLIC = "public"  # no caller needed (login page, static files, health)
+AUTHENTICATED = "authenticated"  # any signed-in user (own profile, console home)
+COOKIE = "openlfr_session"
+
+
+class NotAuthenticated(PermissionDenied):
+    """No valid credentials were presented (answered with 401)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: governance's user object plus how they came in."""
+
+    user: Any
+    via: str  # "cookie" or "token"
+
+    @property
+    def id(self) -> Any:
+        return self.user.id
+
+    @property
+    def username(self) -> str:
+        return str(self.user.username)
+
+
+class SessionSigner:
+    """HMAC-SHA256 signed console session cookies: ``<payload>.<signature>``.
+
+    The payload names a session token issued by governance at login (revoked at logout), so a
+    signed cookie is useless once its session ends; the signature stops tampering and guessing.
+    """
+
+    def __init__(self, key: bytes, max_age_s: int = 12 * 3600) -> None:
+        if len(key) < 32:
+            raise ValueError("session key must be at least 32 bytes")
+        self._key = key
+        self.max_age_s = max_age_s
+
+    def _sig(self, payload: bytes) -> str:
+        mac = hmac.new(self._key, payload, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+    def dumps(self, token: str, now: float | None = None) -> str:
+        issued = int(now if now is not None else time.time())
+        raw = f"{issued}:{token}".encode()
+        payload = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        return f"{payload}.{self._sig(payload.encode())}"
+
+    def loads(self, value: str, now: float | None = None) -> str | None:
+        """The token inside a valid, unexpired cookie; None otherwise."""
+        try:
+            payload, sig = value.rsplit(".", 1)
+            if not hmac.compare_digest(sig, self._sig(payload.encode())):
+                return None
+            raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+            issued_s, token = raw.split(":", 1)
+            age = (now if now is not None else time.time()) - int(issued_s)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if age < 0 or age > self.max_age_s:
+            return None
+        return token
+
+    @staticmethod
+    def new_key() -> bytes:
+        return secrets.token_bytes(32)
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One store session per request; rolled back if the request fails before committing."""
+    session = request.app.state.ctx.sessions()
+    try:
+        yield session
+    except Exception:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+Db = Annotated[Session, Depends(get_db)]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def current_principal(request: Request, db: Session) -> Principal | None:
+    ctx = request.app.state.ctx
+    token = _bearer(request)
+    if token is not None:
+        user = ctx.auth.user_for_token(db, token)
+        return Principal(user, "token") if user is not None else None
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        session_token = ctx.signer.loads(cookie)
+        if session_token is not None:
+            user = ctx.auth.user_for_token(db, session_token)
+            if user is not None:
+                return Principal(user, "cookie")
+    return None
+
+
+def permit(action: str) -> Any:
+    """A dependency that admits the caller only if governance allows ``action``."""
+
+    def dependency(request: Request, db: Db) -> Principal | None:
+        principal = current_principal(request, db)
+        request.state.principal = principal
+        if action == PUBLIC:
+            return principal
+        try:
+            request.app.state.ctx.auth.require(
+                db, principal.user if principal else None,
+                None if action == AUTHENTICATED else action)
+        except PermissionDenied as exc:
+            db.commit()  # keep the audited refusal
+            if principal is None:
+                raise NotAuthenticated("sign in first: no valid session or API token") from exc
+            raise
+        if principal is None:  # governance allowed an anonymous caller: never for us
+            raise NotAuthenticated("sign in first: no valid session or API token")
+        return principal
+
+    setattr(dependency, PERMISSION_ATTR, action)
+    dependency.__name__ = f"permit_{action.replace('.', '_')}"
+    return Depends(dependency)
+
+
+def _walk(dependant: Dependant) -> Iterator[Callable[..., Any]]:
+    for dep in dependant.dependencies:
+        if dep.call is not None:
+            yield dep.call
+        yield from _walk(dep)
+
+
+def declared_permission(route: BaseRoute) -> str | None:
+    """The permission a route declares, or None. Mounts declare theirs as an attribute."""
+    if isinstance(route, APIRoute):
+        found = {getattr(c, PERMISSION_ATTR) for c in _walk(route.dependant)
+                 if hasattr(c, PERMISSION_ATTR)}
+        if len(found) > 1:
+            raise RuntimeError(f"route {route.path} declares several permissions: {found}")
+        return next(iter(found), None)
+    return getattr(route, PERMISSION_ATTR, None)
+
+
+def undeclared_routes(routes: list[BaseRoute]) -> list[str]:
+    """Paths of routes without a declared permission (must be empty)."""
+    missing = []
+    for r in routes:
+        if declared_permission(r) is None:
+            missing.append(getattr(r, "path", repr(r)))
+    return missing
+
+
+def mark_public(mount: Mount) -> Mount:
+    setattr(mount, PERMISSION_ATTR, PUBLIC)
+    return mount
+
+
+class GuardedRoute(APIRoute):
+    """An APIRoute that refuses every request unless it declares a permission."""
+
+    def get_route_handler(self) -> Callable[..., Any]:
+        if declared_permission(self) is None:
+            async def deny(request: Request) -> JSONResponse:
+                return JSONResponse({"detail": "route declares no permission"}, status_code=403)
+
+            return deny
+        return super().get_route_handler()

@@ -1,0 +1,176 @@
+// OpenLFR console behaviour: API forms and buttons, and the live alert queue.
+// Plain JavaScript, no dependencies. All calls go to the same origin with the session cookie.
+"use strict";
+
+function flash(message, isError) {
+  const el = document.getElementById("flash");
+  if (!el) { return; }
+  el.textContent = message;
+  el.className = "flash show" + (isError ? " error" : "");
+  clearTimeout(flash.timer);
+  flash.timer = setTimeout(() => { el.className = "flash"; }, 6000);
+}
+
+async function api(method, url, body) {
+  const opts = { method: method, credentials: "same-origin", headers: { "Accept": "application/json" } };
+  if (body instanceof FormData) {
+    opts.body = body;
+  } else if (body !== undefined) {
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(body);
+  }
+  const resp = await fetch(url, opts);
+  let data = null;
+  const text = await resp.text();
+  try { data = text ? JSON.parse(text) : null; } catch (e) { data = { detail: text }; }
+  if (!resp.ok) {
+    let detail = data && data.detail !== undefined ? data.detail : resp.statusText;
+    if (Array.isArray(detail)) {
+      detail = detail.map((d) => (d.loc ? d.loc.slice(1).join(".") + ": " : "") + d.msg).join("; ");
+    }
+    throw new Error(detail);
+  }
+  return data;
+}
+
+function formJson(form) {
+  const out = {};
+  for (const el of form.elements) {
+    if (!el.name || el.disabled) { continue; }
+    if (el.type === "checkbox") { out[el.name] = el.checked; continue; }
+    if (el.value === "" && !el.required) { continue; }
+    if (el.dataset.list !== undefined) {
+      out[el.name] = el.value.split(",").map((s) => s.trim()).filter((s) => s);
+    } else if (el.type === "number") {
+      out[el.name] = Number(el.value);
+    } else if (el.type === "datetime-local") {
+      out[el.name] = new Date(el.value).toISOString();
+    } else {
+      out[el.name] = el.value;
+    }
+  }
+  return out;
+}
+
+function afterSuccess(el, data) {
+  const target = el.dataset.redirect;
+  if (target) {
+    window.location = target.replace("{id}", data && data.id !== undefined ? data.id : "");
+  } else {
+    window.location.reload();
+  }
+}
+
+document.addEventListener("submit", async (ev) => {
+  const form = ev.target;
+  if (!form.matches("form[data-api]")) { return; }
+  ev.preventDefault();
+  const button = form.querySelector("button[type=submit]");
+  if (button) { button.disabled = true; }
+  try {
+    const body = form.enctype === "multipart/form-data" ? new FormData(form) : formJson(form);
+    const data = await api(form.dataset.method || "POST", form.dataset.api, body);
+    flash(form.dataset.done || "Saved");
+    afterSuccess(form, data);
+  } catch (err) {
+    flash(err.message, true);
+    if (button) { button.disabled = false; }
+  }
+});
+
+document.addEventListener("click", async (ev) => {
+  const button = ev.target.closest("button[data-post]");
+  if (!button) { return; }
+  ev.preventDefault();
+  if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) { return; }
+  button.disabled = true;
+  try {
+    const body = button.dataset.body ? JSON.parse(button.dataset.body) : {};
+    const data = await api("POST", button.dataset.post, body);
+    flash(button.dataset.done || "Done");
+    if (button.dataset.noreload === undefined) { afterSuccess(button, data); }
+    return data;
+  } catch (err) {
+    flash(err.message, true);
+    button.disabled = false;
+  }
+});
+
+// ---------------------------------------------------------------- operator: live alert queue
+function fmt(x, digits) { return x === null || x === undefined ? "–" : Number(x).toFixed(digits); }
+
+function alertCard(a, canAdjudicate) {
+  const card = document.createElement("article");
+  card.className = "alert-card" + (a.outcome ? " decided" : "");
+  card.id = "alert-" + a.id;
+  card.dataset.alertId = a.id;
+  const when = new Date(a.created_at).toLocaleTimeString();
+  card.innerHTML = `
+    <div class="possible">Possible match: a person must decide</div>
+    <div class="pair">
+      <figure><img alt="face seen by the camera" src="/api/alerts/${a.id}/probe.jpg">
+        <figcaption>seen on camera ${escapeHtml(a.camera)}</figcaption></figure>
+      <figure><img alt="watchlist image" src="/api/alerts/${a.id}/reference.jpg">
+        <figcaption>watchlist: ${escapeHtml(a.subject_label || "")}</figcaption></figure>
+    </div>
+    <dl>
+      <dt>similarity</dt><dd class="score">${fmt(a.score, 3)}</dd>
+      <dt>threshold</dt><dd>${fmt(a.threshold, 3)}</dd>
+      <dt>category</dt><dd class="category">${escapeHtml(a.category || "")}</dd>
+      <dt>deployment</dt><dd>${escapeHtml(String(a.deployment_id))} at ${escapeHtml(when)}</dd>
+      <dt>outcome</dt><dd class="outcome"><span class="state state-${a.outcome || "pending"}">${a.outcome || "awaiting decision"}</span></dd>
+    </dl>`;
+  if (canAdjudicate && !a.outcome) {
+    const actions = document.createElement("div");
+    actions.className = "actions";
+    for (const [outcome, label, cls] of [["confirmed", "Confirmed", "ok"],
+      ["rejected", "Rejected (false alert)", "bad"], ["not_engaged", "Not engaged", ""]]) {
+      const b = document.createElement("button");
+      b.textContent = label;
+      b.className = cls;
+      b.dataset.outcome = outcome;
+      b.addEventListener("click", async () => {
+        for (const x of actions.querySelectorAll("button")) { x.disabled = true; }
+        try {
+          const updated = await api("POST", `/api/alerts/${a.id}/adjudicate`, { outcome: outcome });
+          card.replaceWith(alertCard(updated, canAdjudicate));
+          flash("Recorded: " + (updated.outcome || outcome));
+        } catch (err) {
+          flash(err.message, true);
+          for (const x of actions.querySelectorAll("button")) { x.disabled = false; }
+        }
+      });
+      actions.appendChild(b);
+    }
+    card.appendChild(actions);
+  }
+  return card;
+}
+
+function escapeHtml(s) {
+  return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+}
+
+async function startQueue(queue) {
+  const canAdjudicate = queue.dataset.canAdjudicate === "1";
+  const empty = document.getElementById("queue-empty");
+  const add = (a, front) => {
+    if (document.getElementById("alert-" + a.id)) { return; }
+    if (empty) { empty.hidden = true; }
+    const card = alertCard(a, canAdjudicate);
+    if (front) { queue.prepend(card); } else { queue.appendChild(card); }
+  };
+  try {
+    const recent = await api("GET", queue.dataset.list);
+    for (const a of recent.items) { add(a, false); }
+  } catch (err) { flash(err.message, true); }
+  const source = new EventSource(queue.dataset.stream, { withCredentials: true });
+  source.addEventListener("alert", (ev) => { add(JSON.parse(ev.data), true); });
+  source.addEventListener("open", () => { queue.dataset.live = "1"; document.body.dataset.live = "1"; });
+  source.addEventListener("error", () => { queue.dataset.live = "0"; });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const queue = document.getElementById("queue");
+  if (queue) { startQueue(queue); }
+});
