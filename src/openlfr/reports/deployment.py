@@ -12,8 +12,12 @@ Definitions (DESIGN section 5; ``openlfr.metrics``):
 
 * false alert rate = rejected alerts / tracks (tracks approximate passers-by seen);
 * alert precision = confirmed / adjudicated, adjudicated = confirmed + rejected. Alerts not
-  engaged (the person was lost in the crowd) and alerts still pending have no decision and
-  are counted but left out of precision.
+  engaged (the person was lost in the crowd), disputed (two-person verification disagreed) or
+  still pending have no decision and are counted but left out of precision.
+
+Counts and timeline are separate on purpose: alert records are purged after the retention
+period, while the per-deployment counters (and so the counts) survive. The timeline shows
+the alerts whose records still exist and says how many that is.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import base64
 import io
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -37,14 +41,15 @@ __all__ = ["AlertPoint", "DeploymentFigures", "Outcome", "Kind", "OUTCOMES", "fi
            "render_html", "render_pdf", "timeline_png", "load_deployment_figures",
            "RATE_MEANINGS"]
 
-Outcome = Literal["confirmed", "rejected", "not_engaged", "pending"]
+Outcome = Literal["confirmed", "rejected", "not_engaged", "disputed", "pending"]
 Kind = Literal["live", "evaluation"]
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 
 OUTCOME_LABELS: dict[str, str] = {
     "confirmed": "confirmed (true match)",
     "rejected": "rejected (false alert)",
-    "not_engaged": "not engaged",
+    "not_engaged": "not engaged (person not stopped)",
+    "disputed": "disputed (the two verifiers disagree)",
     "pending": "pending (no decision yet)",
 }
 # Okabe-Ito colours (distinguishable with colour-vision deficiency), plus distinct markers.
@@ -52,6 +57,7 @@ OUTCOME_STYLE: dict[str, tuple[str, str]] = {
     "confirmed": ("#009E73", "o"),
     "rejected": ("#D55E00", "X"),
     "not_engaged": ("#7F7F7F", "s"),
+    "disputed": ("#CC79A7", "D"),
     "pending": ("#E69F00", "^"),
 }
 
@@ -62,9 +68,9 @@ RATE_MEANINGS = {
         "\"1 in N faces\" figure."),
     "alert_precision": (
         "How often an alert turned out to be right: confirmed alerts divided by the alerts "
-        "an officer decided on (confirmed + rejected). Alerts not engaged or still pending are "
-        "left out. One minus this is the share of alerts that were wrong; it depends on how "
-        "many watchlisted people actually passed, not only on the system."),
+        "an officer decided on (confirmed + rejected). Alerts not engaged, disputed or still "
+        "pending are left out. One minus this is the share of alerts that were wrong; it "
+        "depends on how many watchlisted people actually passed, not only on the system."),
 }
 
 
@@ -96,11 +102,16 @@ class DeploymentFigures:
     frames_dropped: int
     faces_detected: int
     tracks: int
-    watchlist_size: int
-    watchlist_categories: Mapping[str, int]
+    watchlist_size: int | None
+    watchlist_categories: Mapping[str, int | None]
     threshold: float | None
     model: str
-    alerts: tuple[AlertPoint, ...] = ()
+    alerts: int
+    confirmed: int
+    rejected: int
+    not_engaged: int
+    disputed: int = 0
+    timeline: tuple[AlertPoint, ...] = ()
     state: str | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
@@ -110,50 +121,78 @@ class DeploymentFigures:
         if self.kind not in get_args(Kind):
             raise ConfigError(f"deployment kind must be 'live' or 'evaluation', got {self.kind!r}")
         for name in ("frames_analysed", "frames_dropped", "faces_detected", "tracks",
-                     "watchlist_size"):
+                     "alerts", "confirmed", "rejected", "not_engaged", "disputed"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
-        if any(v < 0 for v in self.watchlist_categories.values()):
+        if self.watchlist_size is not None and self.watchlist_size < 0:
+            raise ConfigError(f"watchlist_size must not be negative, got {self.watchlist_size}")
+        if any(v is not None and v < 0 for v in self.watchlist_categories.values()):
             raise ConfigError("watchlist category counts must not be negative")
         if self.window_end is not None and as_utc(self.window_end) < as_utc(self.window_start):
             raise ConfigError("the deployment window ends before it starts")
-        if self.rejected > self.tracks:
-            raise ConfigError(f"{self.rejected} rejected alerts but only {self.tracks} tracks: "
-                              f"each false alert belongs to a track")
-        object.__setattr__(self, "alerts", tuple(sorted(self.alerts, key=lambda a: as_utc(a.at))))
+        if self.pending < 0:
+            raise ConfigError(f"{self.alerts} alerts cannot have {self.decided_or_disputed} "
+                              f"outcomes (confirmed + rejected + not engaged + disputed)")
+        object.__setattr__(self, "timeline",
+                           tuple(sorted(self.timeline, key=lambda a: as_utc(a.at))))
 
-    # counts by outcome
-    @property
-    def outcome_counts(self) -> dict[str, int]:
-        c = Counter(a.outcome for a in self.alerts)
-        return {o: c.get(o, 0) for o in OUTCOMES}
-
-    @property
-    def alert_count(self) -> int:
-        return len(self.alerts)
-
-    @property
-    def confirmed(self) -> int:
-        return self.outcome_counts["confirmed"]
+    @classmethod
+    def from_timeline(cls, timeline: Sequence[AlertPoint], **fields: Any) -> DeploymentFigures:
+        """Figures whose outcome counts are those of a complete ``timeline``."""
+        c = Counter(a.outcome for a in timeline)
+        return cls(alerts=len(timeline), confirmed=c["confirmed"], rejected=c["rejected"],
+                   not_engaged=c["not_engaged"], disputed=c["disputed"],
+                   timeline=tuple(timeline), **fields)
 
     @property
-    def rejected(self) -> int:
-        return self.outcome_counts["rejected"]
-
-    @property
-    def not_engaged(self) -> int:
-        return self.outcome_counts["not_engaged"]
+    def decided_or_disputed(self) -> int:
+        return self.confirmed + self.rejected + self.not_engaged + self.disputed
 
     @property
     def pending(self) -> int:
-        return self.outcome_counts["pending"]
+        """Alerts with no outcome yet."""
+        return self.alerts - self.decided_or_disputed
+
+    @property
+    def outcome_counts(self) -> dict[str, int]:
+        return {"confirmed": self.confirmed, "rejected": self.rejected,
+                "not_engaged": self.not_engaged, "disputed": self.disputed,
+                "pending": self.pending}
+
+    @property
+    def alert_count(self) -> int:
+        return self.alerts
 
     @property
     def adjudicated(self) -> int:
         return self.confirmed + self.rejected
 
     @property
-    def false_alert_rate(self) -> Proportion:
+    def timeline_complete(self) -> bool:
+        return len(self.timeline) == self.alerts
+
+    @property
+    def warnings(self) -> list[str]:
+        """Inconsistencies a reader must know about (the report shows them)."""
+        out = []
+        if self.rejected > self.tracks:
+            out.append(f"The counters record fewer tracks ({self.tracks:,}) than false alerts "
+                       f"({self.rejected:,}), so the false alert rate is undefined: the track "
+                       f"counter is incomplete.")
+        if len(self.timeline) < self.alerts:
+            out.append(f"The timeline shows {len(self.timeline):,} of {self.alerts:,} alerts; "
+                       f"the records of the others were deleted under the retention policy "
+                       f"(their outcomes remain in the counts).")
+        elif len(self.timeline) > self.alerts:
+            out.append(f"The store holds {len(self.timeline):,} alert records but the counters "
+                       f"only {self.alerts:,} alerts: the counters lag behind.")
+        return out
+
+    @property
+    def false_alert_rate(self) -> Proportion | None:
+        """None when the counters are inconsistent (see :attr:`warnings`)."""
+        if self.rejected > self.tracks:
+            return None
         return false_alert_rate(self.rejected, self.tracks)
 
     @property
@@ -167,7 +206,10 @@ def figures_json(figures: DeploymentFigures, generated_at: datetime | None = Non
                  ) -> dict[str, Any]:
     """The report as one JSON-ready dict (numbers as numbers, times as ISO 8601 UTC)."""
     f = figures
-    far, prec = f.false_alert_rate.as_dict(), f.alert_precision.as_dict()
+    far: dict[str, Any] = (f.false_alert_rate.as_dict() if f.false_alert_rate is not None
+                           else {"count": f.rejected, "of": f.tracks, "rate": None,
+                                 "ci95": None, "one_in": None})
+    prec: dict[str, Any] = f.alert_precision.as_dict()
     far["definition"] = RATE_MEANINGS["false_alert_rate"]
     prec["definition"] = RATE_MEANINGS["alert_precision"]
     return {
@@ -187,14 +229,16 @@ def figures_json(figures: DeploymentFigures, generated_at: datetime | None = Non
         "watchlist": {"size": f.watchlist_size,
                       "categories": dict(sorted(f.watchlist_categories.items()))},
         "matching": {"threshold": f.threshold, "model": f.model},
-        "timeline": [{"at": iso(a.at), "outcome": a.outcome} for a in f.alerts],
+        "timeline": [{"at": iso(a.at), "outcome": a.outcome} for a in f.timeline],
+        "timeline_complete": f.timeline_complete,
+        "warnings": f.warnings,
     }
 
 
 # --- Timeline plot ---------------------------------------------------------------------------
 
 def _plot_span(f: DeploymentFigures) -> tuple[datetime, datetime]:
-    times = [as_utc(a.at) for a in f.alerts]
+    times = [as_utc(a.at) for a in f.timeline]
     start = min([as_utc(f.started_at or f.window_start), *times])
     end_candidates = [t for t in (as_utc(f.ended_at), as_utc(f.window_end)) if t is not None]
     end = max([*(end_candidates or [start]), *times])
@@ -220,12 +264,12 @@ def timeline_png(figures: DeploymentFigures, dpi: int = 110) -> bytes:
     ax.axvspan(as_utc(f.window_start), as_utc(f.window_end) if f.window_end else end,
                color="#0b5d8f", alpha=0.06, lw=0, label="authorised window")
     for i, outcome in enumerate(rows):
-        ts = [as_utc(a.at) for a in f.alerts if a.outcome == outcome]
+        ts = [as_utc(a.at) for a in f.timeline if a.outcome == outcome]
         colour, marker = OUTCOME_STYLE[outcome]
         ax.scatter(ts, [i] * len(ts), c=colour, marker=marker, s=46, zorder=3,
                    edgecolors="white", linewidths=0.5)
-    ax.set_yticks(range(len(rows)),
-                  [f"{o.replace('_', ' ')} ({f.outcome_counts[o]})" for o in rows])
+    shown = Counter(a.outcome for a in f.timeline)
+    ax.set_yticks(range(len(rows)), [f"{o.replace('_', ' ')} ({shown[o]})" for o in rows])
     ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.invert_yaxis()
     ax.set_xlim(start, end)
@@ -235,9 +279,12 @@ def timeline_png(figures: DeploymentFigures, dpi: int = 110) -> bytes:
     ax.grid(axis="x", color="#d6dbe3", lw=0.6)
     for spine in ("top", "right"):
         ax.spines[spine].set_visible(False)
-    title = f"Alerts over time ({f.alert_count}), times in UTC"
-    if not f.alerts:
-        title = "No alerts in this deployment"
+    title = f"Alerts over time ({len(f.timeline)}), times in UTC"
+    if not f.timeline_complete:
+        title = f"Alerts over time ({len(f.timeline)} of {f.alerts} still on record), UTC"
+    if not f.timeline:
+        title = ("No alerts in this deployment" if not f.alerts
+                 else "No alert records left (deleted under the retention policy)")
     ax.set_title(title, fontsize=10, loc="left")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
@@ -253,7 +300,11 @@ def _data_uri(png: bytes) -> str:
 def _context(f: DeploymentFigures, generated_at: datetime | None) -> dict[str, Any]:
     from openlfr import __version__
 
-    def rate(p: Proportion, unit: str) -> dict[str, Any]:
+    def rate(p: Proportion | None, unit: str) -> dict[str, Any]:
+        if p is None:
+            return {"value": "undefined", "one_in": "-", "ci": "undefined", "k": 0, "n": 0,
+                    "counts": f"{f.rejected:,} false alerts, {f.tracks:,} {unit}: see the "
+                              f"warning above"}
         lo, hi = p.interval
         return {"value": fmt_pct(p.rate), "one_in": fmt_one_in(p), "counts": describe(p, unit),
                 "ci": f"{fmt_pct(lo)} to {fmt_pct(hi)}" if p.total else "undefined",
@@ -277,6 +328,8 @@ def _context(f: DeploymentFigures, generated_at: datetime | None) -> dict[str, A
         "precision": rate(f.alert_precision, "adjudicated alerts"),
         "meanings": RATE_MEANINGS,
         "categories": sorted(f.watchlist_categories.items()),
+        "watchlist_size": ("not recorded" if f.watchlist_size is None
+                           else f"{f.watchlist_size:,}"),
         "threshold": "-" if f.threshold is None else f"{f.threshold:g}",
         "fmt_dt": fmt_dt,
         "fmt_int": fmt_int,
@@ -391,6 +444,7 @@ def render_pdf(figures: DeploymentFigures, generated_at: datetime | None = None)
         Paragraph(e(f"Deployment {f.deployment_id} - {f.place} - {ctx['window']}"), st["body"]),
         Spacer(1, 4),
         Paragraph(e(ctx["kind_sentence"]), st["banner"] if f.kind == "evaluation" else st["body"]),
+        *[Paragraph(e("Note: " + w), st["banner"]) for w in f.warnings],
         Paragraph("Deployment", st["h2"]),
         pdf_table([["Purpose", Paragraph(e(f.purpose), st["cell"])],
                    ["Place", e(f.place)], ["Kind", f.kind],
@@ -415,10 +469,11 @@ def render_pdf(figures: DeploymentFigures, generated_at: datetime | None = None)
                                   height=170 * mm * 2.6 / 8)]),
               Paragraph("Watchlist", st["h2"]),
               Paragraph(e(f"The deployment compared faces with a frozen watchlist snapshot of "
-                          f"{f.watchlist_size:,} entries."), st["body"])]
+                          f"{ctx['watchlist_size']} entries."), st["body"])]
     if ctx["categories"]:
         story.append(pdf_table([["Category", "Entries"],
-                                *[[e(c), fmt_int(n)] for c, n in ctx["categories"]]],
+                                *[[e(c), "-" if n is None else fmt_int(n)]
+                                  for c, n in ctx["categories"]]],
                                col_widths=[130 * mm, 40 * mm], numeric_cols=(1,)))
     story.append(Spacer(1, 8))
     story.append(Paragraph(e(f"Generated by OpenLFR {__version__} on {ctx['generated_at']}. "

@@ -1,0 +1,261 @@
+"""The transparency report: every deployment in a period, with totals and both rates.
+
+Laid out the way police forces that publish their LFR use do it (one row per deployment:
+date, place, watchlist size, faces seen, alerts and what became of them), with the two rates
+that the public debate confuses given side by side, each with counts and a Wilson 95%
+interval. Live deployments and evaluations are totalled apart: an evaluation on recorded
+footage is not use in public and must not dilute or inflate the live figures.
+
+A deployment belongs to the period when its authorised window overlaps it; its figures are
+counted whole.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from openlfr.errors import ConfigError
+from openlfr.metrics import Proportion, alert_precision, false_alert_rate
+from openlfr.reports._format import as_utc, describe, fmt_dt, fmt_int, fmt_one_in, fmt_pct, iso
+from openlfr.reports.deployment import OUTCOMES, RATE_MEANINGS, DeploymentFigures
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+__all__ = ["Totals", "TransparencyFigures", "transparency_json", "render_html", "render_pdf",
+           "load_transparency_figures"]
+
+KINDS = ("live", "evaluation")
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Sums over a set of deployments."""
+
+    deployments: int
+    frames_analysed: int
+    frames_dropped: int
+    faces_detected: int
+    tracks: int
+    alerts: int
+    confirmed: int
+    rejected: int
+    not_engaged: int
+    disputed: int
+    pending: int
+
+    @classmethod
+    def of(cls, figures: Sequence[DeploymentFigures]) -> Totals:
+        return cls(
+            deployments=len(figures),
+            frames_analysed=sum(f.frames_analysed for f in figures),
+            frames_dropped=sum(f.frames_dropped for f in figures),
+            faces_detected=sum(f.faces_detected for f in figures),
+            tracks=sum(f.tracks for f in figures),
+            alerts=sum(f.alert_count for f in figures),
+            confirmed=sum(f.confirmed for f in figures),
+            rejected=sum(f.rejected for f in figures),
+            not_engaged=sum(f.not_engaged for f in figures),
+            disputed=sum(f.disputed for f in figures),
+            pending=sum(f.pending for f in figures))
+
+    @property
+    def adjudicated(self) -> int:
+        return self.confirmed + self.rejected
+
+    @property
+    def false_alert_rate(self) -> Proportion | None:
+        """None when the track counters are incomplete (fewer tracks than false alerts)."""
+        return None if self.rejected > self.tracks else false_alert_rate(self.rejected,
+                                                                          self.tracks)
+
+    @property
+    def alert_precision(self) -> Proportion:
+        return alert_precision(self.confirmed, self.adjudicated)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "deployments": self.deployments, "frames_analysed": self.frames_analysed,
+            "frames_dropped": self.frames_dropped, "faces_detected": self.faces_detected,
+            "tracks": self.tracks, "alerts": self.alerts, "confirmed": self.confirmed,
+            "rejected": self.rejected, "not_engaged": self.not_engaged,
+            "disputed": self.disputed, "pending": self.pending, "adjudicated": self.adjudicated,
+            "false_alert_rate": _rate_dict(self.false_alert_rate),
+            "alert_precision": self.alert_precision.as_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class TransparencyFigures:
+    """The deployments of one period (start inclusive, end exclusive, UTC)."""
+
+    period_start: datetime
+    period_end: datetime
+    deployments: tuple[DeploymentFigures, ...]
+
+    def __post_init__(self) -> None:
+        if as_utc(self.period_end) <= as_utc(self.period_start):
+            raise ConfigError("the report period must end after it starts")
+        object.__setattr__(self, "deployments", tuple(sorted(
+            self.deployments, key=lambda f: (as_utc(f.window_start), f.deployment_id))))
+
+    def of_kind(self, kind: str) -> tuple[DeploymentFigures, ...]:
+        return tuple(f for f in self.deployments if f.kind == kind)
+
+    def totals(self, kind: str) -> Totals:
+        return Totals.of(self.of_kind(kind))
+
+
+def _rate_dict(p: Proportion | None) -> dict[str, Any] | None:
+    return None if p is None else p.as_dict()
+
+
+def _row(f: DeploymentFigures) -> dict[str, Any]:
+    return {
+        "id": f.deployment_id, "name": f.name, "kind": f.kind, "place": f.place,
+        "purpose": f.purpose, "start": iso(f.started_at or f.window_start),
+        "end": iso(f.ended_at or f.window_end), "watchlist_size": f.watchlist_size,
+        "threshold": f.threshold, "model": f.model, "faces_detected": f.faces_detected,
+        "tracks": f.tracks, "alerts": f.alert_count, **f.outcome_counts,
+        "false_alert_rate": _rate_dict(f.false_alert_rate),
+        "alert_precision": f.alert_precision.as_dict(),
+    }
+
+
+def transparency_json(report: TransparencyFigures, generated_at: datetime | None = None
+                      ) -> dict[str, Any]:
+    return {
+        "report": "transparency",
+        "generated_at": iso(generated_at or datetime.now(UTC)),
+        "period": {"from": iso(report.period_start), "to": iso(report.period_end)},
+        "definitions": dict(RATE_MEANINGS),
+        "deployments": [_row(f) for f in report.deployments],
+        "warnings": [f"{f.deployment_id}: {w}" for f in report.deployments for w in f.warnings],
+        "totals": {k: report.totals(k).as_dict() for k in KINDS},
+    }
+
+
+def _ctx(report: TransparencyFigures, generated_at: datetime | None) -> dict[str, Any]:
+    from openlfr import __version__
+
+    def period_day(dt: datetime, end: bool) -> str:
+        d = as_utc(dt)
+        if end and d.time() == datetime.min.time():
+            d -= timedelta(days=1)  # the period ends at the start of the day after
+        return d.strftime("%Y-%m-%d")
+
+    def rate(p: Proportion | None, unit: str) -> dict[str, Any]:
+        if p is None:
+            return {"value": "undefined", "one_in": "-", "k": 0, "n": 0,
+                    "counts": "undefined: the track counters are incomplete"}
+        return {"value": fmt_pct(p.rate), "one_in": fmt_one_in(p), "counts": describe(p, unit),
+                "k": p.successes, "n": p.total}
+
+    rows = []
+    for f in report.deployments:
+        rows.append({
+            "f": f,
+            "when": f"{fmt_dt(f.started_at or f.window_start)} to "
+                    f"{fmt_dt(f.ended_at or f.window_end)}",
+            "cells": ["-" if f.watchlist_size is None else fmt_int(f.watchlist_size),
+                      fmt_int(f.tracks), fmt_int(f.alert_count),
+                      *[fmt_int(f.outcome_counts[o]) for o in OUTCOMES]],
+            "far": ("undefined" if f.false_alert_rate is None
+                    else fmt_one_in(f.false_alert_rate)),
+            "precision": (f"{f.confirmed}/{f.adjudicated}" if f.adjudicated else "-"),
+        })
+    totals = {}
+    for k in KINDS:
+        t = report.totals(k)
+        totals[k] = {
+            "t": t,
+            "cells": [fmt_int(t.tracks), fmt_int(t.alerts), fmt_int(t.confirmed),
+                      fmt_int(t.rejected), fmt_int(t.not_engaged), fmt_int(t.disputed),
+                      fmt_int(t.pending)],
+            "far": rate(t.false_alert_rate, "tracks"),
+            "precision": rate(t.alert_precision, "adjudicated alerts"),
+        }
+    return {
+        "r": report, "rows": rows, "totals": totals, "meanings": RATE_MEANINGS,
+        "period": f"{period_day(report.period_start, False)} to "
+                  f"{period_day(report.period_end, True)}",
+        "version": __version__,
+        "generated_at": fmt_dt(generated_at or datetime.now(UTC)),
+        "outcome_heads": ["confirmed", "rejected (false)", "not engaged", "disputed", "pending"],
+    }
+
+
+def render_html(report: TransparencyFigures, generated_at: datetime | None = None) -> str:
+    from openlfr.reports.deployment import _env
+
+    return _env().get_template("transparency.html").render(**_ctx(report, generated_at))
+
+
+def render_pdf(report: TransparencyFigures, generated_at: datetime | None = None) -> bytes:
+    """The report as a landscape A4 PDF."""
+    from reportlab.lib.pagesizes import A4, landscape
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
+
+    from openlfr.reports.deployment import _pdf_styles, pdf_escape, pdf_table
+
+    e = pdf_escape
+    st = _pdf_styles()
+    ctx = _ctx(report, generated_at)
+    story: list[Any] = [
+        Paragraph(e(f"LFR transparency report, {ctx['period']}"), st["title"]),
+        Paragraph(e(f"{len(report.deployments)} deployments whose authorised window overlaps "
+                    f"the period (figures counted whole). Live use and evaluations are "
+                    f"totalled apart."), st["body"]),
+        Paragraph("Totals and rates", st["h2"]),
+    ]
+    for k in KINDS:
+        t = ctx["totals"][k]
+        story += [
+            Paragraph(e(f"{k.capitalize()}: {t['t'].deployments} deployments, "
+                        f"{t['t'].tracks:,} tracks, {t['t'].alerts:,} alerts "
+                        f"({t['t'].confirmed:,} confirmed, {t['t'].rejected:,} rejected, "
+                        f"{t['t'].not_engaged:,} not engaged, {t['t'].disputed:,} disputed, "
+                        f"{t['t'].pending:,} pending)"),
+                      st["body"]),
+            Paragraph(e(f"False alert rate: {t['far']['counts']}"
+                        + (f", about {t['far']['one_in']}" if t["far"]["k"] else "")),
+                      st["body"]),
+            Paragraph(e(f"Alert precision: {t['precision']['counts']}"), st["body"]),
+            Spacer(1, 4)]
+    story += [Paragraph(e("False alert rate: " + RATE_MEANINGS["false_alert_rate"]), st["small"]),
+              Paragraph(e("Alert precision: " + RATE_MEANINGS["alert_precision"]), st["small"]),
+              Paragraph("Deployments", st["h2"])]
+    head = ["Deployment", "Kind", "Place", "When (UTC)", "Watchlist", "Tracks", "Alerts",
+            "Conf.", "Rej.", "Not eng.", "Disp.", "Pend.", "False alerts", "Precision"]
+    body = [[Paragraph(e(f"{r['f'].name} ({r['f'].deployment_id})"), st["cell"]), r["f"].kind,
+             Paragraph(e(r["f"].place), st["cell"]), Paragraph(e(r["when"]), st["cell"]),
+             *r["cells"], r["far"], r["precision"]] for r in ctx["rows"]]
+    if not body:
+        body = [["No deployments in this period", *[""] * (len(head) - 1)]]
+    widths = [40 * mm, 17 * mm, 34 * mm, 38 * mm, *[14 * mm] * 8, 19 * mm, 16 * mm]
+    story.append(pdf_table([head, *body], col_widths=widths,
+                           numeric_cols=tuple(range(4, 14))))
+    story += [Spacer(1, 8), Paragraph(e(f"Generated by OpenLFR {ctx['version']} on "
+                                        f"{ctx['generated_at']}."), st["small"])]
+    buf = io.BytesIO()
+    doc = SimpleDocTemplate(buf, pagesize=landscape(A4), leftMargin=12 * mm,
+                            rightMargin=12 * mm, topMargin=14 * mm, bottomMargin=14 * mm,
+                            title=f"OpenLFR transparency report {ctx['period']}",
+                            author="OpenLFR", invariant=True)
+    doc.build(story)
+    return buf.getvalue()
+
+
+def load_transparency_figures(session: Session, start: datetime,
+                              end: datetime) -> TransparencyFigures:
+    """All deployments whose authorised window overlaps [start, end)."""
+    from openlfr.reports._loader import deployment_ids_in_period, load_deployment_figures
+
+    ids = deployment_ids_in_period(session, start, end)
+    return TransparencyFigures(start, end, tuple(load_deployment_figures(session, i)
+                                                  for i in ids))
