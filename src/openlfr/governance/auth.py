@@ -1,0 +1,308 @@
+"""Users, roles, permissions, passwords and API tokens.
+
+Deny by default: an action is allowed only if :data:`PERMISSIONS` lists one of the actor's
+roles for it. :func:`require` is the one place that checks, and a refusal is written to the
+audit log and committed before ``PermissionDenied`` is raised (the refused operation's own
+changes are rolled back first, so nothing of it persists).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import secrets
+from datetime import UTC, datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from openlfr.errors import ConfigError, NotFound, PermissionDenied, StateError
+from openlfr.governance import audit
+from openlfr.governance.schemas import UserCreate
+from openlfr.store.models import ApiToken, Role, User, UserRole
+from openlfr.store.types import as_utc
+
+__all__ = ["Action", "PERMISSIONS", "allowed", "require", "create_user", "get_user",
+           "list_users", "disable_user", "set_password", "set_roles", "authenticate",
+           "issue_token", "revoke_token", "user_for_token", "hash_token", "TOKEN_PREFIX"]
+
+TOKEN_PREFIX = "olfr_"
+R = Role
+
+
+class Action(enum.StrEnum):
+    USER_MANAGE = "user.manage"
+    USER_LIST = "user.list"
+    DEPLOYMENT_VIEW = "deployment.view"
+    DEPLOYMENT_CREATE = "deployment.create"
+    DEPLOYMENT_AUTHORISE = "deployment.authorise"
+    DEPLOYMENT_START = "deployment.start"
+    DEPLOYMENT_STOP = "deployment.stop"
+    DEPLOYMENT_CANCEL = "deployment.cancel"
+    DEPLOYMENT_REVIEW = "deployment.review"
+    SUBJECT_ADD = "subject.add"
+    SUBJECT_LIST = "subject.list"
+    SUBJECT_EXPIRE = "subject.expire"
+    SUBJECT_IMAGE = "subject.image"  # see a watchlist image
+    SNAPSHOT_CREATE = "snapshot.create"
+    SNAPSHOT_APPROVE = "snapshot.approve"
+    ALERT_VIEW = "alert.view"
+    ALERT_IMAGE = "alert.image"  # see a probe image
+    ALERT_ADJUDICATE = "alert.adjudicate"
+    ALERT_HOLD = "alert.hold"
+    COUNTERS_VIEW = "counters.view"
+    RETENTION_RUN = "retention.run"
+    AUDIT_VERIFY = "audit.verify"
+    AUDIT_EXPORT = "audit.export"
+    REPORT_VIEW = "report.view"
+    EVALUATION_RUN = "evaluation.run"
+
+
+# Role -> actions, read as: who may do what. Admin sees no biometric data (no *.image,
+# no subject list, no alerts) unless granted another role as well.
+PERMISSIONS: dict[Action, frozenset[Role]] = {
+    Action.USER_MANAGE: frozenset({R.ADMIN}),
+    Action.USER_LIST: frozenset({R.ADMIN, R.AUDITOR}),
+    Action.DEPLOYMENT_VIEW: frozenset({R.AUTHORISING_OFFICER, R.WATCHLIST_MANAGER, R.OPERATOR,
+                                       R.ENGAGEMENT_OFFICER, R.AUDITOR, R.ADMIN}),
+    Action.DEPLOYMENT_CREATE: frozenset({R.AUTHORISING_OFFICER}),
+    Action.DEPLOYMENT_AUTHORISE: frozenset({R.AUTHORISING_OFFICER}),
+    Action.DEPLOYMENT_START: frozenset({R.AUTHORISING_OFFICER, R.OPERATOR}),
+    Action.DEPLOYMENT_STOP: frozenset({R.AUTHORISING_OFFICER, R.OPERATOR}),
+    Action.DEPLOYMENT_CANCEL: frozenset({R.AUTHORISING_OFFICER}),
+    Action.DEPLOYMENT_REVIEW: frozenset({R.AUTHORISING_OFFICER, R.AUDITOR}),
+    Action.SUBJECT_ADD: frozenset({R.WATCHLIST_MANAGER}),
+    Action.SUBJECT_LIST: frozenset({R.WATCHLIST_MANAGER, R.AUTHORISING_OFFICER, R.AUDITOR}),
+    Action.SUBJECT_EXPIRE: frozenset({R.WATCHLIST_MANAGER, R.AUTHORISING_OFFICER}),
+    Action.SUBJECT_IMAGE: frozenset({R.WATCHLIST_MANAGER, R.AUTHORISING_OFFICER, R.OPERATOR,
+                                     R.ENGAGEMENT_OFFICER}),
+    Action.SNAPSHOT_CREATE: frozenset({R.WATCHLIST_MANAGER, R.AUTHORISING_OFFICER}),
+    Action.SNAPSHOT_APPROVE: frozenset({R.AUTHORISING_OFFICER}),
+    Action.ALERT_VIEW: frozenset({R.OPERATOR, R.ENGAGEMENT_OFFICER, R.AUTHORISING_OFFICER,
+                                  R.AUDITOR}),
+    Action.ALERT_IMAGE: frozenset({R.OPERATOR, R.ENGAGEMENT_OFFICER, R.AUTHORISING_OFFICER}),
+    Action.ALERT_ADJUDICATE: frozenset({R.OPERATOR, R.ENGAGEMENT_OFFICER}),
+    Action.ALERT_HOLD: frozenset({R.AUTHORISING_OFFICER, R.AUDITOR}),
+    Action.COUNTERS_VIEW: frozenset({R.OPERATOR, R.AUTHORISING_OFFICER, R.AUDITOR, R.ADMIN}),
+    Action.RETENTION_RUN: frozenset({R.ADMIN, R.AUDITOR}),
+    Action.AUDIT_VERIFY: frozenset({R.AUDITOR, R.ADMIN}),
+    Action.AUDIT_EXPORT: frozenset({R.AUDITOR}),
+    Action.REPORT_VIEW: frozenset({R.AUDITOR, R.AUTHORISING_OFFICER, R.ADMIN}),
+    Action.EVALUATION_RUN: frozenset({R.AUTHORISING_OFFICER, R.AUDITOR, R.ADMIN}),
+}
+
+_hasher = PasswordHasher()
+# Verified when the username does not exist, so a miss costs the same time as a hit.
+_DUMMY_HASH = _hasher.hash("openlfr-no-such-user")
+
+
+def _now(now: datetime | None) -> datetime:
+    return as_utc(now) if now is not None else datetime.now(UTC)
+
+
+def allowed(roles: frozenset[Role] | set[Role], action: Action | str) -> bool:
+    """Pure: may a holder of ``roles`` do ``action``? Unknown actions are denied."""
+    try:
+        act = Action(action)
+    except ValueError:
+        return False
+    return bool(PERMISSIONS.get(act, frozenset()) & set(roles))
+
+
+def require(session: Session, actor: User | None, action: Action | str, *,
+            now: datetime | None = None, target: str | None = None) -> User:
+    """Return ``actor`` if it may do ``action``; otherwise audit the refusal and raise.
+
+    The refused operation's uncommitted changes are rolled back; the ``permission_denied``
+    entry is committed so the refusal is on record whatever the caller does next.
+    """
+    if actor is not None and not actor.disabled and allowed(actor.roles, action):
+        return actor
+    name = actor.username if actor is not None else "anonymous"
+    roles = sorted(r.value for r in actor.roles) if actor is not None else []
+    why = ("no authenticated user" if actor is None else
+           "the account is disabled" if actor.disabled else
+           f"roles {roles or '(none)'} do not include any of "
+           f"{sorted(r.value for r in PERMISSIONS.get(Action(action), frozenset()))}"
+           if action in Action._value2member_map_ else f"unknown action {action!r}")
+    session.rollback()
+    audit.append(session, actor=name, action="permission_denied", now=_now(now), target=target,
+                 details={"action": str(action), "roles": roles, "reason": why})
+    session.commit()
+    raise PermissionDenied(f"{name} may not {action}: {why}")
+
+
+# --- users ---
+
+
+def _count_users(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def get_user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"no user named {username!r} (list them with `openlfr user list`)")
+    return user
+
+
+def list_users(session: Session, actor: User, *, now: datetime | None = None) -> list[User]:
+    require(session, actor, Action.USER_LIST, now=now)
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def create_user(session: Session, actor: User | None, data: UserCreate, *,
+                now: datetime | None = None) -> User:
+    """Create a user. With no users yet, ``actor`` may be None (bootstrap the first admin)."""
+    now = _now(now)
+    bootstrap = actor is None and _count_users(session) == 0
+    if not bootstrap:
+        require(session, actor, Action.USER_MANAGE, now=now, target=f"user:{data.username}")
+    if session.scalar(select(User).where(User.username == data.username)) is not None:
+        raise StateError(f"user {data.username!r} already exists")
+    user = User(username=data.username, display_name=data.display_name, disabled=False,
+                created_at=now, password_hash=_hasher.hash(data.password) if data.password
+                else None, role_rows=[UserRole(role=r) for r in sorted(set(data.roles))])
+    session.add(user)
+    session.flush()
+    audit.append(session, actor=actor.username if actor else data.username,
+                 action="user_create", now=now, target=f"user:{user.id}",
+                 details={"username": user.username, "roles": sorted(r.value for r in user.roles),
+                          "bootstrap": bootstrap})
+    return user
+
+
+def set_roles(session: Session, actor: User, username: str, roles: list[Role], *,
+              now: datetime | None = None) -> User:
+    now = _now(now)
+    require(session, actor, Action.USER_MANAGE, now=now, target=f"user:{username}")
+    user = get_user(session, username)
+    before = sorted(r.value for r in user.roles)
+    user.role_rows = [UserRole(role=r) for r in sorted(set(roles))]
+    session.flush()
+    audit.append(session, actor=actor.username, action="user_roles", now=now,
+                 target=f"user:{user.id}", details={"before": before,
+                                                    "after": sorted(r.value for r in roles)})
+    return user
+
+
+def set_password(session: Session, actor: User, username: str, password: str, *,
+                 now: datetime | None = None) -> None:
+    now = _now(now)
+    if actor.username != username:
+        require(session, actor, Action.USER_MANAGE, now=now, target=f"user:{username}")
+    if len(password) < 8:
+        raise ConfigError("a password needs at least 8 characters")
+    user = get_user(session, username)
+    user.password_hash = _hasher.hash(password)
+    session.flush()
+    audit.append(session, actor=actor.username, action="user_password", now=now,
+                 target=f"user:{user.id}")
+
+
+def disable_user(session: Session, actor: User, username: str, *,
+                 now: datetime | None = None) -> User:
+    """Disable an account and revoke its tokens (users are never deleted: the audit log
+    names them)."""
+    now = _now(now)
+    require(session, actor, Action.USER_MANAGE, now=now, target=f"user:{username}")
+    user = get_user(session, username)
+    if user.id == actor.id:
+        raise StateError("you cannot disable your own account")
+    user.disabled = True
+    revoked = 0
+    for tok in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id,
+                                                      ApiToken.revoked_at.is_(None))):
+        tok.revoked_at = now
+        revoked += 1
+    session.flush()
+    audit.append(session, actor=actor.username, action="user_disable", now=now,
+                 target=f"user:{user.id}", details={"tokens_revoked": revoked})
+    return user
+
+
+def authenticate(session: Session, username: str, password: str,
+                 now: datetime | None = None) -> User | None:
+    """The user if the password is right and the account enabled, else None. Audits both
+    ``login`` and ``login_failed`` (never the password)."""
+    now = _now(now)
+    user = session.scalar(select(User).where(User.username == username))
+    ok = False
+    try:
+        ok = _hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH,
+                            password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        ok = False
+    ok = ok and user is not None and user.password_hash is not None and not user.disabled
+    if ok and user is not None and _hasher.check_needs_rehash(user.password_hash or ""):
+        user.password_hash = _hasher.hash(password)
+    audit.append(session, actor=username[:64], action="login" if ok else "login_failed",
+                 now=now, target=f"user:{user.id}" if user else None,
+                 details={} if ok else {"reason": "no such user" if user is None else
+                                        "disabled" if user.disabled else "bad password"})
+    return user if ok else None
+
+
+# --- tokens ---
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, actor: User, username: str | None = None, name: str = "",
+                *, now: datetime | None = None,
+                expires_at: datetime | None = None) -> tuple[ApiToken, str]:
+    """A new API token for ``username`` (default: the actor). Returns the row and the token,
+    which is shown once and stored only as its SHA-256."""
+    now = _now(now)
+    user = actor if username in (None, actor.username) else get_user(session, username or "")
+    if user.id != actor.id:
+        require(session, actor, Action.USER_MANAGE, now=now, target=f"user:{user.id}")
+    if user.disabled:
+        raise StateError(f"user {user.username!r} is disabled")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(user_id=user.id, name=name, token_hash=hash_token(token), created_at=now,
+                   expires_at=as_utc(expires_at) if expires_at else None)
+    session.add(row)
+    session.flush()
+    audit.append(session, actor=actor.username, action="token_issue", now=now,
+                 target=f"token:{row.id}", details={"user": user.username, "name": name,
+                                                    "expires_at": row.expires_at})
+    return row, token
+
+
+def revoke_token(session: Session, actor: User, token_id: int, *,
+                 now: datetime | None = None) -> ApiToken:
+    now = _now(now)
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise NotFound(f"no token {token_id}")
+    if row.user_id != actor.id:
+        require(session, actor, Action.USER_MANAGE, now=now, target=f"token:{token_id}")
+    if row.revoked_at is None:
+        row.revoked_at = now
+        session.flush()
+        audit.append(session, actor=actor.username, action="token_revoke", now=now,
+                     target=f"token:{row.id}")
+    return row
+
+
+def user_for_token(session: Session, token: str, now: datetime | None = None) -> User | None:
+    """The enabled user holding this unrevoked, unexpired token, else None."""
+    now = _now(now)
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    if row is None or row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at <= now:
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or user.disabled:
+        return None
+    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
+        row.last_used_at = now
+    return user

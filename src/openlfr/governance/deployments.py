@@ -1,0 +1,345 @@
+"""Deployments: who may scan where, when, why, against which watchlist.
+
+State machine (DESIGN section 4)::
+
+    draft -> authorised -> active -> ended -> reviewed
+      \\----------\\-> cancelled
+
+Only ``active`` scans, and only inside the time window, on the deployment's cameras
+(:func:`may_scan`, :class:`ScanGuard`). ``ended`` at stop or at the window's end, whichever
+comes first (:func:`end_expired`, which the server runs periodically). Every transition is
+audited; start and end are the "period of each use" of EU AI Act Art. 12(3)(a) and the start
+entry names the reference database checked (snapshot id and hash, Art. 12(3)(b)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from openlfr.errors import NotFound, StateError
+from openlfr.governance import audit
+from openlfr.governance.auth import Action, get_user, require
+from openlfr.governance.schemas import DeploymentCreate, DeploymentUpdate
+from openlfr.store.models import (
+    Deployment,
+    DeploymentCamera,
+    DeploymentStatus,
+    Role,
+    Snapshot,
+    User,
+)
+from openlfr.store.types import as_utc
+
+__all__ = ["TRANSITIONS", "check_transition", "may_scan", "scan_refusal", "ScanGuard",
+           "create_deployment", "update_deployment", "get_deployment", "list_deployments",
+           "authorise", "start", "stop", "review", "cancel", "end_expired"]
+
+S = DeploymentStatus
+
+TRANSITIONS: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
+    S.DRAFT: frozenset({S.AUTHORISED, S.CANCELLED}),
+    S.AUTHORISED: frozenset({S.ACTIVE, S.CANCELLED}),
+    S.ACTIVE: frozenset({S.ENDED}),
+    S.ENDED: frozenset({S.REVIEWED}),
+    S.REVIEWED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+_VERB = {S.AUTHORISED: "authorise", S.ACTIVE: "start", S.ENDED: "stop", S.REVIEWED: "review",
+         S.CANCELLED: "cancel"}
+
+
+def check_transition(current: DeploymentStatus, target: DeploymentStatus,
+                     deployment_id: int | None = None) -> None:
+    """Pure: raise StateError unless ``current -> target`` is a transition of the machine."""
+    if target in TRANSITIONS[current]:
+        return
+    name = f"deployment {deployment_id}" if deployment_id is not None else "a deployment"
+    nxt = sorted(TRANSITIONS[current])
+    hint = (f"from {current.value} it can only go to {', '.join(s.value for s in nxt)}"
+            if nxt else f"{current.value} is final")
+    raise StateError(f"cannot {_VERB.get(target, target.value)} {name}: it is "
+                     f"{current.value} ({hint})")
+
+
+class ScanWindow(Protocol):
+    @property
+    def status(self) -> DeploymentStatus: ...
+    @property
+    def window_start(self) -> datetime: ...
+    @property
+    def window_end(self) -> datetime: ...
+    @property
+    def camera_ids(self) -> Collection[str]: ...
+
+
+def scan_refusal(deployment: ScanWindow, camera_id: str, now: datetime) -> str | None:
+    """Pure: why scanning is refused, or None when it is allowed."""
+    if deployment.status != S.ACTIVE:
+        return f"deployment is {deployment.status.value}, not active"
+    if now < deployment.window_start:
+        return f"before the window (opens {deployment.window_start.isoformat()})"
+    if now >= deployment.window_end:
+        return f"after the window (closed {deployment.window_end.isoformat()})"
+    if camera_id not in deployment.camera_ids:
+        return f"camera {camera_id!r} is not part of this deployment"
+    return None
+
+
+def may_scan(deployment: ScanWindow, camera_id: str, now: datetime) -> bool:
+    """Pure: is analysing a frame from ``camera_id`` at ``now`` allowed?"""
+    return scan_refusal(deployment, camera_id, now) is None
+
+
+@dataclass(frozen=True)
+class ScanGuard:
+    """A cheap per-frame check, detached from the database. The scanner calls
+    ``guard.allows(camera_id, now)`` on every frame and reloads the guard
+    (``ScanGuard.load``) every few seconds so a stop from the console takes effect."""
+
+    deployment_id: int
+    status: DeploymentStatus
+    window_start: datetime
+    window_end: datetime
+    camera_ids: frozenset[str]
+
+    @classmethod
+    def of(cls, deployment: Deployment) -> ScanGuard:
+        return cls(deployment.id, deployment.status, deployment.window_start,
+                   deployment.window_end, frozenset(deployment.camera_ids))
+
+    @classmethod
+    def load(cls, session: Session, deployment_id: int) -> ScanGuard:
+        dep = session.get(Deployment, deployment_id, populate_existing=True)
+        if dep is None:
+            raise NotFound(f"no deployment {deployment_id}")
+        return cls.of(dep)
+
+    def allows(self, camera_id: str, now: datetime) -> bool:
+        return scan_refusal(self, camera_id, now) is None
+
+    def refusal(self, camera_id: str, now: datetime) -> str | None:
+        return scan_refusal(self, camera_id, now)
+
+    __call__ = allows
+
+
+# --- services ---
+
+
+def _ref(dep: Deployment) -> str:
+    return f"deployment:{dep.id}"
+
+
+def get_deployment(session: Session, deployment_id: int) -> Deployment:
+    dep = session.get(Deployment, deployment_id)
+    if dep is None:
+        raise NotFound(f"no deployment {deployment_id} (list them with `openlfr deployment "
+                       "list`)")
+    return dep
+
+
+def list_deployments(session: Session, actor: User, *, status: DeploymentStatus | None = None,
+                     now: datetime | None = None) -> list[Deployment]:
+    require(session, actor, Action.DEPLOYMENT_VIEW, now=now)
+    q = select(Deployment).order_by(Deployment.id)
+    if status is not None:
+        q = q.where(Deployment.status == status)
+    return list(session.scalars(q))
+
+
+def _authorising_officer(session: Session, username: str) -> User:
+    officer = get_user(session, username)
+    if Role.AUTHORISING_OFFICER not in officer.roles or officer.disabled:
+        raise StateError(f"{username!r} is not an active authorising officer")
+    return officer
+
+
+def create_deployment(session: Session, actor: User, data: DeploymentCreate,
+                      now: datetime) -> Deployment:
+    """A new deployment in ``draft``. Every field the law asks for is required by
+    ``DeploymentCreate``; signage must be confirmed before authorisation."""
+    now = as_utc(now)
+    require(session, actor, Action.DEPLOYMENT_CREATE, now=now)
+    officer = _authorising_officer(session, data.authorising_officer)
+    dep = Deployment(
+        name=data.name, kind=data.kind, status=S.DRAFT, purpose=data.purpose,
+        legal_basis=data.legal_basis, location=data.location, window_start=data.window_start,
+        window_end=data.window_end, categories=[c.value for c in data.categories],
+        dpia_reference=data.dpia_reference, signage_confirmed=data.signage_confirmed,
+        authorising_officer_id=officer.id, created_by_id=actor.id, threshold=data.threshold,
+        embedder_key=data.embedder_key, two_person_verification=data.two_person_verification,
+        created_at=now,
+        cameras=[DeploymentCamera(camera_id=c.camera_id, source_url=c.source_url)
+                 for c in data.cameras])
+    session.add(dep)
+    session.flush()
+    audit.append(session, actor=actor.username, action="deployment_create", now=now,
+                 target=_ref(dep), details={
+                     "name": dep.name, "kind": dep.kind, "location": dep.location,
+                     "window_start": dep.window_start, "window_end": dep.window_end,
+                     "cameras": list(dep.camera_ids), "categories": dep.categories,
+                     "dpia_reference": dep.dpia_reference, "threshold": dep.threshold,
+                     "embedder_key": dep.embedder_key,
+                     "authorising_officer": officer.username,
+                     "two_person_verification": dep.two_person_verification})
+    return dep
+
+
+def update_deployment(session: Session, actor: User, deployment_id: int,
+                      data: DeploymentUpdate, now: datetime) -> Deployment:
+    """Edit a draft (an authorised deployment is frozen: cancel and create a new one)."""
+    now = as_utc(now)
+    require(session, actor, Action.DEPLOYMENT_CREATE, now=now,
+            target=f"deployment:{deployment_id}")
+    dep = get_deployment(session, deployment_id)
+    if dep.status != S.DRAFT:
+        raise StateError(f"deployment {dep.id} is {dep.status.value}: only a draft can be "
+                         "edited")
+    changes = data.model_dump(exclude_unset=True)
+    for field, value in changes.items():
+        if field == "categories":
+            value = [c.value for c in value]
+        setattr(dep, field, value)
+    if dep.window_end <= dep.window_start:
+        raise StateError("window_end must be after window_start")
+    session.flush()
+    audit.append(session, actor=actor.username, action="deployment_update", now=now,
+                 target=_ref(dep), details={"changed": sorted(changes)})
+    return dep
+
+
+def authorise(session: Session, actor: User, deployment_id: int, now: datetime) -> Deployment:
+    """draft -> authorised, by the authorising officer named on the deployment."""
+    now = as_utc(now)
+    require(session, actor, Action.DEPLOYMENT_AUTHORISE, now=now,
+            target=f"deployment:{deployment_id}")
+    dep = get_deployment(session, deployment_id)
+    check_transition(dep.status, S.AUTHORISED, dep.id)
+    if actor.id != dep.authorising_officer_id:
+        raise StateError(f"deployment {dep.id} names another authorising officer: only they "
+                         "can authorise it")
+    if not dep.signage_confirmed:
+        raise StateError(f"deployment {dep.id}: signage is not confirmed; the public must be "
+                         "told before scanning (update the draft once signs are up)")
+    if dep.window_end <= now:
+        raise StateError(f"deployment {dep.id}: its window ended at "
+                         f"{dep.window_end.isoformat()}")
+    dep.status, dep.authorised_at = S.AUTHORISED, now
+    session.flush()
+    audit.append(session, actor=actor.username, action="deployment_authorise", now=now,
+                 target=_ref(dep), details={"legal_basis": dep.legal_basis,
+                                            "dpia_reference": dep.dpia_reference})
+    return dep
+
+
+def start(session: Session, actor: User, deployment_id: int, now: datetime) -> Deployment:
+    """authorised -> active: inside the window, with an approved watchlist snapshot."""
+    now = as_utc(now)
+    require(session, actor, Action.DEPLOYMENT_START, now=now,
+            target=f"deployment:{deployment_id}")
+    dep = get_deployment(session, deployment_id)
+    check_transition(dep.status, S.ACTIVE, dep.id)
+    if now < dep.window_start:
+        raise StateError(f"deployment {dep.id} cannot start before its window opens "
+                         f"({dep.window_start.isoformat()})")
+    if now >= dep.window_end:
+        raise StateError(f"deployment {dep.id}: its window closed at "
+                         f"{dep.window_end.isoformat()}")
+    snap = session.scalar(select(Snapshot).where(Snapshot.deployment_id == dep.id))
+    if snap is None or snap.approved_at is None:
+        raise StateError(f"deployment {dep.id} has no approved watchlist snapshot: create one "
+                         "(`openlfr watchlist snapshot create`) and have the authorising "
+                         "officer approve it")
+    dep.status, dep.started_at = S.ACTIVE, now
+    session.flush()
+    audit.append(session, actor=actor.username, action="deployment_start", now=now,
+                 target=_ref(dep), details={
+                     "kind": dep.kind, "cameras": list(dep.camera_ids),
+                     "snapshot_id": snap.id, "snapshot_hash": snap.content_hash,
+                     "snapshot_subjects": snap.subject_count, "threshold": dep.threshold,
+                     "embedder_key": dep.embedder_key})
+    return dep
+
+
+def _end(session: Session, dep: Deployment, actor: str, now: datetime, reason: str) -> None:
+    check_transition(dep.status, S.ENDED, dep.id)
+    # The use ends at the window's end even if the sweeper notices later.
+    ended = min(now, dep.window_end)
+    dep.status, dep.ended_at, dep.end_reason = S.ENDED, ended, reason
+    session.flush()
+    audit.append(session, actor=actor, action="deployment_end", now=now, target=_ref(dep),
+                 details={"ended_at": ended, "reason": reason, "started_at": dep.started_at})
+
+
+def stop(session: Session, actor: User, deployment_id: int, now: datetime,
+         reason: str = "stopped") -> Deployment:
+    """active -> ended."""
+    now = as_utc(now)
+    require(session, actor, Action.DEPLOYMENT_STOP, now=now,
+            target=f"deployment:{deployment_id}")
+    dep = get_deployment(session, deployment_id)
+    _end(session, dep, actor.username, now, reason)
+    return dep
+
+
+def end_expired(session: Session, now: datetime) -> list[int]:
+    """End every active deployment whose window has closed; cancel authorised ones whose
+    window closed without a start. Returns the ids changed. Run by the server on a timer."""
+    now = as_utc(now)
+    changed: list[int] = []
+    rows = session.scalars(select(Deployment).where(
+        Deployment.status.in_([S.ACTIVE, S.AUTHORISED]),
+        Deployment.window_end <= now).order_by(Deployment.id).with_for_update())
+    for dep in rows:
+        if dep.status == S.ACTIVE:
+            _end(session, dep, audit.SYSTEM, now, "window_end")
+        else:
+            dep.status, dep.cancelled_at = S.CANCELLED, now
+            dep.end_reason = "window closed without a start"
+            session.flush()
+            audit.append(session, actor=audit.SYSTEM, action="deployment_cancel", now=now,
+                         target=_ref(dep), details={"reason": dep.end_reason})
+        changed.append(dep.id)
+    return changed
+
+
+def review(session: Session, actor: User, deployment_id: int, now: datetime,
+           note: str = "") -> Deployment:
+    """ended -> reviewed (post-deployment review, with a note)."""
+    now = as_utc(now)
+    require(session, actor, Action.DEPLOYMENT_REVIEW, now=now,
+            target=f"deployment:{deployment_id}")
+    dep = get_deployment(session, deployment_id)
+    check_transition(dep.status, S.REVIEWED, dep.id)
+    dep.status, dep.reviewed_at, dep.review_note = S.REVIEWED, now, note or None
+    session.flush()
+    audit.append(session, actor=actor.username, action="deployment_review", now=now,
+                 target=_ref(dep), details={"note_chars": len(note)})
+    return dep
+
+
+def cancel(session: Session, actor: User, deployment_id: int, now: datetime,
+           reason: str = "") -> Deployment:
+    """draft or authorised -> cancelled (an active deployment is stopped instead)."""
+    now = as_utc(now)
+    require(session, actor, Action.DEPLOYMENT_CANCEL, now=now,
+            target=f"deployment:{deployment_id}")
+    dep = get_deployment(session, deployment_id)
+    check_transition(dep.status, S.CANCELLED, dep.id)
+    dep.status, dep.cancelled_at, dep.end_reason = S.CANCELLED, now, reason or "cancelled"
+    session.flush()
+    audit.append(session, actor=actor.username, action="deployment_cancel", now=now,
+                 target=_ref(dep), details={"reason": dep.end_reason})
+    return dep
+
+
+def utcnow() -> datetime:
+    """The real clock, for callers at the edge (CLI, server); services take ``now``."""
+    return datetime.now(UTC)

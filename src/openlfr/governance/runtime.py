@@ -1,0 +1,66 @@
+"""Open the governed store: engine, session factory, encryption keyring, audit key, policy.
+
+    store = open_store(Settings())          # refuses without a key unless dev mode
+    with store.session() as s:              # commits on success, rolls back on error
+        dep = deployments.start(s, user, 3, now)
+
+Sessions carry the keyring and audit key in ``session.info`` so service functions need not
+be handed them on every call. Nothing is opened at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from openlfr.governance.crypto import Keyring, load_keyring
+from openlfr.governance.retention import RetentionPolicy
+from openlfr.settings import Settings
+from openlfr.store.db import make_engine, require_current, session_scope
+
+__all__ = ["Store", "open_store", "governed_factory"]
+
+
+def governed_factory(engine: Engine, keyring: Keyring | None,
+                     audit_key: bytes | None = None) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False,
+                        info={"keyring": keyring, "audit_key": audit_key})
+
+
+@dataclass
+class Store:
+    engine: Engine
+    sessions: sessionmaker[Session]
+    keyring: Keyring | None
+    audit_key: bytes | None
+    policy: RetentionPolicy
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with session_scope(self.sessions) as s:
+            yield s
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(settings: Settings, *, dev: bool | None = None, need_key: bool = True,
+               check_schema: bool = True, url: str | None = None) -> Store:
+    """The store described by ``settings``. ``need_key=False`` for commands that touch no
+    biometric data (audit verify, user admin): they run without the encryption key."""
+    keyring = load_keyring(settings, dev=dev) if need_key else None
+    engine = make_engine(url or settings.resolved_database_url)
+    if check_schema:
+        try:
+            require_current(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+    audit_key = (settings.audit_key.get_secret_value().encode()
+                 if settings.audit_key is not None else None)
+    return Store(engine, governed_factory(engine, keyring, audit_key), keyring, audit_key,
+                 RetentionPolicy.from_settings(settings))

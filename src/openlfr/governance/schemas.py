@@ -1,0 +1,280 @@
+"""Pydantic schemas, split Create / Update / Public. Public schemas never carry biometric data
+(images, templates) or secrets (password hashes, token hashes, camera URL credentials)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from openlfr.store.models import (
+    AlertStatus,
+    Category,
+    DeploymentKind,
+    DeploymentStatus,
+    Outcome,
+    Role,
+)
+from openlfr.store.types import as_utc
+
+__all__ = ["UserCreate", "UserPublic", "TokenPublic", "CameraSpec", "CameraPublic",
+           "DeploymentCreate", "DeploymentUpdate", "DeploymentPublic", "SubjectCreate",
+           "SubjectPublic", "SnapshotPublic", "AlertPublic", "AdjudicationPublic",
+           "CountersPublic", "redact_url"]
+
+AwareDatetime = Annotated[datetime, AfterValidator(as_utc)]
+Text = Annotated[str, Field(min_length=1, max_length=10_000)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def redact_url(url: str) -> str:
+    """A camera URL without its password (``rtsp://user:***@host/...``)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid url>"
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class _Public(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# --- users ---
+
+
+class UserCreate(_Strict):
+    username: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
+    display_name: str = Field("", max_length=200)
+    roles: list[Role] = Field(min_length=1)
+    password: str | None = Field(None, min_length=8, max_length=1024, repr=False)
+
+
+class UserPublic(_Public):
+    id: int
+    username: str
+    display_name: str
+    roles: list[Role]
+    disabled: bool
+    created_at: datetime
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _sorted(cls, v: Any) -> Any:
+        return sorted(v, key=lambda r: str(r))
+
+
+class TokenPublic(_Public):
+    id: int
+    user_id: int
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+# --- deployments ---
+
+
+class CameraSpec(_Strict):
+    camera_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    source_url: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class CameraPublic(_Public):
+    camera_id: str
+    source_url: str
+
+    @field_validator("source_url")
+    @classmethod
+    def _redact(cls, v: str) -> str:
+        return redact_url(v)
+
+
+class DeploymentCreate(_Strict):
+    name: ShortText
+    kind: DeploymentKind = DeploymentKind.LIVE
+    purpose: Text
+    legal_basis: Text
+    location: Text
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    cameras: list[CameraSpec] = Field(min_length=1)
+    categories: list[Category] = Field(min_length=1)
+    dpia_reference: ShortText
+    signage_confirmed: bool
+    authorising_officer: ShortText  # username
+    threshold: float = Field(gt=0.0, lt=1.0, description="Cosine similarity threshold, "
+                             "calibrated on data for this embedder (never assumed).")
+    embedder_key: ShortText = Field(description="The embedder's name:model_sha256.")
+    two_person_verification: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> DeploymentCreate:
+        if self.window_end <= self.window_start:
+            raise ValueError("window_end must be after window_start")
+        ids = [c.camera_id for c in self.cameras]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"camera ids must be unique, got {ids}")
+        if len(set(self.categories)) != len(self.categories):
+            raise ValueError("categories must not repeat")
+        return self
+
+
+class DeploymentUpdate(_Strict):
+    """Changes allowed while a deployment is a draft."""
+
+    name: ShortText | None = None
+    purpose: Text | None = None
+    legal_basis: Text | None = None
+    location: Text | None = None
+    window_start: AwareDatetime | None = None
+    window_end: AwareDatetime | None = None
+    categories: list[Category] | None = None
+    dpia_reference: ShortText | None = None
+    signage_confirmed: bool | None = None
+    threshold: float | None = Field(None, gt=0.0, lt=1.0)
+    two_person_verification: bool | None = None
+
+
+class DeploymentPublic(_Public):
+    id: int
+    name: str
+    kind: DeploymentKind
+    status: DeploymentStatus
+    purpose: str
+    legal_basis: str
+    location: str
+    window_start: datetime
+    window_end: datetime
+    cameras: list[CameraPublic]
+    categories: list[Category]
+    dpia_reference: str
+    signage_confirmed: bool
+    authorising_officer_id: int
+    created_by_id: int
+    threshold: float
+    embedder_key: str
+    two_person_verification: bool
+    created_at: datetime
+    authorised_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+    reviewed_at: datetime | None
+    review_note: str | None
+    cancelled_at: datetime | None
+    snapshot_hash: str | None
+
+
+# --- watchlist ---
+
+
+class SubjectCreate(_Strict):
+    reference: Annotated[str, Field(min_length=1, max_length=64)]
+    name: ShortText
+    category: Category
+    source: Text = Field(description="Where the entry and its image come from (provenance).")
+    justification: Text
+    expires_at: AwareDatetime
+    review_at: AwareDatetime | None = None
+
+
+class SubjectPublic(_Public):
+    id: int
+    reference: str
+    name: str
+    category: Category
+    source: str
+    justification: str
+    added_by_id: int
+    created_at: datetime
+    review_at: datetime | None
+    expires_at: datetime
+    expired_at: datetime | None
+    expired_reason: str | None
+    image_count: int = 0
+    template_keys: list[str] = []
+
+
+class SnapshotPublic(_Public):
+    id: int
+    deployment_id: int
+    created_by_id: int
+    created_at: datetime
+    approved_by_id: int | None
+    approved_at: datetime | None
+    content_hash: str
+    subject_count: int
+    template_count: int
+
+
+# --- alerts ---
+
+
+class AdjudicationPublic(_Public):
+    id: int
+    alert_id: int
+    user_id: int
+    outcome: Outcome
+    note: str | None
+    created_at: datetime
+
+
+class AlertPublic(_Public):
+    id: int
+    deployment_id: int
+    camera_id: str
+    track_id: str
+    subject_id: int | None
+    subject_reference: str
+    subject_name: str
+    category: Category
+    score: float
+    snapshot_id: int | None
+    probe_sha256: str
+    has_probe_image: bool
+    created_at: datetime
+    status: AlertStatus
+    decided_at: datetime | None
+    hold_reason: str | None
+    adjudications: list[AdjudicationPublic]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _has_image(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return {name: getattr(data, name) for name in cls.model_fields
+                    if name != "has_probe_image"} | {
+                "has_probe_image": getattr(data, "probe_blob", None) is not None}
+        return data
+
+
+class CountersPublic(BaseModel):
+    deployment_id: int
+    camera_id: str | None  # None: all cameras
+    frames: int
+    dropped: int
+    faces: int
+    tracks: int
+    alerts: int
+    confirmed: int
+    rejected: int
+    not_engaged: int
