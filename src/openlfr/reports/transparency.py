@@ -139,6 +139,20 @@ def transparency_json(report: TransparencyFigures, generated_at: datetime | None
     }
 
 
+def _n(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def _when(start: datetime, end: datetime | None) -> str:
+    """``2025-03-01 10:00-15:00`` within a day, else both dates (UTC)."""
+    s, e = as_utc(start), as_utc(end)
+    if e is None:
+        return f"{s:%Y-%m-%d %H:%M} to (open)"
+    if s.date() == e.date():
+        return f"{s:%Y-%m-%d %H:%M}-{e:%H:%M}"
+    return f"{s:%Y-%m-%d %H:%M} to {e:%Y-%m-%d %H:%M}"
+
+
 def _ctx(report: TransparencyFigures, generated_at: datetime | None) -> dict[str, Any]:
     from openlfr import __version__
 
@@ -159,8 +173,7 @@ def _ctx(report: TransparencyFigures, generated_at: datetime | None) -> dict[str
     for f in report.deployments:
         rows.append({
             "f": f,
-            "when": f"{fmt_dt(f.started_at or f.window_start)} to "
-                    f"{fmt_dt(f.ended_at or f.window_end)}",
+            "when": _when(f.started_at or f.window_start, f.ended_at or f.window_end),
             "cells": ["-" if f.watchlist_size is None else fmt_int(f.watchlist_size),
                       fmt_int(f.tracks), fmt_int(f.alert_count),
                       *[fmt_int(f.outcome_counts[o]) for o in OUTCOMES]],
@@ -185,6 +198,9 @@ def _ctx(report: TransparencyFigures, generated_at: datetime | None) -> dict[str
                   f"{period_day(report.period_end, True)}",
         "version": __version__,
         "generated_at": fmt_dt(generated_at or datetime.now(UTC)),
+        "outcome_abbr": [("Conf.", "confirmed"), ("Rej.", "rejected (false alert)"),
+                         ("Not eng.", "not engaged"), ("Disp.", "disputed"),
+                         ("Pend.", "pending")],
         "outcome_heads": ["confirmed", "rejected (false)", "not engaged", "disputed", "pending"],
     }
 
@@ -216,7 +232,7 @@ def render_pdf(report: TransparencyFigures, generated_at: datetime | None = None
     for k in KINDS:
         t = ctx["totals"][k]
         story += [
-            Paragraph(e(f"{k.capitalize()}: {t['t'].deployments} deployments, "
+            Paragraph(e(f"{k.capitalize()}: {_n(t['t'].deployments, 'deployment')}, "
                         f"{t['t'].tracks:,} tracks, {t['t'].alerts:,} alerts "
                         f"({t['t'].confirmed:,} confirmed, {t['t'].rejected:,} rejected, "
                         f"{t['t'].not_engaged:,} not engaged, {t['t'].disputed:,} disputed, "
@@ -231,7 +247,7 @@ def render_pdf(report: TransparencyFigures, generated_at: datetime | None = None
               Paragraph(e("Alert precision: " + RATE_MEANINGS["alert_precision"]), st["small"]),
               Paragraph("Deployments", st["h2"])]
     head = ["Deployment", "Kind", "Place", "When (UTC)", "Watchlist", "Tracks", "Alerts",
-            "Conf.", "Rej.", "Not eng.", "Disp.", "Pend.", "False alerts", "Precision"]
+            "Conf.", "Rej.", "Not eng.", "Disp.", "Pend.", "False alert rate", "Precision"]
     body = [[Paragraph(e(f"{r['f'].name} ({r['f'].deployment_id})"), st["cell"]), r["f"].kind,
              Paragraph(e(r["f"].place), st["cell"]), Paragraph(e(r["when"]), st["cell"]),
              *r["cells"], r["far"], r["precision"]] for r in ctx["rows"]]
