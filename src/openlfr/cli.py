@@ -28,6 +28,7 @@ app = typer.Typer(
 AREAS = [
     "openlfr.vision.cli",
     "openlfr.reports.cli",
+    "openlfr.evaluation.cli",
 ]
 
 
