@@ -25,6 +25,9 @@ class Settings(BaseSettings):
                             description="Cache for evaluation embeddings (never live faces).")
     shared_data: Path | None = Field(None, description="Evaluation data folder "
                                      "(default: ../shared/data beside the checkout, if present).")
+    calibration_file: Path | None = Field(None, description="Calibrated thresholds written by "
+                                          "`openlfr calibrate` and read by scans (default: "
+                                          "data_dir/calibration.json, when present).")
     # --- governance (encryption, audit, retention) ---
     key: SecretStr | None = Field(None, description="Encryption key for biometric data at rest: "
                                   "base64 of 32 random bytes (OPENLFR_KEY).")
@@ -41,6 +44,10 @@ class Settings(BaseSettings):
                                             "deployment ends (at most 24 h).")
     retention_subject_grace_days: float = Field(0, ge=0, description="Expired watchlist "
                                                 "subjects are removed this long after expiry.")
+
+    @property
+    def resolved_calibration_file(self) -> Path:
+        return self.calibration_file or self.data_dir / "calibration.json"
 
     @property
     def resolved_database_url(self) -> str:
