@@ -101,3 +101,25 @@ def test_write_calibration_replaces_same_target(tmp_path: Path) -> None:
     assert sorted((e["target_fpir"], e["threshold"]) for e in entries) == [(1e-3, 0.41),
                                                                            (1e-2, 0.3)]
     assert all("date" in e for e in entries)
+
+
+def test_scans_read_the_calibration_file(tmp_path: Path) -> None:
+    from openlfr.vision.models import MODEL_FILES
+    from openlfr.vision.thresholds import THRESHOLDS, default_threshold
+
+    sha = MODEL_FILES["arcface_mbf"].sha256
+    path = tmp_path / "calibration.json"
+    shipped = default_threshold(sha, True, calibration_file=path)  # no file yet: shipped value
+    assert shipped == THRESHOLDS[(sha, True)]
+    write_calibration(path, sha, {"target_fpir": 1e-3, "watchlist_size": 100, "threshold": 0.4321,
+                                  "options": {"flip": True}, "data": "synthetic",
+                                  "held_out_fpir": {"count": 1, "of": 1000},
+                                  "date": "2026-01-01T00:00:00+00:00"})
+    write_calibration(path, sha, {"target_fpir": 1e-2, "watchlist_size": 100, "threshold": 0.35,
+                                  "options": {"flip": True}, "data": "synthetic",
+                                  "date": "2026-02-01T00:00:00+00:00"})
+    t = default_threshold(sha, True, calibration_file=path)
+    assert t.value == 0.35 and t.calibrated  # the most recent calibration is the operating one
+    assert "FPIR 0.01 at watchlist size 100" in t.provenance
+    # a calibration with flip fusion says nothing about the no-flip setting
+    assert default_threshold(sha, False, calibration_file=path) == THRESHOLDS[(sha, False)]

@@ -6,19 +6,22 @@ where its value came from.
 
 STATUS: the values marked ``placeholder`` are NOT calibrated. They are starting points taken
 from the reference figures in DESIGN.md section 9 (ArcFace MBF, open-set LFW watchlist,
-FPIR 1e-3 at 0.380) and dlib's documented 0.6 euclidean distance (cosine 1 - 0.6^2/2 = 0.82).
+FPIR 1e-3 at 0.380) and, for dlib, a rough look at 100 LFW pairs (dlib's documented euclidean
+0.6 applies to its raw, un-normalised descriptors and does not carry over to cosine).
 The evaluation engineer replaces them with values calibrated on LFW (``openlfr evaluation``),
 recording the command, the data and the false-positive rate the value targets.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from openlfr.errors import ConfigError
 from openlfr.vision.models import MODEL_FILES
 
-__all__ = ["Threshold", "THRESHOLDS", "default_threshold"]
+__all__ = ["Threshold", "THRESHOLDS", "default_threshold", "calibrated_threshold"]
 
 
 @dataclass(frozen=True)
@@ -40,17 +43,50 @@ THRESHOLDS: dict[tuple[str, bool], Threshold] = {
         0.38, "placeholder: copied from the no-flip value; not yet calibrated by openlfr",
         False),
     _key(MODEL_FILES["dlib_resnet"].sha256, False): Threshold(
-        0.82, "placeholder: dlib's documented euclidean 0.6 on unit vectors "
-              "(cosine = 1 - 0.6^2 / 2); not yet calibrated by openlfr", False),
+        0.90, "placeholder: rough estimate from 100 LFW pairs (every 6th of pairs.txt's "
+              "first 600 lines; same-person min 0.909, different max 0.905), SCRFD boxes; "
+              "not yet calibrated by openlfr", False),
 }
 
 
-def default_threshold(model_sha256: str, flip: bool = False) -> Threshold:
-    """The recorded threshold for a model; ConfigError for a model nobody calibrated."""
+def calibrated_threshold(path: Path, model_sha256: str, flip: bool = False) -> Threshold | None:
+    """The most recent calibration of this model (and flip setting) in a calibration JSON
+    written by ``openlfr calibrate``; None when the file has none for it."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+        records = doc.get("models", {}).get(model_sha256.lower(), [])
+    except (OSError, json.JSONDecodeError, AttributeError) as exc:
+        raise ConfigError(f"calibration file {path} is unreadable: {exc}") from None
+    mine = [r for r in records if bool(r.get("options", {}).get("flip", False)) == flip
+            and isinstance(r.get("threshold"), (int, float))]
+    if not mine:
+        return None
+    r = max(mine, key=lambda r: str(r.get("date", "")))
+    held = r.get("held_out_fpir") or {}
+    return Threshold(float(r["threshold"]),
+                     f"{path}: calibrated {r.get('date', '?')} for FPIR {r.get('target_fpir')} "
+                     f"at watchlist size {r.get('watchlist_size')} on {r.get('data', '?')}; "
+                     f"held-out FPIR {held.get('count', '?')}/{held.get('of', '?')}", True)
+
+
+def default_threshold(model_sha256: str, flip: bool = False,
+                      calibration_file: Path | None = None) -> Threshold:
+    """The operating threshold for a model: the latest calibration recorded in the calibration
+    file (``calibration_file``, else ``Settings().resolved_calibration_file`` when it exists),
+    else the shipped LFW calibration above; ConfigError for a model nobody calibrated."""
+    if calibration_file is None:
+        from openlfr.settings import Settings
+
+        calibration_file = Settings().resolved_calibration_file
+    if Path(calibration_file).is_file():
+        found = calibrated_threshold(calibration_file, model_sha256, flip)
+        if found is not None:
+            return found
     try:
         return THRESHOLDS[_key(model_sha256, flip)]
     except KeyError:
         raise ConfigError(
             f"no similarity threshold is recorded for model sha256 {model_sha256} "
-            f"(flip={flip}); calibrate one on labelled data (openlfr evaluation) and add it "
-            f"to openlfr/vision/thresholds.py, or pass an explicit threshold") from None
+            f"(flip={flip}); calibrate one on labelled data (openlfr calibrate) "
+            f"or pass an explicit threshold") from None
