@@ -1,0 +1,145 @@
+"""Build report figures from the store (read only; needs no encryption key).
+
+Where each figure comes from:
+
+* counts (frames, dropped, faces, tracks, alerts and their final outcomes): the per-camera
+  ``deployment_counters`` rows, summed. They survive the purge of alert records, so a report
+  made a year later still has every count;
+* timeline, disputed and pending alerts: the ``alerts`` rows still on record;
+* watchlist size and categories: the deployment's snapshot while it exists; after the
+  snapshot is deleted (24 h after the end), the size from the audit entry that recorded its
+  approval and the deployment's category criteria (without per-category counts).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, or_, select
+
+from openlfr.errors import NotFound
+from openlfr.reports.deployment import AlertPoint, DeploymentFigures
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+__all__ = ["load_deployment_figures", "deployment_ids_in_period", "open_session"]
+
+_COUNTERS = ("frames", "dropped", "faces", "tracks", "alerts", "confirmed", "rejected",
+             "not_engaged")
+
+
+def _deployment_id(deployment_id: object) -> int:
+    try:
+        return int(str(deployment_id))
+    except ValueError:
+        raise NotFound(f"no deployment {deployment_id!r}: deployment ids are numbers") from None
+
+
+def _watchlist(session: Session, dep: object) -> tuple[int | None, dict[str, int | None]]:
+    from openlfr.store.models import AuditEntry, Snapshot, SnapshotSubject
+
+    dep_id: int = dep.id  # type: ignore[attr-defined]
+    snap = session.scalar(select(Snapshot).where(Snapshot.deployment_id == dep_id))
+    if snap is not None:
+        rows = session.execute(
+            select(SnapshotSubject.category, func.count())
+            .where(SnapshotSubject.snapshot_id == snap.id)
+            .group_by(SnapshotSubject.category)).all()
+        return snap.subject_count, {str(getattr(c, "value", c)): n for c, n in rows}
+    size: int | None = None
+    # The snapshot is gone: its approval entry in the audit chain recorded the size.
+    for entry in session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "snapshot_approve",
+                                     AuditEntry.details.like(f'%"deployment_id":{dep_id},%'))
+            .order_by(AuditEntry.seq.desc())):
+        details = json.loads(entry.details)
+        if details.get("deployment_id") == dep_id and isinstance(details.get("subjects"), int):
+            size = details["subjects"]
+            break
+    categories: list[str] = list(dep.categories or [])  # type: ignore[attr-defined]
+    return size, {str(c): None for c in categories}
+
+
+def load_deployment_figures(session: Session, deployment_id: object) -> DeploymentFigures:
+    """:class:`DeploymentFigures` for one deployment (raises NotFound if there is none)."""
+    from openlfr.store.models import Alert, AlertStatus, Deployment, DeploymentCounter
+
+    dep_id = _deployment_id(deployment_id)
+    dep = session.get(Deployment, dep_id)
+    if dep is None:
+        raise NotFound(f"no deployment {dep_id}")
+    sums = session.execute(
+        select(*[func.coalesce(func.sum(getattr(DeploymentCounter, c)), 0) for c in _COUNTERS])
+        .where(DeploymentCounter.deployment_id == dep_id)).one()
+    counters = dict(zip(_COUNTERS, (int(v) for v in sums), strict=True))
+    rows = session.execute(select(Alert.created_at, Alert.status)
+                           .where(Alert.deployment_id == dep_id)
+                           .order_by(Alert.created_at, Alert.id)).all()
+    timeline = tuple(AlertPoint(at, AlertStatus(status).value) for at, status in rows)
+    on_record = Counter(a.outcome for a in timeline)
+    # Counters count every event; records may have been purged. Neither may undercount.
+    confirmed = max(counters["confirmed"], on_record["confirmed"])
+    rejected = max(counters["rejected"], on_record["rejected"])
+    not_engaged = max(counters["not_engaged"], on_record["not_engaged"])
+    decided = confirmed + rejected + not_engaged
+    alerts = max(counters["alerts"], len(timeline), decided)
+    disputed = min(on_record["disputed"], alerts - decided)
+    size, categories = _watchlist(session, dep)
+    cameras = dep.camera_ids
+    extra = {
+        "Legal basis": dep.legal_basis,
+        "DPIA reference": dep.dpia_reference,
+        "Cameras": f"{len(cameras)} ({', '.join(cameras)})",
+        "Two-person verification": "yes" if dep.two_person_verification else "no",
+        "Watchlist snapshot hash (SHA-256)": dep.snapshot_hash or "-",
+    }
+    if dep.end_reason:
+        extra["End reason"] = dep.end_reason
+    return DeploymentFigures(
+        deployment_id=str(dep.id), name=dep.name, purpose=dep.purpose, place=dep.location,
+        kind=getattr(dep.kind, "value", str(dep.kind)),  # type: ignore[arg-type]
+        window_start=dep.window_start, window_end=dep.window_end,
+        frames_analysed=counters["frames"], frames_dropped=counters["dropped"],
+        faces_detected=counters["faces"], tracks=counters["tracks"],
+        watchlist_size=size, watchlist_categories=categories,
+        threshold=dep.threshold, model=dep.embedder_key,
+        alerts=alerts, confirmed=confirmed, rejected=rejected, not_engaged=not_engaged,
+        disputed=disputed, timeline=timeline,
+        state=getattr(dep.status, "value", str(dep.status)),
+        started_at=dep.started_at, ended_at=dep.ended_at, extra=extra)
+
+
+def deployment_ids_in_period(session: Session, start: datetime, end: datetime) -> list[int]:
+    """Deployments that ran (were started) with an authorised window overlapping
+    [start, end), oldest first."""
+    from openlfr.store.models import Deployment
+
+    return list(session.scalars(
+        select(Deployment.id)
+        .where(Deployment.started_at.is_not(None),
+               Deployment.window_start < end,
+               or_(Deployment.window_end >= start, Deployment.window_end.is_(None)))
+        .order_by(Deployment.window_start, Deployment.id)))
+
+
+@contextmanager
+def open_session() -> Iterator[Session]:
+    """A read session on the configured store (``OPENLFR_DATABASE_URL`` or the data dir).
+
+    Reports need no encryption key: they read counts and times, never biometric data.
+    """
+    from openlfr.governance.runtime import open_store
+    from openlfr.settings import Settings
+
+    store = open_store(Settings(), need_key=False)
+    try:
+        with store.session() as session:
+            yield session
+    finally:
+        store.close()
