@@ -21,7 +21,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -31,10 +31,12 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute, Mount
 
-from openlfr.errors import PermissionDenied
+from openlfr.errors import ImageError, PermissionDenied
+from openlfr.governance.auth import Action as A
 
 __all__ = ["Principal", "SessionSigner", "GuardedRoute", "permit", "declared_permission",
-           "undeclared_routes", "get_db", "Db", "PUBLIC", "AUTHENTICATED", "COOKIE"]
+           "undeclared_routes", "flatten_routes", "get_db", "Db", "PUBLIC", "AUTHENTICATED",
+           "COOKIE"]
 
 PERMISSION_ATTR = "__openlfr_permission__"
 PUBLIC = "public"  # no caller needed (login page, static files, health)
@@ -46,12 +48,17 @@ class NotAuthenticated(PermissionDenied):
     """No valid credentials were presented (answered with 401)."""
 
 
+class UploadTooLarge(ImageError):
+    """The upload is larger than the server accepts (answered with 413)."""
+
+
 @dataclass(frozen=True)
 class Principal:
     """The authenticated caller: governance's user object plus how they came in."""
 
     user: Any
     via: str  # "cookie" or "token"
+    token: str = field(repr=False, default="")  # the bearer or session token (never logged)
 
     @property
     def id(self) -> Any:
@@ -129,38 +136,44 @@ def _bearer(request: Request) -> str | None:
 
 
 def current_principal(request: Request, db: Session) -> Principal | None:
-    ctx = request.app.state.ctx
+    """The caller from a bearer token, else from the console cookie; None if neither holds."""
+    from openlfr.governance.auth import user_for_token
+
     token = _bearer(request)
     if token is not None:
-        user = ctx.auth.user_for_token(db, token)
-        return Principal(user, "token") if user is not None else None
+        user = user_for_token(db, token)
+        return Principal(user, "token", token) if user is not None else None
     cookie = request.cookies.get(COOKIE)
     if cookie:
-        session_token = ctx.signer.loads(cookie)
+        session_token = request.app.state.ctx.signer.loads(cookie)
         if session_token is not None:
-            user = ctx.auth.user_for_token(db, session_token)
+            user = user_for_token(db, session_token)
             if user is not None:
-                return Principal(user, "cookie")
+                return Principal(user, "cookie", session_token)
     return None
 
 
 def permit(action: str) -> Any:
     """A dependency that admits the caller only if governance allows ``action``."""
+    action = str(action)
 
     def dependency(request: Request, db: Db) -> Principal | None:
+        from openlfr.governance.auth import require
+
         principal = current_principal(request, db)
         request.state.principal = principal
-        if action == PUBLIC:
+        if action == PUBLIC or (action == AUTHENTICATED and principal is not None):
+            db.commit()  # end the transaction: streaming routes must not hold the store
             return principal
         try:
-            request.app.state.ctx.auth.require(
-                db, principal.user if principal else None,
-                None if action == AUTHENTICATED else action)
+            # audits and commits the refusal itself (anonymous callers included)
+            require(db, principal.user if principal else None, action,
+                    target=f"route:{request.method} {request.url.path}")
         except PermissionDenied as exc:
-            db.commit()  # keep the audited refusal
             if principal is None:
                 raise NotAuthenticated("sign in first: no valid session or API token") from exc
             raise
+        db.commit()
         if principal is None:  # governance allowed an anonymous caller: never for us
             raise NotAuthenticated("sign in first: no valid session or API token")
         return principal
@@ -188,13 +201,20 @@ def declared_permission(route: BaseRoute) -> str | None:
     return getattr(route, PERMISSION_ATTR, None)
 
 
+def flatten_routes(routes: list[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route, looking inside included routers (newer FastAPI keeps them nested)."""
+    for r in routes:
+        inner = getattr(r, "original_router", None)
+        if inner is not None:
+            yield from flatten_routes(inner.routes)
+        else:
+            yield r
+
+
 def undeclared_routes(routes: list[BaseRoute]) -> list[str]:
     """Paths of routes without a declared permission (must be empty)."""
-    missing = []
-    for r in routes:
-        if declared_permission(r) is None:
-            missing.append(getattr(r, "path", repr(r)))
-    return missing
+    return [getattr(r, "path", repr(r)) for r in flatten_routes(routes)
+            if declared_permission(r) is None]
 
 
 def mark_public(mount: Mount) -> Mount:
@@ -212,3 +232,31 @@ class GuardedRoute(APIRoute):
 
             return deny
         return super().get_route_handler()
+
+
+# --- the aliases routes use (one per permission) -------------------------------------------
+
+Public = Annotated[Principal | None, permit(PUBLIC)]
+SignedIn = Annotated[Principal, permit(AUTHENTICATED)]
+CanManageUsers = Annotated[Principal, permit(A.USER_MANAGE)]
+CanListUsers = Annotated[Principal, permit(A.USER_LIST)]
+CanViewDeployments = Annotated[Principal, permit(A.DEPLOYMENT_VIEW)]
+CanCreateDeployment = Annotated[Principal, permit(A.DEPLOYMENT_CREATE)]
+CanAuthoriseDeployment = Annotated[Principal, permit(A.DEPLOYMENT_AUTHORISE)]
+CanStartDeployment = Annotated[Principal, permit(A.DEPLOYMENT_START)]
+CanStopDeployment = Annotated[Principal, permit(A.DEPLOYMENT_STOP)]
+CanCancelDeployment = Annotated[Principal, permit(A.DEPLOYMENT_CANCEL)]
+CanReviewDeployment = Annotated[Principal, permit(A.DEPLOYMENT_REVIEW)]
+CanAddSubject = Annotated[Principal, permit(A.SUBJECT_ADD)]
+CanListSubjects = Annotated[Principal, permit(A.SUBJECT_LIST)]
+CanExpireSubject = Annotated[Principal, permit(A.SUBJECT_EXPIRE)]
+CanSeeSubjectImage = Annotated[Principal, permit(A.SUBJECT_IMAGE)]
+CanCreateSnapshot = Annotated[Principal, permit(A.SNAPSHOT_CREATE)]
+CanApproveSnapshot = Annotated[Principal, permit(A.SNAPSHOT_APPROVE)]
+CanViewAlerts = Annotated[Principal, permit(A.ALERT_VIEW)]
+CanSeeAlertImage = Annotated[Principal, permit(A.ALERT_IMAGE)]
+CanAdjudicate = Annotated[Principal, permit(A.ALERT_ADJUDICATE)]
+CanViewCounters = Annotated[Principal, permit(A.COUNTERS_VIEW)]
+CanVerifyAudit = Annotated[Principal, permit(A.AUDIT_VERIFY)]
+CanExportAudit = Annotated[Principal, permit(A.AUDIT_EXPORT)]
+CanViewReports = Annotated[Principal, permit(A.REPORT_VIEW)]

@@ -46,7 +46,8 @@ class CameraCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         labels = ["deployment", "camera"]
         fams = {
-            "frames": CounterMetricFamily("openlfr_camera_frames", "Frames analysed", labels=labels),
+            "frames": CounterMetricFamily("openlfr_camera_frames", "Frames analysed",
+                                          labels=labels),
             "frames_dropped": CounterMetricFamily(
                 "openlfr_camera_frames_dropped", "Frames dropped to keep up with real time",
                 labels=labels),

@@ -33,21 +33,40 @@ async function api(method, url, body) {
   return data;
 }
 
+function setPath(obj, path, value) {
+  // "cameras.0.camera_id" -> obj.cameras[0].camera_id
+  const keys = path.split(".");
+  let cur = obj;
+  keys.forEach((k, i) => {
+    const last = i === keys.length - 1;
+    const nextIsIndex = !last && /^\d+$/.test(keys[i + 1]);
+    if (last) { cur[k] = value; return; }
+    if (cur[k] === undefined) { cur[k] = nextIsIndex ? [] : {}; }
+    cur = cur[k];
+  });
+}
+
 function formJson(form) {
   const out = {};
   for (const el of form.elements) {
     if (!el.name || el.disabled) { continue; }
-    if (el.type === "checkbox") { out[el.name] = el.checked; continue; }
-    if (el.value === "" && !el.required) { continue; }
-    if (el.dataset.list !== undefined) {
-      out[el.name] = el.value.split(",").map((s) => s.trim()).filter((s) => s);
+    let value;
+    if (el.type === "checkbox") {
+      value = el.checked;
+    } else if (el.type === "select-multiple") {
+      value = Array.from(el.selectedOptions).map((o) => o.value);
+    } else if (el.value === "" && !el.required) {
+      continue;
+    } else if (el.dataset.list !== undefined) {
+      value = el.value.split(",").map((s) => s.trim()).filter((s) => s);
     } else if (el.type === "number") {
-      out[el.name] = Number(el.value);
+      value = Number(el.value);
     } else if (el.type === "datetime-local") {
-      out[el.name] = new Date(el.value).toISOString();
+      value = new Date(el.value).toISOString();
     } else {
-      out[el.name] = el.value;
+      value = el.value;
     }
+    setPath(out, el.name, value);
   }
   return out;
 }
@@ -101,26 +120,27 @@ function fmt(x, digits) { return x === null || x === undefined ? "–" : Number(
 
 function alertCard(a, canAdjudicate) {
   const card = document.createElement("article");
-  card.className = "alert-card" + (a.outcome ? " decided" : "");
+  const decided = ["confirmed", "rejected", "not_engaged"].includes(a.status);
+  card.className = "alert-card" + (decided ? " decided" : "");
   card.id = "alert-" + a.id;
   card.dataset.alertId = a.id;
   const when = new Date(a.created_at).toLocaleTimeString();
   card.innerHTML = `
     <div class="possible">Possible match: a person must decide</div>
     <div class="pair">
-      <figure><img alt="face seen by the camera" src="/api/alerts/${a.id}/probe.jpg">
-        <figcaption>seen on camera ${escapeHtml(a.camera)}</figcaption></figure>
-      <figure><img alt="watchlist image" src="/api/alerts/${a.id}/reference.jpg">
-        <figcaption>watchlist: ${escapeHtml(a.subject_label || "")}</figcaption></figure>
+      <figure><img alt="face seen by the camera" src="/api/alerts/${a.id}/probe">
+        <figcaption>seen on camera ${escapeHtml(a.camera_id)}</figcaption></figure>
+      <figure><img alt="watchlist image" src="/api/alerts/${a.id}/reference">
+        <figcaption>watchlist: ${escapeHtml(a.subject_name || "")} (${escapeHtml(a.subject_reference || "")})</figcaption></figure>
     </div>
     <dl>
       <dt>similarity</dt><dd class="score">${fmt(a.score, 3)}</dd>
       <dt>threshold</dt><dd>${fmt(a.threshold, 3)}</dd>
-      <dt>category</dt><dd class="category">${escapeHtml(a.category || "")}</dd>
+      <dt>category</dt><dd class="category">${escapeHtml((a.category || "").replace(/_/g, " "))}</dd>
       <dt>deployment</dt><dd>${escapeHtml(String(a.deployment_id))} at ${escapeHtml(when)}</dd>
-      <dt>outcome</dt><dd class="outcome"><span class="state state-${a.outcome || "pending"}">${a.outcome || "awaiting decision"}</span></dd>
+      <dt>outcome</dt><dd class="outcome"><span class="state state-${escapeHtml(a.status)}">${a.status === "pending" ? "awaiting decision" : escapeHtml(a.status.replace("_", " "))}</span></dd>
     </dl>`;
-  if (canAdjudicate && !a.outcome) {
+  if (canAdjudicate && !decided) {
     const actions = document.createElement("div");
     actions.className = "actions";
     for (const [outcome, label, cls] of [["confirmed", "Confirmed", "ok"],
@@ -134,7 +154,7 @@ function alertCard(a, canAdjudicate) {
         try {
           const updated = await api("POST", `/api/alerts/${a.id}/adjudicate`, { outcome: outcome });
           card.replaceWith(alertCard(updated, canAdjudicate));
-          flash("Recorded: " + (updated.outcome || outcome));
+          flash("Recorded: " + updated.status.replace("_", " "));
         } catch (err) {
           flash(err.message, true);
           for (const x of actions.querySelectorAll("button")) { x.disabled = false; }

@@ -1,0 +1,90 @@
+"""Alerts: list, show, the probe crop and the watchlist image side by side, adjudication."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from openlfr.api.deps import (
+    CanAdjudicate,
+    CanSeeAlertImage,
+    CanSeeSubjectImage,
+    CanViewAlerts,
+    Db,
+    GuardedRoute,
+)
+from openlfr.api.routes.watchlist import image_response
+from openlfr.api.schemas import AdjudicationIn, AlertList, AlertView
+from openlfr.errors import NotFound
+from openlfr.governance import alerts as svc
+from openlfr.governance.watchlist import snapshot_image
+from openlfr.store.models import Alert, AlertStatus, Deployment
+
+router = APIRouter(route_class=GuardedRoute, prefix="/api/alerts", tags=["alerts"])
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _view(session: Session, alert: Alert) -> AlertView:
+    out = AlertView.model_validate(alert)
+    dep = session.get(Deployment, alert.deployment_id)
+    out.threshold = dep.threshold if dep is not None else None
+    return out
+
+
+def alert_view(session: Session, alert_id: int) -> AlertView | None:
+    """The public view of one alert (for the live channel), or None if it is gone."""
+    alert = session.get(Alert, alert_id)
+    return None if alert is None else _view(session, alert)
+
+
+@router.get("", response_model=AlertList)
+def list_alerts(db: Db, me: CanViewAlerts, deployment_id: int | None = None,
+                status: AlertStatus | None = None,
+                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> AlertList:
+    """Newest first. Each alert is a possible match for a person to decide."""
+    rows = svc.list_alerts(db, me.user, _now(), deployment_id=deployment_id, status=status,
+                           limit=limit)
+    return AlertList(items=[_view(db, a) for a in rows])
+
+
+@router.get("/{alert_id}", response_model=AlertView)
+def show_alert(alert_id: int, db: Db, me: CanViewAlerts) -> AlertView:
+    return _view(db, svc.get_alert(db, alert_id))
+
+
+@router.post("/{alert_id}/adjudicate", response_model=AlertView)
+def adjudicate(alert_id: int, body: AdjudicationIn, db: Db, me: CanAdjudicate) -> AlertView:
+    """Record the outcome: confirmed, rejected (false alert) or not_engaged."""
+    alert = svc.adjudicate(db, me.user, alert_id, body.outcome, _now(), note=body.note)
+    db.commit()
+    return _view(db, alert)
+
+
+@router.get("/{alert_id}/probe", response_class=Response, response_model=None,
+            responses={200: {"content": {"image/jpeg": {}}}})
+def probe_image(alert_id: int, db: Db, me: CanSeeAlertImage) -> Response:
+    """The face seen by the camera (decrypted; viewing is audited; never cached)."""
+    data = svc.alert_probe_image(db, me.user, alert_id, _now())
+    db.commit()
+    return image_response(data)
+
+
+@router.get("/{alert_id}/reference", response_class=Response, response_model=None,
+            responses={200: {"content": {"image/*": {}}}})
+def reference_image(alert_id: int, db: Db, me: CanSeeSubjectImage) -> Response:
+    """The watchlist image the alert matched, as frozen in the deployment's snapshot."""
+    alert = svc.get_alert(db, alert_id)
+    if alert.subject_id is None:
+        raise NotFound(f"alert {alert_id}'s watchlist entry has been removed")
+    data = snapshot_image(db, me.user, alert.deployment_id, alert.subject_id, _now())
+    if data is None:
+        raise NotFound(f"alert {alert_id}'s watchlist entry has no image")
+    db.commit()
+    return image_response(data)

@@ -1,0 +1,51 @@
+"""The audit log: list and verify the hash chain."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import func, select
+
+from openlfr.api.deps import CanExportAudit, CanVerifyAudit, Db, GuardedRoute
+from openlfr.api.schemas import AuditEntryPublic, AuditList, AuditVerifyPublic
+from openlfr.store.models import AuditEntry
+
+router = APIRouter(route_class=GuardedRoute, prefix="/api/audit", tags=["audit"])
+
+
+def audit_page(db: Db, *, limit: int, before: int | None = None,
+               action: str | None = None) -> AuditList:
+    q = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)
+    if before is not None:
+        q = q.where(AuditEntry.seq < before)
+    if action:
+        q = q.where(AuditEntry.action == action)
+    rows = db.scalars(q).all()
+    total = db.scalar(select(func.count()).select_from(AuditEntry)) or 0
+    return AuditList(items=[AuditEntryPublic.model_validate(r) for r in rows], total=total)
+
+
+@router.get("", response_model=AuditList)
+def list_entries(db: Db, me: CanExportAudit,
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                 before: Annotated[int | None, Query(ge=1)] = None,
+                 action: Annotated[str | None, Query(max_length=64)] = None) -> AuditList:
+    """Newest first; page back with ``before=<seq>``. Entries hold references and hashes,
+    never images or templates."""
+    return audit_page(db, limit=limit, before=before, action=action)
+
+
+def verify_chain(db: Db) -> AuditVerifyPublic:
+    from openlfr.governance import audit
+
+    report = audit.verify(db)
+    first = report.problems[0] if report.problems else None
+    return AuditVerifyPublic(ok=report.ok, entries=report.entries,
+                             problem=first.message if first else None)
+
+
+@router.get("/verify", response_model=AuditVerifyPublic)
+def verify(db: Db, me: CanVerifyAudit) -> AuditVerifyPublic:
+    """Recompute the whole chain: any edited, inserted or removed entry is reported."""
+    return verify_chain(db)

@@ -1,0 +1,214 @@
+"""The operator console: server-rendered pages; actions go through the REST API.
+
+Each page declares the permission it needs like any API route, and shows only the parts and
+buttons its viewer's roles allow (governance's pure ``allowed``); the API checks again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from openlfr.api.deps import (
+    CanListSubjects,
+    CanListUsers,
+    CanVerifyAudit,
+    CanViewAlerts,
+    CanViewDeployments,
+    Db,
+    GuardedRoute,
+    Principal,
+    SignedIn,
+)
+from openlfr.governance.auth import Action, allowed
+from openlfr.store.models import Category, DeploymentKind, DeploymentStatus, Role, Snapshot, User
+
+router = APIRouter(route_class=GuardedRoute, include_in_schema=False,
+                   default_response_class=HTMLResponse)
+
+NAV = [
+    ("/console/operator", "Operator", Action.ALERT_VIEW,
+     "live view and alert queue: look at each possible match and record the outcome"),
+    ("/console/deployments", "Deployments", Action.DEPLOYMENT_VIEW,
+     "create, authorise, start and stop deployments; their counts and reports"),
+    ("/console/watchlist", "Watchlist", Action.SUBJECT_LIST,
+     "enrol subjects with a photo, review and expire entries"),
+    ("/console/audit", "Audit", Action.AUDIT_VERIFY,
+     "the tamper-evident audit log, its chain status, deployment reports"),
+    ("/console/users", "Users", Action.USER_LIST, "accounts and roles"),
+]
+
+
+def may(principal: Principal | None, action: Action) -> bool:
+    return principal is not None and not principal.user.disabled and \
+        allowed(principal.user.roles, action)
+
+
+def page_context(request: Request, **extra: Any) -> dict[str, Any]:
+    p: Principal | None = getattr(request.state, "principal", None)
+    me = None
+    nav = []
+    if p is not None:
+        me = {"username": p.user.username,
+              "roles": sorted(r.value.replace("_", " ") for r in p.user.roles)}
+        nav = [{"href": href, "label": label, "help": help_,
+                "here": request.url.path.startswith(href)}
+               for href, label, action, help_ in NAV if may(p, action)]
+    return {"me": me, "nav": nav, **extra}
+
+
+def render(request: Request, name: str, **extra: Any) -> Response:
+    return request.app.state.ctx.templates.TemplateResponse(
+        request, name, page_context(request, **extra),
+        headers={"Cache-Control": "no-store"})
+
+
+@router.get("/")
+def home(request: Request, me: SignedIn) -> Response:
+    return render(request, "home.html")
+
+
+@router.get("/console/operator")
+def operator(request: Request, db: Db, me: CanViewAlerts) -> Response:
+    from openlfr.store.models import Deployment
+
+    sup = request.app.state.ctx.supervisor
+    cams = []
+    if may(me, Action.ALERT_IMAGE):
+        for dep_id, cam in sup.keys():
+            dep = db.get(Deployment, dep_id)
+            cams.append({"deployment_id": dep_id, "camera": cam,
+                         "deployment_name": dep.name if dep else "",
+                         "url": f"/api/live/{dep_id}/{cam}.mjpeg"})
+    return render(request, "operator.html", cameras=cams,
+                  can_adjudicate=may(me, Action.ALERT_ADJUDICATE))
+
+
+def _local_input(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M")
+
+
+@router.get("/console/deployments")
+def deployments(request: Request, db: Db, me: CanViewDeployments) -> Response:
+    from openlfr.governance.deployments import list_deployments
+
+    rows = list_deployments(db, me.user)
+    now = datetime.now().replace(second=0, microsecond=0)  # the browser's local time
+    threshold = "-"
+    if may(me, Action.DEPLOYMENT_CREATE):
+        try:
+            threshold = f"{request.app.state.ctx.default_embedder()[1]:.3f}"
+        except Exception:  # the form still works with an explicit threshold
+            threshold = "none recorded"
+    return render(request, "deployments.html", deployments=rows,
+                  can_create=may(me, Action.DEPLOYMENT_CREATE),
+                  kinds=[k.value for k in DeploymentKind],
+                  categories=[c.value for c in Category],
+                  default_start=_local_input(now),
+                  default_end=_local_input(now + timedelta(hours=8)),
+                  default_threshold=threshold)
+
+
+@router.get("/console/deployments/{deployment_id}")
+def deployment(deployment_id: int, request: Request, db: Db,
+               me: CanViewDeployments) -> Response:
+    from openlfr.api.routes.deployments import deployment_counts
+    from openlfr.governance.deployments import get_deployment
+
+    d = get_deployment(db, deployment_id)
+    snap = db.scalar(select(Snapshot).where(Snapshot.deployment_id == d.id))
+    S = DeploymentStatus
+    base = f"/api/deployments/{d.id}"
+    actions = []
+
+    def act(key: str, label: str, action: Action, url: str, cls: str = "", done: str = "Done",
+            confirm: str | None = None) -> None:
+        if may(me, action):
+            actions.append({"key": key, "label": label, "url": url, "cls": cls, "done": done,
+                            "confirm": confirm})
+
+    if d.status in (S.DRAFT, S.AUTHORISED):
+        act("snapshot", "Freeze watchlist snapshot" if snap is None else
+            "Re-freeze watchlist snapshot", Action.SNAPSHOT_CREATE, f"{base}/snapshot",
+            done="Snapshot created")
+        if snap is not None and snap.approved_at is None:
+            act("approve", "Approve watchlist snapshot", Action.SNAPSHOT_APPROVE,
+                f"{base}/snapshot/approve", "primary", "Snapshot approved")
+    if d.status == S.DRAFT:
+        act("authorise", "Authorise", Action.DEPLOYMENT_AUTHORISE, f"{base}/authorise",
+            "primary", "Authorised")
+    if d.status == S.AUTHORISED:
+        act("start", "Start scanning", Action.DEPLOYMENT_START, f"{base}/start", "ok",
+            "Started", confirm="Start scanning now? Faces on these cameras will be compared "
+            "with the watchlist.")
+    if d.status == S.ACTIVE:
+        act("stop", "Stop", Action.DEPLOYMENT_STOP, f"{base}/stop", "bad", "Stopped",
+            confirm="Stop scanning now?")
+    if d.status in (S.DRAFT, S.AUTHORISED):
+        act("cancel", "Cancel deployment", Action.DEPLOYMENT_CANCEL, f"{base}/cancel", "",
+            "Cancelled", confirm="Cancel this deployment? This cannot be undone.")
+
+    counts = rates = None
+    if may(me, Action.COUNTERS_VIEW):
+        c = deployment_counts(db, d.id)
+        k = c.counters
+        counts = [("frames analysed", k.frames), ("frames dropped", k.dropped),
+                  ("faces detected", k.faces), ("tracks (about one per passer-by)", k.tracks),
+                  ("alerts", k.alerts), ("confirmed", k.confirmed),
+                  ("rejected (false alerts)", k.rejected), ("not engaged", k.not_engaged),
+                  ("awaiting decision", c.pending)]
+        fa, pr = c.false_alert_rate, c.alert_precision
+        rates = [{"key": "false_alert_rate", "name": "false alert rate", "text": fa.text,
+                  "help": "rejected alerts / tracks"},
+                 {"key": "alert_precision", "name": "alert precision", "text": pr.text,
+                  "help": "confirmed / (confirmed + rejected)"}]
+    return render(request, "deployment.html", d=d, snapshot=snap, actions=actions,
+                  counts=counts, rates=rates,
+                  can_review=d.status == S.ENDED and may(me, Action.DEPLOYMENT_REVIEW),
+                  can_report=may(me, Action.REPORT_VIEW))
+
+
+@router.get("/console/watchlist")
+def watchlist(request: Request, db: Db, me: CanListSubjects,
+              include_expired: bool = False) -> Response:
+    from openlfr.api.routes.watchlist import subject_public
+    from openlfr.governance.watchlist import list_subjects
+
+    rows = [subject_public(s) for s in
+            list_subjects(db, me.user, datetime.now(UTC), include_expired=include_expired)]
+    usernames = dict(db.execute(select(User.id, User.username)).tuples().all())
+    return render(request, "watchlist.html", subjects=rows, usernames=usernames,
+                  include_expired=include_expired,
+                  can_add=may(me, Action.SUBJECT_ADD),
+                  can_expire=may(me, Action.SUBJECT_EXPIRE),
+                  can_see_images=may(me, Action.SUBJECT_IMAGE),
+                  categories=[c.value for c in Category],
+                  default_expiry=(datetime.now(UTC) + timedelta(days=28)).date().isoformat())
+
+
+@router.get("/console/audit")
+def audit(request: Request, db: Db, me: CanVerifyAudit) -> Response:
+    from openlfr.api.routes.audit import audit_page, verify_chain
+    from openlfr.governance.deployments import list_deployments
+
+    chain = verify_chain(db)
+    entries = audit_page(db, limit=200) if may(me, Action.AUDIT_EXPORT) else None
+    deps = list_deployments(db, me.user) if may(me, Action.REPORT_VIEW) else []
+    return render(request, "audit.html", chain=chain, entries=entries, deployments=deps,
+                  can_report=may(me, Action.REPORT_VIEW))
+
+
+@router.get("/console/users")
+def users(request: Request, db: Db, me: CanListUsers) -> Response:
+    from openlfr.governance.auth import list_users
+
+    rows = list_users(db, me.user)
+    return render(request, "users.html",
+                  users=[{"id": u.id, "username": u.username, "display_name": u.display_name,
+                          "roles": sorted(r.value for r in u.roles), "disabled": u.disabled}
+                         for u in rows],
+                  can_manage=may(me, Action.USER_MANAGE), roles=[r.value for r in Role])

@@ -1,0 +1,183 @@
+"""Deployments: create, authorise, start, stop, review, cancel, list, show, counts, reports."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy import func, select
+
+from openlfr.api.deps import (
+    CanAuthoriseDeployment,
+    CanCancelDeployment,
+    CanCreateDeployment,
+    CanReviewDeployment,
+    CanStartDeployment,
+    CanStopDeployment,
+    CanViewCounters,
+    CanViewDeployments,
+    CanViewReports,
+    Db,
+    GuardedRoute,
+)
+from openlfr.api.schemas import (
+    CountersPublic,
+    DeploymentCounts,
+    DeploymentCreate,
+    DeploymentDraft,
+    DeploymentList,
+    DeploymentPublic,
+    RatePublic,
+    ReviewIn,
+    Transition,
+)
+from openlfr.governance import deployments as svc
+from openlfr.metrics import Proportion
+from openlfr.store.models import Alert, AlertStatus, DeploymentCounter, DeploymentStatus
+
+router = APIRouter(route_class=GuardedRoute, prefix="/api/deployments", tags=["deployments"])
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@router.get("", response_model=DeploymentList)
+def list_deployments(db: Db, me: CanViewDeployments,
+                     status: DeploymentStatus | None = None) -> DeploymentList:
+    rows = svc.list_deployments(db, me.user, status=status)
+    return DeploymentList(items=[DeploymentPublic.model_validate(d) for d in rows])
+
+
+@router.post("", response_model=DeploymentPublic, status_code=201)
+def create_deployment(body: DeploymentDraft, request: Request, db: Db,
+                      me: CanCreateDeployment) -> DeploymentPublic:
+    """A new draft. ``authorising_officer`` defaults to the caller; ``embedder_key`` and
+    ``threshold`` to the server's embedder and its recorded threshold."""
+    data = body.model_dump()
+    if data["authorising_officer"] is None:
+        data["authorising_officer"] = me.user.username
+    if data["embedder_key"] is None or data["threshold"] is None:
+        key, threshold = request.app.state.ctx.default_embedder()
+        data["embedder_key"] = data["embedder_key"] or key
+        data["threshold"] = data["threshold"] or threshold
+    dep = svc.create_deployment(db, me.user, DeploymentCreate.model_validate(data), _now())
+    db.commit()
+    return DeploymentPublic.model_validate(dep)
+
+
+@router.get("/{deployment_id}", response_model=DeploymentPublic)
+def show_deployment(deployment_id: int, db: Db, me: CanViewDeployments) -> DeploymentPublic:
+    return DeploymentPublic.model_validate(svc.get_deployment(db, deployment_id))
+
+
+@router.post("/{deployment_id}/authorise", response_model=DeploymentPublic)
+def authorise(deployment_id: int, db: Db, me: CanAuthoriseDeployment) -> DeploymentPublic:
+    dep = svc.authorise(db, me.user, deployment_id, _now())
+    db.commit()
+    return DeploymentPublic.model_validate(dep)
+
+
+@router.post("/{deployment_id}/start", response_model=DeploymentPublic)
+def start(deployment_id: int, request: Request, db: Db,
+          me: CanStartDeployment) -> DeploymentPublic:
+    """authorised -> active; the cameras start within a couple of seconds."""
+    dep = svc.start(db, me.user, deployment_id, _now())
+    db.commit()
+    request.app.state.ctx.wake_supervisor()
+    return DeploymentPublic.model_validate(dep)
+
+
+@router.post("/{deployment_id}/stop", response_model=DeploymentPublic)
+def stop(deployment_id: int, request: Request, db: Db, me: CanStopDeployment,
+         body: Transition | None = None) -> DeploymentPublic:
+    dep = svc.stop(db, me.user, deployment_id, _now(),
+                   reason=(body.reason if body and body.reason else "stopped"))
+    db.commit()
+    request.app.state.ctx.wake_supervisor()
+    return DeploymentPublic.model_validate(dep)
+
+
+@router.post("/{deployment_id}/review", response_model=DeploymentPublic)
+def review(deployment_id: int, body: ReviewIn, db: Db,
+           me: CanReviewDeployment) -> DeploymentPublic:
+    dep = svc.review(db, me.user, deployment_id, _now(), note=body.note)
+    db.commit()
+    return DeploymentPublic.model_validate(dep)
+
+
+@router.post("/{deployment_id}/cancel", response_model=DeploymentPublic)
+def cancel(deployment_id: int, db: Db, me: CanCancelDeployment,
+           body: Transition | None = None) -> DeploymentPublic:
+    dep = svc.cancel(db, me.user, deployment_id, _now(), reason=body.reason if body else "")
+    db.commit()
+    return DeploymentPublic.model_validate(dep)
+
+
+def _rate(p: Proportion) -> RatePublic:
+    return RatePublic(successes=p.successes, total=p.total, rate=p.rate,
+                      interval_95=p.interval, text=str(p))
+
+
+def deployment_counts(db: Db, deployment_id: int) -> DeploymentCounts:
+    """The deployment's counters summed over its cameras, with both headline rates."""
+    from openlfr.metrics import alert_precision, false_alert_rate
+
+    svc.get_deployment(db, deployment_id)
+    cols = ["frames", "dropped", "faces", "tracks", "alerts", "confirmed", "rejected",
+            "not_engaged"]
+    row = db.execute(select(*[func.coalesce(func.sum(getattr(DeploymentCounter, c)), 0)
+                              for c in cols])
+                     .where(DeploymentCounter.deployment_id == deployment_id)).one()
+    totals = dict(zip(cols, (int(v) for v in row), strict=True))
+    pending = db.scalar(select(func.count()).select_from(Alert).where(
+        Alert.deployment_id == deployment_id,
+        Alert.status.in_([AlertStatus.PENDING, AlertStatus.DISPUTED]))) or 0
+    return DeploymentCounts(
+        counters=CountersPublic(deployment_id=deployment_id, camera_id=None, **totals),
+        pending=int(pending),
+        false_alert_rate=_rate(false_alert_rate(totals["rejected"], totals["tracks"])),
+        alert_precision=_rate(alert_precision(totals["confirmed"],
+                                              totals["confirmed"] + totals["rejected"])))
+
+
+@router.get("/{deployment_id}/counts", response_model=DeploymentCounts)
+def counts(deployment_id: int, db: Db, me: CanViewCounters) -> DeploymentCounts:
+    """Frames, faces, tracks, alerts and outcomes, with the false alert rate and the alert
+    precision (counts and Wilson 95% intervals)."""
+    return deployment_counts(db, deployment_id)
+
+
+def _report_figures(db: Db, deployment_id: int):  # type: ignore[no-untyped-def]
+    from openlfr.reports.deployment import load_deployment_figures
+
+    svc.get_deployment(db, deployment_id)
+    return load_deployment_figures(db, deployment_id)
+
+
+@router.get("/{deployment_id}/report.json", response_model=dict[str, object])
+def report_json(deployment_id: int, db: Db, me: CanViewReports) -> JSONResponse:
+    from openlfr.reports.deployment import figures_json
+
+    return JSONResponse(figures_json(_report_figures(db, deployment_id)))
+
+
+@router.get("/{deployment_id}/report.html", response_class=HTMLResponse, response_model=None)
+def report_html(deployment_id: int, db: Db, me: CanViewReports) -> HTMLResponse:
+    from openlfr.reports.deployment import render_html
+
+    return HTMLResponse(render_html(_report_figures(db, deployment_id)))
+
+
+@router.get("/{deployment_id}/report.pdf", response_class=Response, response_model=None,
+            responses={200: {"content": {"application/pdf": {}}}})
+def report_pdf(deployment_id: int, db: Db, me: CanViewReports,
+               download: Annotated[bool, Query()] = False) -> Response:
+    from openlfr.reports.deployment import render_pdf
+
+    pdf = render_pdf(_report_figures(db, deployment_id))
+    disposition = "attachment" if download else "inline"
+    return Response(pdf, media_type="application/pdf", headers={
+        "Content-Disposition": f'{disposition}; filename="deployment-{deployment_id}.pdf"'})

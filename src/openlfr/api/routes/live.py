@@ -1,0 +1,78 @@
+"""Live channels: alert events (server-sent events), MJPEG camera views, Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from openlfr.api.deps import (
+    CanSeeAlertImage,
+    CanViewAlerts,
+    CanViewCounters,
+    CanViewDeployments,
+    GuardedRoute,
+)
+from openlfr.api.live import MJPEG_BOUNDARY, mjpeg_stream, sse_stream
+from openlfr.api.prometheus import CONTENT_TYPE
+from openlfr.api.schemas import CameraLive, CameraLiveList
+from openlfr.errors import NotFound
+
+router = APIRouter(route_class=GuardedRoute, tags=["live"])
+
+NO_STORE = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+
+@router.get("/api/alerts/stream", response_class=StreamingResponse, response_model=None,
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def alert_stream(request: Request, me: CanViewAlerts) -> StreamingResponse:
+    """Alerts as they happen (``event: alert``, data: the alert as JSON, without images)."""
+    hub = request.app.state.ctx.hub
+    sub = hub.subscribe()
+    return StreamingResponse(sse_stream(hub, sub, is_disconnected=request.is_disconnected),
+                             media_type="text/event-stream", headers=NO_STORE)
+
+
+@router.get("/api/live/cameras", response_model=CameraLiveList)
+def cameras(request: Request, me: CanViewDeployments) -> CameraLiveList:
+    """The cameras being run now (active deployments)."""
+    sup = request.app.state.ctx.supervisor
+    items = []
+    for dep_id, cam in sup.keys():
+        runner = sup.runner(dep_id, cam)
+        items.append(CameraLive(deployment_id=dep_id, camera_id=cam,
+                                running=bool(runner and runner.running),
+                                url=f"/api/live/{dep_id}/{cam}.mjpeg"))
+    return CameraLiveList(items=items)
+
+
+@router.get("/api/live/{deployment_id}/{camera_id}.mjpeg", response_class=StreamingResponse,
+            response_model=None,
+            responses={200: {"content": {f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}":
+                                         {}}}})
+async def live_view(deployment_id: int, camera_id: str, request: Request,
+                    me: CanSeeAlertImage,
+                    fps: Annotated[float, Query(gt=0, le=25)] = 8.0,
+                    frames: Annotated[int | None, Query(ge=1, le=100000)] = None
+                    ) -> StreamingResponse:
+    """The camera's preview as MJPEG: every face that is not an alert is blurred."""
+    runner = request.app.state.ctx.supervisor.runner(deployment_id, camera_id)
+    if runner is None:
+        raise NotFound(f"camera {camera_id!r} of deployment {deployment_id} is not running "
+                       "(only active deployments have a live view)")
+    stream = mjpeg_stream(runner.latest_jpeg, is_disconnected=request.is_disconnected,
+                          max_fps=fps, max_frames=frames,
+                          still_running=lambda: request.app.state.ctx.supervisor.runner(
+                              deployment_id, camera_id) is runner)
+    return StreamingResponse(
+        stream, media_type=f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}",
+        headers=NO_STORE)
+
+
+@router.get("/metrics", response_class=Response, response_model=None, tags=["metrics"],
+            responses={200: {"content": {"text/plain": {}}}})
+def metrics(request: Request, me: CanViewCounters) -> Response:
+    """Prometheus exposition: frames, faces, tracks, alerts, drops and stage latencies per
+    camera. Scrape with a bearer token of a user holding a counters role."""
+    return Response(request.app.state.ctx.metrics.render(), media_type=CONTENT_TYPE)

@@ -1,0 +1,177 @@
+"""API schemas. The store-facing Create / Update / Public schemas are governance's
+(:mod:`openlfr.governance.schemas`), re-exported here; this module adds what only the API
+needs (lists, login, transitions, adjudication input, audit, counts with intervals).
+
+Public schemas list every field they expose; nothing else leaves the server. They never carry
+images, templates, password hashes or token hashes, and camera source URLs lose any password.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from openlfr.governance.schemas import (
+    AlertPublic,
+    CountersPublic,
+    DeploymentCreate,
+    DeploymentPublic,
+    SnapshotPublic,
+    SubjectPublic,
+    TokenPublic,
+    UserCreate,
+    UserPublic,
+)
+from openlfr.store.models import Outcome, Role
+
+__all__ = [
+    "AlertPublic", "CountersPublic", "DeploymentCreate", "DeploymentPublic", "SnapshotPublic",
+    "SubjectPublic", "TokenPublic", "UserCreate", "UserPublic",
+    "DeploymentDraft", "DeploymentList", "Transition", "ReviewIn", "SubjectList", "ExpireIn",
+    "AlertView", "AlertList", "AdjudicationIn", "AuditEntryPublic", "AuditList",
+    "AuditVerifyPublic", "UserUpdate", "UserList", "TokenCreate", "TokenIssued", "LoginIn",
+    "MePublic", "CameraLive", "CameraLiveList", "RatePublic", "DeploymentCounts",
+]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class DeploymentDraft(DeploymentCreate):
+    """What the API accepts: governance's DeploymentCreate, with three fields defaulted.
+
+    ``authorising_officer`` defaults to the caller, ``embedder_key`` and ``threshold`` to the
+    running embedder and its recorded threshold."""
+
+    authorising_officer: Annotated[str, Field(min_length=1, max_length=200)] | None = None  # type: ignore[assignment]
+    threshold: float | None = Field(None, gt=0.0, lt=1.0)  # type: ignore[assignment]
+    embedder_key: Annotated[str, Field(min_length=1, max_length=200)] | None = None  # type: ignore[assignment]
+
+
+class DeploymentList(BaseModel):
+    items: list[DeploymentPublic]
+
+
+class Transition(_In):
+    reason: Annotated[str, Field(max_length=500)] = ""
+
+
+class ReviewIn(_In):
+    note: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class RatePublic(BaseModel):
+    successes: int
+    total: int
+    rate: float | None
+    interval_95: tuple[float, float]
+    text: str
+
+
+class DeploymentCounts(BaseModel):
+    counters: CountersPublic
+    pending: int
+    false_alert_rate: RatePublic
+    alert_precision: RatePublic
+
+
+class SubjectList(BaseModel):
+    items: list[SubjectPublic]
+
+
+class ExpireIn(_In):
+    reason: Annotated[str, Field(min_length=1, max_length=500)] = "expired by watchlist manager"
+
+
+class AlertView(AlertPublic):
+    """An alert as the console shows it: with the deployment's threshold beside the score."""
+
+    threshold: float | None = None
+
+
+class AlertList(BaseModel):
+    items: list[AlertView]
+
+
+class AdjudicationIn(_In):
+    outcome: Outcome
+    note: Annotated[str, Field(max_length=2000)] | None = None
+
+
+# --- audit -------------------------------------------------------------------------------
+
+
+class AuditEntryPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    target: str | None
+    details: str
+    hash: str
+
+
+class AuditList(BaseModel):
+    items: list[AuditEntryPublic]
+    total: int
+
+
+class AuditVerifyPublic(BaseModel):
+    ok: bool
+    entries: int
+    problem: str | None = None
+
+
+# --- users and sessions ------------------------------------------------------------------
+
+
+class UserUpdate(_In):
+    roles: list[Role] | None = None
+    disabled: bool | None = None
+    password: SecretStr | None = None
+
+
+class UserList(BaseModel):
+    items: list[UserPublic]
+
+
+class TokenCreate(_In):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    expires_days: float | None = Field(None, gt=0, le=366)
+
+
+class TokenIssued(BaseModel):
+    """Returned once, at creation: the token itself is never stored or shown again."""
+
+    id: int
+    name: str
+    token: str
+    expires_at: datetime | None
+
+
+class LoginIn(_In):
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    password: SecretStr
+
+
+class MePublic(BaseModel):
+    id: int
+    username: str
+    roles: list[Role]
+    via: Literal["cookie", "token"]
+
+
+class CameraLive(BaseModel):
+    deployment_id: int
+    camera_id: str
+    running: bool
+    url: str
+
+
+class CameraLiveList(BaseModel):
+    items: list[CameraLive]
