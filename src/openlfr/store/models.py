@@ -4,8 +4,9 @@ Biometric data (watchlist images, templates, alert probe images) is kept only as
 ciphertext (``*_blob`` columns, see :mod:`openlfr.governance.crypto`), bound to its row by the
 associated data. Nothing about people who do not match is stored: only aggregate counters.
 
-Schema changes go through Alembic (``openlfr/store/migrations``); a test checks that the
-migrations and these models agree.
+Ids are never reused (``sqlite_autoincrement``), so a reference in the audit log names one
+row forever, even after retention deleted it. Schema changes go through Alembic
+(``openlfr/store/migrations``); a test checks that the migrations and these models agree.
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ def _enum(cls: type[enum.Enum]) -> Enum:
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -145,6 +147,7 @@ class ApiToken(Base):
     """A bearer token; only its SHA-256 is stored. Revocable; optionally expiring."""
 
     __tablename__ = "api_tokens"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -161,6 +164,7 @@ class ApiToken(Base):
 
 class Deployment(Base):
     __tablename__ = "deployments"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -202,7 +206,8 @@ class Deployment(Base):
 
 class DeploymentCamera(Base):
     __tablename__ = "deployment_cameras"
-    __table_args__ = (UniqueConstraint("deployment_id", "camera_id"),)
+    __table_args__ = (UniqueConstraint("deployment_id", "camera_id"),
+                      {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     deployment_id: Mapped[int] = mapped_column(
@@ -218,6 +223,7 @@ class DeploymentCamera(Base):
 
 class Subject(Base):
     __tablename__ = "subjects"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     reference: Mapped[str] = mapped_column(String(64), unique=True)
@@ -242,6 +248,7 @@ class Subject(Base):
 
 class SubjectImage(Base):
     __tablename__ = "subject_images"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"),
@@ -259,6 +266,7 @@ class Template(Base):
     (``name:model_sha256``): templates from different embedders are not comparable."""
 
     __tablename__ = "templates"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"),
@@ -276,6 +284,7 @@ class Snapshot(Base):
     change it); deleted by the retention sweeper after the deployment ends."""
 
     __tablename__ = "snapshots"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     deployment_id: Mapped[int] = mapped_column(
@@ -295,6 +304,7 @@ class Snapshot(Base):
 
 class SnapshotSubject(Base):
     __tablename__ = "snapshot_subjects"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id", ondelete="CASCADE"),
@@ -314,6 +324,7 @@ class SnapshotSubject(Base):
 
 class SnapshotTemplate(Base):
     __tablename__ = "snapshot_templates"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     snapshot_subject_id: Mapped[int] = mapped_column(
@@ -335,6 +346,7 @@ class Alert(Base):
     the record after the retention period unless held with a stated reason."""
 
     __tablename__ = "alerts"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
@@ -363,6 +375,7 @@ class Alert(Base):
 
 class Adjudication(Base):
     __tablename__ = "adjudications"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"),
@@ -380,7 +393,8 @@ class DeploymentCounter(Base):
     Alert tallies are kept here too so reports survive the purge of alert records."""
 
     __tablename__ = "deployment_counters"
-    __table_args__ = (UniqueConstraint("deployment_id", "camera_id"),)
+    __table_args__ = (UniqueConstraint("deployment_id", "camera_id"),
+                      {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)

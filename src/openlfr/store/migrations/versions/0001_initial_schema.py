@@ -56,6 +56,7 @@ def upgrade() -> None:
         sa.Column("created_at", openlfr.store.types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("username", name=op.f("uq_users_username")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "api_tokens",
@@ -72,6 +73,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_api_tokens_user_id"), ["user_id"], unique=False)
@@ -131,6 +133,7 @@ def upgrade() -> None:
             ["created_by_id"], ["users.id"], name=op.f("fk_deployments_created_by_id_users")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deployments")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("deployments", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_deployments_status"), ["status"], unique=False)
@@ -169,6 +172,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subjects")),
         sa.UniqueConstraint("reference", name=op.f("uq_subjects_reference")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("subjects", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_subjects_category"), ["category"], unique=False)
@@ -257,6 +261,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alerts")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_alerts_created_at"), ["created_at"], unique=False)
@@ -282,6 +287,7 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "deployment_id", "camera_id", name=op.f("uq_deployment_cameras_deployment_id")
         ),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("deployment_cameras", schema=None) as batch_op:
         batch_op.create_index(
@@ -311,6 +317,7 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "deployment_id", "camera_id", name=op.f("uq_deployment_counters_deployment_id")
         ),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("deployment_counters", schema=None) as batch_op:
         batch_op.create_index(
@@ -342,6 +349,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_snapshots")),
         sa.UniqueConstraint("deployment_id", name=op.f("uq_snapshots_deployment_id")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "subject_images",
@@ -358,6 +366,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subject_images")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("subject_images", schema=None) as batch_op:
         batch_op.create_index(
@@ -379,6 +388,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_templates")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("templates", schema=None) as batch_op:
         batch_op.create_index(
@@ -410,6 +420,7 @@ def upgrade() -> None:
             ["user_id"], ["users.id"], name=op.f("fk_adjudications_user_id_users")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_adjudications")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("adjudications", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_adjudications_alert_id"), ["alert_id"], unique=False)
@@ -446,6 +457,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_snapshot_subjects")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("snapshot_subjects", schema=None) as batch_op:
         batch_op.create_index(
@@ -473,6 +485,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_snapshot_templates")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("snapshot_templates", schema=None) as batch_op:
         batch_op.create_index(
