@@ -29,6 +29,7 @@ AREAS = [
     "openlfr.vision.cli",
     "openlfr.reports.cli",
     "openlfr.evaluation.cli",
+    "openlfr.api.cli",
 ]
 
 
