@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -179,7 +180,7 @@ class EmbeddingCache:
 
     def __init__(self, root: Path, face_embedder: FaceEmbedder, cache_dir: Path,
                  choice: FaceChoice | None = None) -> None:
-        self.root = Path(root).resolve()
+        self.root = Path(os.path.abspath(root))
         self.fe = face_embedder
         self.choice = choice or FaceChoice()
         self.spec = {**face_embedder.spec, "face_choice": self.choice.as_dict(),
@@ -242,7 +243,7 @@ class EmbeddingCache:
         return self._collect(list(dict.fromkeys(rels)), rows)
 
     def relative(self, p: Path) -> str:
-        p = Path(p).resolve()
+        p = Path(os.path.abspath(p))
         try:
             return p.relative_to(self.root).as_posix()
         except ValueError:

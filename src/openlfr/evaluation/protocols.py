@@ -1,0 +1,167 @@
+"""The evaluation runs behind ``openlfr evaluate`` and ``openlfr calibrate``.
+
+Each run embeds what it needs through the shared :class:`EmbeddingCache` (verification and
+the watchlist protocol use the same cached embeddings of the same folder), computes its
+figures, and returns a JSON-ready dict; :func:`write_outputs` writes it with its plot.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from openlfr.evaluation.embedcache import EmbeddingCache, Embeddings, FaceEmbedder
+from openlfr.evaluation.lfw import (LFW_NOTE, WatchlistSplit, image_path, lfw_root, pair_images,
+                                    parse_pairs, read_people, watchlist_split)
+from openlfr.evaluation.openset import OpenSetScores, open_set, similarity_matrix
+from openlfr.evaluation.verification import kfold, roc_points
+from openlfr.metrics import Proportion
+
+__all__ = ["verification_run", "WatchlistRun", "watchlist_run", "watchlist_report",
+           "write_outputs", "fallback_summary", "subset_pairs"]
+
+#: Thresholds at which the open-set table is reported.
+TABLE_THRESHOLDS = tuple(round(x, 2) for x in np.arange(0.20, 0.62, 0.02))
+
+
+def fallback_summary(emb: Embeddings, rels: Sequence[str], limit: int = 50) -> dict[str, Any]:
+    fb = emb.fallbacks(rels)
+    return {"fallbacks": Proportion(len(fb), len(rels)).as_dict(),
+            "fallback_images": fb[:limit], "fallback_images_listed": min(len(fb), limit)}
+
+
+def subset_pairs(pairs: list[Any], folds: int | None, per_fold: int | None) -> list[Any]:
+    """The first ``per_fold`` matched and first ``per_fold`` mismatched pairs of each of the
+    first ``folds`` folds (None: all)."""
+    out = []
+    counts: dict[tuple[int, bool], int] = {}
+    for p in pairs:
+        if folds is not None and p.fold >= folds:
+            continue
+        k = (p.fold, p.same)
+        if per_fold is not None and counts.get(k, 0) >= per_fold:
+            continue
+        counts[k] = counts.get(k, 0) + 1
+        out.append(p)
+    return out
+
+
+def verification_run(data: Path, fe: FaceEmbedder, cache_dir: Path, folds: int | None = None,
+                     per_fold: int | None = None, progress: bool = True
+                     ) -> tuple[dict[str, Any], dict[str, npt.NDArray[np.float64]]]:
+    """LFW View 2 10-fold verification; returns (JSON dict, arrays for the plot)."""
+    root = lfw_root(data)
+    images = root / "images"
+    pairs = subset_pairs(parse_pairs(root / "pairs.txt"), folds, per_fold)
+    cache = EmbeddingCache(images, fe, cache_dir)
+    emb = cache.ensure(pair_images(images, pairs), progress=progress)
+    a = emb.get([cache.relative(image_path(images, p.name1, p.n1)) for p in pairs])
+    b = emb.get([cache.relative(image_path(images, p.name2, p.n2)) for p in pairs])
+    scores = (a * b).sum(axis=1).astype(np.float64)
+    same = np.array([p.same for p in pairs])
+    fold_ids = np.array([p.fold for p in pairs])
+    res = kfold(scores, same, fold_ids)
+    t, far, frr = roc_points(scores, same)
+    tar_at = {}
+    for target in (1e-3, 1e-2):
+        ok = far <= target
+        tar_at[str(target)] = float(1 - frr[ok].min()) if ok.any() else 0.0
+    rels = [cache.relative(p) for p in pair_images(images, pairs)]
+    out = {
+        "protocol": "LFW verification (View 2, pairs.txt, k-fold: threshold from the other "
+                    "folds, max accuracy)",
+        "data": str(root), "note": LFW_NOTE, "embedding": cache.spec,
+        "pairs": len(pairs), "matched_pairs": int(same.sum()),
+        "mismatched_pairs": int((~same).sum()), "fold_count": int(np.unique(fold_ids).size),
+        **res.as_dict(),
+        "tar_at_far_pooled": tar_at,
+        **fallback_summary(emb, rels),
+    }
+    arrays = {"far": far, "frr": frr, "thresholds": t, "scores": scores,
+              "same": same.astype(np.float64)}
+    return out, arrays
+
+
+@dataclass(frozen=True)
+class WatchlistRun:
+    split: WatchlistSplit
+    scores: npt.NDArray[np.float32]  # (probes, enrolled)
+    gallery_ids: tuple[str, ...]
+    probe_ids: tuple[str, ...]
+    embedding: dict[str, Any]
+    fallbacks: dict[str, Any]
+    data: str
+
+    def open_set(self) -> OpenSetScores:
+        return open_set(self.scores, self.gallery_ids, self.probe_ids)
+
+
+def watchlist_run(images: Path, fe: FaceEmbedder, cache_dir: Path, seed: int = 0,
+                  progress: bool = True) -> WatchlistRun:
+    """Embed (cached) and score the seeded watchlist split of a folder of ``Name/*.jpg``."""
+    images = Path(images)
+    split = watchlist_split(read_people(images), seed)
+    cache = EmbeddingCache(images, fe, cache_dir)
+    emb = cache.ensure(split.images(), progress=progress)
+    gallery = emb.get([cache.relative(p) for p in split.enrol])
+    probes = list(split.mated) + list(split.non_mated)
+    probe_vecs = emb.get([cache.relative(p) for p, _ in probes])
+    s = similarity_matrix(probe_vecs, gallery)
+    rels = [cache.relative(p) for p in split.images()]
+    return WatchlistRun(split, s, split.watchlist, tuple(n for _, n in probes), cache.spec,
+                        fallback_summary(emb, rels), str(images))
+
+
+def watchlist_report(run: WatchlistRun, targets: Sequence[float] = (1e-2, 1e-3)
+                     ) -> tuple[dict[str, Any], dict[str, npt.NDArray[np.float64]]]:
+    res = run.open_set()
+    t, fpir, fnir = res.curves()
+    keep = _thin(fpir, fnir)
+    out = {
+        "protocol": "open-set 1:N watchlist: of the people with 2+ images, half (seeded, by "
+                    "sorted name) enrolled from their lowest-numbered image; their other images "
+                    "are mated searches; every image of everyone else is non-mated; top-1 "
+                    "cosine search",
+        "data": run.data, "seed": run.split.seed, "embedding": run.embedding,
+        **run.split.counts(),
+        **res.summary(targets),
+        "table": res.table(TABLE_THRESHOLDS),
+        "det_curve": {"threshold": t[keep].tolist(), "fpir": fpir[keep].tolist(),
+                      "fnir": fnir[keep].tolist()},
+        **run.fallbacks,
+    }
+    return out, {"thresholds": t, "fpir": fpir, "fnir": fnir}
+
+
+def _thin(fpir: npt.NDArray[np.float64], fnir: npt.NDArray[np.float64], n: int = 300
+          ) -> npt.NDArray[np.int64]:
+    """Indices of at most ~n curve points, spread over the curve, keeping every change near
+    low FPIR (where the figures are read)."""
+    idx = np.unique(np.r_[np.linspace(0, fpir.size - 1, n).astype(np.int64),
+                          np.nonzero(fpir <= 0.02)[0][:: max(1, int((fpir <= 0.02).sum()) // n)]])
+    return idx
+
+
+def write_outputs(out_dir: Path | None, name: str, result: dict[str, Any],
+                  plot: Any | None = None) -> dict[str, str]:
+    """Write ``<name>.json`` and, given a plot function, ``<name>.png`` under ``out_dir``."""
+    if out_dir is None:
+        return {}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {"json": str(out_dir / f"{name}.json")}
+    if plot is not None:
+        files["plot"] = str(out_dir / f"{name}.png")
+        plot(Path(files["plot"]))
+    result["files"] = files
+    Path(files["json"]).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {files['json']}" + (f" and {files['plot']}" if plot else ""),
+          file=sys.stderr)
+    return files
