@@ -141,3 +141,26 @@ def test_cli_refuses_mixed_modes() -> None:
     res = runner.invoke(app, ["baserate", "--crowd", "10", "--faces", "10"])
     assert res.exit_code != 0
     assert isinstance(res.exception, ConfigError)
+
+
+def test_docs_tables_match_the_calculator() -> None:
+    """docs/baserate.md quotes figures the calculator gives (kept in step by this test)."""
+    from pathlib import Path
+
+    from openlfr.reports._format import describe, fmt_one_in, fmt_pct
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "baserate.md").read_text()
+    for key in ("oxford-circus-2020", "met-2024-2025"):
+        obs = WORKED_EXAMPLES[key].observed
+        assert f"**{fmt_one_in(obs.false_alert_rate)}**" in doc
+        assert f"**{fmt_pct(obs.precision.rate)}**" in doc
+        for p in (obs.false_alert_rate, obs.precision, obs.share_wrong):
+            lo, hi = p.interval
+            assert f"{fmt_pct(lo)} to {fmt_pct(hi)}" in doc, describe(p)
+    rows = 0
+    for s in scenario_grid([1_000, 6_000, 10_000, 60_000], [0, 1, 10], 0.89, 1 / 6000):
+        if f"| {s.crowd:,} | {s.present} |" in doc:
+            assert (f"| {s.crowd:,} | {s.present} | {s.expected_true:.2f} | "
+                    f"{s.expected_false:.2f} | {fmt_pct(s.precision)} |") in doc
+            rows += 1
+    assert rows == 8
