@@ -130,7 +130,7 @@ def test_html_is_well_formed_self_contained_and_states_the_rates(
     assert "about 1 in 1,200" in html
     assert "3 of 5 adjudicated alerts = 60.0%" in html
     assert "How often a passer-by" in html and "How often an alert turned out" in html
-    assert "wanted_by_courts" in html and "arcface-mbf-webface600k" in html
+    assert "wanted by courts" in html and "arcface-mbf-webface600k" in html
     m = re.search(r'src="data:image/png;base64,([^"]+)"', html)
     assert m is not None
     assert _png_array(base64.b64decode(m.group(1))).std() > 10

@@ -327,7 +327,8 @@ def _context(f: DeploymentFigures, generated_at: datetime | None) -> dict[str, A
         "far": rate(f.false_alert_rate, "tracks"),
         "precision": rate(f.alert_precision, "adjudicated alerts"),
         "meanings": RATE_MEANINGS,
-        "categories": sorted(f.watchlist_categories.items()),
+        "categories": sorted((c.replace("_", " "), n)
+                             for c, n in f.watchlist_categories.items()),
         "watchlist_size": ("not recorded" if f.watchlist_size is None
                            else f"{f.watchlist_size:,}"),
         "threshold": "-" if f.threshold is None else f"{f.threshold:g}",
