@@ -196,3 +196,16 @@ def test_report_commands_read_the_store(session: Session, tmp_path: Path,
                               str(tmp_path / "t.html")])
     assert res.exit_code == 0
     assert "No deployment" in (tmp_path / "t.html").read_text()
+
+
+def test_report_refuses_a_missing_store_without_creating_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from openlfr.cli import app
+    from openlfr.errors import ConfigError
+
+    monkeypatch.delenv("OPENLFR_DATABASE_URL", raising=False)
+    monkeypatch.setenv("OPENLFR_DATA_DIR", str(tmp_path / "var"))
+    res = CliRunner().invoke(app, ["report", "deployment", "1", "--json"])
+    assert isinstance(res.exception, ConfigError)
+    assert "no OpenLFR store" in str(res.exception)
+    assert not (tmp_path / "var").exists()

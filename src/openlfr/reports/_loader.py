@@ -134,10 +134,21 @@ def open_session() -> Iterator[Session]:
 
     Reports need no encryption key: they read counts and times, never biometric data.
     """
+    from sqlalchemy.engine import make_url
+
+    from openlfr.errors import ConfigError
     from openlfr.governance.runtime import open_store
     from openlfr.settings import Settings
 
-    store = open_store(Settings(), need_key=False)
+    settings = Settings()
+    url = make_url(settings.resolved_database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        from pathlib import Path
+
+        if not Path(url.database).expanduser().exists():  # a report must not create a store
+            raise ConfigError(f"no OpenLFR store at {url.database}: set OPENLFR_DATABASE_URL "
+                              "or OPENLFR_DATA_DIR, or create one with `openlfr db upgrade`")
+    store = open_store(settings, need_key=False)
     try:
         with store.session() as session:
             yield session
