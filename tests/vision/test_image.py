@@ -1,0 +1,95 @@
+"""load_image: good files decode; bad ones raise ImageError with a useful message."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from openlfr.errors import ImageError
+from openlfr.vision.image import as_bgr, image_size_from_header, load_image
+
+
+@pytest.fixture(scope="module")
+def jpeg_bytes(astronaut: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".jpg", astronaut)
+    assert ok
+    return buf.tobytes()
+
+
+def _png_header(width: int, height: int) -> bytes:
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
+            + struct.pack(">I", zlib.crc32(chunk)))
+
+
+def test_decodes_path_and_bytes(tmp_path: Path, jpeg_bytes: bytes) -> None:
+    p = tmp_path / "a.jpg"
+    p.write_bytes(jpeg_bytes)
+    a, b = load_image(p), load_image(jpeg_bytes)
+    assert a.shape == (512, 512, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".bmp", ".webp"])
+def test_header_size_matches_encoder(astronaut: np.ndarray, ext: str) -> None:
+    img = astronaut[:300, :451]
+    ok, buf = cv2.imencode(ext, img)
+    assert ok
+    assert image_size_from_header(buf.tobytes()) == (451, 300)
+
+
+@pytest.mark.parametrize("case,match", [
+    ("missing", "no such file"),
+    ("directory", "not a file"),
+    ("empty", "empty"),
+    ("text", "not a readable image"),
+    ("corrupt", "not a readable image|truncated"),
+    ("truncated", "truncated|not a readable image"),
+    ("huge", "pixel limit"),
+])
+def test_bad_files_raise_image_error(tmp_path: Path, jpeg_bytes: bytes, case: str,
+                                     match: str) -> None:
+    path = tmp_path / "bad.jpg"
+    if case == "directory":
+        path.mkdir()
+    elif case == "empty":
+        path.write_bytes(b"")
+    elif case == "text":
+        path.write_text("name,age\nalice,31\n")
+    elif case == "corrupt":
+        data = bytearray(jpeg_bytes)
+        data[2:600] = bytes(598)  # header segments zeroed
+        path.write_bytes(bytes(data))
+    elif case == "truncated":
+        path.write_bytes(jpeg_bytes[: len(jpeg_bytes) // 2])
+    elif case == "huge":  # a valid PNG header claiming 100000 x 100000 pixels
+        path.write_bytes(_png_header(100_000, 100_000) + b"\x00" * 64)
+    with pytest.raises(ImageError, match=match) as info:
+        load_image(path)
+    assert str(path) in str(info.value)
+
+
+def test_truncated_png_is_refused(astronaut: np.ndarray) -> None:
+    ok, buf = cv2.imencode(".png", astronaut)
+    assert ok
+    with pytest.raises(ImageError):
+        load_image(buf.tobytes()[: len(buf) * 2 // 3])
+
+
+def test_pixel_cap_is_configurable(jpeg_bytes: bytes) -> None:
+    with pytest.raises(ImageError, match="pixel limit"):
+        load_image(jpeg_bytes, max_pixels=512 * 511)
+    assert load_image(jpeg_bytes, max_pixels=512 * 512).shape == (512, 512, 3)
+
+
+def test_as_bgr_converts_and_checks() -> None:
+    assert as_bgr(np.zeros((4, 5), np.uint8)).shape == (4, 5, 3)
+    assert as_bgr(np.zeros((4, 5, 4), np.uint8)).shape == (4, 5, 3)
+    with pytest.raises(ImageError, match="uint8"):
+        as_bgr(np.zeros((4, 5, 3), np.float64))
