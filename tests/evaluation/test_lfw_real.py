@@ -66,5 +66,5 @@ def test_watchlist_cli_json_on_a_small_folder(lfw_dir: Path, cache_dir: Path,
     assert res["rank1"]["of"] == counts["mated_searches"]
     assert res["rank1"]["rate"] >= 0.8
     assert [a["target_fpir"] for a in res["at_fpir"]] == [0.01, 0.001]
-    assert (out / "watchlist-arcface.json").is_file()
-    assert (out / "watchlist-arcface.png").stat().st_size > 10_000
+    assert (out / "watchlist-arcface-noflip.json").is_file()
+    assert (out / "watchlist-arcface-noflip.png").stat().st_size > 10_000

@@ -72,6 +72,12 @@ def _fe(embedder: EmbedderChoice, flip: bool, detector: DetectorChoice, threads:
                                detector=detector.value, threads=threads)
 
 
+def _name(prefix: str, embedder: EmbedderChoice, flip: bool) -> str:
+    """Result file name: e.g. lfw-watchlist-arcface, lfw-watchlist-arcface-noflip."""
+    return f"{prefix}-{embedder.value}" + ("-noflip" if embedder == "arcface" and not flip
+                                           else "")
+
+
 def _cache(cache_dir: Path | None) -> Path:
     from openlfr.settings import Settings
 
@@ -108,7 +114,7 @@ def lfw(data: Data = None, embedder: Embedder = EmbedderChoice.arcface,
 
     res, arr = verification_run(_lfw(data), _fe(embedder, flip, detector, threads),
                                 _cache(cache_dir), folds, per_fold, progress=True)
-    name = f"lfw-verification-{embedder.value}"
+    name = _name("lfw-verification", embedder, flip)
     title = (f"LFW verification, {res['embedding']['embedder']}: "
              f"{100 * res['mean_accuracy']:.2f}% +- {100 * res['std_accuracy']:.2f} "
              f"({res['pairs']} pairs, {res['fold_count']} folds)")
@@ -161,7 +167,7 @@ def lfw_watchlist(data: Data = None, embedder: Embedder = EmbedderChoice.arcface
     from openlfr.evaluation.lfw import LFW_NOTE
 
     run = _watchlist(_lfw(data) / "images", embedder, detector, flip, threads, cache_dir, seed)
-    _watchlist_output(run, f"lfw-watchlist-{embedder.value}", out, as_json, LFW_NOTE)
+    _watchlist_output(run, _name("lfw-watchlist", embedder, flip), out, as_json, LFW_NOTE)
 
 
 def watchlist(folder: Annotated[Path, typer.Option("--folder", help="Folder of Name/*.jpg.")],
@@ -171,7 +177,7 @@ def watchlist(folder: Annotated[Path, typer.Option("--folder", help="Folder of N
               threads: Threads = 2, seed: Seed = 0) -> None:
     """Open-set 1:N watchlist on any folder of Name/*.jpg, with the LFW split rule."""
     run = _watchlist(folder, embedder, detector, flip, threads, cache_dir, seed)
-    _watchlist_output(run, f"watchlist-{embedder.value}", out, as_json, None)
+    _watchlist_output(run, _name("watchlist", embedder, flip), out, as_json, None)
 
 
 def calibrate(target_fpir: Annotated[float, typer.Option(
@@ -241,7 +247,7 @@ def calibrate(target_fpir: Annotated[float, typer.Option(
     t, fpir, fnir = res.curves()
     point = {"threshold": cal.threshold, "fpir": res.fpir(cal.threshold).as_dict(),
              "fnir": res.fnir(cal.threshold).as_dict()}
-    write_outputs(out, f"calibration-{embedder.value}", result,
+    write_outputs(out, _name("calibration", embedder, flip), result,
                   lambda p: det_plot(p, fpir, fnir, [point],
                                      f"calibrated threshold {cal.threshold:.4f} for FPIR "
                                      f"{target_fpir:g} at watchlist size {cal.watchlist_size}"))
@@ -294,7 +300,7 @@ def bias(groups: Annotated[Path, typer.Option("--groups", help="CSV with columns
               "embedding": run.embedding, **rep}
     if folder is None:
         result["note"] = LFW_NOTE + " LFW has no demographic labels: groups come from --groups."
-    write_outputs(out, f"bias-{embedder.value}", result,
+    write_outputs(out, _name("bias", embedder, flip), result,
                   lambda p: bias_plot(p, rep["groups"], f"threshold {threshold:.4f}, "
                                                         f"watchlist size {rep['watchlist_size']}"))
     lines = [f"threshold {threshold:.4f} ({source}), watchlist size {rep['watchlist_size']}"]

@@ -161,6 +161,7 @@ def write_outputs(out_dir: Path | None, name: str, result: dict[str, Any],
         files["plot"] = str(out_dir / f"{name}.png")
         plot(Path(files["plot"]))
     result["files"] = files
+    result.setdefault("command", "openlfr " + " ".join(sys.argv[1:]))
     Path(files["json"]).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {files['json']}" + (f" and {files['plot']}" if plot else ""),
           file=sys.stderr)
