@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 
 from openlfr.errors import ConfigError
-from openlfr.evaluation.bias import (bias_report, conclusion, per_group, random_groups,
-                                     read_groups, write_groups)
+from openlfr.evaluation.bias import (
+    bias_report,
+    conclusion,
+    per_group,
+    random_groups,
+    read_groups,
+    write_groups,
+)
 from openlfr.evaluation.openset import OpenSetScores
 from openlfr.metrics import Proportion
 

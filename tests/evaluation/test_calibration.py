@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from openlfr.errors import ConfigError
-from openlfr.evaluation.calibration import (calibrate, held_out, split_identities,
-                                            write_calibration)
+from openlfr.evaluation.calibration import calibrate, held_out, split_identities, write_calibration
 from openlfr.evaluation.openset import open_set
 
 

@@ -8,8 +8,13 @@ import numpy as np
 import pytest
 
 from openlfr.errors import ConfigError
-from openlfr.evaluation.lfw import (image_path, pair_images, parse_pairs, read_people,
-                                    watchlist_split)
+from openlfr.evaluation.lfw import (
+    image_path,
+    pair_images,
+    parse_pairs,
+    read_people,
+    watchlist_split,
+)
 
 
 def _write(tmp_path: Path, text: str) -> Path:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from openlfr.evaluation.openset import (open_set, round_up, similarity_matrix,
-                                        threshold_for_fpir)
+from openlfr.evaluation.openset import open_set, round_up, similarity_matrix, threshold_for_fpir
 
 GALLERY = ["A", "B", "C"]
 #            A     B     C        probe identity

@@ -18,8 +18,16 @@ import numpy as np
 import numpy.typing as npt
 
 from openlfr.evaluation.embedcache import EmbeddingCache, Embeddings, FaceEmbedder
-from openlfr.evaluation.lfw import (LFW_NOTE, WatchlistSplit, image_path, lfw_root, pair_images,
-                                    parse_pairs, read_people, watchlist_split)
+from openlfr.evaluation.lfw import (
+    LFW_NOTE,
+    WatchlistSplit,
+    image_path,
+    lfw_root,
+    pair_images,
+    parse_pairs,
+    read_people,
+    watchlist_split,
+)
 from openlfr.evaluation.openset import OpenSetScores, open_set, similarity_matrix
 from openlfr.evaluation.verification import kfold, roc_points
 from openlfr.metrics import Proportion
