@@ -131,7 +131,8 @@ def test_loader_gives_the_deployment_figures(session: Session) -> None:
     assert dict(f.watchlist_categories) == {"wanted_by_courts": 2, "missing_person_at_risk": 1}
     assert (f.threshold, f.model) == (0.45, EMBEDDER)
     assert f.started_at == T0 + timedelta(minutes=1) and f.ended_at == T0 + timedelta(hours=2)
-    assert f.extra["DPIA reference"] == "DPIA-7"
+    assert f.extra["dpia_reference"] == "DPIA-7"
+    assert figures_json(f)["deployment"]["details"]["dpia_reference"] == "DPIA-7"
     assert check_html(render_html(f)) == []
     assert figures_json(f)["alerts"]["total"] == 6
 

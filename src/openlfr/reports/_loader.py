@@ -93,14 +93,14 @@ def load_deployment_figures(session: Session, deployment_id: object) -> Deployme
     size, categories = _watchlist(session, dep)
     cameras = dep.camera_ids
     extra = {
-        "Legal basis": dep.legal_basis,
-        "DPIA reference": dep.dpia_reference,
-        "Cameras": f"{len(cameras)} ({', '.join(cameras)})",
-        "Two-person verification": "yes" if dep.two_person_verification else "no",
-        "Watchlist snapshot hash (SHA-256)": dep.snapshot_hash or "-",
+        "legal_basis": dep.legal_basis,
+        "dpia_reference": dep.dpia_reference,
+        "cameras": f"{len(cameras)} ({', '.join(cameras)})",
+        "two_person_verification": "yes" if dep.two_person_verification else "no",
+        "snapshot_hash": dep.snapshot_hash or "-",
     }
     if dep.end_reason:
-        extra["End reason"] = dep.end_reason
+        extra["end_reason"] = dep.end_reason
     return DeploymentFigures(
         deployment_id=str(dep.id), name=dep.name, purpose=dep.purpose, place=dep.location,
         kind=getattr(dep.kind, "value", str(dep.kind)),  # type: ignore[arg-type]

@@ -61,6 +61,20 @@ OUTCOME_STYLE: dict[str, tuple[str, str]] = {
     "pending": ("#E69F00", "^"),
 }
 
+EXTRA_LABELS = {
+    "legal_basis": "Legal basis",
+    "dpia_reference": "DPIA reference",
+    "cameras": "Cameras",
+    "two_person_verification": "Two-person verification",
+    "snapshot_hash": "Watchlist snapshot hash (SHA-256)",
+    "end_reason": "End reason",
+}
+
+
+def extra_label(key: str) -> str:
+    return EXTRA_LABELS.get(key, key.replace("_", " ").capitalize())
+
+
 RATE_MEANINGS = {
     "false_alert_rate": (
         "How often a passer-by who is not on the watchlist is wrongly flagged: rejected "
@@ -115,6 +129,7 @@ class DeploymentFigures:
     state: str | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    #: More facts to show, keyed in snake_case (labels in EXTRA_LABELS), e.g. legal_basis.
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -220,7 +235,7 @@ def figures_json(figures: DeploymentFigures, generated_at: datetime | None = Non
             "kind": f.kind, "state": f.state,
             "window": {"start": iso(f.window_start), "end": iso(f.window_end)},
             "started_at": iso(f.started_at), "ended_at": iso(f.ended_at),
-            **({"extra": dict(f.extra)} if f.extra else {}),
+            "details": dict(f.extra),
         },
         "counts": {"frames_analysed": f.frames_analysed, "frames_dropped": f.frames_dropped,
                    "faces_detected": f.faces_detected, "tracks": f.tracks},
@@ -332,6 +347,7 @@ def _context(f: DeploymentFigures, generated_at: datetime | None) -> dict[str, A
         "watchlist_size": ("not recorded" if f.watchlist_size is None
                            else f"{f.watchlist_size:,}"),
         "threshold": "-" if f.threshold is None else f"{f.threshold:g}",
+        "extra": [(extra_label(k), v) for k, v in f.extra.items()],
         "fmt_dt": fmt_dt,
         "fmt_int": fmt_int,
     }
@@ -453,7 +469,7 @@ def render_pdf(figures: DeploymentFigures, generated_at: datetime | None = None)
                    ["Authorised window", e(ctx["window"])],
                    ["Ran", e(f"{fmt_dt(f.started_at)} to {fmt_dt(f.ended_at)}")],
                    ["Model", e(f.model)], ["Match threshold", ctx["threshold"]],
-                   *[[e(k), Paragraph(e(v), st["cell"])] for k, v in f.extra.items()]],
+                   *[[e(k), Paragraph(e(v), st["cell"])] for k, v in ctx["extra"]]],
                   col_widths=[50 * mm, 120 * mm], header=False),
         Paragraph("The two rates", st["h2"]),
         *_pdf_rates(ctx, st),
