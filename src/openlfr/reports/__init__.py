@@ -1,6 +1,15 @@
 """Reports: the base-rate calculator, per-deployment reports and transparency reports.
 
 Submodules are imported on use (matplotlib, reportlab and jinja2 load only when a report is
-rendered): ``openlfr.reports.baserate``, ``openlfr.reports.deployment``,
-``openlfr.reports.transparency``.
+rendered):
+
+* ``openlfr.reports.baserate``: ``expected_alerts`` (crowd, watchlisted present, TPIR, FPIR
+  -> expected true/false alerts and precision), ``observed_rates`` (published counts ->
+  false alert rate and precision with Wilson 95% intervals), ``WORKED_EXAMPLES``;
+* ``openlfr.reports.deployment``: ``DeploymentFigures``, ``load_deployment_figures(session,
+  id)``, ``figures_json``, ``render_html``, ``render_pdf``, ``timeline_png``;
+* ``openlfr.reports.transparency``: ``TransparencyFigures``, ``load_transparency_figures(
+  session, start, end)``, ``transparency_json``, ``render_html``, ``render_pdf``.
+
+Loaders only read; callers (API routes, CLI) check who may see a report.
 """
