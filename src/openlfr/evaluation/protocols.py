@@ -35,8 +35,15 @@ from openlfr.metrics import Proportion
 __all__ = ["verification_run", "WatchlistRun", "watchlist_run", "watchlist_report",
            "write_outputs", "fallback_summary", "subset_pairs"]
 
-#: Thresholds at which the open-set table is reported.
-TABLE_THRESHOLDS = tuple(round(x, 2) for x in np.arange(0.20, 0.62, 0.02))
+
+
+def table_thresholds(res: OpenSetScores, n: int = 21) -> list[float]:
+    """Thresholds for the open-set table: ``n`` evenly spaced values (3 decimals) from the
+    median non-mated top-1 score to the median mated top-1 score, so the table covers the
+    useful range whatever the embedder's score scale."""
+    lo = float(np.median(res.non_mated_top)) if res.n_non_mated else 0.0
+    hi = float(np.median(res.mated_top)) if res.n_mated else 1.0
+    return sorted({round(x, 3) for x in np.linspace(lo, max(hi, lo + 1e-3), n)})
 
 
 def fallback_summary(emb: Embeddings, rels: Sequence[str], limit: int = 50) -> dict[str, Any]:
@@ -140,7 +147,7 @@ def watchlist_report(run: WatchlistRun, targets: Sequence[float] = (1e-2, 1e-3)
         "data": run.data, "seed": run.split.seed, "embedding": run.embedding,
         **run.split.counts(),
         **res.summary(targets),
-        "table": res.table(TABLE_THRESHOLDS),
+        "table": res.table(table_thresholds(res)),
         "det_curve": {"threshold": t[keep].tolist(), "fpir": fpir[keep].tolist(),
                       "fnir": fnir[keep].tolist()},
         **run.fallbacks,
