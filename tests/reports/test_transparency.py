@@ -84,3 +84,27 @@ def test_empty_period_renders(tmp_path: Path) -> None:
 def test_period_must_be_ordered() -> None:
     with pytest.raises(ConfigError):
         TransparencyFigures(T0, T0, ())
+
+
+def test_outcome_bars_per_deployment_then_per_month() -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from openlfr.reports.transparency import MAX_BARS, _bars, outcomes_png
+
+    labels, counts, unit = _bars(_report())
+    assert unit == "deployment" and len(labels) == 3 and labels[1].endswith("(eval.)")
+    assert counts[2] == {"confirmed": 1, "rejected": 1, "not_engaged": 2, "disputed": 0,
+                         "pending": 0}
+    a = np.asarray(Image.open(io.BytesIO(outcomes_png(_report()))).convert("L"), dtype=float)
+    assert a.std() > 10
+    many = tuple(DeploymentFigures(**{**make_figures(deployment_id=str(i)).__dict__,
+                                      "window_start": T0 + timedelta(days=i),
+                                      "window_end": T0 + timedelta(days=i, hours=2),
+                                      "started_at": None, "ended_at": None})
+                 for i in range(MAX_BARS + 1))  # 1 March 2025 + 0..40 days
+    labels, counts, unit = _bars(TransparencyFigures(T0, T0 + timedelta(days=60), many))
+    assert unit == "month" and labels == ["2025-03", "2025-04"]
+    assert [c["confirmed"] for c in counts] == [3 * 31, 3 * (MAX_BARS + 1 - 31)]
