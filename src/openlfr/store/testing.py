@@ -56,7 +56,8 @@ def temporary_postgres(prefix: str = "openlfr_test") -> Iterator[str]:
 
 
 def truncate_all(engine: object) -> None:
-    """Empty every OpenLFR table (keeps the schema; resets the audit chain head)."""
+    """Empty every OpenLFR table (keeps the schema and id sequences; resets the audit chain
+    head)."""
     from sqlalchemy import Engine, text
 
     from openlfr.store.models import Base
@@ -64,11 +65,8 @@ def truncate_all(engine: object) -> None:
     assert isinstance(engine, Engine)
     tables = [t.name for t in Base.metadata.sorted_tables]
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
-                              + " RESTART IDENTITY CASCADE"))
-        else:
-            for t in reversed(tables):
-                conn.execute(text(f'DELETE FROM "{t}"'))
+        # DELETE, not TRUNCATE: much faster on small tables. Ids are not reset.
+        for t in reversed(tables):
+            conn.execute(text(f'DELETE FROM "{t}"'))
         conn.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"),
                      {"h": "0" * 64})
