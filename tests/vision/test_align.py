@@ -41,6 +41,14 @@ def test_face_landmarks_map_onto_the_template(angle: float, scale: float, tx: fl
     np.testing.assert_allclose(_apply(m, face), ARCFACE_TEMPLATE, atol=1e-6)
 
 
+def test_batched_fit_equals_one_by_one() -> None:
+    rng = np.random.default_rng(3)
+    pts = rng.uniform(0, 500, (20, 5, 2))
+    batched = estimate_transforms(pts)
+    single = np.stack([umeyama(p, ARCFACE_TEMPLATE) for p in pts])
+    np.testing.assert_allclose(batched, single, atol=1e-9)
+
+
 def test_template_maps_to_itself() -> None:
     m = estimate_transforms(ARCFACE_TEMPLATE[None])[0]
     np.testing.assert_allclose(m, [[1, 0, 0], [0, 1, 0]], atol=1e-9)

@@ -27,27 +27,31 @@ ARCFACE_TEMPLATE = np.array([
 def umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """2x3 similarity matrix M minimising sum ||M @ [src; 1] - dst||^2 (no reflection).
 
-    src, dst: (k, 2) corresponding points, k >= 2.
+    src, dst: (k, 2) corresponding points, k >= 2. Batched form: (n, k, 2) -> (n, 2, 3).
     """
     src = np.asarray(src, dtype=np.float64)
     dst = np.asarray(dst, dtype=np.float64)
-    if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 2 or src.shape[0] < 2:
+    if (src.shape != dst.shape or src.ndim not in (2, 3) or src.shape[-1] != 2
+            or src.shape[-2] < 2):
         raise ValueError(f"umeyama: expected two (k, 2) arrays with k >= 2, "
                          f"got {src.shape} and {dst.shape}")
-    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
+    single = src.ndim == 2
+    if single:
+        src, dst = src[None], dst[None]
+    k = src.shape[1]
+    mu_s, mu_d = src.mean(axis=1, keepdims=True), dst.mean(axis=1, keepdims=True)
     s, d = src - mu_s, dst - mu_d
-    var_s = (s * s).sum() / len(src)
-    cov = d.T @ s / len(src)
+    var_s = (s * s).sum(axis=(1, 2)) / k
+    cov = np.einsum("nki,nkj->nij", d, s) / k
     u, sig, vt = np.linalg.svd(cov)
-    sign = np.ones(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[1] = -1.0
-    rot = u @ np.diag(sign) @ vt
-    scale = float((sig * sign).sum() / var_s) if var_s > 0 else 1.0
-    m = np.zeros((2, 3))
-    m[:, :2] = scale * rot
-    m[:, 2] = mu_d - scale * rot @ mu_s
-    return m
+    sign = np.ones((len(src), 2))
+    sign[np.linalg.det(u) * np.linalg.det(vt) < 0, 1] = -1.0
+    rot = u @ (sign[:, :, None] * vt)
+    scale = np.where(var_s > 0, (sig * sign).sum(axis=1) / np.where(var_s > 0, var_s, 1), 1.0)
+    m = np.empty((len(src), 2, 3))
+    m[:, :, :2] = scale[:, None, None] * rot
+    m[:, :, 2] = mu_d[:, 0] - np.einsum("nij,nj->ni", m[:, :, :2], mu_s[:, 0])
+    return m[0] if single else m
 
 
 def estimate_transforms(landmarks: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
@@ -56,8 +60,10 @@ def estimate_transforms(landmarks: np.ndarray, size: int = CROP_SIZE) -> np.ndar
     ``size`` other than 112 scales the template (e.g. 224 for a larger crop).
     """
     lms = np.asarray(landmarks, dtype=np.float64).reshape(-1, 5, 2)
-    template = ARCFACE_TEMPLATE * (size / CROP_SIZE)
-    return np.stack([umeyama(p, template) for p in lms]) if len(lms) else np.zeros((0, 2, 3))
+    if len(lms) == 0:
+        return np.zeros((0, 2, 3))
+    template = np.broadcast_to(ARCFACE_TEMPLATE * (size / CROP_SIZE), lms.shape)
+    return umeyama(lms, template)
 
 
 def align(image: np.ndarray, landmarks: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:

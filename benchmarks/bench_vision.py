@@ -1,0 +1,181 @@
+"""Per-stage costs of the vision engine on this machine.
+
+    .venv/bin/python benchmarks/bench_vision.py            # table
+    .venv/bin/python benchmarks/bench_vision.py --json     # one JSON object on stdout
+
+Detection: ms per frame at 640x360, 640x480, 1280x720 and 1920x1080 for each detector, both
+with the default ``max_size`` 640 (frames scaled down to 640 on the long side, as the
+pipeline runs) and at native resolution. Frames are real image content: the shared group
+photo (or the packaged team photo when the shared data is absent), cropped to the aspect
+ratio and resized. Alignment and quality: ms per face. Embedding: ms per face at batch 1, 8
+and 32 for ArcFace (with and without flip fusion) and dlib. Each figure is the median of
+``--repeat`` timed runs after a warm-up; the machine may be shared, so the load average is
+reported with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+SIZES = [(640, 360), (640, 480), (1280, 720), (1920, 1080)]
+
+
+def _median_ms(fn: Callable[[], object], repeat: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1000)
+
+
+def _frame(source: np.ndarray, w: int, h: int) -> np.ndarray:
+    import cv2
+
+    sh, sw = source.shape[:2]
+    if sw / sh > w / h:  # source wider: crop width
+        cw = int(sh * w / h)
+        x0 = (sw - cw) // 2
+        crop = source[:, x0:x0 + cw]
+    else:
+        ch = int(sw * h / w)
+        y0 = (sh - ch) // 2
+        crop = source[y0:y0 + ch]
+    return cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA if w < sw else cv2.INTER_LINEAR)
+
+
+def _source() -> tuple[np.ndarray, str]:
+    from openlfr.settings import shared_data_dir
+    from openlfr.vision.demo import sample_image_path
+    from openlfr.vision.image import load_image
+
+    shared = shared_data_dir()
+    if shared is not None and (shared / "images" / "group_six_people.jpg").is_file():
+        path = shared / "images" / "group_six_people.jpg"
+    else:
+        path = sample_image_path("players.jpg")
+    return load_image(path), Path(path).name
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--repeat", type=int, default=15, help="timed runs per figure")
+    ap.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads")
+    ap.add_argument("--no-dlib", action="store_true", help="skip dlib (slow: ~75 ms a face)")
+    args = ap.parse_args()
+
+    from openlfr.vision.align import align
+    from openlfr.vision.detectors import ScrfdConfig, ScrfdDetector, YunetConfig, YunetDetector
+    from openlfr.vision.embedders import ArcFaceConfig, ArcFaceEmbedder, DlibEmbedder
+    from openlfr.vision.quality import QualityAssessor
+    from openlfr.vision.runtime import RuntimeConfig
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    rt = RuntimeConfig(intra_op_threads=args.threads)
+    source, source_name = _source()
+    results: dict[str, object] = {
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                    "loadavg_start": [round(x, 2) for x in os.getloadavg()]},
+        "threads": args.threads, "repeat": args.repeat, "frame_source": source_name,
+    }
+
+    # -- detection -----------------------------------------------------------------------
+    detection = []
+    scrfd = ScrfdDetector(ScrfdConfig(runtime=rt))
+    for w, h in SIZES:
+        frame = _frame(source, w, h)
+        for name, det in [
+            ("scrfd", scrfd),
+            ("scrfd", ScrfdDetector(ScrfdConfig(max_size=max(w, h)), session=scrfd.session)),
+            ("yunet", YunetDetector(YunetConfig())),
+            ("yunet", YunetDetector(YunetConfig(max_size=min(960, max(w, h))))),
+        ]:
+            ms = _median_ms(lambda d=det, f=frame: d.detect(f), args.repeat)
+            row = {"detector": name, "frame": f"{w}x{h}", "max_size": det.cfg.max_size,
+                   "ms": round(ms, 2), "faces": len(det.detect(frame))}
+            if row in detection or any(r["detector"] == name and r["frame"] == row["frame"]
+                                       and r["max_size"] == row["max_size"] for r in detection):
+                continue
+            detection.append(row)
+            log(f"detect {name:5} {w}x{h} max_size {det.cfg.max_size}: {ms:.2f} ms "
+                f"({row['faces']} faces)")
+    results["detection"] = detection
+
+    # -- alignment and quality -------------------------------------------------------------
+    from openlfr.vision.demo import sample_image_path
+    from openlfr.vision.image import load_image
+
+    team = load_image(sample_image_path("players.jpg"))
+    faces = scrfd.detect(team)
+    n = len(faces)
+    align_ms = _median_ms(lambda: align(team, faces.landmarks), args.repeat) / n
+    crops = align(team, faces.landmarks)
+    qa = QualityAssessor()
+    quality_ms = _median_ms(lambda: qa.assess(team, faces, crops=crops), args.repeat) / n
+    results["alignment_ms_per_face"] = round(align_ms, 4)
+    results["quality_ms_per_face"] = round(quality_ms, 4)
+    log(f"align {align_ms:.4f} ms/face, quality {quality_ms:.4f} ms/face ({n} faces)")
+
+    # -- embedding -------------------------------------------------------------------------
+    pool = np.concatenate([crops] * (32 // n + 1))[:32]
+    embedding = []
+    arc = ArcFaceEmbedder(ArcFaceConfig(runtime=rt))
+    arc_flip = ArcFaceEmbedder(ArcFaceConfig(runtime=rt, flip=True), session=arc.session)
+    for name, emb in [("arcface", arc), ("arcface+flip", arc_flip)]:
+        for batch in (1, 8, 32):
+            chunk = pool[:batch]
+            ms = _median_ms(lambda e=emb, c=chunk: e.embed_aligned(c),
+                            max(3, args.repeat // (1 + batch // 8)))
+            embedding.append({"embedder": name, "batch": batch,
+                              "ms_per_face": round(ms / batch, 2), "ms_per_call": round(ms, 2)})
+            log(f"embed {name} batch {batch}: {ms / batch:.2f} ms/face")
+    if not args.no_dlib:
+        dl = DlibEmbedder()
+        for batch in (1, 8, 32):
+            sub = faces[np.arange(batch) % n]
+            ms = _median_ms(lambda s=sub: dl.embed(team, s), 3, warmup=1)
+            embedding.append({"embedder": "dlib", "batch": batch,
+                              "ms_per_face": round(ms / batch, 2), "ms_per_call": round(ms, 2)})
+            log(f"embed dlib batch {batch}: {ms / batch:.2f} ms/face")
+    results["embedding"] = embedding
+    results["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]  # type: ignore[index]
+
+    if args.json:
+        print(json.dumps(results))
+        return
+    m = results["machine"]
+    print(f"vision stage costs: {m['cpus']} CPUs, {args.threads} onnxruntime threads, "  # type: ignore[index]
+          f"median of {args.repeat}, load average {m['loadavg_start'][0]} -> "  # type: ignore[index]
+          f"{m['loadavg_end'][0]}, frames from {source_name}")  # type: ignore[index]
+    print()
+    print("| detector | frame | max_size | ms/frame | faces |")
+    print("|---|---|---|---|---|")
+    for r in detection:
+        print(f"| {r['detector']} | {r['frame']} | {r['max_size']} | {r['ms']:.1f} | "
+              f"{r['faces']} |")
+    print()
+    print(f"alignment: {align_ms:.3f} ms/face; quality: {quality_ms:.3f} ms/face")
+    print()
+    print("| embedder | batch | ms/face | ms/call |")
+    print("|---|---|---|---|")
+    for r in embedding:
+        print(f"| {r['embedder']} | {r['batch']} | {r['ms_per_face']:.2f} | "
+              f"{r['ms_per_call']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
