@@ -27,6 +27,7 @@ app = typer.Typer(
 # Areas whose ``register(app)`` adds their commands. Order is the order in --help.
 AREAS = [
     "openlfr.vision.cli",
+    "openlfr.governance.cli",
     "openlfr.reports.cli",
     "openlfr.evaluation.cli",
     "openlfr.api.cli",
