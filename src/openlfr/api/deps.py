@@ -54,19 +54,22 @@ class UploadTooLarge(ImageError):
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller: governance's user object plus how they came in."""
+    """The authenticated caller: governance's user row plus plain copies of who they are
+    (the row may be expired by a rollback, e.g. after an audited refusal)."""
 
     user: Any
     via: str  # "cookie" or "token"
     token: str = field(repr=False, default="")  # the bearer or session token (never logged)
+    username: str = ""
+    roles: frozenset[Any] = frozenset()
+
+    @classmethod
+    def of(cls, user: Any, via: str, token: str) -> Principal:
+        return cls(user, via, token, str(user.username), frozenset(user.roles))
 
     @property
     def id(self) -> Any:
         return self.user.id
-
-    @property
-    def username(self) -> str:
-        return str(self.user.username)
 
 
 class SessionSigner:
@@ -142,14 +145,14 @@ def current_principal(request: Request, db: Session) -> Principal | None:
     token = _bearer(request)
     if token is not None:
         user = user_for_token(db, token)
-        return Principal(user, "token", token) if user is not None else None
+        return Principal.of(user, "token", token) if user is not None else None
     cookie = request.cookies.get(COOKIE)
     if cookie:
         session_token = request.app.state.ctx.signer.loads(cookie)
         if session_token is not None:
             user = user_for_token(db, session_token)
             if user is not None:
-                return Principal(user, "cookie", session_token)
+                return Principal.of(user, "cookie", session_token)
     return None
 
 

@@ -114,6 +114,6 @@ def new_token(body: TokenCreate, db: Db, me: SignedIn) -> TokenIssued:
 
 
 def _me(p: Principal) -> MePublic:
-    return MePublic(id=p.user.id, username=p.user.username, roles=sorted(p.user.roles),
+    return MePublic(id=p.user.id, username=p.username, roles=sorted(p.roles),
                     via=p.via)  # type: ignore[arg-type]
 

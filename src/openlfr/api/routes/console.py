@@ -44,8 +44,7 @@ NAV = [
 
 
 def may(principal: Principal | None, action: Action) -> bool:
-    return principal is not None and not principal.user.disabled and \
-        allowed(principal.user.roles, action)
+    return principal is not None and allowed(principal.roles, action)
 
 
 def page_context(request: Request, **extra: Any) -> dict[str, Any]:
@@ -53,8 +52,8 @@ def page_context(request: Request, **extra: Any) -> dict[str, Any]:
     me = None
     nav = []
     if p is not None:
-        me = {"username": p.user.username,
-              "roles": sorted(r.value.replace("_", " ") for r in p.user.roles)}
+        me = {"username": p.username,
+              "roles": sorted(r.value.replace("_", " ") for r in p.roles)}
         nav = [{"href": href, "label": label, "help": help_,
                 "here": request.url.path.startswith(href)}
                for href, label, action, help_ in NAV if may(p, action)]
@@ -180,7 +179,7 @@ def watchlist(request: Request, db: Db, me: CanListSubjects,
 
     rows = [subject_public(s) for s in
             list_subjects(db, me.user, datetime.now(UTC), include_expired=include_expired)]
-    usernames = dict(db.execute(select(User.id, User.username)).tuples().all())
+    usernames = {uid: name for uid, name in db.execute(select(User.id, User.username))}
     return render(request, "watchlist.html", subjects=rows, usernames=usernames,
                   include_expired=include_expired,
                   can_add=may(me, Action.SUBJECT_ADD),
