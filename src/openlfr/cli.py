@@ -47,7 +47,10 @@ for _area in AREAS:
 def main() -> None:
     """Entry point: runs the app and turns OpenLFRError into a clear message and exit code."""
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
+        # Without standalone mode, click returns typer.Exit(code)'s code instead of exiting.
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except OpenLFRError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(exc.exit_code)
