@@ -76,12 +76,72 @@ def _source() -> tuple[np.ndarray, str]:
     return load_image(path), Path(path).name
 
 
+def _naive_vs_ours(source: np.ndarray, scrfd, arc, args, log) -> dict[str, object]:
+    """A naive pipeline measured alongside ours on the same 640x480 frame, interleaved so
+    both see the same machine load: square 640x640 letterboxed detector input, onnxruntime
+    sessions with default options (intra-op spinning on) and one embedder call per face."""
+    import cv2
+    import onnxruntime as ort
+
+    from openlfr.vision import models
+    from openlfr.vision.align import align
+
+    frame = _frame(source, 640, 480)
+
+    def default_session(path: Path) -> ort.InferenceSession:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = args.threads
+        opts.log_severity_level = 3
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    det_sess = default_session(models.verified("scrfd_500m"))
+    emb_sess = default_session(models.verified("arcface_mbf"))
+    det_out = [f"{k}_{st}" for k in ("score", "bbox", "kps") for st in (8, 16, 32)]
+
+    def naive_detect(img: np.ndarray):
+        h, w = img.shape[:2]
+        scale = 640 / max(h, w)
+        resized = cv2.resize(img, (round(w * scale), round(h * scale)))
+        square = np.zeros((640, 640, 3), np.uint8)
+        square[:resized.shape[0], :resized.shape[1]] = resized
+        blob = cv2.dnn.blobFromImage(square, 1 / 128, (640, 640), (127.5,) * 3, swapRB=True)
+        outs = det_sess.run(det_out, {"input.1": blob})
+        return scrfd.decode(outs, 640, 640, scale)
+
+    def naive_frame() -> None:
+        faces = naive_detect(frame)
+        for crop in align(frame, faces.landmarks):
+            blob = cv2.dnn.blobFromImage(crop, 1 / 127.5, (112, 112), (127.5,) * 3, swapRB=True)
+            emb_sess.run(None, {"input.1": blob})
+
+    def our_frame() -> None:
+        faces = scrfd.detect(frame)
+        arc.embed_aligned(align(frame, faces.landmarks))
+
+    n_faces = len(scrfd.detect(frame))
+    rows: dict[str, list[float]] = {k: [] for k in ("naive_detect", "our_detect", "naive_frame",
+                                                    "our_frame")}
+    fns = {"naive_detect": lambda: naive_detect(frame), "our_detect": lambda: scrfd.detect(frame),
+           "naive_frame": naive_frame, "our_frame": our_frame}
+    for _ in range(max(3, args.repeat // 3)):  # interleave so both see the same load
+        for k, fn in fns.items():
+            rows[k].append(_median_ms(fn, 3, warmup=1))
+    out = {k: round(float(np.median(v)), 2) for k, v in rows.items()}
+    out["frame"] = "640x480"
+    out["faces"] = n_faces
+    log(f"naive vs openlfr, 640x480 frame with {n_faces} faces: detect {out['naive_detect']} "
+        f"vs {out['our_detect']} ms; detect+embed {out['naive_frame']} vs {out['our_frame']} ms")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--repeat", type=int, default=15, help="timed runs per figure")
     ap.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads")
     ap.add_argument("--no-dlib", action="store_true", help="skip dlib (slow: ~75 ms a face)")
+    ap.add_argument("--no-naive", action="store_true",
+                    help="skip the naive reference (square 640x640 input, default sessions)")
     args = ap.parse_args()
 
     from openlfr.vision.align import align
@@ -112,13 +172,13 @@ def main() -> None:
             ("yunet", YunetDetector(YunetConfig())),
             ("yunet", YunetDetector(YunetConfig(max_size=min(960, max(w, h))))),
         ]:
+            if any(r["detector"] == name and r["frame"] == f"{w}x{h}"
+                   and r["max_size"] == det.cfg.max_size for r in detection):
+                continue
             ms = _median_ms(lambda d=det, f=frame: d.detect(f), args.repeat)
             row = {"detector": name, "frame": f"{w}x{h}", "max_size": det.cfg.max_size,
                    "ms": round(ms, 2), "cpu_ms": round(CPU_MS[-1], 2),
                    "faces": len(det.detect(frame))}
-            if row in detection or any(r["detector"] == name and r["frame"] == row["frame"]
-                                       and r["max_size"] == row["max_size"] for r in detection):
-                continue
             detection.append(row)
             log(f"detect {name:5} {w}x{h} max_size {det.cfg.max_size}: {ms:.2f} ms "
                 f"({row['faces']} faces)")
@@ -171,6 +231,10 @@ def main() -> None:
                               "cpu_ms_per_face": round(CPU_MS[-1] / batch, 2)})
             log(f"embed dlib batch {batch}: {ms / batch:.2f} ms/face")
     results["embedding"] = embedding
+
+    # -- naive reference, same machine and moment --------------------------------------------
+    if not args.no_naive:
+        results["naive_vs_openlfr"] = _naive_vs_ours(source, scrfd, arc, args, log)
     results["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]  # type: ignore[index]
 
     if args.json:
@@ -190,6 +254,12 @@ def main() -> None:
     print(f"alignment: {align_ms:.3f} ms/face ({align1_ms:.3f} with 1 OpenCV thread); "
           f"quality: {quality_ms:.3f} ms/face")
     print()
+    if "naive_vs_openlfr" in results:
+        nv = results["naive_vs_openlfr"]
+        print(f"naive vs OpenLFR on the same {nv['frame']} frame ({nv['faces']} faces), "  # type: ignore[index]
+              f"interleaved: detection {nv['naive_detect']} -> {nv['our_detect']} ms; "  # type: ignore[index]
+              f"detection + embedding {nv['naive_frame']} -> {nv['our_frame']} ms")  # type: ignore[index]
+        print()
     print("| embedder | batch | ms/face | CPU ms/face | ms/call |")
     print("|---|---|---|---|---|")
     for r in embedding:
