@@ -1,0 +1,503 @@
+"""Video sources: file, RTSP/HTTP stream, webcam, image folder.
+
+Every source decodes in its own thread and hands frames to one consumer through
+:meth:`Source.read`. Two delivery modes:
+
+* ``live``: the decoder keeps only the **latest** frame. A frame the consumer did not take
+  before the next one arrived is dropped and counted (``dropped``): a slow analysis stage
+  skips frames instead of falling behind real time. Files are played at their own frame
+  rate in this mode, as a camera would deliver them.
+* ``evaluation``: every frame is delivered, as fast as the consumer takes it, through a
+  small bounded queue (the decoder waits; nothing is dropped).
+
+Streams (RTSP/HTTP through OpenCV's FFmpeg backend) and webcams reconnect with exponential
+backoff when they fail, and log each attempt. A file ends cleanly: :meth:`read` returns
+``None``. A source that cannot be opened at all raises :class:`SourceError` from
+:meth:`Source.start` with the reason.
+
+Configuration is a tagged union on ``type`` (:data:`SourceConfig`); :func:`source_config`
+turns a command-line string (path, folder, URL or webcam index) into one.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from openlfr.errors import SourceError
+
+__all__ = [
+    "Mode", "Frame", "SourceStats", "Source",
+    "FileSourceConfig", "StreamSourceConfig", "WebcamSourceConfig", "FolderSourceConfig",
+    "SourceConfig", "source_config", "open_source", "IMAGE_SUFFIXES",
+]
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+class Mode(str, Enum):
+    """How frames reach the analysis stage."""
+
+    live = "live"              # latest frame only; drops counted; files paced at their fps
+    evaluation = "evaluation"  # every frame, as fast as analysis goes; no drops
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileSourceConfig(_Base):
+    type: Literal["file"] = "file"
+    path: Path = Field(description="A video file readable by FFmpeg.")
+    loop: bool = Field(False, description="Start again at the end (demo cameras); "
+                       "never in evaluation mode.")
+
+
+class StreamSourceConfig(_Base):
+    type: Literal["stream"] = "stream"
+    url: str = Field(description="rtsp://, rtsps://, http:// or https:// stream URL.")
+    reconnect_initial_s: float = Field(0.5, gt=0, le=60, description="First wait before "
+                                       "reconnecting; doubles after each failed attempt.")
+    reconnect_max_s: float = Field(30.0, gt=0, le=3600, description="Longest wait between "
+                                   "reconnection attempts.")
+    max_reconnects: int | None = Field(None, ge=0, description="Give up after this many "
+                                       "failed attempts in a row (None: never give up).")
+    fps: float | None = Field(None, gt=0, le=240, description="Frame rate if the stream "
+                              "does not report one (used for timestamps only).")
+
+
+class WebcamSourceConfig(_Base):
+    type: Literal["webcam"] = "webcam"
+    index: int = Field(0, ge=0, description="Device index (/dev/videoN).")
+    reconnect_initial_s: float = Field(0.5, gt=0, le=60)
+    reconnect_max_s: float = Field(10.0, gt=0, le=3600)
+    max_reconnects: int | None = Field(None, ge=0)
+
+
+class FolderSourceConfig(_Base):
+    type: Literal["folder"] = "folder"
+    path: Path = Field(description="Folder of images, read in sorted name order.")
+    fps: float = Field(1.0, gt=0, le=240, description="Frame rate the images stand for "
+                       "(pacing in live mode and timestamps).")
+
+
+SourceConfig = Annotated[
+    FileSourceConfig | StreamSourceConfig | WebcamSourceConfig | FolderSourceConfig,
+    Field(discriminator="type"),
+]
+_SOURCE_ADAPTER: TypeAdapter[SourceConfig] = TypeAdapter(SourceConfig)
+
+
+def source_config(spec: str | dict | BaseModel) -> SourceConfig:
+    """A source configuration from a CLI string, a dict (``type`` key) or a config object.
+
+    Strings: ``rtsp://...``/``http(s)://...`` -> stream; a plain integer -> webcam;
+    an existing folder -> image folder; anything else -> video file.
+    """
+    if isinstance(spec, BaseModel):
+        return _SOURCE_ADAPTER.validate_python(spec.model_dump())
+    if isinstance(spec, dict):
+        return _SOURCE_ADAPTER.validate_python(spec)
+    s = str(spec).strip()
+    if s.split("://", 1)[0].lower() in ("rtsp", "rtsps", "http", "https", "rtmp", "udp", "tcp"):
+        return StreamSourceConfig(url=s)
+    if s.isdigit():
+        return WebcamSourceConfig(index=int(s))
+    p = Path(s)
+    if p.is_dir():
+        return FolderSourceConfig(path=p)
+    return FileSourceConfig(path=p)
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """One decoded frame. ``timestamp`` is media time in seconds (position in the source)."""
+
+    index: int
+    timestamp: float
+    image: np.ndarray
+    decoded_at: float  # time.monotonic() when decoding finished (for latency figures)
+
+
+@dataclass
+class SourceStats:
+    decoded: int = 0
+    delivered: int = 0
+    dropped: int = 0
+    reconnects: int = 0
+    failures: int = 0
+    fps: float = 0.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        return dict(decoded=self.decoded, delivered=self.delivered, dropped=self.dropped,
+                    reconnects=self.reconnects, failures=self.failures, fps=self.fps)
+
+
+_END = object()
+
+
+@dataclass
+class _Reader:
+    """What a concrete source provides: open, read one image, close."""
+
+    name: str
+    open: Callable[[], float]  # returns fps (0 if unknown); raises SourceError
+    read: Callable[[], np.ndarray | None]  # None: end of input or failure
+    close: Callable[[], None]
+    live_input: bool  # True for cameras/streams: they run in real time by themselves
+    reconnect: tuple[float, float, int | None] | None = None  # initial, max, max attempts
+    loop: bool = False
+    describe: Callable[[], str] = field(default=lambda: "")
+
+
+class Source:
+    """A started source hands frames to one consumer. Use as a context manager or
+    call :meth:`start` and :meth:`stop`.
+
+    ``clock``/``sleep`` are injectable for tests of pacing and backoff.
+    """
+
+    def __init__(self, reader: _Reader, mode: Mode = Mode.live, *,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._r = reader
+        self.mode = Mode(mode)
+        self.name = reader.name
+        self.stats = SourceStats()
+        self._sleep = sleep
+        self._clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._cond = threading.Condition()
+        self._latest: Frame | None = None
+        self._ended = False
+        self._consumed_end = False
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=4)
+        self.error: SourceError | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> Source:
+        """Open the source (raises SourceError if it cannot be) and start decoding."""
+        if self._thread is not None:
+            return self
+        self.stats.fps = self._r.open()
+        self._thread = threading.Thread(target=self._run, name=f"decode:{self.name}",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        # unblock a decoder waiting on a full queue
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def __enter__(self) -> Source:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def fps(self) -> float:
+        return self.stats.fps
+
+    # -- consumer side -------------------------------------------------------------------
+    def read(self, timeout: float | None = None) -> Frame | None:
+        """The next frame (evaluation) or the latest one (live); ``None`` at the end.
+
+        Raises SourceError if the source failed for good (stream gave up reconnecting),
+        and TimeoutError if no frame came within ``timeout`` seconds.
+        """
+        if self.mode is Mode.evaluation:
+            deadline = None if timeout is None else self._clock() + timeout
+            while True:
+                if self._consumed_end or (self._stop.is_set() and self._queue.empty()):
+                    if self.error is not None:
+                        raise self.error
+                    return None
+                try:
+                    item = self._queue.get(timeout=0.2)
+                    break
+                except queue.Empty:
+                    if deadline is not None and self._clock() > deadline:
+                        raise TimeoutError(f"{self.name}: no frame within {timeout} s"
+                                           ) from None
+            if item is _END:
+                self._consumed_end = True
+                if self.error is not None:
+                    raise self.error
+                return None
+            self.stats.delivered += 1
+            return item  # type: ignore[return-value]
+        deadline = None if timeout is None else self._clock() + timeout
+        with self._cond:
+            while self._latest is None and not self._ended:
+                remaining = None if deadline is None else deadline - self._clock()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"{self.name}: no frame within {timeout} s")
+                self._cond.wait(remaining if remaining is not None else 0.5)
+            frame, self._latest = self._latest, None
+            if frame is None:
+                if self.error is not None:
+                    raise self.error
+                return None
+            self.stats.delivered += 1
+            return frame
+
+    def __iter__(self) -> Iterator[Frame]:
+        while (frame := self.read()) is not None:
+            yield frame
+
+    # -- decoder thread ------------------------------------------------------------------
+    def _publish(self, frame: Frame) -> bool:
+        self.stats.decoded += 1
+        if self.mode is Mode.evaluation:
+            while not self._stop.is_set():
+                try:
+                    self._queue.put(frame, timeout=0.2)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+        with self._cond:
+            if self._latest is not None:
+                self.stats.dropped += 1
+            self._latest = frame
+            self._cond.notify_all()
+        return True
+
+    def _finish(self) -> None:
+        if self.mode is Mode.evaluation:
+            while True:
+                try:
+                    self._queue.put(_END, timeout=0.2)
+                    break
+                except queue.Full:
+                    if self._stop.is_set():
+                        break
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        r = self._r
+        index = 0
+        paced = self.mode is Mode.live and not r.live_input
+        t0 = self._clock()
+        media_t = 0.0
+        attempts = 0
+        try:
+            while not self._stop.is_set():
+                image = r.read()
+                if image is None:
+                    if r.reconnect is None:
+                        if r.loop and self.mode is Mode.live and index > 0:
+                            r.close()
+                            r.open()
+                            continue
+                        break  # a file or folder ended
+                    self.stats.failures += 1
+                    r.close()
+                    initial, longest, max_attempts = r.reconnect
+                    while not self._stop.is_set():
+                        if max_attempts is not None and attempts >= max_attempts:
+                            self.error = SourceError(
+                                f"{self.name}: stream lost and {attempts} reconnection "
+                                f"attempts failed; giving up")
+                            log.error("%s", self.error)
+                            return
+                        wait = min(longest, initial * (2 ** attempts))
+                        attempts += 1
+                        log.warning("%s: stream lost; reconnecting in %.1f s (attempt %d)",
+                                    self.name, wait, attempts)
+                        self._interruptible_sleep(wait)
+                        if self._stop.is_set():
+                            return
+                        try:
+                            fps = r.open()
+                        except SourceError as exc:
+                            log.warning("%s: reconnection attempt %d failed: %s",
+                                        self.name, attempts, exc)
+                            continue
+                        self.stats.fps = fps or self.stats.fps
+                        self.stats.reconnects += 1
+                        log.warning("%s: reconnected after %d attempt(s)", self.name, attempts)
+                        break
+                    continue
+                attempts = 0
+                fps = self.stats.fps or 25.0
+                if r.live_input:
+                    media_t = self._clock() - t0
+                else:
+                    media_t = index / fps
+                if paced:
+                    delay = t0 + media_t - self._clock()
+                    if delay > 0:
+                        self._interruptible_sleep(delay)
+                frame = Frame(index=index, timestamp=media_t, image=image,
+                              decoded_at=self._clock())
+                index += 1
+                if not self._publish(frame):
+                    break
+        except Exception as exc:  # never let the decoder die silently
+            self.error = SourceError(f"{self.name}: decoding failed: {exc}")
+            log.error("%s", self.error)
+        finally:
+            r.close()
+            self._finish()
+
+    def _interruptible_sleep(self, seconds: float) -> None:
+        if self._sleep is time.sleep:
+            self._stop.wait(seconds)
+        else:
+            self._sleep(seconds)
+
+
+# -- concrete readers ------------------------------------------------------------------------
+
+def _capture_reader(name: str, target: str | int, *, live_input: bool,
+                    reconnect: tuple[float, float, int | None] | None, loop: bool = False,
+                    fps_default: float | None = None, what: str) -> _Reader:
+    import cv2
+
+    state: dict[str, object] = {"cap": None}
+
+    def open_() -> float:
+        api = cv2.CAP_FFMPEG if isinstance(target, str) else cv2.CAP_ANY
+        cap = cv2.VideoCapture(target, api)
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(f"cannot open {what} {name}: FFmpeg could not open or "
+                              f"decode it (check the path/URL, the codec and access rights)")
+        state["cap"] = cap
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        if not (0 < fps < 1000):
+            fps = fps_default or 0.0
+        return fps
+
+    def read() -> np.ndarray | None:
+        cap = state["cap"]
+        if cap is None:
+            return None
+        ok, image = cap.read()  # type: ignore[attr-defined]
+        return image if ok and image is not None else None
+
+    def close() -> None:
+        cap = state["cap"]
+        if cap is not None:
+            cap.release()  # type: ignore[attr-defined]
+        state["cap"] = None
+
+    return _Reader(name=name, open=open_, read=read, close=close, live_input=live_input,
+                   reconnect=reconnect, loop=loop)
+
+
+def _file_reader(cfg: FileSourceConfig, mode: Mode) -> _Reader:
+    path = cfg.path
+    if not path.exists():
+        raise SourceError(f"video file not found: {path}")
+    if not path.is_file():
+        raise SourceError(f"not a video file: {path}")
+    reader = _capture_reader(str(path), str(path), live_input=False, reconnect=None,
+                             loop=cfg.loop and mode is Mode.live, what="video file")
+    inner_open = reader.open
+
+    def open_checked() -> float:
+        fps = inner_open()
+        # FFmpeg opens some non-video files (or empty containers) without error: decode one
+        # frame now so an unreadable file fails here, clearly, and not later as "no frames".
+        cap = reader.read()
+        if cap is None:
+            reader.close()
+            raise SourceError(f"cannot decode video file {path}: no frame could be read")
+        reader.close()
+        return inner_open() or fps
+
+    reader.open = open_checked
+    return reader
+
+
+def _folder_reader(cfg: FolderSourceConfig) -> _Reader:
+    import cv2
+
+    path = cfg.path
+    if not path.is_dir():
+        raise SourceError(f"image folder not found: {path}")
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    state = {"i": 0}
+
+    def open_() -> float:
+        if not files:
+            raise SourceError(f"image folder {path} holds no images "
+                              f"({', '.join(IMAGE_SUFFIXES)})")
+        state["i"] = 0
+        return cfg.fps
+
+    def read() -> np.ndarray | None:
+        while state["i"] < len(files):
+            f = files[state["i"]]
+            state["i"] += 1
+            image = cv2.imread(str(f), cv2.IMREAD_COLOR)
+            if image is not None:
+                return image
+            log.warning("%s: skipping unreadable image %s", path, f.name)
+        return None
+
+    return _Reader(name=str(path), open=open_, read=read, close=lambda: None,
+                   live_input=False)
+
+
+def open_source(config: SourceConfig | str | dict, mode: Mode | str = Mode.live, **kw: object
+                ) -> Source:
+    """A :class:`Source` for ``config`` (not yet started; call ``start()``)."""
+    cfg = source_config(config) if not isinstance(
+        config, FileSourceConfig | StreamSourceConfig | WebcamSourceConfig | FolderSourceConfig
+    ) else config
+    mode = Mode(mode)
+    if isinstance(cfg, FileSourceConfig):
+        reader = _file_reader(cfg, mode)
+    elif isinstance(cfg, FolderSourceConfig):
+        reader = _folder_reader(cfg)
+    elif isinstance(cfg, StreamSourceConfig):
+        reader = _capture_reader(_redact(cfg.url), cfg.url, live_input=True,
+                                 reconnect=(cfg.reconnect_initial_s, cfg.reconnect_max_s,
+                                            cfg.max_reconnects),
+                                 fps_default=cfg.fps, what="stream")
+    else:
+        reader = _capture_reader(f"webcam {cfg.index}", cfg.index, live_input=True,
+                                 reconnect=(cfg.reconnect_initial_s, cfg.reconnect_max_s,
+                                            cfg.max_reconnects), what="webcam")
+    return Source(reader, mode, **kw)  # type: ignore[arg-type]
+
+
+def _redact(url: str) -> str:
+    """A URL without its password, for logs and messages."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))

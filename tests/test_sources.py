@@ -1,0 +1,132 @@
+"""Video sources: files, folders, HTTP streams with reconnection, errors."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import cv2
+import numpy as np
+import pytest
+from _pipeline_fakes import mjpeg_camera, write_video
+
+from openlfr.errors import SourceError
+from openlfr.pipeline.sources import (
+    FileSourceConfig,
+    FolderSourceConfig,
+    Mode,
+    StreamSourceConfig,
+    WebcamSourceConfig,
+    open_source,
+    source_config,
+)
+
+
+def _frames(n: int, w: int = 64, h: int = 48) -> list[np.ndarray]:
+    return [np.full((h, w, 3), (i * 10) % 255, np.uint8) for i in range(n)]
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("rtsp://cam.local/stream", StreamSourceConfig),
+    ("http://127.0.0.1:8080/x.mjpg", StreamSourceConfig),
+    ("0", WebcamSourceConfig),
+    ("clip.mp4", FileSourceConfig),
+    ({"type": "folder", "path": "."}, FolderSourceConfig),
+])
+def test_source_config_from_string_or_dict(spec, expected):
+    assert isinstance(source_config(spec), expected)
+
+
+def test_source_config_rejects_unknown_keys():
+    with pytest.raises(ValueError, match="extra"):
+        source_config({"type": "file", "path": "x.mp4", "fps": 3})
+
+
+def test_file_evaluation_mode_delivers_every_frame_then_ends(tmp_path):
+    path = tmp_path / "clip.avi"
+    write_video(path, _frames(30))
+    with open_source(FileSourceConfig(path=path), Mode.evaluation) as src:
+        frames = list(src)
+    assert [f.index for f in frames] == list(range(30))
+    assert src.stats.dropped == 0 and src.stats.decoded == 30
+    assert frames[1].timestamp == pytest.approx(1 / 25)
+    assert src.read() is None  # stays ended
+
+
+def test_file_live_mode_plays_at_its_frame_rate_and_counts_drops(tmp_path):
+    path = tmp_path / "clip.avi"
+    write_video(path, _frames(20), fps=50.0)  # 0.4 s of video
+    src = open_source(FileSourceConfig(path=path), Mode.live).start()
+    t0 = time.monotonic()
+    got = []
+    while (f := src.read(timeout=5)) is not None:
+        got.append(f.index)
+        time.sleep(0.05)  # a slow analysis stage: 20 fps against 50 fps
+    elapsed = time.monotonic() - t0
+    src.stop()
+    assert elapsed >= 0.35  # not faster than the video's own frame rate
+    assert src.stats.dropped > 0
+    assert len(got) + src.stats.dropped == 20
+    assert got == sorted(got)
+
+
+def test_image_folder_source_skips_unreadable_files(tmp_path, caplog):
+    for i, f in enumerate(_frames(3)):
+        cv2.imwrite(str(tmp_path / f"{i:03d}.jpg"), f)
+    (tmp_path / "001b.jpg").write_bytes(b"not an image")
+    with caplog.at_level(logging.WARNING), \
+            open_source(FolderSourceConfig(path=tmp_path, fps=10), Mode.evaluation) as src:
+        frames = list(src)
+    assert len(frames) == 3
+    assert "001b.jpg" in caplog.text
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: FileSourceConfig(path=p / "missing.mp4"), "not found"),
+    (lambda p: (p / "bad.mp4").write_bytes(b"\0" * 1000) and FileSourceConfig(path=p / "bad.mp4"),
+     "cannot"),
+    (lambda p: FolderSourceConfig(path=p / "nowhere"), "not found"),
+    (lambda p: FolderSourceConfig(path=p), "no images"),
+])
+def test_unreadable_sources_raise_clear_errors(tmp_path, make, message):
+    with pytest.raises(SourceError, match=message):
+        open_source(make(tmp_path), Mode.evaluation).start()
+
+
+def test_stream_that_cannot_be_opened_raises_source_error():
+    with mjpeg_camera(connections_served=0) as cam:
+        src = open_source(StreamSourceConfig(url=cam["url"]), Mode.live)
+        with pytest.raises(SourceError, match="cannot open stream"):
+            src.start()
+
+
+def test_broken_stream_reconnects_with_backoff_then_gives_up(caplog):
+    with mjpeg_camera(frames_per_connection=8, connections_served=2) as cam, \
+            caplog.at_level(logging.WARNING, logger="openlfr.pipeline.sources"):
+        cfg = StreamSourceConfig(url=cam["url"], reconnect_initial_s=0.05,
+                                 reconnect_max_s=0.2, max_reconnects=2)
+        src = open_source(cfg, Mode.evaluation).start()
+        got = 0
+        with pytest.raises(SourceError, match="giving up"):
+            while src.read(timeout=10) is not None:
+                got += 1
+        src.stop()
+    assert src.stats.reconnects == 1  # second connection worked, third refused
+    assert got >= 12  # frames from both connections (FFmpeg may hold back the last one)
+    assert "reconnecting in" in caplog.text and "attempt 2" in caplog.text
+
+
+def test_password_is_not_logged():
+    from openlfr.pipeline.sources import _redact
+
+    assert _redact("rtsp://admin:secret@10.0.0.5:554/s") == "rtsp://admin:***@10.0.0.5:554/s"
+
+
+def test_stop_does_not_hang_when_consumer_stops_reading(tmp_path):
+    path = tmp_path / "clip.avi"
+    write_video(path, _frames(50))
+    src = open_source(FileSourceConfig(path=path), Mode.evaluation).start()
+    src.read(timeout=5)
+    t0 = time.monotonic()
+    src.stop()
+    assert time.monotonic() - t0 < 2
