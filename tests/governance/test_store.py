@@ -68,3 +68,23 @@ def test_bad_url_is_a_clear_error() -> None:
         make_engine("mysql://u@h/db")
     with pytest.raises(ConfigError, match="invalid database URL"):
         make_engine("::not a url::")
+
+
+def test_read_only_sessions_read_but_never_write(tmp_path: Path) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    upgrade(url)
+    writer, reader = make_engine(url), make_engine(url, read_only=True)
+    try:
+        with reader.connect() as rconn:  # an open reader does not block a writer
+            assert rconn.execute(text("SELECT seq FROM audit_head")).scalar() == 0
+            with writer.begin() as w:
+                w.execute(text("UPDATE audit_head SET seq = 5"))
+        with reader.connect() as rconn:
+            assert rconn.execute(text("SELECT seq FROM audit_head")).scalar() == 5
+            with pytest.raises(DBAPIError, match="readonly"):
+                rconn.execute(text("UPDATE audit_head SET seq = 6"))
+    finally:
+        writer.dispose()
+        reader.dispose()

@@ -38,6 +38,17 @@ class Store:
     keyring: Keyring | None
     audit_key: bytes | None
     policy: RetentionPolicy
+    read_engine: Engine | None = None
+
+    @property
+    def read_sessions(self) -> sessionmaker[Session]:
+        """Sessions that only read. On SQLite every writing transaction holds the write lock
+        from its start (``BEGIN IMMEDIATE``), so long-lived readers (pages, live streams)
+        should use these, which never block writers; they cannot write (not even audit)."""
+        if self.read_engine is None:
+            self.read_engine = make_engine(self.engine.url.render_as_string(
+                hide_password=False), read_only=True)
+        return governed_factory(self.read_engine, self.keyring, self.audit_key)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -46,6 +57,8 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not None:
+            self.read_engine.dispose()
 
 
 def open_store(settings: Settings, *, dev: bool | None = None, need_key: bool = True,

@@ -28,8 +28,13 @@ __all__ = ["make_engine", "make_session_factory", "session_scope", "upgrade", "d
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for ``url``; creates the SQLite file's folder if needed."""
+def make_engine(url: str, *, echo: bool = False, read_only: bool = False) -> Engine:
+    """An engine for ``url``; creates the SQLite file's folder if needed.
+
+    ``read_only=True`` gives sessions that cannot write (SQLite: ``query_only`` and deferred
+    transactions that never block writers; PostgreSQL: read-only transactions), for pages
+    and streams that only read and may stay open for a while.
+    """
     try:
         parsed = make_url(url)
     except Exception as exc:
@@ -40,15 +45,18 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         if db and db != ":memory:" and not db.startswith("file:"):
             Path(db).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, read_only)
         return engine
     if backend == "postgresql":
+        if read_only:
+            return create_engine(url, echo=echo, pool_pre_ping=True,
+                                 execution_options={"postgresql_readonly": True})
         return create_engine(url, echo=echo, pool_pre_ping=True)
     raise ConfigError(f"unsupported database {backend!r}: use sqlite:///path or "
                       "postgresql+psycopg://user@host:5432/db")
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, read_only: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, emit BEGIN (see the module docstring).
@@ -58,11 +66,13 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA secure_delete=ON")  # purged blobs are overwritten, not left free
+        if read_only:
+            cur.execute("PRAGMA query_only=ON")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
