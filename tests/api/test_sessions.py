@@ -1,0 +1,115 @@
+"""Sign-in: signed HttpOnly SameSite=Strict console cookies, bearer tokens, sign-out revokes."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from sqlalchemy import select
+
+from openlfr.api.deps import COOKIE, SessionSigner
+from openlfr.store.models import AuditEntry, Role
+
+from .conftest import PASSWORD, Api
+
+
+def test_signer_round_trip_and_tamper() -> None:
+    s = SessionSigner(b"x" * 32, max_age_s=60)
+    v = s.dumps("olfr_abc", now=1000)
+    assert s.loads(v, now=1030) == "olfr_abc"
+    assert s.loads(v, now=1061) is None  # expired
+    assert s.loads(v, now=900) is None  # from the future
+    payload, sig = v.rsplit(".", 1)
+    assert s.loads(payload + "." + sig[:-1] + ("A" if sig[-1] != "A" else "B"), now=1030) is None
+    assert s.loads("garbage", now=1030) is None
+    assert SessionSigner(b"y" * 32).loads(v, now=1030) is None  # another key
+    with pytest.raises(ValueError):
+        SessionSigner(b"short")
+
+
+def test_console_login_cookie_and_logout(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    client = api.client
+    client.cookies.clear()
+    caplog.set_level(logging.DEBUG)
+    resp = client.post("/login", data={"username": "operator", "password": "wrong password"},
+                       follow_redirects=False)
+    assert resp.status_code == 401 and "Wrong username or password" in resp.text
+    assert api.last_audit().action == "login_failed"
+
+    resp = client.post("/login", data={"username": "operator", "password": PASSWORD},
+                       follow_redirects=False)
+    assert resp.status_code == 303 and resp.headers["location"] == "/"
+    cookie = resp.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}=")
+    for attr in ("HttpOnly", "SameSite=strict", "Path=/"):
+        assert attr.lower() in cookie.lower(), cookie
+    with api.sessions() as s:
+        logins = s.scalars(select(AuditEntry).where(AuditEntry.action == "login")).all()
+        assert logins and logins[-1].actor == "operator"
+        everything = " ".join(e.details for e in s.scalars(select(AuditEntry)))
+    assert PASSWORD not in everything and "wrong password" not in everything
+    assert PASSWORD not in caplog.text
+
+    value = client.cookies.get(COOKIE)
+    page = client.get("/console/operator")
+    assert page.status_code == 200
+    assert "possible match" in page.text.lower()
+    assert 'href="/console/users"' not in page.text  # an operator is not shown admin pages
+    assert client.get("/api/auth/me").json()["username"] == "operator"
+
+    client.cookies.set(COOKIE, value[:-2] + "xx")  # tampered signature
+    assert client.get("/console/operator", follow_redirects=False).status_code == 303
+    client.cookies.set(COOKIE, value)
+    resp = client.post("/logout", follow_redirects=False)
+    assert resp.status_code == 303
+    client.cookies.set(COOKIE, value)  # the old cookie no longer works: its session is revoked
+    assert client.get("/console/operator", follow_redirects=False).status_code == 303
+    client.cookies.clear()
+
+
+def test_api_login_token_and_logout(api: Api) -> None:
+    client = api.client
+    bad = client.post("/api/auth/login", json={"username": "auditor", "password": "nope"})
+    assert bad.status_code == 401
+    assert "nope" not in bad.text
+    resp = client.post("/api/auth/login", json={"username": "auditor", "password": PASSWORD})
+    assert resp.status_code == 200
+    token = resp.json()["token"]
+    h = {"Authorization": f"Bearer {token}"}
+    me = client.get("/api/auth/me", headers=h).json()
+    assert me == {"id": api.users[Role.AUDITOR].id, "username": "auditor",
+                  "roles": ["auditor"], "via": "token"}
+    assert client.get("/api/audit/verify", headers=h).json()["ok"] is True
+    assert client.post("/api/auth/logout", headers=h).status_code == 200
+    assert client.get("/api/auth/me", headers=h).status_code == 401
+    # a validation error never echoes the submitted password back
+    resp = client.post("/api/auth/login", json={"username": "", "password": "s3cret-echo"})
+    assert resp.status_code == 422 and "s3cret-echo" not in resp.text
+
+
+def test_public_schemas_leak_nothing(api: Api) -> None:
+    spec = api.client.get("/api/openapi.json", headers=api.auth(Role.AUDITOR)).json()
+    text = json.dumps(spec["components"]["schemas"])
+    for secret in ("blob", "password_hash", "token_hash", "probe_blob", "embedding"):
+        assert secret not in text, secret
+    dep = api.client.get(f"/api/deployments/{api.ids['deployment_id']}",
+                         headers=api.auth(Role.AUDITOR)).json()
+    assert dep["cameras"][0]["source_url"] == "rtsp://u:***@cam/1"  # camera password hidden
+    subj = api.client.get(f"/api/watchlist/subjects/{api.ids['subject_id']}",
+                          headers=api.auth(Role.WATCHLIST_MANAGER)).json()
+    assert set(subj) >= {"id", "reference", "name", "category", "expires_at"}
+    assert not {k for k in subj if "template" in k and k != "template_keys"}
+    for path in spec["paths"].values():
+        for op in path.values():
+            assert "200" in op["responses"] or "201" in op["responses"]
+
+
+def test_images_are_not_cached(api: Api) -> None:
+    sid = api.ids["subject_id"]
+    resp = api.client.get(f"/api/watchlist/subjects/{sid}/image",
+                          headers=api.auth(Role.WATCHLIST_MANAGER))
+    assert resp.status_code == 200
+    assert resp.headers["cache-control"] == "no-store"
+    assert resp.headers["x-content-type-options"] == "nosniff"
+    assert api.last_audit().action == "view_image"
