@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from openlfr.api.live import MJPEG_BOUNDARY, AlertHub, mjpeg_stream, sse_stream
 from openlfr.api.prometheus import AppMetrics, CameraFigures
