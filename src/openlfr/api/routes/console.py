@@ -72,18 +72,9 @@ def home(request: Request, me: SignedIn) -> Response:
 
 
 @router.get("/console/operator")
-def operator(request: Request, db: Db, me: CanViewAlerts) -> Response:
-    from openlfr.store.models import Deployment
-
-    sup = request.app.state.ctx.supervisor
-    cams = []
-    if may(me, Action.ALERT_IMAGE):
-        for dep_id, cam in sup.keys():
-            dep = db.get(Deployment, dep_id)
-            cams.append({"deployment_id": dep_id, "camera": cam,
-                         "deployment_name": dep.name if dep else "",
-                         "url": f"/api/live/{dep_id}/{cam}.mjpeg"})
-    return render(request, "operator.html", cameras=cams,
+def operator(request: Request, me: CanViewAlerts) -> Response:
+    """Live view (cameras appear as deployments start) and the live alert queue."""
+    return render(request, "operator.html", can_view_live=may(me, Action.ALERT_IMAGE),
                   can_adjudicate=may(me, Action.ALERT_ADJUDICATE))
 
 

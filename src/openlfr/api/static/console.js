@@ -190,7 +190,33 @@ async function startQueue(queue) {
   source.addEventListener("error", () => { queue.dataset.live = "0"; });
 }
 
+// ---------------------------------------------------------------- operator: live cameras
+async function refreshCameras(box) {
+  let cams;
+  try { cams = (await api("GET", box.dataset.list)).items; } catch (err) { return; }
+  const want = new Set(cams.map((c) => c.url));
+  for (const tile of box.querySelectorAll(".camera")) {
+    if (!want.has(tile.dataset.url)) { tile.remove(); }
+  }
+  for (const c of cams) {
+    if (box.querySelector(`.camera[data-url="${c.url}"]`)) { continue; }
+    const tile = document.createElement("div");
+    tile.className = "camera panel";
+    tile.dataset.url = c.url;
+    tile.innerHTML = `<img class="live" alt="live view of camera ${escapeHtml(c.camera_id)}" src="${c.url}">
+      <div class="cap">Deployment ${escapeHtml(String(c.deployment_id))} · camera ${escapeHtml(c.camera_id)} · faces that do not match are blurred</div>`;
+    box.appendChild(tile);
+  }
+  const none = document.getElementById("no-cameras");
+  if (none) { none.hidden = cams.length > 0; }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const queue = document.getElementById("queue");
   if (queue) { startQueue(queue); }
+  const cams = document.getElementById("cameras");
+  if (cams && cams.dataset.list) {
+    refreshCameras(cams);
+    setInterval(() => refreshCameras(cams), 3000);
+  }
 });
