@@ -76,62 +76,83 @@ def _source() -> tuple[np.ndarray, str]:
     return load_image(path), Path(path).name
 
 
-def _naive_vs_ours(source: np.ndarray, scrfd, arc, args, log) -> dict[str, object]:
-    """A naive pipeline measured alongside ours on the same 640x480 frame, interleaved so
-    both see the same machine load: square 640x640 letterboxed detector input, onnxruntime
-    sessions with default options (intra-op spinning on) and one embedder call per face."""
+def _frame_costs(kind: str, threads: int, repeat: int) -> dict[str, float]:
+    """Median ms of detection and of detection + embedding on one 640x480 frame, for the
+    naive pipeline (square 640x640 letterboxed detector input, onnxruntime sessions with
+    default options, i.e. intra-op spinning on, one embedder call per face) or ours."""
     import cv2
     import onnxruntime as ort
 
     from openlfr.vision import models
     from openlfr.vision.align import align
+    from openlfr.vision.detectors import ScrfdConfig, ScrfdDetector
+    from openlfr.vision.embedders import ArcFaceConfig, ArcFaceEmbedder
+    from openlfr.vision.runtime import RuntimeConfig
 
+    source, _ = _source()
     frame = _frame(source, 640, 480)
+    rt = RuntimeConfig(intra_op_threads=threads)
+    if kind == "ours":
+        scrfd = ScrfdDetector(ScrfdConfig(runtime=rt))
+        arc = ArcFaceEmbedder(ArcFaceConfig(runtime=rt))
 
-    def default_session(path: Path) -> ort.InferenceSession:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = args.threads
-        opts.log_severity_level = 3
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        def detect():
+            return scrfd.detect(frame)
 
-    det_sess = default_session(models.verified("scrfd_500m"))
-    emb_sess = default_session(models.verified("arcface_mbf"))
-    det_out = [f"{k}_{st}" for k in ("score", "bbox", "kps") for st in (8, 16, 32)]
+        def whole() -> None:
+            faces = scrfd.detect(frame)
+            arc.embed_aligned(align(frame, faces.landmarks))
+    else:
+        def default_session(path: Path) -> ort.InferenceSession:
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            opts.log_severity_level = 3
+            return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
-    def naive_detect(img: np.ndarray):
-        h, w = img.shape[:2]
-        scale = 640 / max(h, w)
-        resized = cv2.resize(img, (round(w * scale), round(h * scale)))
-        square = np.zeros((640, 640, 3), np.uint8)
-        square[:resized.shape[0], :resized.shape[1]] = resized
-        blob = cv2.dnn.blobFromImage(square, 1 / 128, (640, 640), (127.5,) * 3, swapRB=True)
-        outs = det_sess.run(det_out, {"input.1": blob})
-        return scrfd.decode(outs, 640, 640, scale)
+        det_sess = default_session(models.verified("scrfd_500m"))
+        emb_sess = default_session(models.verified("arcface_mbf"))
+        decoder = ScrfdDetector(ScrfdConfig(), session=det_sess)
+        outs = [f"{k}_{st}" for k in ("score", "bbox", "kps") for st in (8, 16, 32)]
 
-    def naive_frame() -> None:
-        faces = naive_detect(frame)
-        for crop in align(frame, faces.landmarks):
-            blob = cv2.dnn.blobFromImage(crop, 1 / 127.5, (112, 112), (127.5,) * 3, swapRB=True)
-            emb_sess.run(None, {"input.1": blob})
+        def detect():
+            h, w = frame.shape[:2]
+            scale = 640 / max(h, w)
+            resized = cv2.resize(frame, (round(w * scale), round(h * scale)))
+            square = np.zeros((640, 640, 3), np.uint8)
+            square[:resized.shape[0], :resized.shape[1]] = resized
+            blob = cv2.dnn.blobFromImage(square, 1 / 128, (640, 640), (127.5,) * 3, swapRB=True)
+            return decoder.decode(det_sess.run(outs, {"input.1": blob}), 640, 640, scale)
 
-    def our_frame() -> None:
-        faces = scrfd.detect(frame)
-        arc.embed_aligned(align(frame, faces.landmarks))
+        def whole() -> None:
+            faces = detect()
+            for crop in align(frame, faces.landmarks):
+                blob = cv2.dnn.blobFromImage(crop, 1 / 127.5, (112, 112), (127.5,) * 3,
+                                             swapRB=True)
+                emb_sess.run(None, {"input.1": blob})
+    return {"detect": _median_ms(detect, repeat), "frame": _median_ms(whole, repeat),
+            "faces": len(detect())}
 
-    n_faces = len(scrfd.detect(frame))
-    rows: dict[str, list[float]] = {k: [] for k in ("naive_detect", "our_detect", "naive_frame",
-                                                    "our_frame")}
-    fns = {"naive_detect": lambda: naive_detect(frame), "our_detect": lambda: scrfd.detect(frame),
-           "naive_frame": naive_frame, "our_frame": our_frame}
-    for _ in range(max(3, args.repeat // 3)):  # interleave so both see the same load
-        for k, fn in fns.items():
-            rows[k].append(_median_ms(fn, 3, warmup=1))
-    out = {k: round(float(np.median(v)), 2) for k, v in rows.items()}
-    out["frame"] = "640x480"
-    out["faces"] = n_faces
-    log(f"naive vs openlfr, 640x480 frame with {n_faces} faces: detect {out['naive_detect']} "
-        f"vs {out['our_detect']} ms; detect+embed {out['naive_frame']} vs {out['our_frame']} ms")
-    return out
+
+def _naive_vs_ours(args, log) -> dict[str, object]:
+    """Naive and OpenLFR pipelines in separate processes, alternated A B A B so both see the
+    same machine load (in one process the naive sessions' spinning threads would slow ours)."""
+    import subprocess
+
+    runs: dict[str, list[dict[str, float]]] = {"naive": [], "ours": []}
+    for _ in range(3):
+        for kind in ("naive", "ours"):
+            out = subprocess.run([sys.executable, __file__, "--frame-costs", kind, "--threads",
+                                  str(args.threads), "--repeat", str(args.repeat)],
+                                 capture_output=True, text=True, check=True)
+            runs[kind].append(json.loads(out.stdout))
+    res: dict[str, object] = {"frame": "640x480", "faces": int(runs["ours"][0]["faces"])}
+    for kind, rows in runs.items():
+        res[f"{kind}_detect"] = round(float(np.median([r["detect"] for r in rows])), 2)
+        res[f"{kind}_frame"] = round(float(np.median([r["frame"] for r in rows])), 2)
+    log(f"naive vs openlfr, 640x480 frame with {res['faces']} faces: detect "
+        f"{res['naive_detect']} vs {res['ours_detect']} ms; detect+embed {res['naive_frame']} "
+        f"vs {res['ours_frame']} ms")
+    return res
 
 
 def main() -> None:
@@ -142,7 +163,11 @@ def main() -> None:
     ap.add_argument("--no-dlib", action="store_true", help="skip dlib (slow: ~75 ms a face)")
     ap.add_argument("--no-naive", action="store_true",
                     help="skip the naive reference (square 640x640 input, default sessions)")
+    ap.add_argument("--frame-costs", choices=["naive", "ours"], help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.frame_costs:
+        print(json.dumps(_frame_costs(args.frame_costs, args.threads, args.repeat)))
+        return
 
     from openlfr.vision.align import align
     from openlfr.vision.detectors import ScrfdConfig, ScrfdDetector, YunetConfig, YunetDetector
@@ -234,7 +259,7 @@ def main() -> None:
 
     # -- naive reference, same machine and moment --------------------------------------------
     if not args.no_naive:
-        results["naive_vs_openlfr"] = _naive_vs_ours(source, scrfd, arc, args, log)
+        results["naive_vs_openlfr"] = _naive_vs_ours(args, log)
     results["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]  # type: ignore[index]
 
     if args.json:
@@ -257,8 +282,8 @@ def main() -> None:
     if "naive_vs_openlfr" in results:
         nv = results["naive_vs_openlfr"]
         print(f"naive vs OpenLFR on the same {nv['frame']} frame ({nv['faces']} faces), "  # type: ignore[index]
-              f"interleaved: detection {nv['naive_detect']} -> {nv['our_detect']} ms; "  # type: ignore[index]
-              f"detection + embedding {nv['naive_frame']} -> {nv['our_frame']} ms")  # type: ignore[index]
+              f"interleaved: detection {nv['naive_detect']} -> {nv['ours_detect']} ms; "  # type: ignore[index]
+              f"detection + embedding {nv['naive_frame']} -> {nv['ours_frame']} ms")  # type: ignore[index]
         print()
     print("| embedder | batch | ms/face | CPU ms/face | ms/call |")
     print("|---|---|---|---|---|")
