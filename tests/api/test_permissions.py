@@ -127,6 +127,9 @@ def test_roles_table(api: Api, method: str, path: str, perm: str) -> None:
         resp = _call(api, method, path, api.auth(role))
         if role in allowed:
             assert resp.status_code not in (401, 403), (role, resp.status_code, resp.text)
+            assert resp.status_code < 500, (role, resp.status_code, resp.text)
+            if method == "GET" and "{" not in path and not path.endswith(".mjpeg"):
+                assert resp.status_code == 200, (role, resp.status_code, resp.text)
         else:
             assert resp.status_code == 403, (role, resp.status_code, resp.text)
             entry = api.last_audit()

@@ -112,6 +112,9 @@ async def enrol_subject(
     except ValidationError as exc:
         raise ConfigError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                                     for e in exc.errors())) from None
+    if data.expires_at <= _now():
+        raise ConfigError("expires_at must be in the future: an expired entry cannot be "
+                          "enrolled")
     raw = await read_upload(image, ctx.max_upload_bytes)
     # the expensive part (decode, detect, embed) off the event loop; raises ImageError
     key, vector = await run_in_threadpool(ctx.enrol, raw)
