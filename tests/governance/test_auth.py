@@ -89,7 +89,10 @@ def test_authenticate_checks_argon2_hash_and_audits(session: Session) -> None:
     assert auth.authenticate(session, "nobody", "correct horse", T0) is None
     acts = [e.action for e in session.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
     assert acts[-3:] == ["login", "login_failed", "login_failed"]
-    assert "horse" not in str(session.execute(select(AuditEntry.details)).all())
+    assert auth.authenticate(session, "correct horse", "root", T0) is None  # fields swapped
+    rows = session.execute(select(AuditEntry.actor, AuditEntry.details)).all()
+    assert "horse" not in str(rows)  # neither the password nor a mistyped one is logged
+    assert rows[-1].actor == "anonymous"
 
 
 def test_bootstrap_only_when_there_are_no_users(session: Session, people: People) -> None:

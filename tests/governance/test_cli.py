@@ -110,3 +110,30 @@ def test_audit_verify_exits_nonzero_on_tampering(cli: CLI, db: DB) -> None:
         conn.exec_driver_sql("UPDATE audit_log SET actor = 'mallory' WHERE seq = 1")
     out, _ = cli("audit", "verify", "--as", "aud", "--json", code=1)
     assert json.loads(out)["first_bad_seq"] == 1
+
+
+def test_cli_alerts_list_adjudicate_and_hold(cli: CLI, db: DB, people: object) -> None:
+    from datetime import timedelta
+
+    from openlfr.governance import alerts as A
+    from openlfr.governance import watchlist as W
+
+    from .conftest import T0, active_deployment
+
+    with db.sessions() as s:
+        dep = active_deployment(s, people)  # type: ignore[arg-type]
+        sid = W.get_snapshot(s, dep.id).subjects[0].subject_id
+        alert = A.record_alert(s, dep.id, "cam1", "t1", sid, 0.61, b"probe",
+                               T0 + timedelta(hours=2))
+        s.commit()
+    listed = cli.json("alerts", "list", "--deployment", str(dep.id), "--as", "eo")
+    (row,) = listed["alerts"]
+    assert row["id"] == alert.id and row["has_probe_image"] and "probe_blob" not in row
+    out = cli.json("alerts", "adjudicate", str(alert.id), "rejected", "--note", "not him",
+                   "--as", "eo")
+    assert out["status"] == "rejected" and out["adjudications"][0]["outcome"] == "rejected"
+    _, err = cli("alerts", "adjudicate", str(alert.id), "confirmed", "--as", "op", code=2)
+    assert "already decided" in err
+    cli("alerts", "hold", str(alert.id), "--reason", "complaint received", "--as", "ao")
+    _, err = cli("alerts", "list", "--as", "admin", code=3)  # admin sees no alerts
+    assert "admin may not alert.view" in err

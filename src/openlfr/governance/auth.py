@@ -238,10 +238,15 @@ def authenticate(session: Session, username: str, password: str,
     ok = ok and user is not None and user.password_hash is not None and not user.disabled
     if ok and user is not None and _hasher.check_needs_rehash(user.password_hash or ""):
         user.password_hash = _hasher.hash(password)
-    audit.append(session, actor=username[:64], action="login" if ok else "login_failed",
-                 now=now, target=f"user:{user.id}" if user else None,
-                 details={} if ok else {"reason": "no such user" if user is None else
-                                        "disabled" if user.disabled else "bad password"})
+    # An unknown name is not written out: people type passwords into the username field.
+    actor = user.username if user is not None else "anonymous"
+    details: dict[str, str] = {} if ok else {
+        "reason": "no such user" if user is None else
+        "disabled" if user.disabled else "bad password"}
+    if user is None:
+        details["username_sha256"] = hashlib.sha256(username.encode()).hexdigest()[:16]
+    audit.append(session, actor=actor, action="login" if ok else "login_failed", now=now,
+                 target=f"user:{user.id}" if user else None, details=details)
     return user if ok else None
 
 
