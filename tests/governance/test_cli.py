@@ -137,3 +137,28 @@ def test_cli_alerts_list_adjudicate_and_hold(cli: CLI, db: DB, people: object) -
     cli("alerts", "hold", str(alert.id), "--reason", "complaint received", "--as", "ao")
     _, err = cli("alerts", "list", "--as", "admin", code=3)  # admin sees no alerts
     assert "admin may not alert.view" in err
+
+
+def test_cli_deployment_from_file_with_clear_errors(cli: CLI, tmp_path: Path) -> None:
+    cli("user", "add", "boss", "--role", "admin")
+    cli("user", "add", "ann", "--role", "authorising_officer", "--as", "boss")
+    spec = tmp_path / "dep.yaml"
+    spec.write_text("name: Station\npurpose: locate missing people at risk\n"
+                    "legal_basis: common law\nlocation: Central Station\n"
+                    "window_start: '2026-06-01T08:00Z'\nwindow_end: '2026-06-01T20:00Z'\n"
+                    "cameras: [{camera_id: c1, source_url: 'rtsp://10.0.0.9/s'}]\n"
+                    "categories: [missing_person_at_risk]\ndpia_reference: DPIA-9\n"
+                    "signage_confirmed: true\nauthorising_officer: ann\nthreshold: 0.4\n"
+                    "embedder_key: 'arc:1'\nkind: evaluation\n")
+    dep = cli.json("deployment", "create", "--file", str(spec), "--name", "Station B",
+                   "--as", "ann")
+    assert (dep["name"], dep["kind"], dep["window_end"]) == (
+        "Station B", "evaluation", "2026-06-01T20:00:00Z")
+    _, err = cli("deployment", "create", "--file", str(spec), "--end", "2026-06-01T07:00",
+                 "--as", "ann", code=2)
+    assert "has no time zone" in err
+    _, err = cli("deployment", "create", "--file", str(spec), "--end", "2026-06-01T07:00Z",
+                 "--as", "ann", code=2)
+    assert "window_end must be after window_start" in err
+    _, err = cli("deployment", "create", "--name", "x", "--as", "ann", code=2)
+    assert "purpose" in err and "dpia_reference" in err  # says every missing field

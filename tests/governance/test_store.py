@@ -54,11 +54,12 @@ def test_upgrade_from_empty_to_head_and_back_down(empty_url: str) -> None:
 
 
 def test_sqlite_engine_enables_foreign_keys_and_wal(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    engine = make_engine(f"sqlite:///{tmp_path / 'new' / 'x.db'}")
     try:
         with engine.connect() as conn:
             assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert (tmp_path / "new" / "x.db").stat().st_mode & 0o777 == 0o600
     finally:
         engine.dispose()
 

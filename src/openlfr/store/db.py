@@ -11,6 +11,7 @@ callers commit (see :func:`session_scope`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,7 +44,7 @@ def make_engine(url: str, *, echo: bool = False, read_only: bool = False) -> Eng
     if backend == "sqlite":
         db = parsed.database
         if db and db != ":memory:" and not db.startswith("file:"):
-            Path(db).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(db).expanduser().resolve())
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
         _configure_sqlite(engine, read_only)
         return engine
@@ -54,6 +55,14 @@ def make_engine(url: str, *, echo: bool = False, read_only: bool = False) -> Eng
         return create_engine(url, echo=echo, pool_pre_ping=True)
     raise ConfigError(f"unsupported database {backend!r}: use sqlite:///path or "
                       "postgresql+psycopg://user@host:5432/db")
+
+
+def _create_private(path: Path) -> None:
+    """A new database file is readable by its owner only (SQLite gives its -wal and -shm
+    files the same mode); its folder is created owner-only too."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
 def _configure_sqlite(engine: Engine, read_only: bool = False) -> None:
