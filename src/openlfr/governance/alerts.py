@@ -95,6 +95,7 @@ def record_alert(session: Session, deployment_id: int, camera_id: str, track_id:
     deployment may scan this camera at ``at`` and the subject is in its approved snapshot."""
     at = as_utc(at)
     kr = keyring_of(session, keyring)
+    audit.lock_head(session)  # head before counters, always (see audit.lock_head)
     dep = get_deployment(session, deployment_id)
     why = scan_refusal(dep, camera_id, at)
     if why is not None:
@@ -165,6 +166,7 @@ def adjudicate(session: Session, actor: User, alert_id: int, outcome: Outcome | 
     except ValueError:
         raise ConfigError(f"unknown outcome {outcome!r}: use one of "
                           f"{', '.join(o.value for o in Outcome)}") from None
+    audit.lock_head(session)  # head before counters, always (see audit.lock_head)
     alert = get_alert(session, alert_id)
     if alert.status in FINAL:
         raise StateError(f"alert {alert_id} is already decided ({alert.status.value})")

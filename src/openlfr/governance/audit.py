@@ -31,8 +31,8 @@ from openlfr.errors import StateError
 from openlfr.store.models import AuditEntry, AuditHead
 from openlfr.store.types import as_utc
 
-__all__ = ["append", "verify", "export", "iter_entries", "canonical_json", "entry_hash",
-           "VerifyReport", "Problem", "GENESIS", "SYSTEM"]
+__all__ = ["append", "lock_head", "verify", "export", "iter_entries", "canonical_json",
+           "entry_hash", "VerifyReport", "Problem", "GENESIS", "SYSTEM"]
 
 GENESIS = "0" * 64
 SYSTEM = "system"
@@ -75,6 +75,21 @@ def _audit_key(session: Session, key: bytes | None) -> bytes | None:
     return key if key is not None else session.info.get("audit_key")
 
 
+def lock_head(session: Session) -> AuditHead:
+    """Lock the chain head for the rest of the transaction (``SELECT ... FOR UPDATE``).
+
+    Services that write other contended rows (counters) and then audit call this first, so
+    every transaction takes the head before those rows: no lock-order deadlock on PostgreSQL.
+    """
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == 1).with_for_update()
+        .execution_options(populate_existing=True)).scalar_one_or_none()
+    if head is None:
+        raise StateError("the audit chain head is missing: the database was not created by "
+                         "`openlfr db upgrade`, or the audit_head row was deleted")
+    return head
+
+
 def append(session: Session, *, actor: str, action: str, now: datetime,
            target: str | None = None, details: dict[str, Any] | None = None,
            key: bytes | None = None) -> AuditEntry:
@@ -85,12 +100,7 @@ def append(session: Session, *, actor: str, action: str, now: datetime,
     """
     key = _audit_key(session, key)
     details_text = canonical_json(details or {})
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
-        .execution_options(populate_existing=True)).scalar_one_or_none()
-    if head is None:
-        raise StateError("the audit chain head is missing: the database was not created by "
-                         "`openlfr db upgrade`, or the audit_head row was deleted")
+    head = lock_head(session)
     at = as_utc(now)
     entry = AuditEntry(seq=head.seq + 1, at=at, actor=actor, action=action, target=target,
                        details=details_text, alg=ALG_HMAC if key else ALG_PLAIN,
