@@ -14,7 +14,7 @@ from openlfr.governance import watchlist as W
 from openlfr.governance.schemas import DeploymentPublic, DeploymentUpdate
 from openlfr.store.models import AuditEntry, DeploymentStatus
 
-from .conftest import T0, People, active_deployment, deployment_data, make_subject
+from .conftest import DB, T0, People, active_deployment, deployment_data, make_subject
 
 S = DeploymentStatus
 H = timedelta(hours=1)
@@ -135,3 +135,23 @@ def test_end_expired_ends_at_the_window_end(session: Session, people: People) ->
     assert dep.ended_at == dep.window_end  # the use ended when the window closed
     assert idle.status is S.CANCELLED
     assert D.end_expired(session, T0 + 11 * H) == []
+
+
+def test_live_scan_guard_follows_the_store_and_fails_closed(db: DB, people: People) -> None:
+    with db.sessions() as s:
+        dep = active_deployment(s, people)
+    clock = [0.0]
+    guard = D.LiveScanGuard(db.sessions, dep.id, refresh_s=2.0, monotonic=lambda: clock[0])
+    inside = T0 + 2 * H
+    assert guard("cam1", inside) and not guard("cam9", inside)
+    with db.sessions() as s:
+        D.stop(s, people.op, dep.id, inside)
+        s.commit()
+    clock[0] = 1.0
+    assert guard("cam1", inside)  # not reloaded yet: within refresh_s
+    clock[0] = 2.5
+    assert not guard("cam1", inside)
+    assert "ended" in (guard.refusal("cam1", inside) or "")
+    broken = D.LiveScanGuard(db.sessions, 424242, monotonic=lambda: 0.0)
+    assert not broken("cam1", inside)
+    assert "no deployment 424242" in (broken.refusal("cam1", inside) or "")

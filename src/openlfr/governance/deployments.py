@@ -14,7 +14,10 @@ entry names the reference database checked (snapshot id and hash, Art. 12(3)(b))
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -37,10 +40,12 @@ from openlfr.store.models import (
 from openlfr.store.types import as_utc
 
 __all__ = ["TRANSITIONS", "check_transition", "may_scan", "scan_refusal", "ScanGuard",
+           "LiveScanGuard",
            "create_deployment", "update_deployment", "get_deployment", "list_deployments",
            "authorise", "start", "stop", "review", "cancel", "end_expired"]
 
 S = DeploymentStatus
+log = logging.getLogger(__name__)
 
 TRANSITIONS: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
     S.DRAFT: frozenset({S.AUTHORISED, S.CANCELLED}),
@@ -126,6 +131,51 @@ class ScanGuard:
 
     def refusal(self, camera_id: str, now: datetime) -> str | None:
         return scan_refusal(self, camera_id, now)
+
+    __call__ = allows
+
+
+class LiveScanGuard:
+    """A :class:`ScanGuard` that reloads itself from the store every ``refresh_s`` seconds,
+    so a stop or the window's end from elsewhere takes effect within that time. Callable as
+    ``guard(camera_id, now)`` (the pipeline's ``Guard``). Fails closed: if the store cannot
+    be read, scanning is refused until it can.
+    """
+
+    def __init__(self, sessions: Callable[[], Session], deployment_id: int, *,
+                 refresh_s: float = 2.0, monotonic: Callable[[], float] = time.monotonic
+                 ) -> None:
+        self._sessions, self.deployment_id = sessions, deployment_id
+        self._refresh_s, self._monotonic = refresh_s, monotonic
+        self._lock = threading.Lock()
+        self._guard: ScanGuard | None = None
+        self._loaded_at = float("-inf")
+        self.last_error: str | None = None
+
+    def _current(self) -> ScanGuard | None:
+        with self._lock:
+            t = self._monotonic()
+            if t - self._loaded_at >= self._refresh_s:
+                self._loaded_at = t
+                try:
+                    with self._sessions() as session:
+                        self._guard = ScanGuard.load(session, self.deployment_id)
+                    self.last_error = None
+                except Exception as exc:  # fail closed, say why
+                    self._guard, self.last_error = None, f"{type(exc).__name__}: {exc}"
+                    log.warning("scan guard for deployment %s refuses: %s",
+                                self.deployment_id, self.last_error)
+            return self._guard
+
+    def allows(self, camera_id: str, now: datetime) -> bool:
+        guard = self._current()
+        return guard is not None and guard.allows(camera_id, now)
+
+    def refusal(self, camera_id: str, now: datetime) -> str | None:
+        guard = self._current()
+        if guard is None:
+            return f"deployment state unavailable ({self.last_error})"
+        return guard.refusal(camera_id, now)
 
     __call__ = allows
 
