@@ -11,8 +11,8 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from _pipeline_fakes import RecordingSink, webhook_server
 
+from _pipeline_fakes import RecordingSink, webhook_server
 from openlfr.alerts.model import Alert
 from openlfr.alerts.sinks import Dispatcher, JsonlSink, MqttSink, WebhookSink, sink_from_spec
 from openlfr.errors import ConfigError

@@ -8,8 +8,8 @@ import time
 import cv2
 import numpy as np
 import pytest
-from _pipeline_fakes import mjpeg_camera, write_video
 
+from _pipeline_fakes import mjpeg_camera, write_video
 from openlfr.errors import SourceError
 from openlfr.pipeline.sources import (
     FileSourceConfig,

@@ -1,0 +1,441 @@
+"""The per-camera worker: source -> detect -> quality -> track -> embed (when needed) ->
+match -> alert, with statistics, a privacy-preserving preview and a scan guard.
+
+Threads: the source decodes in its own thread (latest frame in live mode, every frame in
+evaluation mode); one analysis thread owns the tracker, matcher and all per-track state;
+alert delivery runs in the sinks' own threads (:class:`openlfr.alerts.sinks.Dispatcher`).
+A slow analysis stage therefore drops frames at the source (counted) instead of falling
+behind a live camera.
+
+Embedding it (e.g. in ``openlfr serve``)::
+
+    worker = CameraWorker(source_cfg, engine, index, WorkerConfig(camera_id="cam1",
+                          threshold=0.38), guard=lambda cam, now: may_scan(dep, cam, now),
+                          on_alert=push_to_console, on_counters=save_counters)
+    worker.start()
+    ...
+    jpeg = worker.latest_preview_jpeg()   # blurred live view (None until a frame is shown)
+    worker.stats()                        # dict of counters and latencies
+    worker.stop()
+
+Privacy (DESIGN safeguard 2): crops and embeddings exist only in the analysis thread's
+memory, inside per-track evidence, and are cleared when the track ends. An alert takes a
+JPEG of its probe crop with it (the store encrypts it). Nothing else derived from a face
+leaves the worker; the preview blurs every face that is not an alert. Frames the guard
+refuses are not analysed at all (counted as ``refused``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from openlfr.alerts.model import Alert
+from openlfr.alerts.sinks import AlertSink, Dispatcher
+from openlfr.errors import SourceError
+from openlfr.faces import Faces
+from openlfr.pipeline.matcher import MatcherConfig, TrackMatcher
+from openlfr.pipeline.privacy import crop_face, encode_jpeg, redact
+from openlfr.pipeline.sources import Frame, Mode, Source, SourceConfig, open_source
+from openlfr.pipeline.tracker import IoUTracker, IoUTrackerConfig
+from openlfr.watchlist.index import WatchlistIndex
+
+__all__ = ["WorkerConfig", "CameraWorker", "Guard", "STAGES"]
+
+log = logging.getLogger(__name__)
+
+#: A scan guard: may camera ``camera_id`` be analysed at ``now`` (UTC)?
+Guard = Callable[[str, datetime], bool]
+
+STAGES = ("detect", "quality", "track", "embed", "match", "preview", "total")
+
+
+class WorkerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    camera_id: str = Field(min_length=1, max_length=200)
+    threshold: float = Field(ge=-1.0, le=1.0, description="Similarity threshold (calibrated).")
+    min_hits: int = Field(1, ge=1, le=100, description="See openlfr.pipeline.matcher.")
+    mode: Mode = Field(Mode.live, description="live: latest frame, drops counted; "
+                       "evaluation: every frame, as fast as possible.")
+    tracker: IoUTrackerConfig = Field(default_factory=IoUTrackerConfig)
+    preview: bool = Field(False, description="Keep a blurred JPEG of the latest frame.")
+    preview_max_width: int = Field(960, ge=64, le=4096)
+    preview_every: int = Field(1, ge=1, le=1000, description="Encode the live preview every "
+                               "N analysed frames (JPEG encoding costs a few ms).")
+    counters_every_s: float = Field(5.0, gt=0, description="How often on_counters is called "
+                                    "with the counts since the last call.")
+    scene_cut: float | None = Field(0.4, ge=0.0, le=1.0, description="End every track when "
+                                    "consecutive frames differ this much (Bhattacharyya "
+                                    "distance of colour histograms; edited footage, a moved "
+                                    "camera). Lower catches softer cuts but may end tracks on "
+                                    "sudden lighting changes; None disables it.")
+    evaluation: bool = Field(False, description="Alerts are from a test run on recorded "
+                             "footage (deployment kind evaluation).")
+    deployment_id: int | None = None
+
+
+class _Latency:
+    def __init__(self, n: int = 2000) -> None:
+        self.values: dict[str, deque[float]] = {s: deque(maxlen=n) for s in STAGES}
+        self.totals: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.values[stage].append(seconds)
+        self.totals[stage] += seconds
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        out = {}
+        for s, v in self.values.items():
+            if v:
+                a = np.fromiter(v, float) * 1000
+                out[s] = {"p50_ms": round(float(np.percentile(a, 50)), 2),
+                          "p95_ms": round(float(np.percentile(a, 95)), 2),
+                          "total_s": round(self.totals[s], 3)}
+        return out
+
+
+class CameraWorker:
+    """Scans one camera. See the module docstring for the embedding API."""
+
+    def __init__(self, source: Source | SourceConfig | str, engine: Any, index: WatchlistIndex,
+                 config: WorkerConfig, *, guard: Guard | None = None,
+                 sinks: list[AlertSink] | None = None,
+                 on_alert: Callable[[Alert], None] | None = None,
+                 on_counters: Callable[[dict[str, int]], None] | None = None,
+                 on_frame: Callable[[np.ndarray], None] | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.config = config
+        self.camera_id = config.camera_id
+        self.source = source if isinstance(source, Source) else open_source(source, config.mode)
+        self.engine = engine
+        self.index = index
+        self.guard = guard
+        self.on_alert = on_alert
+        self.on_counters = on_counters
+        self.on_frame = on_frame  # receives each redacted preview frame (e.g. a video writer)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._dispatcher = Dispatcher(list(sinks or []))
+        self._tracker = IoUTracker(config.tracker)
+        self._matcher = TrackMatcher(index, MatcherConfig(threshold=config.threshold,
+                                                          min_hits=config.min_hits))
+        self._alert_labels: dict[int, str] = {}  # track id -> label, for the preview
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._preview: bytes | None = None
+        self.alerts: deque[Alert] = deque(maxlen=1000)
+        self.error: BaseException | None = None
+        self.counts = dict(frames=0, refused=0, faces=0, faces_gated=0, embedded=0,
+                           tracks=0, tracks_ended=0, alerts=0)
+        self._reported = dict(frames=0, dropped=0, faces=0, tracks=0)
+        self._last_report = time.monotonic()
+        self.latency = _Latency()
+        self.alert_latency: list[float] = []  # frame decoded -> alert raised (s)
+        self.analysis_latency: list[float] = []  # analysis of the frame began -> alert
+        self._started_at: float | None = None
+        self._finished_at: float | None = None
+        self._last_media_t = 0.0
+        self._embed_aligned = getattr(engine.embedder, "embed_aligned", None)
+        self._prev_hist: np.ndarray | None = None
+        self.counts["scene_cuts"] = 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> CameraWorker:
+        """Open the source (SourceError if it cannot be) and start the analysis thread."""
+        if self._thread is not None:
+            return self
+        self.source.start()
+        self._started_at = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name=f"worker:{self.camera_id}",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop scanning: ends all tracks (their evidence is dropped), flushes counters and
+        delivers queued alerts (up to ``timeout``)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.source.stop()
+        self._dispatcher.close(timeout)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the end of the input (files, folders); True when finished."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def run(self) -> dict[str, Any]:
+        """Start, process until the input ends (or stop() from another thread), stop, and
+        return :meth:`stats`. Re-raises a failure of the analysis thread."""
+        self.start()
+        try:
+            while not self.wait(0.2):
+                pass
+        finally:
+            self.stop()
+        if self.error is not None:
+            raise self.error
+        return self.stats()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def latest_preview_jpeg(self) -> bytes | None:
+        """JPEG of the latest analysed frame with every non-alert face blurred."""
+        with self._lock:
+            return self._preview
+
+    # -- statistics ----------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        elapsed = ((self._finished_at or time.monotonic()) - self._started_at
+                   if self._started_at else 0.0)
+        c = dict(self.counts)
+        src = self.source.stats
+        fps_in = src.fps or 0.0
+        analysed_fps = c["frames"] / elapsed if elapsed > 0 else 0.0
+        media_s = (src.decoded / fps_in) if fps_in else 0.0
+        lat = np.asarray(self.alert_latency) * 1000
+        return {
+            "camera_id": self.camera_id,
+            "mode": self.config.mode.value,
+            **c,
+            "tracks": self._tracker.tracks_started,
+            "decoded": src.decoded,
+            "dropped": src.dropped,
+            "reconnects": src.reconnects,
+            "source_fps": round(fps_in, 3),
+            "elapsed_s": round(elapsed, 3),
+            "frames_per_s": round(analysed_fps, 3),
+            "faces_per_s": round(c["faces"] / elapsed, 3) if elapsed > 0 else 0.0,
+            # seconds of video analysed per second of wall time (1.0 = keeps up with live)
+            "real_time_factor": round(media_s / elapsed, 3) if elapsed > 0 and media_s else None,
+            "latency": self.latency.summary(),
+            "alert_latency_ms": ({"p50": round(float(np.percentile(lat, 50)), 1),
+                                  "p95": round(float(np.percentile(lat, 95)), 1),
+                                  "n": int(lat.size)} if lat.size else None),
+            "delivery": self._dispatcher.stats(),
+            "threshold": self.config.threshold,
+            "watchlist_subjects": len(self.index),
+        }
+
+    # -- analysis thread -----------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    frame = self.source.read(timeout=0.5)
+                except TimeoutError:
+                    continue
+                if frame is None:
+                    break
+                self._process(frame)
+                self._maybe_report()
+        except SourceError as exc:
+            self.error = exc
+            log.error("camera %s: %s", self.camera_id, exc)
+        except Exception as exc:
+            self.error = exc
+            log.exception("camera %s: analysis failed", self.camera_id)
+        finally:
+            self._tracker.end_all()
+            self._drop_ended()
+            self._finished_at = time.monotonic()
+            self._maybe_report(force=True)
+
+    def _process(self, frame: Frame) -> None:
+        now = self._clock()
+        if self.guard is not None and not self.guard(self.camera_id, now):
+            self.counts["refused"] += 1
+            if self._tracker.live_tracks:  # scanning stopped: forget everyone at once
+                self._tracker.end_all()
+                self._drop_ended()
+            with self._lock:
+                self._preview = None
+            return
+        from openlfr.vision.align import align
+
+        t_begin = time.perf_counter()
+        image = frame.image
+        if self.config.scene_cut is not None and self._is_cut(image):
+            self.counts["scene_cuts"] += 1
+            self._tracker.end_all()  # a new shot: nobody carries over
+            self._drop_ended()
+        t0 = time.perf_counter()
+        faces = self.engine.detector.detect(image)
+        t1 = time.perf_counter()
+        self.latency.add("detect", t1 - t0)
+        crops = align(image, faces.landmarks) if len(faces) else None
+        if len(faces):
+            faces = self.engine.quality.assess(image, faces, crops=crops)
+            eligible = self.engine.quality.passes(faces)
+        else:
+            faces = faces.with_quality(np.zeros(0, np.float32), {})
+            eligible = np.zeros(0, bool)
+        t2 = time.perf_counter()
+        self.latency.add("quality", t2 - t1)
+        faces = self._tracker.update(faces, frame.index)
+        need = self._tracker.needs_embedding(faces, eligible)
+        t3 = time.perf_counter()
+        self.latency.add("track", t3 - t2)
+        self.counts["frames"] += 1
+        self.counts["faces"] += len(faces)
+        self.counts["faces_gated"] += int(eligible.sum())
+        if need.any():
+            faces = self._embed(image, faces, crops, need)
+            t4 = time.perf_counter()
+            self.latency.add("embed", t4 - t3)
+            self.counts["embedded"] += int(need.sum())
+            idx = np.flatnonzero(need)
+            probe_crops = {int(i): crop_face(image, faces.boxes[i]) for i in idx}
+            self._tracker.add_evidence(faces, frame.index, probe_crops)
+            assert faces.embeddings is not None and faces.track_ids is not None
+            decisions = self._matcher.observe(faces.track_ids[idx], faces.embeddings[idx])
+            for d in decisions:
+                i = int(idx[list(faces.track_ids[idx]).index(d.track_id)])
+                self._raise_alert(frame, d, probe_crops[i], t_begin)
+            self.latency.add("match", time.perf_counter() - t4)
+        self._drop_ended()
+        t5 = time.perf_counter()
+        if self.config.preview or self.on_frame is not None:
+            self._make_preview(image, faces)
+        self.latency.add("preview", time.perf_counter() - t5)
+        self.latency.add("total", time.perf_counter() - t_begin)
+        self._last_media_t = frame.timestamp
+
+    def _is_cut(self, image: np.ndarray) -> bool:
+        import cv2
+
+        small = cv2.resize(image, (160, 90), interpolation=cv2.INTER_AREA)
+        hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
+        hist = cv2.calcHist([hsv], [0, 1], None, [30, 32], [0, 180, 0, 256])
+        cv2.normalize(hist, hist)
+        prev, self._prev_hist = self._prev_hist, hist
+        if prev is None:
+            return False
+        d = cv2.compareHist(prev, hist, cv2.HISTCMP_BHATTACHARYYA)
+        return bool(d > self.config.scene_cut)
+
+    def _embed(self, image: np.ndarray, faces: Faces, crops: np.ndarray | None,
+               need: np.ndarray) -> Faces:
+        dim = int(self.engine.embedder.dim)
+        if self._embed_aligned is not None and crops is not None:
+            out = np.full((len(faces), dim), np.nan, np.float32)
+            out[need] = self._embed_aligned(crops[need])
+            return faces.with_embeddings(out)
+        return self.engine.embedder.embed(image, faces, need)
+
+    def _raise_alert(self, frame: Frame, d: Any, crop: np.ndarray, t_begin: float) -> None:
+        m = d.match
+        alert = Alert(camera_id=self.camera_id, time=self._clock(), track_id=d.track_id,
+                      subject_id=m.subject_id, label=m.label, score=m.score,
+                      threshold=self.config.threshold, probe_jpeg=encode_jpeg(crop),
+                      frame_index=frame.index, media_time_s=round(frame.timestamp, 3),
+                      category=m.category, watchlist_image_ref=m.image_ref,
+                      deployment_id=self.config.deployment_id,
+                      evaluation=self.config.evaluation,
+                      latency_s=time.monotonic() - frame.decoded_at)
+        self.counts["alerts"] += 1
+        self.alert_latency.append(alert.latency_s or 0.0)
+        self.analysis_latency.append(time.perf_counter() - t_begin)
+        self._alert_labels[d.track_id] = f"{m.label} {m.score:.2f}"
+        self.alerts.append(alert)
+        log.info("camera %s: possible match track %d subject %s score %.3f (t=%.3f)",
+                 self.camera_id, d.track_id, m.subject_id, m.score, self.config.threshold)
+        if self.on_alert is not None:
+            try:
+                self.on_alert(alert)
+            except Exception:
+                log.exception("camera %s: on_alert callback failed", self.camera_id)
+        self._dispatcher.submit(alert)
+
+    def _drop_ended(self) -> None:
+        for t in self._tracker.pop_ended():
+            t.evidence.clear()  # crops and embeddings of this passer-by are gone
+            self._matcher.end_track(t.track_id)
+            self._alert_labels.pop(t.track_id, None)
+            self.counts["tracks_ended"] += 1
+
+    def _make_preview(self, image: np.ndarray, faces: Faces) -> None:
+        import cv2
+
+        n = self.counts["frames"]
+        want_jpeg = self.config.preview and (n - 1) % self.config.preview_every == 0
+        if not want_jpeg and self.on_frame is None:
+            return
+        keep, labels = [], {}
+        if faces.track_ids is not None:
+            for i, tid in enumerate(faces.track_ids):
+                label = self._alert_labels.get(int(tid))
+                if label is not None:
+                    keep.append(i)
+                    labels[i] = label
+        shown = redact(image, faces, keep, labels=labels)
+        if self.on_frame is not None:
+            self.on_frame(shown)
+        if want_jpeg:
+            w = shown.shape[1]
+            if w > self.config.preview_max_width:
+                s = self.config.preview_max_width / w
+                shown = cv2.resize(shown, (self.config.preview_max_width,
+                                           int(round(shown.shape[0] * s))),
+                                   interpolation=cv2.INTER_AREA)
+            jpeg = encode_jpeg(shown, 80)
+            with self._lock:
+                self._preview = jpeg
+
+    def _maybe_report(self, force: bool = False) -> None:
+        if self.on_counters is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_report < self.config.counters_every_s:
+            return
+        self._last_report = now
+        current = dict(frames=self.counts["frames"], dropped=self.source.stats.dropped,
+                       faces=self.counts["faces"], tracks=self._tracker.tracks_started)
+        delta = {k: current[k] - self._reported[k] for k in current}
+        self._reported = current
+        if force or any(delta.values()):
+            try:
+                self.on_counters(delta)
+            except Exception:
+                log.exception("camera %s: saving counters failed", self.camera_id)
+
+
+def write_preview_video(path: Path, fps: float) -> tuple[Callable[[np.ndarray], None],
+                                                         Callable[[], None]]:
+    """An ``on_frame`` callback writing redacted frames to a video file, and its closer."""
+    import cv2
+
+    state: dict[str, Any] = {"writer": None}
+
+    def write(image: np.ndarray) -> None:
+        if state["writer"] is None:
+            h, w = image.shape[:2]
+            fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.suffix.lower() in (".mp4", ".m4v")
+                                              else "MJPG"))
+            vw = cv2.VideoWriter(str(path), fourcc, fps or 25.0, (w, h))
+            if not vw.isOpened():
+                raise SourceError(f"cannot write preview video {path}")
+            state["writer"] = vw
+        state["writer"].write(image)
+
+    def close() -> None:
+        if state["writer"] is not None:
+            state["writer"].release()
+            state["writer"] = None
+
+    return write, close

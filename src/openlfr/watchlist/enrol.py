@@ -1,0 +1,153 @@
+"""Enrolment: one watchlist template from one image, with clear reasons when it cannot be.
+
+An enrolment image must show **exactly one usable face**: detected, and passing the quality
+gates (size, sharpness, frontality, detector score) of the engine's quality config. No
+face, several usable faces (which one is the subject?), or a face too small / blurred /
+turned away is refused with an :class:`ImageError` that says which, so the watchlist
+manager can supply a better image. Faces that fail the gates do not count as "several":
+a sharp, frontal subject in front of a blurred crowd is accepted.
+
+Folder enrolment reads ``ROOT/Name/*.jpg`` (one folder per subject, e.g. LFW's layout),
+with a progress bar for thousands of images; failures are collected per image, never
+stop the run, and are reported at the end.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from openlfr.errors import ImageError
+from openlfr.faces import Faces
+
+__all__ = ["Template", "enrol_image", "enrol_file", "folder_subjects", "enrol_folder",
+           "FolderEnrolment", "IMAGE_SUFFIXES"]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+@dataclass(frozen=True, eq=False)
+class Template:
+    """An enrolment result: the L2-normalised embedding and what it was taken from."""
+
+    embedding: np.ndarray
+    quality: float
+    box: np.ndarray
+    face_px: float
+
+
+def _why_unusable(faces: Faces, i: int, cfg: Any) -> str:
+    p = faces.quality_parts
+    reasons = []
+    if p["size"][i] < cfg.min_face_px:
+        reasons.append(f"too small ({p['size'][i]:.0f} px < {cfg.min_face_px:.0f} px)")
+    if p["sharpness"][i] < cfg.min_sharpness:
+        reasons.append(f"too blurred (sharpness {p['sharpness'][i]:.0f} < "
+                       f"{cfg.min_sharpness:.0f})")
+    if p["frontality"][i] < cfg.min_frontality:
+        reasons.append(f"turned away (frontality {p['frontality'][i]:.2f} < "
+                       f"{cfg.min_frontality:.2f})")
+    if p["detector"][i] < cfg.min_score:
+        reasons.append(f"unclear face (detector score {p['detector'][i]:.2f} < "
+                       f"{cfg.min_score:.2f})")
+    if not reasons:
+        reasons.append(f"overall quality {faces.quality[i]:.2f} below the minimum")
+    return ", ".join(reasons)
+
+
+def enrol_image(engine: Any, image: np.ndarray) -> Template:
+    """The template of the one usable face in ``image`` (BGR array). ImageError otherwise."""
+    from openlfr.vision.align import align
+
+    faces = engine.detector.detect(image)
+    if len(faces) == 0:
+        raise ImageError("no face found in the image; use a clear, frontal photograph")
+    crops = align(image, faces.landmarks)
+    faces = engine.quality.assess(image, faces, crops=crops)
+    ok = engine.quality.passes(faces)
+    if ok.sum() == 0:
+        best = int(np.argmax(faces.quality))
+        raise ImageError(f"no usable face: {len(faces)} face(s) found, the best is "
+                         f"{_why_unusable(faces, best, engine.quality.cfg)}")
+    if ok.sum() > 1:
+        raise ImageError(f"several usable faces ({int(ok.sum())}) in the image; crop it to "
+                         "the subject so exactly one face remains")
+    i = int(np.flatnonzero(ok)[0])
+    embedder = engine.embedder
+    if hasattr(embedder, "embed_aligned"):
+        vec = np.asarray(embedder.embed_aligned(crops[i:i + 1]), np.float32)[0]
+    else:
+        emb = embedder.embed(image, faces[np.array([i])]).embeddings
+        vec = np.asarray(emb, np.float32)[0]
+    return Template(embedding=vec, quality=float(faces.quality[i]), box=faces.boxes[i].copy(),
+                    face_px=float(faces.quality_parts["size"][i]))
+
+
+def enrol_file(engine: Any, path: str | Path) -> Template:
+    """:func:`enrol_image` of an image file; errors name the file."""
+    from openlfr.vision.image import load_image
+
+    try:
+        return enrol_image(engine, load_image(path))
+    except ImageError as exc:
+        raise ImageError(f"{path}: {exc}") from None
+
+
+def folder_subjects(root: str | Path) -> dict[str, list[Path]]:
+    """``root/Name/*.jpg`` -> {Name: [images, sorted]} (folders without images skipped).
+    Underscores in folder names become spaces in labels elsewhere; keys keep the folder
+    name. ImageError if ``root`` is not a folder or holds no subject folders."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ImageError(f"{root}: not a folder")
+    out = {}
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        imgs = sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if imgs:
+            out[d.name] = imgs
+    if not out:
+        raise ImageError(f"{root}: no subject folders with images (expected Name/*.jpg)")
+    return out
+
+
+@dataclass
+class FolderEnrolment:
+    names: list[str] = field(default_factory=list)
+    templates: list[Template] = field(default_factory=list)
+    sources: list[Path] = field(default_factory=list)
+    failures: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def enrol_folder(engine: Any, root: str | Path, *, per_subject: int = 1,
+                 progress: bool = True, names: Iterable[str] | None = None) -> FolderEnrolment:
+    """Enrol each subject folder from up to ``per_subject`` images (in name order; an image
+    that fails is reported and the next one tried)."""
+    from tqdm import tqdm
+
+    subjects = folder_subjects(root)
+    if names is not None:
+        wanted = set(names)
+        subjects = {k: v for k, v in subjects.items() if k in wanted}
+    res = FolderEnrolment()
+    bar = tqdm(subjects.items(), desc="enrolling", unit="subject", file=sys.stderr,
+               disable=not progress)
+    for name, paths in bar:
+        got = 0
+        for p in paths:
+            if got >= per_subject:
+                break
+            try:
+                t = enrol_file(engine, p)
+            except ImageError as exc:
+                res.failures.append((p, str(exc).split(": ", 1)[-1]))
+                continue
+            res.names.append(name)
+            res.templates.append(t)
+            res.sources.append(p)
+            got += 1
+    return res
