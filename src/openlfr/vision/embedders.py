@@ -89,9 +89,11 @@ class ArcFaceConfig(BaseModel):
                     "accurate (use it for enrolment and evaluation) at twice the cost per "
                     "face; thresholds calibrated with flip on hold only with flip on.")
     batch_size: int = Field(
-        32, ge=1, le=1024,
-        description="Faces per model call. Larger batches amortise call overhead (a few ms "
-                    "per call on CPU) at more memory; 8-32 is the sweet spot on CPU.")
+        1, ge=1, le=1024,
+        description="Faces per model call. On the 2-core reference CPU, batch 1 was the "
+                    "cheapest per face (about 18 CPU-ms vs 21-23 at batch 8-32: larger "
+                    "batches overflow the caches), so 1 is the default; raise it on a GPU "
+                    "or a CPU with large caches (benchmarks/bench_vision.py measures it).")
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig,
                                    description="onnxruntime threads and spinning.")
 
