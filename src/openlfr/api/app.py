@@ -93,36 +93,44 @@ class AppContext:
     vision_factory: Callable[[], Any] | None = None
     _vision: Any = None
     _vision_lock: threading.Lock = field(default_factory=threading.Lock)
+    _enrol_lock: threading.Lock = field(default_factory=threading.Lock)
     _wake: asyncio.Event | None = None
     _loop: asyncio.AbstractEventLoop | None = None
 
     def vision(self) -> Any:
-        """The app's vision engine for enrolment (built on first use, then shared)."""
+        """The vision engine, shared by enrolment and the cameras (built on first use)."""
         with self._vision_lock:
             if self._vision is None:
                 if self.vision_factory is not None:
                     self._vision = self.vision_factory()
                 else:
-                    from openlfr.vision.engine import VisionEngine
+                    from openlfr.api.runner import shared_engine
 
-                    self._vision = VisionEngine.from_config()
+                    self._vision = shared_engine(self.settings)
             return self._vision
 
     def default_embedder(self) -> tuple[str, float]:
         """(embedder key, recorded threshold) of the server's embedder."""
-        from openlfr.watchlist.enrol import embedder_key
+        from openlfr.api.runner import embedder_key
+        from openlfr.vision.thresholds import default_threshold
 
         engine = self.vision()
-        return embedder_key(engine), float(engine.threshold.value)
+        t = default_threshold(engine.embedder.model_sha256,
+                              bool(getattr(engine.embedder, "flip", False)),
+                              self.settings.resolved_calibration_file)
+        return embedder_key(engine), float(t.value)
 
     def enrol(self, image: bytes) -> tuple[str, Any]:
         """(embedder key, template) from a photo with exactly one usable face; ImageError
-        otherwise. Nothing is stored here."""
+        otherwise (not an image, too many pixels, no face, several faces). Stores nothing."""
+        from openlfr.vision.image import load_image
         from openlfr.watchlist.enrol import enrol_image
 
+        array = load_image(image)  # checks the header's pixel count before decoding
         engine = self.vision()
-        with self._vision_lock:  # one enrolment at a time: it is CPU-bound anyway
-            return enrol_image(engine, image)
+        with self._enrol_lock:  # one enrolment at a time: it is CPU-bound anyway
+            key, vector = enrol_image(engine, array)
+        return str(key), vector
 
     def wake_supervisor(self) -> None:
         """Run the camera supervisor now (after a start or stop), from any thread."""

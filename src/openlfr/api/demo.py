@@ -46,6 +46,7 @@ def seed_demo(settings: Settings, *, video: Path, reference: Path, subject_name:
     """Create the demo's users (on an empty store), enrol ``reference``, and start an
     ``evaluation`` deployment whose camera plays ``video``. Returns the ids and the
     passwords of the users it created (``password`` for all, or a random one each)."""
+    from openlfr.api.runner import shared_engine
     from openlfr.governance import auth, deployments, watchlist
     from openlfr.governance.runtime import open_store
     from openlfr.governance.schemas import (
@@ -56,12 +57,11 @@ def seed_demo(settings: Settings, *, video: Path, reference: Path, subject_name:
     )
     from openlfr.store import upgrade
     from openlfr.store.models import Category, DeploymentKind, Role, User
+    from openlfr.vision.image import load_image
+    from openlfr.vision.thresholds import default_threshold
     from openlfr.watchlist.enrol import enrol_image
 
-    if engine is None:
-        from openlfr.vision.engine import VisionEngine
-
-        engine = VisionEngine.from_config()
+    engine = engine if engine is not None else shared_engine(settings)
     upgrade(settings.resolved_database_url)
     store = open_store(settings)
     now = datetime.now(UTC)
@@ -79,7 +79,10 @@ def seed_demo(settings: Settings, *, video: Path, reference: Path, subject_name:
                     passwords[name] = pw
             officer = auth.get_user(s, "officer")
             manager = auth.get_user(s, "watchlist")
-            key, template = enrol_image(engine, reference.read_bytes())
+            key, template = enrol_image(engine, load_image(reference))
+            threshold = default_threshold(engine.embedder.model_sha256,
+                                          bool(getattr(engine.embedder, "flip", False)),
+                                          settings.resolved_calibration_file).value
             subject = watchlist.add_subject(s, manager, SubjectCreate(
                 reference=f"DEMO-{secrets.token_hex(3).upper()}", name=subject_name,
                 category=Category.TEST_SUBJECT,
@@ -96,7 +99,7 @@ def seed_demo(settings: Settings, *, video: Path, reference: Path, subject_name:
                 cameras=[CameraSpec(camera_id=camera_id, source_url=str(video))],
                 categories=[Category.TEST_SUBJECT], dpia_reference="DEMO",
                 signage_confirmed=True, authorising_officer=officer.username,
-                threshold=float(engine.threshold.value), embedder_key=key), now)
+                threshold=float(threshold), embedder_key=key), now)
             watchlist.create_snapshot(s, officer, dep.id, now)
             watchlist.approve_snapshot(s, officer, dep.id, now)
             deployments.authorise(s, officer, dep.id, now)
