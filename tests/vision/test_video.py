@@ -1,0 +1,48 @@
+"""Real footage: the Hamilton clip's performer is recognised from a reference photo in his
+close-ups, and nobody in the audience shots is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from openlfr.vision.image import load_image
+
+pytestmark = pytest.mark.shared_data
+
+
+def _frames(path: Path, wanted: set[int]) -> dict[int, np.ndarray]:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    out: dict[int, np.ndarray] = {}
+    i = 0
+    while len(out) < len(wanted):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if i in wanted:
+            out[i] = frame
+        i += 1
+    cap.release()
+    assert set(out) == wanted, f"could not read frames {wanted - set(out)} of {path}"
+    return out
+
+
+def test_performer_recognised_audience_not(engine, hamilton_clip: Path) -> None:
+    refs = hamilton_clip.parent / "hamilton_references"
+    performer = engine.embed_single(load_image(refs / "lin-manuel-miranda.png"))
+    pianist = engine.embed_single(load_image(refs / "alex-lacamoire.png"))
+    threshold = engine.threshold.value
+    frames = _frames(hamilton_clip, {120, 165, 240})
+    for i in (120, 165):  # close-ups of the performer, faces ~80 px
+        faces = engine.analyse(frames[i])
+        assert len(faces) == 1, f"frame {i}"
+        sim = faces.embeddings @ np.stack([performer, pianist]).T
+        assert sim[0, 0] >= threshold and sim[0, 0] > sim[0, 1] + 0.3, f"frame {i}: {sim}"
+    audience = engine.analyse(frames[240])
+    assert len(audience) >= 4
+    sims = audience.embeddings @ np.stack([performer, pianist]).T
+    assert (sims < threshold).all(), sims
