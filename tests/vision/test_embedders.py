@@ -172,3 +172,11 @@ def test_wrong_kind_of_onnx_is_refused(tmp_path: Path) -> None:
     path = models.verified("scrfd_500m")
     with pytest.raises(ModelFileError, match="112"):
         ArcFaceEmbedder(ArcFaceConfig(model_path=path, model_sha256=models.sha256_of(path)))
+
+
+def test_wrong_kind_of_onnx_is_refused_by_the_detector() -> None:
+    from openlfr.vision.detectors import ScrfdConfig, ScrfdDetector
+
+    path = models.verified("arcface_mbf")
+    with pytest.raises(ModelFileError, match="score_8"):
+        ScrfdDetector(ScrfdConfig(model_path=path, model_sha256=models.sha256_of(path)))

@@ -151,15 +151,12 @@ class ScrfdDetector:
         self._input = session.get_inputs()[0].name  # type: ignore[attr-defined]
         outs = [o.name for o in session.get_outputs()]  # type: ignore[attr-defined]
         wanted = [f"{k}_{s}" for k in ("score", "bbox", "kps") for s in self.STRIDES]
-        if set(wanted) <= set(outs):
-            self._outputs = wanted
-        elif len(outs) == 9:  # same layout, different output names: score*3, bbox*3, kps*3
-            self._outputs = outs
-        else:
+        if not set(wanted) <= set(outs):  # roles come from names, never guessed from shapes
             from openlfr.errors import ModelFileError
 
-            raise ModelFileError(f"SCRFD model must have 9 outputs (score/bbox/kps per stride "
-                                 f"8, 16, 32), this one has {len(outs)}: {outs}")
+            raise ModelFileError(f"SCRFD model must have outputs {', '.join(wanted)} (score, "
+                                 f"box and keypoints per stride); this one has {outs}")
+        self._outputs = wanted
         self._centres: dict[tuple[int, int, int], np.ndarray] = {}
 
     # -- preprocessing ---------------------------------------------------------------------
