@@ -18,7 +18,7 @@ from openlfr.api.deps import (
     GuardedRoute,
 )
 from openlfr.api.routes.watchlist import image_response
-from openlfr.api.schemas import AdjudicationIn, AlertList, AlertView
+from openlfr.api.schemas import AdjudicationIn, AlertList, AlertPublic, AlertView
 from openlfr.errors import NotFound
 from openlfr.governance import alerts as svc
 from openlfr.governance.watchlist import snapshot_image
@@ -32,10 +32,9 @@ def _now() -> datetime:
 
 
 def _view(session: Session, alert: Alert) -> AlertView:
-    out = AlertView.model_validate(alert)
     dep = session.get(Deployment, alert.deployment_id)
-    out.threshold = dep.threshold if dep is not None else None
-    return out
+    public = AlertPublic.model_validate(alert)
+    return AlertView(**public.model_dump(), threshold=dep.threshold if dep else None)
 
 
 def alert_view(session: Session, alert_id: int) -> AlertView | None:
