@@ -57,6 +57,10 @@ def test_embed_paths_marks_images_without_faces(engine, astronaut, tmp_path: Pat
     np.testing.assert_allclose(vecs[0], vecs[2])
     with pytest.raises(ImageError, match="no such file"):
         engine.embed_paths([tmp_path / "missing.jpg"])
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8 not really a jpeg")
+    with pytest.raises(ImageError, match="corrupt.jpg"):
+        engine.embed_paths([a, corrupt])
 
 
 def test_from_config_builds_each_backend_pair() -> None:

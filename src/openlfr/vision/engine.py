@@ -162,14 +162,18 @@ class VisionEngine:
 
     def embed_paths(self, paths: list[str | Path]) -> tuple[np.ndarray, np.ndarray]:
         """Embed the central face of each image file; returns (embeddings (n, D) with NaN
-        rows where no face was found, found mask (n,))."""
+        rows where no face was found, found mask (n,)). A missing or unreadable file raises
+        ImageError: only "no face" is reported through the mask."""
         out = np.full((len(paths), self.embedder.dim), np.nan, dtype=np.float32)
         found = np.zeros(len(paths), dtype=bool)
         for k, p in enumerate(paths):
-            try:
-                out[k] = self.embed_single(load_image(p))
-                found[k] = True
-            except ImageError:
-                if not Path(p).is_file():
-                    raise
+            image = load_image(p)
+            faces = self.detector.detect(image)
+            if len(faces) == 0:
+                continue
+            i = central_face(faces, image.shape[1], image.shape[0])
+            emb = self.embedder.embed(image, faces[i]).embeddings
+            assert emb is not None
+            out[k] = emb[0]
+            found[k] = True
         return out, found
