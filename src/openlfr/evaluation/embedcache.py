@@ -201,46 +201,66 @@ class EmbeddingCache:
     def _load_all(self) -> dict[str, dict[str, Any]]:
         rows: dict[str, dict[str, Any]] = {}
         for c in self._chunks():
-            with np.load(c, allow_pickle=False) as z:
-                for i, rel in enumerate(z["paths"].tolist()):
-                    rows[rel] = {"vector": z["vectors"][i], "fallback": bool(z["fallback"][i]),
-                                 "score": float(z["scores"][i]),
-                                 "landmarks": z["landmarks"][i], "box": z["boxes"][i]}
+            with np.load(c, allow_pickle=False) as z:  # each array read once per chunk
+                paths, vectors, fallback = z["paths"].tolist(), z["vectors"], z["fallback"]
+                scores, landmarks, boxes = z["scores"], z["landmarks"], z["boxes"]
+            for i, rel in enumerate(paths):
+                rows[rel] = {"vector": vectors[i], "fallback": bool(fallback[i]),
+                             "score": float(scores[i]), "landmarks": landmarks[i],
+                             "box": boxes[i]}
         return rows
 
     # -- work ------------------------------------------------------------------------------
     def ensure(self, paths: Sequence[Path], chunk_size: int = 256,
                progress: bool = True) -> Embeddings:
-        """Embed the images not cached yet (resumable) and return all requested rows."""
+        """Embed the images not cached yet (resumable) and return all requested rows.
+
+        One process at a time works on a cache folder (an advisory lock; a second one waits,
+        then finds the work done). Chunk names are unique, so nothing is ever overwritten.
+        """
+        import fcntl
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(f"waiting for another process embedding into {self.dir}", file=sys.stderr)
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            return self._ensure_locked(paths, chunk_size, progress)
+
+    def _ensure_locked(self, paths: Sequence[Path], chunk_size: int,
+                       progress: bool) -> Embeddings:
         from tqdm import tqdm
 
         from openlfr.vision.image import load_image
 
-        self.dir.mkdir(parents=True, exist_ok=True)
         manifest = self.dir / "manifest.json"
         if not manifest.exists():
             manifest.write_text(json.dumps({"spec": self.spec, "root": str(self.root)},
                                            indent=2))
-        rels = [self.relative(p) for p in paths]
+        rels = list(dict.fromkeys(self.relative(p) for p in paths))
         rows = self._load_all()
-        todo = [r for r in dict.fromkeys(rels) if r not in rows]
-        n_chunks = len(self._chunks())
+        todo = [r for r in rels if r not in rows]
         bar = tqdm(total=len(todo), desc=f"embedding ({self.fe.spec['embedder']})",
                    unit="img", file=sys.stderr, disable=not progress or not todo)
         for start in range(0, len(todo), chunk_size):
             part = todo[start:start + chunk_size]
-            data = self._embed_part(part, load_image)
-            self._save(f"chunk_{n_chunks:05d}", data)
-            n_chunks += 1
+            self._save(self._chunk_name(), self._embed_part(part, load_image))
             bar.update(len(part))
         bar.close()
         rows = self._load_all()
-        pending = [r for r in dict.fromkeys(rels) if np.isnan(rows[r]["vector"]).any()]
+        pending = [r for r in rels if np.isnan(rows[r]["vector"]).any()]
         if pending:
-            data = self._embed_fallbacks(pending, rows, load_image)
-            self._save(f"chunk_{n_chunks:05d}", data)
+            self._save(self._chunk_name(), self._embed_fallbacks(pending, rows, load_image))
             rows = self._load_all()
-        return self._collect(list(dict.fromkeys(rels)), rows)
+        return self._collect(rels, rows)
+
+    def _chunk_name(self) -> str:
+        """Sortable and unique: chunk_<count>_<time ns>; later chunks override earlier."""
+        import time
+
+        return f"chunk_{len(self._chunks()):05d}_{time.time_ns()}"
 
     def relative(self, p: Path) -> str:
         p = Path(os.path.abspath(p))
