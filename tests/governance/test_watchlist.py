@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from openlfr.errors import ConfigError, NotFound, StateError
 from openlfr.governance import deployments as D
 from openlfr.governance import watchlist as W
-from openlfr.governance.schemas import SubjectCreate
+from openlfr.governance.schemas import SubjectCreate, SubjectPublic
 from openlfr.store.models import AuditEntry, Category, Subject
 
 from .conftest import EMB, T0, People, deployment_data, make_subject, template
@@ -60,6 +60,9 @@ def test_expired_subjects_are_not_selectable(session: Session, people: People) -
         W.expire_subject(session, people.wm, b.id, T0 + H)
     listed = W.list_subjects(session, people.wm, T0 + 2 * H)
     assert [s.reference for s in listed] == ["A"]
+    pub = SubjectPublic.model_validate(listed[0])
+    assert (pub.image_count, pub.template_keys) == (1, [EMB])
+    assert "blob" not in pub.model_dump_json()
     assert len(W.list_subjects(session, people.wm, T0 + 2 * H, include_expired=True)) == 2
     dep = D.create_deployment(session, people.ao, deployment_data(), T0)
     snap = W.create_snapshot(session, people.wm, dep.id, T0 + 2 * H)

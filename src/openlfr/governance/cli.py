@@ -502,8 +502,6 @@ def subject_add(
         with store.session() as s:
             subj = W.add_subject(s, _actor(s, as_user), data, blobs, templates, now)
             out = _dump(SubjectPublic.model_validate(subj))
-            out["template_keys"] = sorted({t.embedder_key for t in subj.templates})
-            out["image_count"] = len(subj.images)
     if as_json:
         _emit(out)
     else:
@@ -514,10 +512,7 @@ def subject_add(
 def _subject_out(subj: Any) -> dict[str, Any]:
     from openlfr.governance.schemas import SubjectPublic
 
-    out = _dump(SubjectPublic.model_validate(subj))
-    out["image_count"] = len(subj.images)
-    out["template_keys"] = sorted({t.embedder_key for t in subj.templates})
-    return out
+    return _dump(SubjectPublic.model_validate(subj))
 
 
 @subject_app.command("list")

@@ -213,6 +213,16 @@ class SubjectPublic(_Public):
     image_count: int = 0
     template_keys: list[str] = []
 
+    @model_validator(mode="before")
+    @classmethod
+    def _counts(cls, data: Any) -> Any:
+        if isinstance(data, dict) or not hasattr(data, "images"):
+            return data
+        out = {name: getattr(data, name) for name in cls.model_fields
+               if name not in ("image_count", "template_keys")}
+        return out | {"image_count": len(data.images),
+                      "template_keys": sorted({t.embedder_key for t in data.templates})}
+
 
 class SnapshotPublic(_Public):
     id: int
