@@ -28,6 +28,7 @@ app = typer.Typer(
 AREAS = [
     "openlfr.vision.cli",
     "openlfr.governance.cli",
+    "openlfr.pipeline.cli",
     "openlfr.reports.cli",
     "openlfr.evaluation.cli",
     "openlfr.api.cli",
