@@ -25,7 +25,8 @@ import numpy as np
 from openlfr.errors import ImageError
 from openlfr.faces import Faces
 
-__all__ = ["Template", "enrol_image", "enrol_file", "folder_subjects", "enrol_folder",
+__all__ = ["Template", "face_template", "enrol_image", "enrol_file", "embedder_key",
+           "compute_templates", "enrolment_engine", "folder_subjects", "enrol_folder",
            "FolderEnrolment", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -60,7 +61,53 @@ def _why_unusable(faces: Faces, i: int, cfg: Any) -> str:
     return ", ".join(reasons)
 
 
-def enrol_image(engine: Any, image: np.ndarray) -> Template:
+def embedder_key(engine: Any) -> str:
+    """``name:model_sha256`` of the engine's embedder: templates are only comparable with
+    probes from the same model (flip fusion on or off gives comparable vectors)."""
+    name = getattr(getattr(engine, "config", None), "embedder", None)
+    name = getattr(name, "type", None) or type(engine.embedder).__name__.lower()
+    return f"{name}:{engine.embedder.model_sha256}"
+
+
+def enrol_image(engine: Any, image: bytes | str | Path | np.ndarray) -> tuple[str, np.ndarray]:
+    """(embedder key, template vector) of the one usable face in ``image`` (encoded bytes,
+    a path or a BGR array); ImageError otherwise. Nothing is stored."""
+    from openlfr.vision.image import load_image
+
+    arr = image if isinstance(image, np.ndarray) else load_image(image)
+    return embedder_key(engine), face_template(engine, arr).embedding
+
+
+_ENGINES: dict[str, Any] = {}
+
+
+def enrolment_engine(flip: bool = True) -> Any:
+    """The default vision engine for enrolment (flip fusion on: a slightly better template
+    at twice the cost, which enrolment can afford), built once per process."""
+    key = f"flip={flip}"
+    if key not in _ENGINES:
+        from openlfr.vision.embedders import ArcFaceConfig
+        from openlfr.vision.engine import VisionConfig, VisionEngine
+
+        _ENGINES[key] = VisionEngine.from_config(
+            VisionConfig(embedder=ArcFaceConfig(flip=flip)))
+    return _ENGINES[key]
+
+
+def compute_templates(images: list[bytes], settings: Any = None) -> list[tuple[str, np.ndarray]]:
+    """Templates for a subject's enrolment images (governance's switch-over point).
+    Every image must hold exactly one usable face; the error names the image's position."""
+    engine = enrolment_engine()
+    out = []
+    for i, data in enumerate(images):
+        try:
+            out.append(enrol_image(engine, data))
+        except ImageError as exc:
+            raise ImageError(f"image {i + 1}: {exc}") from None
+    return out
+
+
+def face_template(engine: Any, image: np.ndarray) -> Template:
     """The template of the one usable face in ``image`` (BGR array). ImageError otherwise."""
     from openlfr.vision.align import align
 
@@ -93,7 +140,7 @@ def enrol_file(engine: Any, path: str | Path) -> Template:
     from openlfr.vision.image import load_image
 
     try:
-        return enrol_image(engine, load_image(path))
+        return face_template(engine, load_image(path))
     except ImageError as exc:
         raise ImageError(f"{path}: {exc}") from None
 

@@ -1,0 +1,349 @@
+"""Pipeline commands: ``openlfr scan`` and ``openlfr watchlist add``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from openlfr.errors import ConfigError, ImageError, StateError
+
+__all__ = ["register"]
+
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object (alerts as "
+                                    "JSON lines go to stderr).")]
+
+
+def _echo_alert(alert: Any, to_stderr: bool) -> None:
+    typer.echo(f"ALERT possible match: camera {alert.camera_id} frame {alert.frame_index} "
+               f"(t={alert.media_time_s}s) track {alert.track_id} -> {alert.label} "
+               f"[{alert.subject_id}] score {alert.score:.3f} >= {alert.threshold:.3f}",
+               err=to_stderr)
+
+
+def scan(
+    source: Annotated[str, typer.Argument(help="Video file, image folder, rtsp:// or http:// "
+                                          "URL, or webcam index.")],
+    watchlist: Annotated[list[Path] | None, typer.Option(
+        "--watchlist", "-w", help="Enrolment image (label: file name) or folder of "
+        "Name/*.jpg; repeat. In-memory, for evaluation runs.")] = None,
+    deployment: Annotated[int | None, typer.Option(
+        help="Scan inside this governed deployment: its approved snapshot is the watchlist, "
+             "its window and cameras decide when frames are analysed, alerts and counters "
+             "are recorded in the store. Recorded footage needs kind 'evaluation'.")] = None,
+    distractors: Annotated[str | None, typer.Option(
+        help="Add LFW people as distractors: 'lfw' (all 5,749) or 'lfw:N'.")] = None,
+    threshold: Annotated[float | None, typer.Option(
+        help="Similarity threshold; default: the calibrated value for the embedder.")] = None,
+    min_hits: Annotated[int, typer.Option(help="Evidence hits a track needs to alert "
+                                          "(see openlfr.pipeline.matcher).")] = 1,
+    preview: Annotated[Path | None, typer.Option(
+        help="Write the analysed frames, every non-alert face blurred, to this video.")] = None,
+    sink: Annotated[list[str] | None, typer.Option(
+        help="jsonl:PATH, jsonl:-, webhook:URL or mqtt://HOST:PORT/TOPIC; repeat.")] = None,
+    live: Annotated[bool, typer.Option(
+        "--live", help="Play files at their frame rate and drop frames when analysis is "
+                       "slower (as a camera would); default for files: every frame.")] = False,
+    camera_id: Annotated[str, typer.Option(help="Camera id (must be one of the "
+                                           "deployment's cameras).")] = "cam-1",
+    dev: Annotated[bool, typer.Option("--dev", help="Development mode for the store key.")
+                   ] = False,
+    as_json: Json = False,
+) -> None:
+    """Scan a source against a watchlist: print possible matches live and a summary."""
+    from openlfr.alerts.sinks import sink_from_spec
+    from openlfr.pipeline.scan import build_watchlist, run_scan
+    from openlfr.pipeline.sources import Mode, source_config
+    from openlfr.vision.engine import VisionEngine
+
+    if not watchlist and deployment is None:
+        raise ConfigError("give a watchlist (--watchlist IMAGE_OR_FOLDER) or a governed "
+                          "deployment (--deployment ID)")
+    if watchlist and deployment is not None:
+        raise ConfigError("--watchlist and --deployment exclude each other: a deployment "
+                          "scans against its own approved snapshot")
+    cfg = source_config(source)
+    is_recorded = cfg.type in ("file", "folder")
+    mode = Mode.live if (live or not is_recorded) else Mode.evaluation
+    engine = VisionEngine.from_config()
+    sinks = [sink_from_spec(s) for s in (sink or [])]
+    out_err = as_json  # with --json, human lines go to stderr
+    extra: dict[str, Any] = {}
+    store = None
+    try:
+        if deployment is not None:
+            store, index, guard, on_alert, on_counters, dep_threshold, info = _governed(
+                deployment, engine, camera_id, is_recorded, dev)
+            extra["deployment"] = info
+            thr_value = threshold if threshold is not None else dep_threshold
+            thr_source = ("--threshold" if threshold is not None
+                          else f"deployment {deployment} (authorised threshold)")
+        else:
+            wl = build_watchlist(watchlist or [], distractors=distractors,
+                                 progress=not as_json)
+            index, guard, on_counters = wl.index, None, None
+            on_alert = None
+            if threshold is not None:
+                thr_value, thr_source = threshold, "--threshold"
+            else:
+                t = engine.threshold
+                thr_value = t.value
+                thr_source = (("calibrated: " if t.calibrated else "NOT calibrated: ")
+                              + t.provenance)
+            extra["watchlist"] = {"enrolled": wl.enrolled, "distractors": wl.distractors,
+                                  "subjects": len(wl.index), "failures": wl.failures}
+            typer.echo("note: evaluation run with an in-memory watchlist, not recorded in "
+                       "the governed store (use --deployment for a recorded evaluation)",
+                       err=True)
+        typer.echo(f"threshold {thr_value:.3f} ({thr_source}); watchlist {len(index)} "
+                   f"subject(s); mode {mode.value}", err=True)
+
+        def on_alert_all(alert: Any) -> None:
+            _echo_alert(alert, out_err)
+            if on_alert is not None:
+                on_alert(alert)
+
+        result = run_scan(source, index, thr_value, engine=engine, camera_id=camera_id,
+                          mode=mode, sinks=sinks, preview=preview, guard=guard,
+                          on_alert=on_alert_all, on_counters=on_counters,
+                          deployment_id=deployment,
+                          worker_options={"min_hits": min_hits})
+    finally:
+        if store is not None:
+            store.close()
+    st = result.stats
+    summary = {
+        "source": source, "camera_id": camera_id, "mode": mode.value,
+        "threshold": thr_value, "threshold_source": thr_source,
+        "evaluation": is_recorded,
+        "frames": st["frames"], "decoded": st["decoded"], "refused": st["refused"],
+        "faces": st["faces"], "faces_embedded": st["embedded"], "tracks": st["tracks"],
+        "alerts": st["alerts"], "dropped": st["dropped"], "scene_cuts": st["scene_cuts"],
+        "frames_per_s": st["frames_per_s"], "real_time_factor": st["real_time_factor"],
+        "elapsed_s": st["elapsed_s"], "latency": st["latency"],
+        "alert_latency_ms": st["alert_latency_ms"], "delivery": st["delivery"],
+        "alert_list": [a.to_public() for a in result.alerts],
+        **extra,
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, default=str))
+        return
+    typer.echo(f"frames {summary['frames']} (decoded {summary['decoded']}, dropped "
+               f"{summary['dropped']}, refused {summary['refused']}), faces {summary['faces']} "
+               f"(embedded {summary['faces_embedded']}), tracks {summary['tracks']}, alerts "
+               f"{summary['alerts']}; {summary['frames_per_s']} frames/s, real-time factor "
+               f"{summary['real_time_factor']}")
+
+
+def _governed(deployment_id: int, engine: Any, camera_id: str, recorded: bool, dev: bool
+              ) -> tuple[Any, ...]:
+    """Store, index, guard and recorders for a scan inside a governed deployment."""
+    import threading
+    import time
+    from datetime import UTC, datetime
+
+    from openlfr.governance import alerts as GA
+    from openlfr.governance import deployments as GD
+    from openlfr.governance import watchlist as GW
+    from openlfr.governance.runtime import open_store
+    from openlfr.settings import Settings
+    from openlfr.store.models import DeploymentKind
+    from openlfr.watchlist.enrol import embedder_key
+    from openlfr.watchlist.index import WatchlistIndex
+
+    store = open_store(Settings(), dev=True if dev else None, need_key=True)
+    try:
+        with store.session() as s:
+            dep = GD.get_deployment(s, deployment_id)
+            if recorded and dep.kind != DeploymentKind.EVALUATION:
+                raise StateError(f"deployment {deployment_id} is of kind {dep.kind.value}: "
+                                 "recorded footage is scanned only in a deployment of kind "
+                                 "'evaluation' (DESIGN safeguard 1)")
+            key = embedder_key(engine)
+            if dep.embedder_key != key:
+                raise StateError(f"deployment {deployment_id} uses embedder {dep.embedder_key}"
+                                 f", this engine is {key}")
+            snap = GW.load_snapshot(s, deployment_id, store.keyring, key)
+            guard_state = {"guard": GD.ScanGuard.of(dep), "at": time.monotonic()}
+            threshold = float(dep.threshold)
+            info = {"id": dep.id, "name": dep.name, "kind": dep.kind.value,
+                    "status": dep.status.value}
+        index = WatchlistIndex([str(int(x)) for x in snap.subject_ids], snap.labels,
+                               snap.embeddings,
+                               categories=[getattr(c, "value", c) for c in snap.categories],
+                               image_refs=[f"snapshot:{deployment_id}/subject:{int(x)}"
+                                           for x in snap.subject_ids])
+    except BaseException:
+        store.close()
+        raise
+    lock = threading.Lock()
+
+    def guard(cam: str, now: datetime) -> bool:
+        # reload every 2 s so a stop from the console takes effect quickly
+        if time.monotonic() - guard_state["at"] > 2.0:
+            with lock, store.session() as s2:
+                guard_state["guard"] = GD.ScanGuard.load(s2, deployment_id)
+                guard_state["at"] = time.monotonic()
+        return bool(guard_state["guard"].allows(cam, now))
+
+    def on_alert(alert: Any) -> None:
+        try:
+            with lock, store.session() as s2:
+                GA.record_alert(s2, deployment_id, camera_id, str(alert.track_id),
+                                int(alert.subject_id), float(alert.score), alert.probe_jpeg,
+                                alert.time)
+        except Exception as exc:  # the alert is still printed and sent to the sinks
+            typer.echo(f"warning: alert not recorded in the store: {exc}", err=True)
+
+    def on_counters(delta: dict[str, int]) -> None:
+        with lock, store.session() as s2:
+            GA.add_counters(s2, deployment_id, camera_id, delta["frames"], delta["dropped"],
+                            delta["faces"], delta["tracks"], datetime.now(UTC))
+
+    return store, index, guard, on_alert, on_counters, threshold, info
+
+
+def watchlist_add(
+    name: Annotated[str | None, typer.Argument(help="Name of the person (omit with "
+                                               "--folder).")] = None,
+    images: Annotated[list[Path] | None, typer.Argument(help="Enrolment image(s) of that "
+                                                        "person.")] = None,
+    folder: Annotated[Path | None, typer.Option(help="Enrol every Name/*.jpg subfolder as a "
+                                                "subject (name from the folder).")] = None,
+    category: Annotated[str, typer.Option(help="wanted_by_courts, suspected_offence, "
+                                          "bail_conditions, missing_person_at_risk, "
+                                          "risk_of_harm, witness, test_subject.")
+                        ] = "test_subject",
+    source: Annotated[str | None, typer.Option(help="Source / provenance of the images.")
+                      ] = None,
+    justification: Annotated[str | None, typer.Option(help="Why this person is listed.")
+                             ] = None,
+    expires: Annotated[str, typer.Option(help="Expiry: ISO 8601 or '+30d'.")] = "+30d",
+    reference: Annotated[str | None, typer.Option(help="Your reference (default: from the "
+                                                  "name).")] = None,
+    per_subject: Annotated[int, typer.Option(help="Images per subject with --folder.")] = 1,
+    check_only: Annotated[bool, typer.Option("--check", help="Only check the images "
+                                             "(exactly one usable face each); store "
+                                             "nothing.")] = False,
+    as_user: Annotated[str | None, typer.Option("--as", envvar="OPENLFR_AS",
+                                                help="The acting user.")] = None,
+    dev: Annotated[bool, typer.Option("--dev", help="Development mode for the store key.")
+                   ] = False,
+    as_json: Json = False,
+) -> None:
+    """Enrol watchlist subjects from images: each image must show exactly one usable face.
+    Stored encrypted in the governed store (with the entry's category, source,
+    justification and expiry) unless --check."""
+    from openlfr.watchlist.enrol import enrolment_engine, face_template, folder_subjects
+
+    if folder is None and (not name or not images):
+        raise ConfigError("give NAME and IMAGE(s), or --folder DIR of Name/*.jpg")
+    if folder is not None:
+        subjects = {k: v[:max(1, per_subject) * 4] for k, v in folder_subjects(folder).items()}
+    else:
+        subjects = {name or "": list(images or [])}
+    engine = enrolment_engine()
+    from tqdm import tqdm
+
+    from openlfr.vision.image import load_image
+
+    ready: list[tuple[str, list[bytes], list[tuple[str, Any]]]] = []
+    failures: list[dict[str, str]] = []
+    key = None
+    from openlfr.watchlist.enrol import embedder_key
+
+    key = embedder_key(engine)
+    for subj, paths in tqdm(subjects.items(), desc="checking images", unit="subject",
+                            file=sys.stderr, disable=as_json or len(subjects) < 20):
+        blobs, temps = [], []
+        for p in paths:
+            if folder is not None and len(temps) >= per_subject:
+                break
+            try:
+                data = p.read_bytes()
+                t = face_template(engine, load_image(data))
+            except OSError as exc:
+                failures.append({"image": str(p), "error": f"cannot read: {exc.strerror}"})
+                continue
+            except ImageError as exc:
+                failures.append({"image": str(p), "error": str(exc)})
+                continue
+            blobs.append(data)
+            temps.append((key, t.embedding))
+        if temps:
+            ready.append((subj, blobs, temps))
+    if folder is None and failures:
+        raise ImageError("; ".join(f"{f['image']}: {f['error']}" for f in failures))
+    stored: list[dict[str, Any]] = []
+    if not check_only and ready:
+        stored = _store_subjects(ready, category, source, justification, expires, reference,
+                                 as_user, dev, progress=not as_json and len(ready) >= 20)
+    out = {"checked": len(subjects), "usable": len(ready), "stored": len(stored),
+           "subjects": stored if not check_only else [s for s, _, _ in ready],
+           "failures": failures, "embedder_key": key}
+    if as_json:
+        typer.echo(json.dumps(out, default=str))
+        return
+    for f in failures:
+        typer.echo(f"skipped {f['image']}: {f['error']}", err=True)
+    verb = "checked" if check_only else "enrolled"
+    typer.echo(f"{verb} {len(ready)} subject(s) of {len(subjects)}"
+               + ("" if check_only else f"; stored {len(stored)}"))
+
+
+def _store_subjects(ready: list, category: str, source: str | None,
+                    justification: str | None, expires: str, reference: str | None,
+                    as_user: str | None, dev: bool, progress: bool) -> list[dict[str, Any]]:
+    import re
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+    from tqdm import tqdm
+
+    from openlfr.governance import watchlist as GW
+    from openlfr.governance.auth import get_user
+    from openlfr.governance.cli import parse_time
+    from openlfr.governance.runtime import open_store
+    from openlfr.governance.schemas import SubjectCreate
+    from openlfr.settings import Settings
+
+    if not source or not justification:
+        raise ConfigError("storing a watchlist entry needs --source (provenance) and "
+                          "--justification (why this person is listed); use --check to "
+                          "only check images")
+    if not as_user:
+        raise ConfigError("name the acting user with --as USERNAME (or set OPENLFR_AS)")
+    now = datetime.now(UTC)
+    store = open_store(Settings(), dev=True if dev else None, need_key=True)
+    out = []
+    try:
+        for subj, blobs, temps in tqdm(ready, desc="storing", unit="subject", file=sys.stderr,
+                                       disable=not progress):
+            ref = (reference if reference and len(ready) == 1
+                   else re.sub(r"[^A-Za-z0-9]+", "-", subj).strip("-").upper())
+            try:
+                data = SubjectCreate(reference=ref, name=subj.replace("_", " "),
+                                     category=category, source=source,
+                                     justification=justification,
+                                     expires_at=parse_time(expires, now))
+            except ValidationError as exc:
+                raise ConfigError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                            for e in exc.errors())) from None
+            with store.session() as s:
+                actor = get_user(s, as_user)
+                row = GW.add_subject(s, actor, data, blobs, temps, now)
+                out.append({"id": row.id, "reference": ref, "name": data.name,
+                            "images": len(blobs)})
+    finally:
+        store.close()
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    from openlfr.watchlist.cli_group import group
+
+    app.command("scan")(scan)
+    group(app).command("add")(watchlist_add)
