@@ -6,14 +6,19 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import tempfile
 import threading
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from openlfr.governance import audit
+from openlfr.store import make_engine
+from openlfr.store.models import AuditHead, Base
 
 from .conftest import DB, T0
 
@@ -155,3 +160,37 @@ def test_concurrent_appends_keep_one_chain(db: DB) -> None:
         report = audit.verify(s)
         assert report.ok, report.problems
         assert report.entries == report.head_seq == 60
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(2, 8), data=st.data())
+def test_any_single_tampering_is_found(n: int, data: st.DataObject) -> None:
+    """Property: whichever entry is edited, deleted or swapped, verify fails at or before it."""
+    with tempfile.TemporaryDirectory() as d:
+        url = f"sqlite:///{d}/a.db"
+        engine = make_engine(url)
+        try:
+            Base.metadata.create_all(engine)
+            with Session(engine) as s:
+                s.add(AuditHead(id=1, seq=0, hash=audit.GENESIS))
+                fill(s, n)
+                seq = data.draw(st.integers(1, n), label="seq")
+                how = data.draw(st.sampled_from(["edit", "delete", "swap"]), label="how")
+                if how == "edit":
+                    col = data.draw(st.sampled_from(["actor", "action", "target", "details",
+                                                     "prev_hash", "hash", "at"]))
+                    value = "2020-01-01 00:00:00.000000" if col == "at" else '{"x":1}'
+                    sql(s, f"UPDATE audit_log SET {col} = :v WHERE seq = :s", v=value, s=seq)
+                elif how == "delete":
+                    sql(s, "DELETE FROM audit_log WHERE seq = :s", s=seq)
+                else:
+                    other = seq % n + 1  # a different entry
+                    sql(s, "UPDATE audit_log SET seq = -1 WHERE seq = :a", a=seq)
+                    sql(s, "UPDATE audit_log SET seq = :a WHERE seq = :b", a=seq, b=other)
+                    sql(s, "UPDATE audit_log SET seq = :b WHERE seq = -1", b=other)
+                report = audit.verify(s)
+                assert not report.ok
+                first = report.first_bad_seq
+                assert first is not None and first <= max(seq, seq % n + 1) + 1
+        finally:
+            engine.dispose()
