@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 import pytest
 
-from _pipeline_fakes import mjpeg_camera, write_video
 from openlfr.errors import SourceError
 from openlfr.pipeline.sources import (
     FileSourceConfig,
@@ -20,6 +19,8 @@ from openlfr.pipeline.sources import (
     open_source,
     source_config,
 )
+
+from ._fakes import mjpeg_camera, write_video
 
 
 def _frames(n: int, w: int = 64, h: int = 48) -> list[np.ndarray]:

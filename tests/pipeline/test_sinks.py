@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from _pipeline_fakes import RecordingSink, webhook_server
 from openlfr.alerts.model import Alert
 from openlfr.alerts.sinks import Dispatcher, JsonlSink, MqttSink, WebhookSink, sink_from_spec
 from openlfr.errors import ConfigError
+
+from ._fakes import RecordingSink, webhook_server
 
 PROBE = b"\xff\xd8\xff\xe0fake-jpeg-bytes\xff\xd9"
 
