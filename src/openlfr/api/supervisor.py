@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import select
@@ -71,7 +71,8 @@ class Supervisor:
         self._clock = clock
         self._slots: dict[CameraKey, _Slot] = {}
         self._lock = threading.RLock()
-        self.errors: dict[CameraKey, str] = {}
+        self.errors: dict[CameraKey, tuple[datetime, str]] = {}  # last failure to start
+        self.retry_after = timedelta(seconds=30)
 
     # --- queries (any thread) ---------------------------------------------------------
 
@@ -113,10 +114,15 @@ class Supervisor:
             new = [k for k in sorted(wanted) if k not in self._slots]
         for key in gone:
             self._stop(key)
+        for key in [k for k in self.errors if k not in wanted]:
+            self.errors.pop(key, None)
         if not self.enabled:
             return
+        now = self._clock()
         for key in new:
-            self._start(key)
+            failed = self.errors.get(key)
+            if failed is None or now - failed[0] >= self.retry_after:
+                self._start(key)
         self._flush()
 
     def _start(self, key: CameraKey) -> None:
@@ -127,9 +133,9 @@ class Supervisor:
                              lambda alert_id, k=key: self._publish(k, alert_id))
             runner.start()
         except Exception as exc:
-            self.errors[key] = str(exc)
-            log.error("camera %s of deployment %s did not start: %s", camera_id,
-                      deployment_id, exc)
+            self.errors[key] = (self._clock(), str(exc))
+            log.error("camera %s of deployment %s did not start (retry in %s): %s", camera_id,
+                      deployment_id, self.retry_after, exc)
             return
         self.errors.pop(key, None)
         with self._lock:
