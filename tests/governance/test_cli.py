@@ -162,3 +162,34 @@ def test_cli_deployment_from_file_with_clear_errors(cli: CLI, tmp_path: Path) ->
     assert "window_end must be after window_start" in err
     _, err = cli("deployment", "create", "--name", "x", "--as", "ann", code=2)
     assert "purpose" in err and "dpia_reference" in err  # says every missing field
+
+
+@pytest.mark.shared_data
+def test_cli_enrols_real_templates_into_a_snapshot(cli: CLI, db: DB, lfw_dir: Path) -> None:
+    """With the pipeline's enrolment (real models): image -> template -> approved snapshot."""
+    if db.backend != "sqlite":
+        pytest.skip("model-backed enrolment runs once, on SQLite")
+    image = next(lfw_dir.rglob("Aaron_Peirsol_0001.jpg"), None)
+    if image is None:
+        pytest.skip("LFW image Aaron_Peirsol_0001.jpg is absent")
+    cli("user", "add", "boss", "--role", "admin")
+    cli("user", "add", "wm", "--role", "watchlist_manager", "--as", "boss")
+    cli("user", "add", "ann", "--role", "authorising_officer", "--as", "boss")
+    subj = cli.json("watchlist", "subject", "add", "LFW-1", "--image", str(image), "--name",
+                    "Aaron Peirsol", "--category", "test_subject", "--source", "LFW",
+                    "--justification", "evaluation", "--expires", "+1d", "--as", "wm")
+    (key,) = subj["template_keys"]
+    dep = cli.json("deployment", "create", "--name", "eval", "--purpose", "test",
+                   "--legal-basis", "n/a (evaluation)", "--location", "lab", "--start", "now",
+                   "--end", "+1h", "--camera", "file1=video.mp4", "--category", "test_subject",
+                   "--dpia", "n/a", "--signage-confirmed", "--officer", "ann", "--threshold",
+                   "0.4", "--embedder", key, "--kind", "evaluation", "--as", "ann")
+    snap = cli.json("watchlist", "snapshot", "create", str(dep["id"]), "--as", "wm")
+    assert (snap["subject_count"], snap["template_count"]) == (1, 1)
+    cli("watchlist", "snapshot", "approve", str(dep["id"]), "--as", "ann")
+    from openlfr.governance import watchlist as W
+
+    with db.sessions() as s:
+        ids, labels, _, emb = W.load_snapshot(s, dep["id"], None, key)
+    assert labels == ["Aaron Peirsol"] and emb.shape[0] == 1 and emb.shape[1] >= 128
+    assert abs(float((emb[0] ** 2).sum()) - 1.0) < 1e-3  # an L2-normalised template

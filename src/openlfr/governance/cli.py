@@ -453,7 +453,7 @@ def compute_templates(images: list[bytes], settings: Settings
     """Templates for enrolment images: the one switch-over point to the pipeline's
     ``openlfr.watchlist.enrol.compute_templates(images, settings)``."""
     try:
-        from openlfr.watchlist import enrol  # type: ignore[attr-defined]
+        from openlfr.watchlist import enrol
     except ImportError:
         raise ConfigError("template computation is not available in this installation "
                           "(openlfr.watchlist.enrol is missing): add --no-templates to enrol "
