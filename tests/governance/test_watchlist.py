@@ -13,7 +13,7 @@ from openlfr.errors import ConfigError, NotFound, StateError
 from openlfr.governance import deployments as D
 from openlfr.governance import watchlist as W
 from openlfr.governance.schemas import SubjectCreate, SubjectPublic
-from openlfr.store.models import AuditEntry, Category, Subject
+from openlfr.store.models import AuditEntry, Category, Subject, SubjectImage, Template
 
 from .conftest import EMB, T0, People, deployment_data, make_subject, template
 
@@ -113,3 +113,20 @@ def test_snapshot_only_before_start_and_replaced_on_recreate(session: Session,
         W.create_snapshot(session, people.wm, dep.id, T0 + H)
     with pytest.raises(NotFound):
         W.get_snapshot(session, 999)
+
+
+def test_delete_subject_removes_biometrics_and_is_audited(session: Session,
+                                                         people: People) -> None:
+    a = make_subject(session, people.wm, "A")
+    dep = D.create_deployment(session, people.ao, deployment_data(), T0)
+    W.create_snapshot(session, people.wm, dep.id, T0)
+    with pytest.raises(ConfigError, match="stated reason"):
+        W.delete_subject(session, people.wm, a.id, T0, reason=" ")
+    W.delete_subject(session, people.wm, a.id, T0, reason="entered in error")
+    session.commit()
+    assert session.scalars(select(Subject)).all() == []
+    for model in (SubjectImage, Template):
+        assert session.scalars(select(model)).all() == []
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "delete")).one()
+    assert '"reason":"entered in error"' in entry.details
+    assert W.get_snapshot(session, dep.id).subject_count == 1  # the frozen copy stays

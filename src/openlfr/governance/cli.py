@@ -543,6 +543,18 @@ def subject_expire(subject_id: int, reason: Annotated[str, typer.Option()] = "",
     typer.echo(f"subject {subject_id} expired", err=True)
 
 
+@subject_app.command("delete")
+def subject_delete(subject_id: int,
+                   reason: Annotated[str, typer.Option(help="Why (audited).")],
+                   as_user: AsUser = None) -> None:
+    """Remove a subject and its images and templates now (e.g. entered in error)."""
+    from openlfr.governance import watchlist as W
+
+    with _store(need_key=False) as store, store.session() as s:
+        W.delete_subject(s, _actor(s, as_user), subject_id, _now(), reason)
+    typer.echo(f"subject {subject_id} deleted", err=True)
+
+
 @snapshot_app.command("create")
 def snapshot_create(deployment_id: int, as_user: AsUser = None, dev: Dev = False,
                     as_json: Json = False) -> None:

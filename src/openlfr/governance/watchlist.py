@@ -36,7 +36,8 @@ from openlfr.store.models import (
 )
 from openlfr.store.types import as_utc
 
-__all__ = ["selectable", "add_subject", "add_templates", "expire_subject", "list_subjects",
+__all__ = ["selectable", "add_subject", "add_templates", "expire_subject", "delete_subject",
+           "list_subjects",
            "get_subject", "subject_image", "create_snapshot", "approve_snapshot",
            "get_snapshot", "load_snapshot", "snapshot_image", "SnapshotData", "keyring_of",
            "encode_template", "decode_template"]
@@ -178,6 +179,24 @@ def expire_subject(session: Session, actor: User, subject_id: int, now: datetime
                  target=f"subject:{subject.id}", details={"reference": subject.reference,
                                                           "reason": reason})
     return subject
+
+
+def delete_subject(session: Session, actor: User, subject_id: int, now: datetime,
+                   reason: str) -> None:
+    """Remove a subject now, with its images and templates (an entry made in error, or a
+    court order). Frozen snapshots keep their copies until retention deletes them."""
+    now = as_utc(now)
+    require(session, actor, Action.SUBJECT_EXPIRE, now=now, target=f"subject:{subject_id}")
+    if not reason.strip():
+        raise ConfigError("deleting a watchlist subject needs a stated reason")
+    subject = get_subject(session, subject_id)
+    ref, images = subject.reference, [i.sha256 for i in subject.images]
+    session.delete(subject)
+    session.flush()
+    audit.append(session, actor=actor.username, action="delete", now=now,
+                 target=f"subject:{subject_id}", details={"reference": ref,
+                                                          "image_sha256": images,
+                                                          "reason": reason.strip()})
 
 
 def list_subjects(session: Session, actor: User, now: datetime, *,
