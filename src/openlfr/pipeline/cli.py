@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from openlfr.errors import ConfigError, ImageError, StateError
+from openlfr.errors import ConfigError, ImageError
 
 __all__ = ["register"]
 
@@ -75,9 +75,14 @@ def scan(
     store = None
     try:
         if deployment is not None:
-            store, index, guard, on_alert, on_counters, dep_threshold, info = _governed(
-                deployment, engine, camera_id, is_recorded, dev)
-            extra["deployment"] = info
+            from openlfr.pipeline.scan import open_governed
+
+            gov = open_governed(deployment, engine, camera_id, recorded=is_recorded, dev=dev)
+            store = gov.store
+            index, guard, on_alert, on_counters = (gov.index, gov.guard, gov.on_alert,
+                                                   gov.on_counters)
+            dep_threshold = gov.threshold
+            extra["deployment"] = gov.info
             thr_value = threshold if threshold is not None else dep_threshold
             thr_source = ("--threshold" if threshold is not None
                           else f"deployment {deployment} (authorised threshold)")
@@ -136,74 +141,6 @@ def scan(
                f"(embedded {summary['faces_embedded']}), tracks {summary['tracks']}, alerts "
                f"{summary['alerts']}; {summary['frames_per_s']} frames/s, real-time factor "
                f"{summary['real_time_factor']}")
-
-
-def _governed(deployment_id: int, engine: Any, camera_id: str, recorded: bool, dev: bool
-              ) -> tuple[Any, ...]:
-    """Store, index, guard and recorders for a scan inside a governed deployment."""
-    import threading
-    import time
-    from datetime import UTC, datetime
-
-    from openlfr.governance import alerts as GA
-    from openlfr.governance import deployments as GD
-    from openlfr.governance import watchlist as GW
-    from openlfr.governance.runtime import open_store
-    from openlfr.settings import Settings
-    from openlfr.store.models import DeploymentKind
-    from openlfr.watchlist.enrol import embedder_key
-    from openlfr.watchlist.index import WatchlistIndex
-
-    store = open_store(Settings(), dev=True if dev else None, need_key=True)
-    try:
-        with store.session() as s:
-            dep = GD.get_deployment(s, deployment_id)
-            if recorded and dep.kind != DeploymentKind.EVALUATION:
-                raise StateError(f"deployment {deployment_id} is of kind {dep.kind.value}: "
-                                 "recorded footage is scanned only in a deployment of kind "
-                                 "'evaluation' (DESIGN safeguard 1)")
-            key = embedder_key(engine)
-            if dep.embedder_key != key:
-                raise StateError(f"deployment {deployment_id} uses embedder {dep.embedder_key}"
-                                 f", this engine is {key}")
-            snap = GW.load_snapshot(s, deployment_id, store.keyring, key)
-            guard_state = {"guard": GD.ScanGuard.of(dep), "at": time.monotonic()}
-            threshold = float(dep.threshold)
-            info = {"id": dep.id, "name": dep.name, "kind": dep.kind.value,
-                    "status": dep.status.value}
-        index = WatchlistIndex([str(int(x)) for x in snap.subject_ids], snap.labels,
-                               snap.embeddings,
-                               categories=[getattr(c, "value", c) for c in snap.categories],
-                               image_refs=[f"snapshot:{deployment_id}/subject:{int(x)}"
-                                           for x in snap.subject_ids])
-    except BaseException:
-        store.close()
-        raise
-    lock = threading.Lock()
-
-    def guard(cam: str, now: datetime) -> bool:
-        # reload every 2 s so a stop from the console takes effect quickly
-        if time.monotonic() - guard_state["at"] > 2.0:
-            with lock, store.session() as s2:
-                guard_state["guard"] = GD.ScanGuard.load(s2, deployment_id)
-                guard_state["at"] = time.monotonic()
-        return bool(guard_state["guard"].allows(cam, now))
-
-    def on_alert(alert: Any) -> None:
-        try:
-            with lock, store.session() as s2:
-                GA.record_alert(s2, deployment_id, camera_id, str(alert.track_id),
-                                int(alert.subject_id), float(alert.score), alert.probe_jpeg,
-                                alert.time)
-        except Exception as exc:  # the alert is still printed and sent to the sinks
-            typer.echo(f"warning: alert not recorded in the store: {exc}", err=True)
-
-    def on_counters(delta: dict[str, int]) -> None:
-        with lock, store.session() as s2:
-            GA.add_counters(s2, deployment_id, camera_id, delta["frames"], delta["dropped"],
-                            delta["faces"], delta["tracks"], datetime.now(UTC))
-
-    return store, index, guard, on_alert, on_counters, threshold, info
 
 
 def watchlist_add(

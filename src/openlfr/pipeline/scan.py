@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,13 @@ import numpy as np
 
 from openlfr.alerts.model import Alert
 from openlfr.alerts.sinks import AlertSink
-from openlfr.errors import ConfigError, ImageError
+from openlfr.errors import ConfigError, ImageError, StateError
 from openlfr.pipeline.sources import Mode
 from openlfr.pipeline.worker import CameraWorker, Guard, WorkerConfig, write_preview_video
 from openlfr.watchlist.index import WatchlistIndex
 
-__all__ = ["WatchlistBuild", "build_watchlist", "run_scan", "ScanResult"]
+__all__ = ["WatchlistBuild", "build_watchlist", "run_scan", "ScanResult", "Governed",
+           "open_governed"]
 
 log = logging.getLogger(__name__)
 
@@ -146,5 +146,88 @@ def run_scan(source: str, index: WatchlistIndex, threshold: float, *, engine: An
     return ScanResult(stats, list(worker.alerts))
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+@dataclass
+class Governed:
+    """What a scan inside a governed deployment needs. ``close()`` when done."""
+
+    store: Any
+    index: WatchlistIndex
+    guard: Guard
+    on_alert: Callable[[Alert], None]
+    on_counters: Callable[[dict[str, int]], None]
+    threshold: float
+    info: dict[str, Any]
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_governed(deployment_id: int, engine: Any, camera_id: str, *, recorded: bool,
+                  settings: Any = None, dev: bool = False) -> Governed:
+    """The deployment's approved snapshot as an index, its scan guard (reloaded every 2 s,
+    so a stop takes effect), and recorders for alerts (``record_alert``: encrypted probe,
+    audit entry) and counters (``add_counters``). Refuses recorded footage unless the
+    deployment is of kind ``evaluation``, and an engine whose embedder differs from the
+    deployment's."""
+    import threading
+    import time
+    from datetime import UTC, datetime
+
+    from openlfr.governance import alerts as GA
+    from openlfr.governance import deployments as GD
+    from openlfr.governance import watchlist as GW
+    from openlfr.governance.runtime import open_store
+    from openlfr.settings import Settings
+    from openlfr.store.models import DeploymentKind
+    from openlfr.watchlist.enrol import embedder_key
+
+    store = open_store(settings or Settings(), dev=True if dev else None, need_key=True)
+    try:
+        with store.session() as s:
+            dep = GD.get_deployment(s, deployment_id)
+            if recorded and dep.kind != DeploymentKind.EVALUATION:
+                raise StateError(f"deployment {deployment_id} is of kind {dep.kind.value}: "
+                                 "recorded footage is scanned only in a deployment of kind "
+                                 "'evaluation' (DESIGN safeguard 1)")
+            key = embedder_key(engine)
+            if dep.embedder_key != key:
+                raise StateError(f"deployment {deployment_id} uses embedder {dep.embedder_key}"
+                                 f", this engine is {key}")
+            snap = GW.load_snapshot(s, deployment_id, store.keyring, key)
+            guard_state = {"guard": GD.ScanGuard.of(dep), "at": time.monotonic()}
+            threshold = float(dep.threshold)
+            info = {"id": dep.id, "name": dep.name, "kind": dep.kind.value,
+                    "status": dep.status.value}
+        index = WatchlistIndex([str(int(x)) for x in snap.subject_ids], snap.labels,
+                               snap.embeddings,
+                               categories=[getattr(c, "value", c) for c in snap.categories],
+                               image_refs=[f"snapshot:{deployment_id}/subject:{int(x)}"
+                                           for x in snap.subject_ids])
+    except BaseException:
+        store.close()
+        raise
+    lock = threading.Lock()
+
+    def guard(cam: str, now: datetime) -> bool:
+        # reload every 2 s so a stop from the console takes effect quickly
+        if time.monotonic() - guard_state["at"] > 2.0:
+            with lock, store.session() as s2:
+                guard_state["guard"] = GD.ScanGuard.load(s2, deployment_id)
+                guard_state["at"] = time.monotonic()
+        return bool(guard_state["guard"].allows(cam, now))
+
+    def on_alert(alert: Any) -> None:
+        try:
+            with lock, store.session() as s2:
+                GA.record_alert(s2, deployment_id, camera_id, str(alert.track_id),
+                                int(alert.subject_id), float(alert.score), alert.probe_jpeg,
+                                alert.time)
+        except Exception as exc:  # the alert is still printed and sent to the sinks
+            log.error("alert %s not recorded in the store: %s", alert.alert_id, exc)
+
+    def on_counters(delta: dict[str, int]) -> None:
+        with lock, store.session() as s2:
+            GA.add_counters(s2, deployment_id, camera_id, delta["frames"], delta["dropped"],
+                            delta["faces"], delta["tracks"], datetime.now(UTC))
+
+    return Governed(store, index, guard, on_alert, on_counters, threshold, info)

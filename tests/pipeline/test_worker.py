@@ -1,0 +1,149 @@
+"""The per-camera worker on real footage with the real models: alerts, guard, drops,
+evaluation mode, preview redaction."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from openlfr.pipeline.scan import build_watchlist
+from openlfr.pipeline.sources import FolderSourceConfig, Mode, open_source
+from openlfr.pipeline.worker import CameraWorker, WorkerConfig
+from openlfr.watchlist.index import WatchlistIndex
+
+from ._fakes import RecordingSink
+
+pytestmark = pytest.mark.shared_data
+
+# Shot boundaries of the Hamilton clip (first frame of each shot), measured from colour
+# histograms (Bhattacharyya > 0.4): wide stage shot, profile close-up over the audience,
+# close-ups of the performer, audience shots.
+HAMILTON_SHOTS = [0, 20, 82, 211, 275]
+
+
+def _shot(frame: int) -> int:
+    return int(np.searchsorted(HAMILTON_SHOTS, frame, side="right")) - 1
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from openlfr.vision.engine import VisionEngine
+
+    return VisionEngine.from_config()
+
+
+@pytest.fixture(scope="module")
+def performer(shared_data):
+    path = shared_data / "video" / "hamilton_references" / "lin-manuel-miranda.png"
+    if not path.exists():
+        pytest.skip(f"evaluation file {path} is absent")
+    return path
+
+
+@pytest.fixture(scope="module")
+def hamilton_watchlist(performer, lfw_dir):
+    # the performer plus 300 LFW people (spread over the alphabet) as distractors; the full
+    # 5,749 run is `openlfr scan ... --distractors lfw` (README, Live scanning)
+    wl = build_watchlist([performer], distractors="lfw:300", progress=False)
+    assert len(wl.index) == 301
+    return wl.index
+
+
+def test_hamilton_alerts_only_for_the_performer_at_most_once_per_shot(
+        hamilton_clip, hamilton_watchlist, engine):
+    sink = RecordingSink()
+    w = CameraWorker(str(hamilton_clip), engine, hamilton_watchlist,
+                     WorkerConfig(camera_id="stage", threshold=engine.threshold.value,
+                                  mode=Mode.evaluation), sinks=[sink])
+    st = w.run()
+    alerts = list(w.alerts)
+    assert st["frames"] == 275 and st["dropped"] == 0  # evaluation: every frame
+    assert alerts, "the performer was not found"
+    assert {a.subject_id for a in alerts} == {"lin-manuel-miranda"}
+    shots = [_shot(a.frame_index) for a in alerts]
+    assert len(shots) == len(set(shots)), f"more than one alert in a shot: {shots}"
+    assert 2 in shots  # the close-ups of the performer (frames 82-210)
+    assert st["embedded"] < st["faces"] / 10  # embedding only when a track needs it
+    assert len(sink.alerts) == len(alerts)  # delivered through the sink
+    for a in alerts:
+        assert a.probe_jpeg[:3] == b"\xff\xd8\xff" and a.score >= a.threshold
+    # per-track state is gone at the end (privacy)
+    assert w._tracker.live_tracks == {} and w._matcher.live_tracks == 0
+
+
+def _frames_folder(clip, tmp_path, n: int):
+    cap = cv2.VideoCapture(str(clip))
+    for i in range(n):
+        ok, img = cap.read()
+        assert ok
+        cv2.imwrite(str(tmp_path / f"{i:04d}.png"), img)
+    cap.release()
+    return tmp_path
+
+
+def test_frames_outside_the_guard_are_not_analysed(hamilton_clip, tmp_path, engine,
+                                                    monkeypatch):
+    folder = _frames_folder(hamilton_clip, tmp_path, 12)
+    calls = []
+    detect = engine.detector.detect
+    monkeypatch.setattr(engine.detector, "detect", lambda im: calls.append(1) or detect(im))
+    allowed = iter([True] * 5 + [False] * 100)
+    index = WatchlistIndex(["x"], ["X"], np.eye(1, 512, dtype=np.float32))
+    w = CameraWorker(FolderSourceConfig(path=folder, fps=10), engine, index,
+                     WorkerConfig(camera_id="c", threshold=0.99, mode=Mode.evaluation),
+                     guard=lambda cam, now: cam == "c" and now.tzinfo is not None
+                     and next(allowed))
+    st = w.run()
+    assert st["frames"] == 5 and st["refused"] == 7
+    assert len(calls) == 5  # the detector never saw a refused frame
+    assert w._tracker.live_tracks == {}  # scanning stopped: tracks dropped at once
+
+
+def test_live_mode_drops_frames_instead_of_falling_behind(crowd_clip, engine):
+    index = WatchlistIndex(["x"], ["X"], np.eye(1, 512, dtype=np.float32))
+    cfg = WorkerConfig(camera_id="crowd", threshold=0.99, mode=Mode.live)
+    w = CameraWorker(str(crowd_clip), engine, index, cfg)
+    t0 = time.monotonic()
+    st = w.run()
+    wall = time.monotonic() - t0
+    assert st["decoded"] == 105
+    assert st["dropped"] > 0  # 1080p analysis is slower than 25 fps on this machine
+    assert st["frames"] + st["dropped"] == st["decoded"]
+    # kept up with the video's own duration (4.2 s) plus one frame's analysis
+    assert wall < 105 / 25 + 2.5
+
+
+def test_preview_blurs_faces_that_are_not_alerts(hamilton_clip, tmp_path, engine):
+    folder = _frames_folder(hamilton_clip, tmp_path, 1)
+    index = WatchlistIndex(["x"], ["X"], np.eye(1, 512, dtype=np.float32))
+    shown = []
+    w = CameraWorker(FolderSourceConfig(path=folder), engine, index,
+                     WorkerConfig(camera_id="c", threshold=0.99, mode=Mode.evaluation,
+                                  preview=True), on_frame=shown.append)
+    w.run()
+    jpeg = w.latest_preview_jpeg()
+    assert jpeg is not None and jpeg[:3] == b"\xff\xd8\xff"
+    original = cv2.imread(str(folder / "0000.png"))
+    faces = engine.detector.detect(original)
+    assert len(faces)
+    for b in faces.boxes.astype(int):
+        x1, y1, x2, y2 = b
+        before = original[y1:y2, x1:x2].astype(float)
+        after = shown[0][y1:y2, x1:x2].astype(float)
+        # detail (high-frequency energy) is gone from every face region
+        assert cv2.Laplacian(after, cv2.CV_64F).var() < 0.1 * cv2.Laplacian(
+            before, cv2.CV_64F).var() + 1
+
+
+def test_folder_source_in_evaluation_mode_analyses_every_image(hamilton_clip, tmp_path,
+                                                                engine):
+    folder = _frames_folder(hamilton_clip, tmp_path, 6)
+    index = WatchlistIndex(["x"], ["X"], np.eye(1, 512, dtype=np.float32))
+    src = open_source(FolderSourceConfig(path=folder), Mode.evaluation)
+    w = CameraWorker(src, engine, index, WorkerConfig(camera_id="c", threshold=0.99,
+                                                      mode=Mode.evaluation))
+    st = w.run()
+    assert st["frames"] == 6 and st["dropped"] == 0 and st["faces"] > 0
