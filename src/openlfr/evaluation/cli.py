@@ -137,13 +137,15 @@ def _watchlist(images: Path, embedder: EmbedderChoice, detector: DetectorChoice,
 
 
 def _watchlist_output(run: Any, name: str, out: Path | None, as_json: bool,
-                      note: str | None) -> None:
+                      note: str | None, sensitivity: dict[str, Any] | None = None) -> None:
     from openlfr.evaluation.plots import det_plot
     from openlfr.evaluation.protocols import watchlist_report, write_outputs
 
     res, arr = watchlist_report(run)
     if note:
         res["note"] = note
+    if sensitivity:
+        res["split_sensitivity"] = sensitivity
     title = (f"open-set watchlist, {res['embedding']['embedder']}: watchlist size "
              f"{res['watchlist_size']}, {res['mated_searches']} mated and "
              f"{res['non_mated_searches']} non-mated searches")
@@ -154,6 +156,11 @@ def _watchlist_output(run: Any, name: str, out: Path | None, as_json: bool,
         lines.append(f"at FPIR {a['target_fpir']:g}: threshold {a['threshold']:.4f}, "
                      f"TPIR {_p(a['tpir'])}, FPIR {_p(a['fpir'])}")
     lines.append(f"fallback alignments: {_p(res['fallbacks'])}")
+    if sensitivity:
+        for key, v in sensitivity["summary"].items():
+            lines.append(f"over seeds {sensitivity['seeds'][0]}-{sensitivity['seeds'][-1]}: "
+                         f"{key} min {100 * v['min']:.2f}%, median {100 * v['median']:.2f}%, "
+                         f"max {100 * v['max']:.2f}%")
     if note:
         lines.append(note)
     _emit(res, as_json, lines)
@@ -162,12 +169,23 @@ def _watchlist_output(run: Any, name: str, out: Path | None, as_json: bool,
 def lfw_watchlist(data: Data = None, embedder: Embedder = EmbedderChoice.arcface,
                   detector: Detector = DetectorChoice.scrfd, flip: Flip = True,
                   out: Out = None, as_json: AsJson = False, cache_dir: CacheDir = None,
-                  threads: Threads = 2, seed: Seed = 0) -> None:
+                  threads: Threads = 2, seed: Seed = 0,
+                  other_seeds: Annotated[int, typer.Option(
+                      "--other-seeds", min=0, max=100,
+                      help="Also report the figures for seeds seed+1..seed+N of the split "
+                           "(how much they depend on who is enrolled).")] = 0) -> None:
     """LFW open-set 1:N watchlist (840 enrolled): TPIR/FPIR/FNIR, rank-1, DET plot."""
     from openlfr.evaluation.lfw import LFW_NOTE
+    from openlfr.evaluation.protocols import split_sensitivity
 
-    run = _watchlist(_lfw(data) / "images", embedder, detector, flip, threads, cache_dir, seed)
-    _watchlist_output(run, _name("lfw-watchlist", embedder, flip), out, as_json, LFW_NOTE)
+    images = _lfw(data) / "images"
+    run = _watchlist(images, embedder, detector, flip, threads, cache_dir, seed)
+    extra = None
+    if other_seeds:
+        extra = split_sensitivity(images, _fe(embedder, flip, detector, threads),
+                                  _cache(cache_dir), range(seed, seed + other_seeds + 1))
+    _watchlist_output(run, _name("lfw-watchlist", embedder, flip), out, as_json, LFW_NOTE,
+                      extra)
 
 
 def watchlist(folder: Annotated[Path, typer.Option("--folder", help="Folder of Name/*.jpg.")],
