@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from openlfr.settings import Settings
 
 
 def serve(
@@ -18,6 +21,11 @@ def serve(
     data_dir: Annotated[Path | None, typer.Option(help="Data folder (default: "
                                                   "OPENLFR_DATA_DIR or ./var).")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    demo: Annotated[bool, typer.Option("--demo", help="Development demo: on an empty store, "
+                                       "create demo users (passwords printed once), enrol a "
+                                       "demo subject and start an evaluation deployment on a "
+                                       "clip built from packaged photographs. Implies --dev.")
+                    ] = False,
 ) -> None:
     """Run the server: migrate the store, run the cameras of active deployments, serve the
     console at http://HOST:PORT/ and the API under /api."""
@@ -27,16 +35,48 @@ def serve(
     from openlfr.settings import Settings
 
     overrides: dict[str, object] = {}
-    if dev:
+    if dev or demo:
         overrides["dev"] = True
     if data_dir is not None:
         overrides["data_dir"] = data_dir
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = Settings(**overrides)
+    if demo:
+        _seed_demo(settings)
     app = create_app(settings)
     typer.echo(f"OpenLFR console: http://{host}:{port}/  (API under /api, metrics /metrics)",
                err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False,
                 server_header=False)
+
+
+def _seed_demo(settings: Settings) -> None:
+    from sqlalchemy import func, select
+
+    from openlfr.api.demo import seed_demo
+    from openlfr.demoscene import build_scene
+    from openlfr.governance.runtime import open_store
+    from openlfr.store import upgrade
+    from openlfr.store.models import User
+
+    upgrade(settings.resolved_database_url)
+    store = open_store(settings)
+    try:
+        with store.session() as s:
+            empty = (s.scalar(select(func.count()).select_from(User)) or 0) == 0
+    finally:
+        store.close()
+    if not empty:
+        typer.echo("demo: the store already has users; sign in with the demo passwords printed "
+                   "the first time (or delete the data folder to start again)", err=True)
+        return
+    typer.echo("demo: building the scene and enrolling the demo subject ...", err=True)
+    scene = build_scene(settings.data_dir / "demo")
+    seed = seed_demo(settings, video=scene.video, reference=scene.reference,
+                     subject_name=scene.subject_name)
+    typer.echo(f"demo: deployment {seed.deployment_id} is active. Sign in as (shown once):",
+               err=True)
+    for name, pw in seed.passwords.items():
+        typer.echo(f"    {name:<10} {pw}", err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -59,7 +59,8 @@ class CameraCollector(Collector):
         running = GaugeMetricFamily("openlfr_camera_running", "1 while the camera worker runs",
                                     labels=labels)
         stage = GaugeMetricFamily("openlfr_stage_latency_seconds",
-                                  "Mean latency of a pipeline stage", labels=[*labels, "stage"])
+                                  "Mean time a pipeline stage takes per analysed frame",
+                                  labels=[*labels, "stage"])
         for f in self._figures():
             key = [f.deployment, f.camera]
             for name, fam in fams.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -28,10 +29,19 @@ NO_STORE = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
             responses={200: {"content": {"text/event-stream": {}}}})
 async def alert_stream(request: Request, me: CanViewAlerts) -> StreamingResponse:
     """Alerts as they happen (``event: alert``, data: the alert as JSON, without images)."""
-    hub = request.app.state.ctx.hub
+    ctx = request.app.state.ctx
+    hub = ctx.hub
     sub = hub.subscribe()
-    return StreamingResponse(sse_stream(hub, sub, is_disconnected=request.is_disconnected),
-                             media_type="text/event-stream", headers=NO_STORE)
+    ctx.metrics.live_listeners.set(hub.subscribers)
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            async for chunk in sse_stream(hub, sub, is_disconnected=request.is_disconnected):
+                yield chunk
+        finally:
+            ctx.metrics.live_listeners.set(hub.subscribers)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers=NO_STORE)
 
 
 @router.get("/api/live/cameras", response_model=CameraLiveList)
