@@ -64,6 +64,15 @@ def test_sqlite_engine_enables_foreign_keys_and_wal(tmp_path: Path) -> None:
         engine.dispose()
 
 
+def test_unreachable_database_and_bad_revision_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot use database postgresql.*127.0.0.1:1"):
+        upgrade("postgresql+psycopg://postgres@127.0.0.1:1/nothing?connect_timeout=2")
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade(url)
+    with pytest.raises(ConfigError, match="migration failed"):
+        downgrade(url, "no_such_revision")
+
+
 def test_bad_url_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="unsupported database"):
         make_engine("mysql://u@h/db")

@@ -112,28 +112,41 @@ def _alembic_config(connection: Any) -> Any:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate the database at ``url`` up to ``revision`` (creates the schema if empty)."""
+@contextmanager
+def _clear_errors(engine: Engine) -> Iterator[None]:
+    """Unreachable servers and unknown revisions become clear ConfigErrors."""
+    from alembic.util.exc import CommandError
+    from sqlalchemy.exc import OperationalError
+
+    where = engine.url.render_as_string(hide_password=True)
+    try:
+        yield
+    except OperationalError as exc:
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise ConfigError(f"cannot use database {where}: {first}") from None
+    except CommandError as exc:
+        raise ConfigError(f"migration failed on {where}: {exc}") from None
+
+
+def _migrate(url: str, direction: str, revision: str) -> None:
     from alembic import command
 
     engine = make_engine(url)
     try:
-        with engine.begin() as conn:
-            command.upgrade(_alembic_config(conn), revision)
+        with _clear_errors(engine), engine.begin() as conn:
+            getattr(command, direction)(_alembic_config(conn), revision)
     finally:
         engine.dispose()
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the database at ``url`` up to ``revision`` (creates the schema if empty)."""
+    _migrate(url, "upgrade", revision)
 
 
 def downgrade(url: str, revision: str) -> None:
     """Migrate down to ``revision`` (``base`` removes every OpenLFR table)."""
-    from alembic import command
-
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            command.downgrade(_alembic_config(conn), revision)
-    finally:
-        engine.dispose()
+    _migrate(url, "downgrade", revision)
 
 
 def head_revision() -> str:
@@ -158,7 +171,8 @@ def current_revision(engine: Engine) -> str | None:
 
 def require_current(engine: Engine) -> None:
     """Refuse to work on a database that is not at the current schema."""
-    current, head = current_revision(engine), head_revision()
+    with _clear_errors(engine):
+        current, head = current_revision(engine), head_revision()
     if current != head:
         where = engine.url.render_as_string(hide_password=True)
         state = "empty" if current is None else f"at revision {current}"
