@@ -12,9 +12,11 @@ Measurements (stored in ``Faces.quality_parts``, names from :data:`openlfr.faces
 ``frontality``
     in [0, 1], 1 = facing the camera. From the five landmarks, in the frame of the eye line:
     *yaw* proxy = horizontal offset of the nose from the eye-mouth midline, in eye distances
-    (0 frontal, ~0.5 when the nose reaches the eye line's end, i.e. near profile); *pitch*
+    (0 frontal, ~0.4 at 35-40 degrees of yaw, 0.7 and beyond near profile); *pitch*
     proxy = how far the nose's height between eyes and mouth is from the frontal template's
-    (0.49). frontality = (1 - yaw/YAW_LIMIT)(1 - pitch/PITCH_LIMIT), clipped to [0, 1].
+    (0.49); and a *foreshortening* factor when the eye distance shrinks far below the
+    eye-mouth distance (strongly turned heads whose landmarks collapse).
+    frontality = (1 - yaw/0.7)(1 - pitch/0.5) * foreshortening, clipped to [0, 1].
 ``detector``
     the detector's confidence.
 
@@ -35,9 +37,9 @@ __all__ = ["QualityConfig", "QualityAssessor", "frontality", "sharpness", "YAW_L
            "PITCH_LIMIT"]
 
 #: Nose offset from the eye-mouth midline (in eye distances) at which frontality reaches 0.
-YAW_LIMIT = 0.45
+YAW_LIMIT = 0.7
 #: Deviation of the nose's relative height at which frontality reaches 0.
-PITCH_LIMIT = 0.30
+PITCH_LIMIT = 0.5
 _T = ARCFACE_TEMPLATE
 _PITCH_REF = float((_T[2, 1] - (_T[0, 1] + _T[1, 1]) / 2)
                    / ((_T[3, 1] + _T[4, 1]) / 2 - (_T[0, 1] + _T[1, 1]) / 2))
