@@ -9,6 +9,7 @@ changes are rolled back first, so nothing of it persists).
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import secrets
 from datetime import UTC, datetime
@@ -94,8 +95,13 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
 }
 
 _hasher = PasswordHasher()
-# Verified when the username does not exist, so a miss costs the same time as a hit.
-_DUMMY_HASH = _hasher.hash("openlfr-no-such-user")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the username does not exist, so a miss costs the same time as a hit
+    (computed on first use, not at import)."""
+    return _hasher.hash("openlfr-no-such-user")
 
 
 def _now(now: datetime | None) -> datetime:
@@ -231,7 +237,7 @@ def authenticate(session: Session, username: str, password: str,
     user = session.scalar(select(User).where(User.username == username))
     ok = False
     try:
-        ok = _hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH,
+        ok = _hasher.verify(user.password_hash if user and user.password_hash else _dummy_hash(),
                             password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
