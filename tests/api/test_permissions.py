@@ -145,3 +145,20 @@ def test_admin_sees_no_biometric_data(api: Api) -> None:
     for url in (f"/api/watchlist/subjects/{sid}/image", "/api/watchlist/subjects",
                 "/api/alerts", "/api/alerts/1/probe", "/api/live/1/cam1.mjpeg"):
         assert api.client.get(url, headers=h).status_code == 403, url
+
+
+@pytest.mark.parametrize("role", list(Role), ids=[r.value for r in Role])
+def test_console_shows_each_role_only_its_pages(api: Api, role: Role) -> None:
+    from openlfr.api.routes.console import NAV
+    from openlfr.governance.auth import allowed
+
+    page = api.client.get("/", headers=api.auth(role))
+    assert page.status_code == 200
+    nav = page.text.split("<nav>", 1)[1].split("</nav>", 1)[0]
+    shown = set(re.findall(r'href="([^"]+)"', nav))
+    assert shown == {href for href, _, action, _ in NAV if allowed({role}, action)}
+    if allowed({role}, Action.ALERT_VIEW):
+        op = api.client.get("/console/operator", headers=api.auth(role)).text
+        can = allowed({role}, Action.ALERT_ADJUDICATE)
+        assert f'data-can-adjudicate="{1 if can else 0}"' in op
+        assert ('data-list="/api/live/cameras"' in op) == allowed({role}, Action.ALERT_IMAGE)
