@@ -93,3 +93,20 @@ def test_as_bgr_converts_and_checks() -> None:
     assert as_bgr(np.zeros((4, 5, 4), np.uint8)).shape == (4, 5, 3)
     with pytest.raises(ImageError, match="uint8"):
         as_bgr(np.zeros((4, 5, 3), np.float64))
+
+
+def test_exif_orientation_is_applied() -> None:
+    """Phone photos store pixels sideways plus an EXIF orientation; faces must come out
+    upright. Orientation 6 = rotate 90 degrees clockwise to display."""
+    img = np.zeros((100, 200, 3), np.uint8)
+    img[:, :50] = 255  # white band on the left
+    ok, buf = cv2.imencode(".jpg", img)
+    assert ok
+    data = buf.tobytes()
+    tiff = (b"MM\x00\x2a" + struct.pack(">I", 8) + struct.pack(">H", 1)
+            + struct.pack(">HHII", 0x0112, 3, 1, 6 << 16) + struct.pack(">I", 0))
+    app1 = b"Exif\x00\x00" + tiff
+    with_exif = data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:]
+    out = load_image(with_exif)
+    assert out.shape == (200, 100, 3)
+    assert out[:50].mean() > 200 and out[100:].mean() < 30  # the band is now at the top
