@@ -90,6 +90,8 @@ def detect(
     from openlfr.vision.quality import QualityAssessor
 
     cfg = _engine_config(config, detector, None).resolved()
+    if cfg.opencv_threads is not None:
+        cv2.setNumThreads(cfg.opencv_threads)
     img = load_image(image)
     det = build_detector(cfg.detector)
     quality = QualityAssessor(cfg.quality)
