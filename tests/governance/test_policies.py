@@ -3,7 +3,7 @@ retention, two-person verification, permissions, canonical JSON."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
