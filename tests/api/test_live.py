@@ -182,3 +182,20 @@ def test_metrics_endpoint_uses_its_own_registry(api: Api) -> None:
     assert resp.headers["content-type"].startswith("text/plain")
     assert "openlfr_http_requests_total" in resp.text
     assert "python_gc_objects_collected_total" not in resp.text  # not the global registry
+
+
+def test_hub_close_ends_streams_for_shutdown() -> None:
+    async def main() -> list[str]:
+        hub = AlertHub()
+        hub.bind(asyncio.get_running_loop())
+        sub = hub.subscribe()
+        gen = sse_stream(hub, sub, is_disconnected=_never, keepalive_s=30)
+        chunks = [await gen.__anext__()]
+        threading.Thread(target=hub.close).start()
+        chunks += [c async for c in gen]  # ends without waiting for a keep-alive
+        late = hub.subscribe()  # a stream opened while shutting down ends at once
+        chunks += [c async for c in sse_stream(hub, late, is_disconnected=_never)]
+        return chunks
+
+    chunks = asyncio.run(asyncio.wait_for(main(), timeout=5))
+    assert chunks == ["retry: 3000\n: connected\n\n", "retry: 3000\n: connected\n\n"]

@@ -92,6 +92,7 @@ class AppContext:
     background: list[asyncio.Task[None]] = field(default_factory=list)
     vision_factory: Callable[[], Any] | None = None
     _vision: Any = None
+    closing: threading.Event = field(default_factory=threading.Event)
     _vision_lock: threading.Lock = field(default_factory=threading.Lock)
     _enrol_lock: threading.Lock = field(default_factory=threading.Lock)
     _wake: asyncio.Event | None = None
@@ -131,6 +132,11 @@ class AppContext:
         with self._enrol_lock:  # one enrolment at a time: it is CPU-bound anyway
             key, vector = enrol_image(engine, array)
         return str(key), vector
+
+    def close_streams(self) -> None:
+        """End live streams now (called when the server begins to shut down)."""
+        self.closing.set()
+        self.hub.close()
 
     def wake_supervisor(self) -> None:
         """Run the camera supervisor now (after a start or stop), from any thread."""

@@ -45,8 +45,17 @@ def serve(
     app = create_app(settings)
     typer.echo(f"OpenLFR console: http://{host}:{port}/  (API under /api, metrics /metrics)",
                err=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False,
-                server_header=False)
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, proxy_headers=False,
+        server_header=False, timeout_graceful_shutdown=5))
+    uvicorn_exit = server.handle_exit
+
+    def handle_exit(sig: int, frame: object) -> None:
+        app.state.ctx.close_streams()  # live streams never end on their own: end them now
+        uvicorn_exit(sig, frame)  # type: ignore[arg-type]
+
+    server.handle_exit = handle_exit  # type: ignore[method-assign]
+    server.run()
 
 
 def _seed_demo(settings: Settings) -> None:

@@ -22,6 +22,7 @@ __all__ = ["AlertHub", "Subscription", "sse_stream", "mjpeg_stream", "MJPEG_BOUN
 log = logging.getLogger(__name__)
 
 MJPEG_BOUNDARY = "openlfrframe"
+_CLOSE: dict[str, Any] = {"type": "_close"}  # sentinel: the server is shutting down
 
 
 @dataclass(eq=False)
@@ -42,6 +43,7 @@ class AlertHub:
     _loop: asyncio.AbstractEventLoop | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     published: int = 0
+    closed: bool = False
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Attach the event loop that owns the subscriber queues (done at app start)."""
@@ -51,7 +53,19 @@ class AlertHub:
         sub = Subscription(asyncio.Queue(maxsize=self.queue_size), accept)
         with self._lock:
             self._subs.add(sub)
+        if self.closed:
+            sub.queue.put_nowait(_CLOSE)
         return sub
+
+    def close(self) -> None:
+        """End every stream (server shutdown); thread-safe."""
+        self.closed = True
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._deliver, _CLOSE)
+            except RuntimeError:
+                pass
 
     def unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
@@ -78,7 +92,7 @@ class AlertHub:
             subs = list(self._subs)
         for sub in subs:
             try:
-                if not sub.accept(event):
+                if event is not _CLOSE and not sub.accept(event):
                     continue
             except Exception:  # a filter must never break delivery to others
                 log.exception("alert filter failed")
@@ -102,6 +116,8 @@ async def sse_stream(hub: AlertHub, sub: Subscription, *, is_disconnected: Calla
                     return
                 yield ": keep-alive\n\n"
                 continue
+            if event is _CLOSE:
+                return
             kind = event.get("type", "alert")
             yield f"event: {kind}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
     finally:

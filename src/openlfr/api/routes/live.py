@@ -67,14 +67,15 @@ async def live_view(deployment_id: int, camera_id: str, request: Request,
                     frames: Annotated[int | None, Query(ge=1, le=100000)] = None
                     ) -> StreamingResponse:
     """The camera's preview as MJPEG: every face that is not an alert is blurred."""
-    runner = request.app.state.ctx.supervisor.runner(deployment_id, camera_id)
+    ctx = request.app.state.ctx
+    runner = ctx.supervisor.runner(deployment_id, camera_id)
     if runner is None:
         raise NotFound(f"camera {camera_id!r} of deployment {deployment_id} is not running "
                        "(only active deployments have a live view)")
     stream = mjpeg_stream(runner.latest_jpeg, is_disconnected=request.is_disconnected,
                           max_fps=fps, max_frames=frames,
-                          still_running=lambda: request.app.state.ctx.supervisor.runner(
-                              deployment_id, camera_id) is runner)
+                          still_running=lambda: not ctx.closing.is_set() and
+                          ctx.supervisor.runner(deployment_id, camera_id) is runner)
     return StreamingResponse(
         stream, media_type=f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}",
         headers=NO_STORE)

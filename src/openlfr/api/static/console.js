@@ -199,11 +199,11 @@ async function refreshCameras(box) {
     if (!want.has(tile.dataset.url)) { tile.remove(); }
   }
   for (const c of cams) {
-    if (box.querySelector(`.camera[data-url="${c.url}"]`)) { continue; }
+    if ([...box.querySelectorAll(".camera")].some((t) => t.dataset.url === c.url)) { continue; }
     const tile = document.createElement("div");
     tile.className = "camera panel";
     tile.dataset.url = c.url;
-    tile.innerHTML = `<img class="live" alt="live view of camera ${escapeHtml(c.camera_id)}" src="${c.url}">
+    tile.innerHTML = `<img class="live" alt="live view of camera ${escapeHtml(c.camera_id)}" src="${escapeHtml(c.url)}">
       <div class="cap">Deployment ${escapeHtml(String(c.deployment_id))} · camera ${escapeHtml(c.camera_id)} · faces that do not match are blurred</div>`;
     box.appendChild(tile);
   }
