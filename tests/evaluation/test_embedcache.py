@@ -110,3 +110,14 @@ def test_spec_changes_the_cache(tmp_path: Path) -> None:
     other.spec["options"] = {"flip": True}
     c = EmbeddingCache(tmp_path, other, tmp_path / "c")
     assert len({a.dir, b.dir, c.dir}) == 3
+
+
+def test_too_few_detections_fall_back_to_the_lfw_constant(tmp_path: Path) -> None:
+    from openlfr.evaluation.embedcache import LFW_CENTRE_LANDMARKS
+
+    paths = folder(tmp_path, 6)  # images 0 and 5 have no face; 4 detections < 20
+    fe = FakeEmbedder()
+    emb = EmbeddingCache(tmp_path / "imgs", fe, tmp_path / "cache").ensure(paths,
+                                                                          progress=False)
+    assert int(emb.fallback.sum()) == 2
+    np.testing.assert_allclose(fe.fallback_landmarks[0], LFW_CENTRE_LANDMARKS * 250, rtol=1e-5)
