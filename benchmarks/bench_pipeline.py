@@ -1,0 +1,213 @@
+"""The live pipeline against a naive one on the 1080p crowd clip, same models, same run.
+
+    .venv/bin/python benchmarks/bench_pipeline.py            # table
+    .venv/bin/python benchmarks/bench_pipeline.py --json     # one JSON object on stdout
+
+naive:   decode every frame; detect (SCRFD-500M at 640 wide); align, embed (ArcFace MBF, no
+         flip) and search EVERY face on EVERY frame (the DESIGN section 9 reference:
+         7.1 frames/s, real-time factor 0.28 at 25 fps).
+openlfr: the CameraWorker in evaluation mode (every frame analysed, none dropped): detect,
+         quality gates, track, embed only when a track needs new evidence, match per track.
+Both search the same watchlist: all of LFW as distractors (5,749 people) when the LFW cache
+or folder is available, else 1,000 random unit vectors. Runs alternate (naive, openlfr,
+naive, openlfr, ...) so load from other processes hits both alike; each figure is the median
+over ``--repeat`` runs, with the process CPU time (all threads) beside the wall clock.
+
+Frame-to-alert latency needs alerts, and nobody in the crowd clip is on any watchlist. For
+this measurement only, the benchmark enrols a few passers-by *from the clip itself* (the
+largest faces of frames 30 and 70, flip-fused like any enrolment) as "bench-passer-by-N", and runs
+the worker in live mode (files played at 25 fps, frames dropped when analysis is slower,
+as a camera would be): latency is from the frame leaving the decoder to the alert.
+These subjects exist only in this process's memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _clip(args: argparse.Namespace) -> Path:
+    from openlfr.settings import shared_data_dir
+
+    if args.clip:
+        return Path(args.clip)
+    data = shared_data_dir()
+    if data is None:
+        sys.exit("no shared data: pass --clip PATH")
+    return data / "video" / "crowd_royal_opera_house_1080p.mp4"
+
+
+def _watchlist(args: argparse.Namespace):
+    from openlfr.settings import shared_data_dir
+    from openlfr.watchlist.index import WatchlistIndex
+
+    data = shared_data_dir()
+    if not args.no_lfw and data is not None and (data / "lfw").is_dir():
+        from openlfr.watchlist.distractors import lfw_distractors
+
+        names, vecs = lfw_distractors(data / "lfw", progress=False)
+        return WatchlistIndex([f"lfw:{n}" for n in names], names, vecs), f"LFW {len(names)}"
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal((1000, 512)).astype(np.float32)
+    ids = [f"r{i}" for i in range(1000)]
+    return WatchlistIndex(ids, ids, v), "1,000 random vectors"
+
+
+def naive(clip: Path, engine, index, threshold: float) -> dict:
+    """Detect, embed and search every face on every frame."""
+    import cv2
+
+    from openlfr.vision.align import align
+
+    cap = cv2.VideoCapture(str(clip), cv2.CAP_FFMPEG)
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    frames = faces = hits = 0
+    t0, c0 = time.perf_counter(), time.process_time()
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        f = engine.detector.detect(img)
+        frames += 1
+        faces += len(f)
+        if len(f):
+            emb = engine.embedder.embed_aligned(align(img, f.landmarks))
+            scores, _ = index.search_arrays(emb, k=1)
+            hits += int((scores[:, 0] >= threshold).sum())
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    cap.release()
+    return {"frames": frames, "faces": faces, "embedded": faces, "alerts_per_frame_rule": hits,
+            "wall_s": wall, "cpu_s": cpu, "fps_in": fps}
+
+
+def openlfr(clip: Path, engine, index, threshold: float) -> dict:
+    from openlfr.pipeline.sources import Mode
+    from openlfr.pipeline.worker import CameraWorker, WorkerConfig
+
+    w = CameraWorker(str(clip), engine, index,
+                     WorkerConfig(camera_id="bench", threshold=threshold, mode=Mode.evaluation))
+    c0 = time.process_time()
+    st = w.run()
+    cpu = time.process_time() - c0
+    return {"frames": st["frames"], "faces": st["faces"], "embedded": st["embedded"],
+            "tracks": st["tracks"], "alerts": st["alerts"], "wall_s": st["elapsed_s"],
+            "cpu_s": cpu, "fps_in": st["source_fps"], "latency": st["latency"]}
+
+
+def latency_run(clip: Path, engine, base_index, threshold: float, n_subjects: int) -> dict:
+    """Enrol passers-by from the clip (benchmark only) and measure frame-to-alert latency
+    with the worker in live mode."""
+    import cv2
+
+    from openlfr.pipeline.sources import Mode
+    from openlfr.pipeline.worker import CameraWorker, WorkerConfig
+    from openlfr.vision.align import align
+    from openlfr.watchlist.enrol import enrolment_engine
+    from openlfr.watchlist.index import WatchlistIndex
+
+    enrol = enrolment_engine()
+    cap = cv2.VideoCapture(str(clip), cv2.CAP_FFMPEG)
+    chunks = []
+    for frame_no in (30, 70):  # people enter and leave: take the largest faces of two frames
+        cap.set(cv2.CAP_PROP_POS_FRAMES, frame_no)
+        ok, img = cap.read()
+        f = enrol.detector.detect(img)
+        order = np.argsort(-f.widths)[:max(1, n_subjects // 2)]
+        chunks.append(enrol.embedder.embed_aligned(align(img, f.landmarks[order])))
+    cap.release()
+    vecs = np.concatenate(chunks)
+    ids = [f"bench-passer-by-{i + 1}" for i in range(len(vecs))]
+    idx = WatchlistIndex(ids + base_index.template_subjects,
+                         ids + [base_index.label(s) for s in base_index.template_subjects],
+                         np.concatenate([vecs, base_index.embeddings]))
+    w = CameraWorker(str(clip), engine, idx,
+                     WorkerConfig(camera_id="bench", threshold=threshold, mode=Mode.live))
+    st = w.run()
+    lat = np.asarray(w.alert_latency) * 1000
+    ana = np.asarray(w.analysis_latency) * 1000
+    bench_alerts = sum(a.subject_id.startswith("bench-") for a in w.alerts)
+    return {"enrolled_from_clip": len(ids), "alerts": len(w.alerts),
+            "alerts_for_enrolled": bench_alerts, "dropped": st["dropped"],
+            "frames_analysed": st["frames"], "decoded": st["decoded"],
+            "frame_to_alert_ms": {"p50": float(np.percentile(lat, 50)) if lat.size else None,
+                                  "p95": float(np.percentile(lat, 95)) if lat.size else None,
+                                  "n": int(lat.size)},
+            "analysis_to_alert_ms": {"p50": float(np.percentile(ana, 50)) if ana.size else None,
+                                     "p95": float(np.percentile(ana, 95)) if ana.size else None}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clip", help="video (default: the shared 1080p crowd clip)")
+    ap.add_argument("--repeat", type=int, default=2, help="alternating runs of each")
+    ap.add_argument("--no-lfw", action="store_true", help="random watchlist, skip LFW")
+    ap.add_argument("--latency-subjects", type=int, default=6)
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args()
+
+    from openlfr.vision.engine import VisionEngine
+
+    clip = _clip(args)
+    engine = VisionEngine.from_config()
+    threshold = float(engine.threshold.value)
+    index, wl_desc = _watchlist(args)
+    runs: dict[str, list[dict]] = {"naive": [], "openlfr": []}
+    for _ in range(args.repeat):
+        runs["naive"].append(naive(clip, engine, index, threshold))
+        runs["openlfr"].append(openlfr(clip, engine, index, threshold))
+
+    def summary(rs: list[dict]) -> dict:
+        wall = statistics.median(r["wall_s"] for r in rs)
+        cpu = statistics.median(r["cpu_s"] for r in rs)
+        r0 = rs[0]
+        out = {k: r0[k] for k in ("frames", "faces", "embedded") if k in r0}
+        for k in ("tracks", "alerts", "alerts_per_frame_rule"):
+            if k in r0:
+                out[k] = r0[k]
+        out.update(wall_s=round(wall, 2), cpu_s=round(cpu, 2),
+                   frames_per_s=round(r0["frames"] / wall, 2),
+                   faces_per_s=round(r0["faces"] / wall, 1),
+                   real_time_factor=round(r0["frames"] / r0["fps_in"] / wall, 3),
+                   runs_wall_s=[round(r["wall_s"], 2) for r in rs])
+        return out
+
+    res = {"clip": str(clip), "watchlist": wl_desc, "threshold": threshold,
+           "threshold_calibrated": engine.threshold.calibrated,
+           "cpu_count": os.cpu_count(), "load_avg": [round(x, 2) for x in os.getloadavg()],
+           "naive": summary(runs["naive"]), "openlfr": summary(runs["openlfr"])}
+    res["speedup_frames_per_s"] = round(res["openlfr"]["frames_per_s"]
+                                        / res["naive"]["frames_per_s"], 2)
+    res["cpu_ratio"] = round(res["naive"]["cpu_s"] / res["openlfr"]["cpu_s"], 2)
+    res["openlfr_stage_latency"] = runs["openlfr"][0]["latency"]
+    res["latency"] = latency_run(clip, engine, index, threshold, args.latency_subjects)
+    if args.json:
+        print(json.dumps(res))
+        return
+    n, o = res["naive"], res["openlfr"]
+    print(f"clip {clip.name}; watchlist {wl_desc}; threshold {threshold}; "
+          f"load {res['load_avg']}")
+    print(f"{'':8} {'frames/s':>9} {'faces/s':>8} {'RTF':>6} {'embedded':>9} {'wall s':>7} "
+          f"{'cpu s':>6}")
+    for name, r in (("naive", n), ("openlfr", o)):
+        print(f"{name:8} {r['frames_per_s']:>9} {r['faces_per_s']:>8} "
+              f"{r['real_time_factor']:>6} {r['embedded']:>9} {r['wall_s']:>7} {r['cpu_s']:>6}")
+    print(f"speed-up {res['speedup_frames_per_s']}x (frames/s), CPU {res['cpu_ratio']}x less")
+    lat = res["latency"]
+    print(f"latency (live mode, {lat['enrolled_from_clip']} passers-by enrolled from the clip "
+          f"for this measurement only): frame-to-alert p50 {lat['frame_to_alert_ms']['p50']} "
+          f"ms, p95 {lat['frame_to_alert_ms']['p95']} ms over {lat['frame_to_alert_ms']['n']} "
+          f"alerts; {lat['dropped']} of {lat['decoded']} frames dropped")
+
+
+if __name__ == "__main__":
+    main()
