@@ -123,9 +123,19 @@ def test_deployment_life_and_errors(wf: Api) -> None:
     pdf = c.get(f"/api/deployments/{did}/report.pdf", headers=aud)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
+    held = c.post(f"/api/alerts/{aid}/hold", headers=aud, json={"reason": "court case 12"})
+    assert held.status_code == 200 and held.json()["hold_reason"] == "court case 12"
+    assert c.post(f"/api/alerts/{aid}/hold", headers=op, json={"reason": "x"}).status_code == 403
+    assert c.post(f"/api/alerts/{aid}/release", headers=ao).json()["hold_reason"] is None
+
+    tr = c.get("/api/reports/transparency.json", headers=aud)
+    assert tr.status_code == 200 and str(did) in tr.text
+    assert c.get("/api/reports/transparency.json?start=2030-01-01T00:00:00Z"
+                 "&end=2029-01-01T00:00:00Z", headers=aud).status_code == 422
+
     chain = c.get("/api/audit/verify", headers=aud).json()
     assert chain["ok"] is True and chain["entries"] > 10
     actions = [e["action"] for e in c.get("/api/audit?limit=1000", headers=aud).json()["items"]]
     for a in ("enrol", "snapshot_approve", "deployment_start", "alert", "adjudicate",
-              "deployment_end", "deployment_review", "view_image"):
+              "deployment_end", "deployment_review", "view_image", "alert_hold"):
         assert a in actions, a

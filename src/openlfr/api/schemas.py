@@ -30,7 +30,7 @@ __all__ = [
     "AlertPublic", "CountersPublic", "DeploymentCreate", "DeploymentPublic", "SnapshotPublic",
     "SubjectPublic", "TokenPublic", "UserCreate", "UserPublic",
     "DeploymentDraft", "DeploymentList", "Transition", "ReviewIn", "SubjectList", "ExpireIn",
-    "AlertView", "AlertList", "AdjudicationIn", "AuditEntryPublic", "AuditList",
+    "AlertView", "AlertList", "AdjudicationIn", "HoldIn", "AuditEntryPublic", "AuditList",
     "AuditVerifyPublic", "UserUpdate", "UserList", "TokenCreate", "TokenIssued", "LoginIn",
     "MePublic", "CameraLive", "CameraLiveList", "RatePublic", "DeploymentCounts",
 ]
@@ -94,6 +94,10 @@ class AlertView(AlertPublic):
 
 class AlertList(BaseModel):
     items: list[AlertView]
+
+
+class HoldIn(_In):
+    reason: Annotated[str, Field(min_length=1, max_length=1000)]
 
 
 class AdjudicationIn(_In):

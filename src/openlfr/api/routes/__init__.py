@@ -1,9 +1,19 @@
 """The app's routers, in the order they are mounted."""
 
-from openlfr.api.routes import alerts, audit, auth, console, deployments, live, users, watchlist
+from openlfr.api.routes import (
+    alerts,
+    audit,
+    auth,
+    console,
+    deployments,
+    live,
+    reports,
+    users,
+    watchlist,
+)
 
 # live before alerts: /api/alerts/stream must not be taken for /api/alerts/{alert_id}
 ROUTERS = [auth.router, console.router, deployments.router, watchlist.router, live.router,
-           alerts.router, audit.router, users.router]
+           alerts.router, reports.router, audit.router, users.router]
 
 __all__ = ["ROUTERS"]

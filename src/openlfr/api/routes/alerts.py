@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from openlfr.api.deps import (
     CanAdjudicate,
+    CanHoldAlert,
     CanSeeAlertImage,
     CanSeeSubjectImage,
     CanViewAlerts,
@@ -18,7 +19,7 @@ from openlfr.api.deps import (
     GuardedRoute,
 )
 from openlfr.api.routes.watchlist import image_response
-from openlfr.api.schemas import AdjudicationIn, AlertList, AlertPublic, AlertView
+from openlfr.api.schemas import AdjudicationIn, AlertList, AlertPublic, AlertView, HoldIn
 from openlfr.errors import NotFound
 from openlfr.governance import alerts as svc
 from openlfr.governance.watchlist import snapshot_image
@@ -87,3 +88,19 @@ def reference_image(alert_id: int, db: Db, me: CanSeeSubjectImage) -> Response:
         raise NotFound(f"alert {alert_id}'s watchlist entry has no image")
     db.commit()
     return image_response(data)
+
+
+@router.post("/{alert_id}/hold", response_model=AlertView)
+def hold(alert_id: int, body: HoldIn, db: Db, me: CanHoldAlert) -> AlertView:
+    """Keep the alert past the retention period, for a stated reason (e.g. a prosecution)."""
+    alert = svc.hold_alert(db, me.user, alert_id, body.reason, _now())
+    db.commit()
+    return _view(db, alert)
+
+
+@router.post("/{alert_id}/release", response_model=AlertView)
+def release(alert_id: int, db: Db, me: CanHoldAlert) -> AlertView:
+    """End a hold: the alert is purged when its retention period has passed."""
+    alert = svc.release_hold(db, me.user, alert_id, _now())
+    db.commit()
+    return _view(db, alert)

@@ -1,0 +1,58 @@
+"""The transparency report over a period (every deployment whose window overlaps it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from openlfr.api.deps import CanViewReports, Db, GuardedRoute
+from openlfr.errors import ConfigError
+
+router = APIRouter(route_class=GuardedRoute, prefix="/api/reports", tags=["reports"])
+
+Start = Annotated[datetime | None, Query(description="Period start (default: a year ago).")]
+End = Annotated[datetime | None, Query(description="Period end (default: now).")]
+
+
+def _figures(db: Db, start: datetime | None, end: datetime | None) -> Any:
+    from openlfr.reports.transparency import load_transparency_figures
+
+    end = _aware(end) if end else datetime.now(UTC)
+    start = _aware(start) if start else end - timedelta(days=365)
+    if end <= start:
+        raise ConfigError("the period's end must be after its start")
+    return load_transparency_figures(db, start, end)
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+@router.get("/transparency.json", response_model=dict[str, object])
+def transparency_json(db: Db, me: CanViewReports, start: Start = None,
+                      end: End = None) -> JSONResponse:
+    """Counts and both rates (with intervals) for every deployment in the period."""
+    from openlfr.reports.transparency import transparency_json as render
+
+    return JSONResponse(render(_figures(db, start, end)))
+
+
+@router.get("/transparency.html", response_class=HTMLResponse, response_model=None)
+def transparency_html(db: Db, me: CanViewReports, start: Start = None,
+                      end: End = None) -> HTMLResponse:
+    from openlfr.reports.transparency import render_html
+
+    return HTMLResponse(render_html(_figures(db, start, end)))
+
+
+@router.get("/transparency.pdf", response_class=Response, response_model=None,
+            responses={200: {"content": {"application/pdf": {}}}})
+def transparency_pdf(db: Db, me: CanViewReports, start: Start = None,
+                     end: End = None) -> Response:
+    from openlfr.reports.transparency import render_pdf
+
+    return Response(render_pdf(_figures(db, start, end)), media_type="application/pdf",
+                    headers={"Content-Disposition": 'inline; filename="transparency.pdf"'})
