@@ -76,8 +76,30 @@ def _source() -> tuple[np.ndarray, str]:
     return load_image(path), Path(path).name
 
 
-def _frame_costs(kind: str, threads: int, repeat: int) -> dict[str, float]:
-    """Median ms of detection and of detection + embedding on one 640x480 frame, for the
+def _clip_frames(limit: int) -> list[np.ndarray]:
+    """The first ``limit`` frames of the shared 1080p crowd clip (empty when absent)."""
+    import cv2
+
+    from openlfr.settings import shared_data_dir
+
+    shared = shared_data_dir()
+    path = shared / "video" / "crowd_royal_opera_house_1080p.mp4" if shared else None
+    if path is None or not path.is_file():
+        return []
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) < limit:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    return frames
+
+
+def _frame_costs(kind: str, threads: int, repeat: int, clip: int) -> dict[str, float]:
+    """Median ms of detection and of detection + embedding on one 640x480 frame, and frames/s
+    over the crowd clip's first ``clip`` frames (detect at 640, embed every face), for the
     naive pipeline (square 640x640 letterboxed detector input, onnxruntime sessions with
     default options, i.e. intra-op spinning on, one embedder call per face) or ours."""
     import cv2
@@ -96,12 +118,13 @@ def _frame_costs(kind: str, threads: int, repeat: int) -> dict[str, float]:
         scrfd = ScrfdDetector(ScrfdConfig(runtime=rt))
         arc = ArcFaceEmbedder(ArcFaceConfig(runtime=rt))
 
-        def detect():
-            return scrfd.detect(frame)
+        def detect(img: np.ndarray):
+            return scrfd.detect(img)
 
-        def whole() -> None:
-            faces = scrfd.detect(frame)
-            arc.embed_aligned(align(frame, faces.landmarks))
+        def whole(img: np.ndarray) -> int:
+            faces = scrfd.detect(img)
+            arc.embed_aligned(align(img, faces.landmarks))
+            return len(faces)
     else:
         def default_session(path: Path) -> ort.InferenceSession:
             opts = ort.SessionOptions()
@@ -114,23 +137,32 @@ def _frame_costs(kind: str, threads: int, repeat: int) -> dict[str, float]:
         decoder = ScrfdDetector(ScrfdConfig(), session=det_sess)
         outs = [f"{k}_{st}" for k in ("score", "bbox", "kps") for st in (8, 16, 32)]
 
-        def detect():
-            h, w = frame.shape[:2]
+        def detect(img: np.ndarray):
+            h, w = img.shape[:2]
             scale = 640 / max(h, w)
-            resized = cv2.resize(frame, (round(w * scale), round(h * scale)))
+            resized = cv2.resize(img, (round(w * scale), round(h * scale)))
             square = np.zeros((640, 640, 3), np.uint8)
             square[:resized.shape[0], :resized.shape[1]] = resized
             blob = cv2.dnn.blobFromImage(square, 1 / 128, (640, 640), (127.5,) * 3, swapRB=True)
             return decoder.decode(det_sess.run(outs, {"input.1": blob}), 640, 640, scale)
 
-        def whole() -> None:
-            faces = detect()
-            for crop in align(frame, faces.landmarks):
+        def whole(img: np.ndarray) -> int:
+            faces = detect(img)
+            for crop in align(img, faces.landmarks):
                 blob = cv2.dnn.blobFromImage(crop, 1 / 127.5, (112, 112), (127.5,) * 3,
                                              swapRB=True)
                 emb_sess.run(None, {"input.1": blob})
-    return {"detect": _median_ms(detect, repeat), "frame": _median_ms(whole, repeat),
-            "faces": len(detect())}
+            return len(faces)
+    out = {"detect": _median_ms(lambda: detect(frame), repeat),
+           "frame": _median_ms(lambda: whole(frame), repeat), "faces": len(detect(frame))}
+    frames = _clip_frames(clip)
+    if frames:
+        whole(frames[0])
+        t = time.perf_counter()
+        out["clip_faces"] = sum(whole(f) for f in frames)
+        out["clip_fps"] = len(frames) / (time.perf_counter() - t)
+        out["clip_frames"] = len(frames)
+    return out
 
 
 def _naive_vs_ours(args, log) -> dict[str, object]:
@@ -142,16 +174,22 @@ def _naive_vs_ours(args, log) -> dict[str, object]:
     for _ in range(3):
         for kind in ("naive", "ours"):
             out = subprocess.run([sys.executable, __file__, "--frame-costs", kind, "--threads",
-                                  str(args.threads), "--repeat", str(args.repeat)],
+                                  str(args.threads), "--repeat", str(args.repeat),
+                                  "--clip", str(args.clip)],
                                  capture_output=True, text=True, check=True)
             runs[kind].append(json.loads(out.stdout))
     res: dict[str, object] = {"frame": "640x480", "faces": int(runs["ours"][0]["faces"])}
     for kind, rows in runs.items():
         res[f"{kind}_detect"] = round(float(np.median([r["detect"] for r in rows])), 2)
         res[f"{kind}_frame"] = round(float(np.median([r["frame"] for r in rows])), 2)
+        if "clip_fps" in rows[0]:
+            res[f"{kind}_clip_fps"] = round(float(np.median([r["clip_fps"] for r in rows])), 2)
+            res["clip_frames"] = int(rows[0]["clip_frames"])
+            res["clip_faces"] = int(rows[0]["clip_faces"])
     log(f"naive vs openlfr, 640x480 frame with {res['faces']} faces: detect "
         f"{res['naive_detect']} vs {res['ours_detect']} ms; detect+embed {res['naive_frame']} "
-        f"vs {res['ours_frame']} ms")
+        f"vs {res['ours_frame']} ms; crowd clip {res.get('naive_clip_fps')} vs "
+        f"{res.get('ours_clip_fps')} frames/s")
     return res
 
 
@@ -163,10 +201,12 @@ def main() -> None:
     ap.add_argument("--no-dlib", action="store_true", help="skip dlib (slow: ~75 ms a face)")
     ap.add_argument("--no-naive", action="store_true",
                     help="skip the naive reference (square 640x640 input, default sessions)")
+    ap.add_argument("--clip", type=int, default=25,
+                    help="crowd-clip frames for the naive vs OpenLFR frames/s (0: skip)")
     ap.add_argument("--frame-costs", choices=["naive", "ours"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.frame_costs:
-        print(json.dumps(_frame_costs(args.frame_costs, args.threads, args.repeat)))
+        print(json.dumps(_frame_costs(args.frame_costs, args.threads, args.repeat, args.clip)))
         return
 
     from openlfr.vision.align import align
@@ -284,6 +324,10 @@ def main() -> None:
         print(f"naive vs OpenLFR on the same {nv['frame']} frame ({nv['faces']} faces), "  # type: ignore[index]
               f"interleaved: detection {nv['naive_detect']} -> {nv['ours_detect']} ms; "  # type: ignore[index]
               f"detection + embedding {nv['naive_frame']} -> {nv['ours_frame']} ms")  # type: ignore[index]
+        if "ours_clip_fps" in nv:  # type: ignore[operator]
+            print(f"crowd clip, first {nv['clip_frames']} frames of 1080p ({nv['clip_faces']} "  # type: ignore[index]
+                  f"faces), detect at 640 and embed every face: {nv['naive_clip_fps']} -> "  # type: ignore[index]
+                  f"{nv['ours_clip_fps']} frames/s")  # type: ignore[index]
         print()
     print("| embedder | batch | ms/face | CPU ms/face | ms/call |")
     print("|---|---|---|---|---|")
