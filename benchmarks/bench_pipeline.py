@@ -139,11 +139,13 @@ def latency_run(clip: Path, engine, base_index, threshold: float, n_subjects: in
     return {"enrolled_from_clip": len(ids), "alerts": len(w.alerts),
             "alerts_for_enrolled": bench_alerts, "dropped": st["dropped"],
             "frames_analysed": st["frames"], "decoded": st["decoded"],
-            "frame_to_alert_ms": {"p50": float(np.percentile(lat, 50)) if lat.size else None,
-                                  "p95": float(np.percentile(lat, 95)) if lat.size else None,
+            "frame_to_alert_ms": {"p50": _pct(lat, 50), "p95": _pct(lat, 95),
                                   "n": int(lat.size)},
-            "analysis_to_alert_ms": {"p50": float(np.percentile(ana, 50)) if ana.size else None,
-                                     "p95": float(np.percentile(ana, 95)) if ana.size else None}}
+            "analysis_to_alert_ms": {"p50": _pct(ana, 50), "p95": _pct(ana, 95)}}
+
+
+def _pct(a: np.ndarray, q: float) -> float | None:
+    return round(float(np.percentile(a, q)), 1) if a.size else None
 
 
 def main() -> None:
