@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -60,11 +60,15 @@ def show_alert(alert_id: int, db: Db, me: CanViewAlerts) -> AlertView:
 
 
 @router.post("/{alert_id}/adjudicate", response_model=AlertView)
-def adjudicate(alert_id: int, body: AdjudicationIn, db: Db, me: CanAdjudicate) -> AlertView:
-    """Record the outcome: confirmed, rejected (false alert) or not_engaged."""
+def adjudicate(alert_id: int, body: AdjudicationIn, request: Request, db: Db,
+               me: CanAdjudicate) -> AlertView:
+    """Record the outcome: confirmed, rejected (false alert) or not_engaged. Other open
+    consoles see the decision at once."""
     alert = svc.adjudicate(db, me.user, alert_id, body.outcome, _now(), note=body.note)
     db.commit()
-    return _view(db, alert)
+    view = _view(db, alert)
+    request.app.state.ctx.hub.publish({"type": "alert", **view.model_dump(mode="json")})
+    return view
 
 
 @router.get("/{alert_id}/probe", response_class=Response, response_model=None,

@@ -78,16 +78,11 @@ def operator(request: Request, me: CanViewAlerts) -> Response:
                   can_adjudicate=may(me, Action.ALERT_ADJUDICATE))
 
 
-def _local_input(dt: datetime) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M")
-
-
 @router.get("/console/deployments")
 def deployments(request: Request, db: Db, me: CanViewDeployments) -> Response:
     from openlfr.governance.deployments import list_deployments
 
     rows = list_deployments(db, me.user)
-    now = datetime.now().replace(second=0, microsecond=0)  # the browser's local time
     threshold = "-"
     if may(me, Action.DEPLOYMENT_CREATE):
         try:
@@ -98,8 +93,6 @@ def deployments(request: Request, db: Db, me: CanViewDeployments) -> Response:
                   can_create=may(me, Action.DEPLOYMENT_CREATE),
                   kinds=[k.value for k in DeploymentKind],
                   categories=[c.value for c in Category],
-                  default_start=_local_input(now),
-                  default_end=_local_input(now + timedelta(hours=8)),
                   default_threshold=threshold)
 
 

@@ -175,7 +175,11 @@ async function startQueue(queue) {
   const canAdjudicate = queue.dataset.canAdjudicate === "1";
   const empty = document.getElementById("queue-empty");
   const add = (a, front) => {
-    if (document.getElementById("alert-" + a.id)) { return; }
+    const existing = document.getElementById("alert-" + a.id);
+    if (existing) {  // an update (e.g. decided on another console): redraw in place
+      existing.replaceWith(alertCard(a, canAdjudicate));
+      return;
+    }
     if (empty) { empty.hidden = true; }
     const card = alertCard(a, canAdjudicate);
     if (front) { queue.prepend(card); } else { queue.appendChild(card); }
@@ -211,7 +215,18 @@ async function refreshCameras(box) {
   if (none) { none.hidden = cams.length > 0; }
 }
 
+function fillDefaultTimes() {
+  // datetime-local inputs take the browser's local time: fill defaults here, not on the server
+  const pad = (n) => String(n).padStart(2, "0");
+  for (const el of document.querySelectorAll("input[type=datetime-local][data-offset-hours]")) {
+    if (el.value) { continue; }
+    const d = new Date(Date.now() + Number(el.dataset.offsetHours) * 3600 * 1000);
+    el.value = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  fillDefaultTimes();
   const queue = document.getElementById("queue");
   if (queue) { startQueue(queue); }
   const cams = document.getElementById("cameras");
