@@ -130,6 +130,7 @@ def scan(
         "frames_per_s": st["frames_per_s"], "real_time_factor": st["real_time_factor"],
         "elapsed_s": st["elapsed_s"], "latency": st["latency"],
         "alert_latency_ms": st["alert_latency_ms"], "delivery": st["delivery"],
+        "best_score_without_alert": st["best_score_without_alert"],
         "alert_list": [a.to_public() for a in result.alerts],
         **extra,
     }

@@ -147,6 +147,7 @@ class CameraWorker:
         self._last_media_t = 0.0
         self._embed_aligned = getattr(engine.embedder, "embed_aligned", None)
         self._prev_hist: np.ndarray | None = None
+        self._best_non_alert = -1.0  # highest rank-1 score of a track that did not alert
         self.counts["scene_cuts"] = 0
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -229,6 +230,9 @@ class CameraWorker:
                                   "n": int(lat.size)} if lat.size else None),
             "delivery": self._dispatcher.stats(),
             "threshold": self.config.threshold,
+            # margin below the threshold of everyone who did not alert (aggregate only)
+            "best_score_without_alert": (round(self._best_non_alert, 4)
+                                         if self._best_non_alert > -1 else None),
             "watchlist_subjects": len(self.index),
         }
 
@@ -365,6 +369,9 @@ class CameraWorker:
     def _drop_ended(self) -> None:
         for t in self._tracker.pop_ended():
             t.evidence.clear()  # crops and embeddings of this passer-by are gone
+            best = self._matcher.best_score(t.track_id)
+            if best is not None and not self._matcher.alerted(t.track_id):
+                self._best_non_alert = max(self._best_non_alert, best)
             self._matcher.end_track(t.track_id)
             self._alert_labels.pop(t.track_id, None)
             self.counts["tracks_ended"] += 1
