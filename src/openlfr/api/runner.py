@@ -65,6 +65,12 @@ class PipelineRunner:
               publish: Callable[[int], None], *, engine: Any = None) -> PipelineRunner:
         from openlfr.governance.deployments import LiveScanGuard, get_deployment
         from openlfr.governance.watchlist import load_snapshot
+        from openlfr.pipeline.sources import (
+            FileSourceConfig,
+            FolderSourceConfig,
+            Mode,
+            source_config,
+        )
         from openlfr.pipeline.worker import CameraWorker, WorkerConfig
         from openlfr.store.models import DeploymentKind
         from openlfr.watchlist.index import WatchlistIndex
@@ -81,13 +87,18 @@ class PipelineRunner:
             snap = load_snapshot(s, dep.id, None, dep.embedder_key)
             threshold, evaluation = dep.threshold, dep.kind == DeploymentKind.EVALUATION
             source = cams[camera_id]
+        # An evaluation deployment on recorded footage analyses every frame (no drops, so the
+        # test run is complete and repeatable); a live camera keeps to the latest frame.
+        cfg = source_config(source)
+        recorded = isinstance(cfg, FileSourceConfig | FolderSourceConfig)
+        mode = Mode.evaluation if evaluation and recorded else Mode.live
         index = WatchlistIndex([str(i) for i in snap.subject_ids], snap.labels,
                                snap.embeddings,
                                categories=[c.value for c in snap.categories])
         runner = cls(None, store, deployment_id, camera_id, publish)
         worker = CameraWorker(
-            source, engine, index,
-            WorkerConfig(camera_id=camera_id, threshold=threshold, preview=True,
+            cfg, engine, index,
+            WorkerConfig(camera_id=camera_id, threshold=threshold, preview=True, mode=mode,
                          preview_every=2, evaluation=evaluation, deployment_id=deployment_id),
             guard=LiveScanGuard(store.sessions, deployment_id),
             on_alert=runner._store_alert, on_counters=runner._store_counters)
