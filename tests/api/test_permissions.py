@@ -69,6 +69,10 @@ def test_every_route_declares_exactly_one_permission(api: Api) -> None:
             assert perm in (PUBLIC, AUTHENTICATED) or perm in {a.value for a in Action}, perm
     public = sorted({r.path for r in routes if declared_permission(r) == PUBLIC})
     assert public == ["/api/auth/login", "/login", "/logout", "/static"]
+    for r in routes:  # every JSON route declares its public schema
+        if isinstance(r, APIRoute) and r.path.startswith("/api/") and r.response_model is None:
+            rc = getattr(r.response_class, "value", r.response_class)
+            assert rc.media_type != "application/json", r.path
     app_rows = {(m, r.path) for r in routes if isinstance(r, APIRoute) for m in r.methods}
     assert app_rows == {(m, p) for m, p, _ in ROUTES}
 
