@@ -89,3 +89,68 @@ def test_watchlist_add_checks_images(monkeypatch, capsys, group_photo, shared_da
     _, err = run(monkeypatch, capsys, "watchlist", "add", "Group", str(group_photo),
                  "--check", code=2)
     assert "several usable faces" in err
+
+
+@pytest.fixture
+def governed(tmp_path, monkeypatch, closeups, shared_data):
+    """A temporary governed store with the demo's users and an active evaluation
+    deployment (camera demo-cam) whose approved snapshot holds the performer."""
+    from openlfr.api.demo import seed_demo
+    from openlfr.settings import Settings
+
+    data = tmp_path / "var"
+    data.mkdir()
+    monkeypatch.setenv("OPENLFR_DATA_DIR", str(data))
+    monkeypatch.setenv("OPENLFR_DEV", "1")
+    monkeypatch.delenv("OPENLFR_DATABASE_URL", raising=False)
+    settings = Settings()
+    ref = shared_data / "video" / "hamilton_references" / "lin-manuel-miranda.png"
+    seed = seed_demo(settings, video=closeups, reference=ref, subject_name="Performer")
+    return settings, seed
+
+
+def test_scan_inside_a_deployment_records_alerts_and_counters(monkeypatch, capsys, closeups,
+                                                              governed):
+    from sqlalchemy import create_engine, func, select
+    from sqlalchemy.orm import Session
+
+    from openlfr.governance.alerts import get_counters
+    from openlfr.store.models import Alert as AlertRow
+
+    settings, seed = governed
+    out, err = run(monkeypatch, capsys, "scan", str(closeups), "--deployment",
+                   str(seed.deployment_id), "--camera-id", "demo-cam", "--json")
+    summary = json.loads(out)
+    assert summary["deployment"]["kind"] == "evaluation"
+    assert summary["alerts"] == 1 and "authorised threshold" in summary["threshold_source"]
+    db = create_engine(settings.resolved_database_url)
+    try:
+        with Session(db) as s:
+            row = s.scalars(select(AlertRow)).one()
+            assert row.subject_id == seed.subject_id and row.camera_id == "demo-cam"
+            assert s.scalar(select(func.count()).select_from(AlertRow)) == 1
+            total = get_counters(s, seed.deployment_id)[0]
+            assert total.frames == 40 and total.faces == summary["faces"]
+    finally:
+        db.dispose()
+    # a camera that is not part of the deployment: nothing is analysed
+    out, _ = run(monkeypatch, capsys, "scan", str(closeups), "--deployment",
+                 str(seed.deployment_id), "--camera-id", "elsewhere", "--json")
+    refused = json.loads(out)
+    assert refused["frames"] == 0 and refused["refused"] == 40 and refused["alerts"] == 0
+
+
+def test_watchlist_add_stores_an_accountable_entry(monkeypatch, capsys, governed,
+                                                   shared_data):
+    ref = shared_data / "video" / "hamilton_references" / "alex-lacamoire.png"
+    _, err = run(monkeypatch, capsys, "watchlist", "add", "Pianist", str(ref), "--as",
+                 "watchlist", code=2)
+    assert "--source" in err  # provenance and justification are required
+    out, _ = run(monkeypatch, capsys, "watchlist", "add", "Pianist", str(ref), "--as",
+                 "watchlist", "--source", "press photo", "--justification", "test run",
+                 "--json")
+    res = json.loads(out)
+    assert res["stored"] == 1 and res["embedder_key"].startswith("arcface:")
+    out, _ = run(monkeypatch, capsys, "watchlist", "subject", "list", "--as", "watchlist",
+                 "--json")
+    assert "Pianist" in out
