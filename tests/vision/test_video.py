@@ -46,3 +46,20 @@ def test_performer_recognised_audience_not(engine, hamilton_clip: Path) -> None:
     assert len(audience) >= 4
     sims = audience.embeddings @ np.stack([performer, pianist]).T
     assert (sims < threshold).all(), sims
+
+
+def test_quality_gates_on_real_footage(engine, hamilton_clip: Path) -> None:
+    """The profile close-up (frame 35) and the out-of-focus audience behind it (frame 60)
+    fail the default gates; the frontal close-up (frame 120) passes."""
+    frames = _frames(hamilton_clip, {35, 60, 120})
+    profile = engine.assess(frames[35], engine.detect(frames[35]))
+    big = profile.quality_parts["size"] > 120
+    assert big.sum() == 1
+    assert profile.quality_parts["frontality"][big][0] < 0.1
+    assert not engine.quality.passes(profile)[big][0]
+    blurred = engine.assess(frames[60], engine.detect(frames[60]))
+    assert len(blurred) >= 3
+    assert (blurred.quality_parts["sharpness"] < engine.quality.cfg.min_sharpness).all()
+    assert not engine.quality.passes(blurred).any()
+    close = engine.assess(frames[120], engine.detect(frames[120]))
+    assert engine.quality.passes(close).tolist() == [True]
