@@ -22,9 +22,10 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 @contextmanager
 def mjpeg_camera(frames_per_connection: int = 10, connections_served: int = 2,
-                 interval_s: float = 0.01) -> Iterator[dict]:
+                 interval_s: float = 0.01, stall_s: float = 0.0) -> Iterator[dict]:
     """An HTTP camera serving multipart MJPEG. Each connection gets a few frames and then
-    drops; after ``connections_served`` connections it answers 503 (camera down)."""
+    drops (or, with ``stall_s``, stops sending but keeps the connection open that long);
+    after ``connections_served`` connections it answers 503 (camera down)."""
     state = {"connections": 0, "url": ""}
 
     class H(http.server.BaseHTTPRequestHandler):
@@ -46,6 +47,7 @@ def mjpeg_camera(frames_per_connection: int = 10, connections_served: int = 2,
                 except (BrokenPipeError, ConnectionResetError):
                     return
                 time.sleep(interval_s)
+            time.sleep(stall_s)
 
         def log_message(self, *args: object) -> None:
             pass
@@ -62,8 +64,9 @@ def mjpeg_camera(frames_per_connection: int = 10, connections_served: int = 2,
 
 
 @contextmanager
-def webhook_server(fail_first: int = 0) -> Iterator[dict]:
-    """A local HTTP endpoint recording JSON posts; the first ``fail_first`` answer 500."""
+def webhook_server(fail_first: int = 0, status: int = 500) -> Iterator[dict]:
+    """A local HTTP endpoint recording JSON posts; the first ``fail_first`` answer
+    ``status``."""
     state: dict = {"posts": [], "attempts": 0, "url": ""}
     lock = threading.Lock()
 
@@ -75,7 +78,7 @@ def webhook_server(fail_first: int = 0) -> Iterator[dict]:
                 fail = state["attempts"] <= fail_first
                 if not fail:
                     state["posts"].append(json.loads(body))
-            self.send_response(500 if fail else 204)
+            self.send_response(status if fail else 204)
             self.send_header("Content-Length", "0")
             self.end_headers()
 

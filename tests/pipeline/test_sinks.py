@@ -63,6 +63,15 @@ def test_webhook_retries_server_errors_with_backoff_then_delivers():
     assert hook["posts"][0]["subject_id"] == "s1"
 
 
+def test_webhook_client_errors_are_not_retried():
+    with webhook_server(fail_first=5, status=403) as hook:
+        d = Dispatcher([WebhookSink(hook["url"])], retries=4, backoff_s=0.01)
+        d.submit(alert())
+        d.close()
+        st = next(iter(d.stats().values()))
+    assert hook["attempts"] == 1 and st["given_up"] == 1 and st["failed_attempts"] == 1
+
+
 def test_unreachable_webhook_is_given_up_and_counted_without_blocking_submit():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

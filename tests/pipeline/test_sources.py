@@ -117,6 +117,23 @@ def test_broken_stream_reconnects_with_backoff_then_gives_up(caplog):
     assert "reconnecting in" in caplog.text and "attempt 2" in caplog.text
 
 
+def test_stalled_stream_counts_as_broken_and_reconnects(caplog):
+    # the camera stops sending but keeps the connection open: the read timeout notices
+    with mjpeg_camera(frames_per_connection=5, connections_served=2, stall_s=8) as cam, \
+            caplog.at_level(logging.WARNING, logger="openlfr.pipeline.sources"):
+        cfg = StreamSourceConfig(url=cam["url"], reconnect_initial_s=0.05,
+                                 read_timeout_s=1.0, max_reconnects=1)
+        src = open_source(cfg, Mode.evaluation).start()
+        t0 = time.monotonic()
+        got = 0
+        with pytest.raises(SourceError, match="giving up"):
+            while src.read(timeout=15) is not None:
+                got += 1
+        src.stop()
+    assert src.stats.reconnects == 1 and got >= 8
+    assert time.monotonic() - t0 < 7  # well before the camera's 8 s stalls ended
+
+
 def test_password_is_not_logged():
     from openlfr.pipeline.sources import _redact
 

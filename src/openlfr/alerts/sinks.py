@@ -32,9 +32,14 @@ from openlfr.alerts.model import Alert
 from openlfr.errors import ConfigError
 
 __all__ = ["AlertSink", "JsonlSink", "WebhookSink", "MqttSink", "CallbackSink",
-           "Dispatcher", "DeliveryStats", "sink_from_spec"]
+           "Dispatcher", "DeliveryStats", "DeliveryRefused", "sink_from_spec"]
 
 log = logging.getLogger(__name__)
+
+
+class DeliveryRefused(Exception):
+    """The receiver refused the alert for good (e.g. HTTP 400/401/403/404): retrying cannot
+    help, so the dispatcher gives up at once (counted as given up)."""
 
 
 class AlertSink(Protocol):
@@ -93,8 +98,11 @@ class WebhookSink:
 
     def send(self, alert: Alert) -> None:
         r = self._client.post(self.url, json=alert.to_public(include_probe=self.include_probe))
-        if not 200 <= r.status_code < 300:
-            raise ConnectionError(f"webhook answered HTTP {r.status_code}")
+        if 200 <= r.status_code < 300:
+            return
+        if 400 <= r.status_code < 500 and r.status_code not in (408, 425, 429):
+            raise DeliveryRefused(f"webhook answered HTTP {r.status_code}")
+        raise ConnectionError(f"webhook answered HTTP {r.status_code}")
 
     def close(self) -> None:
         self._client.close()
@@ -212,7 +220,8 @@ class _Lane:
                     break
                 except Exception as exc:  # any failure of a sink is counted and retried
                     self.stats.failed_attempts += 1
-                    if attempt == self.retries or self.stop.is_set():
+                    final = isinstance(exc, DeliveryRefused)
+                    if attempt == self.retries or self.stop.is_set() or final:
                         self.stats.given_up += 1
                         log.error("sink %s: alert %s not delivered after %d attempt(s): %s",
                                   self.sink.name, alert.alert_id, attempt, exc)

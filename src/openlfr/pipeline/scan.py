@@ -170,7 +170,6 @@ def open_governed(deployment_id: int, engine: Any, camera_id: str, *, recorded: 
     deployment is of kind ``evaluation``, and an engine whose embedder differs from the
     deployment's."""
     import threading
-    import time
     from datetime import UTC, datetime
 
     from openlfr.governance import alerts as GA
@@ -194,7 +193,6 @@ def open_governed(deployment_id: int, engine: Any, camera_id: str, *, recorded: 
                 raise StateError(f"deployment {deployment_id} uses embedder {dep.embedder_key}"
                                  f", this engine is {key}")
             snap = GW.load_snapshot(s, deployment_id, store.keyring, key)
-            guard_state = {"guard": GD.ScanGuard.of(dep), "at": time.monotonic()}
             threshold = float(dep.threshold)
             info = {"id": dep.id, "name": dep.name, "kind": dep.kind.value,
                     "status": dep.status.value}
@@ -207,14 +205,8 @@ def open_governed(deployment_id: int, engine: Any, camera_id: str, *, recorded: 
         store.close()
         raise
     lock = threading.Lock()
-
-    def guard(cam: str, now: datetime) -> bool:
-        # reload every 2 s so a stop from the console takes effect quickly
-        if time.monotonic() - guard_state["at"] > 2.0:
-            with lock, store.session() as s2:
-                guard_state["guard"] = GD.ScanGuard.load(s2, deployment_id)
-                guard_state["at"] = time.monotonic()
-        return bool(guard_state["guard"].allows(cam, now))
+    # reloads itself every 2 s (a stop from the console takes effect); fails closed
+    guard = GD.LiveScanGuard(store.sessions, deployment_id, refresh_s=2.0)
 
     def on_alert(alert: Any) -> None:
         try:

@@ -76,6 +76,12 @@ class StreamSourceConfig(_Base):
                                        "failed attempts in a row (None: never give up).")
     fps: float | None = Field(None, gt=0, le=240, description="Frame rate if the stream "
                               "does not report one (used for timestamps only).")
+    open_timeout_s: float = Field(10.0, gt=0, le=300, description="Give up opening (or "
+                                  "reopening) the stream after this long.")
+    read_timeout_s: float = Field(5.0, gt=0, le=300, description="A stream that sends no "
+                                  "frame for this long counts as broken and is reconnected "
+                                  "(shorter: faster recovery; too short: false reconnects "
+                                  "on slow links).")
 
 
 class WebcamSourceConfig(_Base):
@@ -377,14 +383,20 @@ class Source:
 
 def _capture_reader(name: str, target: str | int, *, live_input: bool,
                     reconnect: tuple[float, float, int | None] | None, loop: bool = False,
-                    fps_default: float | None = None, what: str) -> _Reader:
+                    fps_default: float | None = None, what: str,
+                    timeouts: tuple[float, float] | None = None) -> _Reader:
     import cv2
 
     state: dict[str, object] = {"cap": None}
 
     def open_() -> float:
         api = cv2.CAP_FFMPEG if isinstance(target, str) else cv2.CAP_ANY
-        cap = cv2.VideoCapture(target, api)
+        if timeouts is not None:
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(timeouts[0] * 1000),
+                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(timeouts[1] * 1000)]
+            cap = cv2.VideoCapture(target, api, params)
+        else:
+            cap = cv2.VideoCapture(target, api)
         if not cap.isOpened():
             cap.release()
             raise SourceError(f"cannot open {what} {name}: FFmpeg could not open or "
@@ -482,7 +494,8 @@ def open_source(config: SourceConfig | str | dict, mode: Mode | str = Mode.live,
         reader = _capture_reader(_redact(cfg.url), cfg.url, live_input=True,
                                  reconnect=(cfg.reconnect_initial_s, cfg.reconnect_max_s,
                                             cfg.max_reconnects),
-                                 fps_default=cfg.fps, what="stream")
+                                 fps_default=cfg.fps, what="stream",
+                                 timeouts=(cfg.open_timeout_s, cfg.read_timeout_s))
     else:
         reader = _capture_reader(f"webcam {cfg.index}", cfg.index, live_input=True,
                                  reconnect=(cfg.reconnect_initial_s, cfg.reconnect_max_s,
