@@ -1,1 +1,7 @@
-"""openlfr.watchlist"""
+"""openlfr.watchlist: templates and search.
+
+Modules: ``enrol`` (one template from one image with exactly one usable face; folder
+enrolment), ``index`` (exact top-k cosine; numpy or FAISS by size), ``distractors`` (LFW
+people as distractors for tests), ``cli_group`` (the shared ``openlfr watchlist`` group).
+Accountable entries and snapshots live in :mod:`openlfr.governance.watchlist`.
+"""
