@@ -152,3 +152,40 @@ def test_folder_source_in_evaluation_mode_analyses_every_image(hamilton_clip, tm
                                                       mode=Mode.evaluation))
     st = w.run()
     assert st["frames"] == 6 and st["dropped"] == 0 and st["faces"] > 0
+
+
+class _Broken:
+    """A detector that fails on chosen frames (a stage that raises)."""
+
+    def __init__(self, inner, fail):
+        self.inner, self.fail, self.n = inner, fail, 0
+
+    def detect(self, image):
+        self.n += 1
+        if self.fail(self.n):
+            raise RuntimeError("detector failed")
+        return self.inner.detect(image)
+
+
+def test_a_failing_frame_is_skipped_and_a_failing_stage_stops_cleanly(hamilton_clip,
+                                                                        tmp_path, engine):
+    import types
+
+    folder = _frames_folder(hamilton_clip, tmp_path, 8)
+    index = WatchlistIndex(["x"], ["X"], np.eye(1, 512, dtype=np.float32))
+    cfg = WorkerConfig(camera_id="c", threshold=0.99, mode=Mode.evaluation,
+                       max_consecutive_errors=3)
+    flaky = types.SimpleNamespace(detector=_Broken(engine.detector, lambda n: n == 2),
+                                  quality=engine.quality, embedder=engine.embedder)
+    st = CameraWorker(FolderSourceConfig(path=folder), flaky, index, cfg).run()
+    assert st["frames"] == 7 and st["errors"] == 1
+
+    dead = types.SimpleNamespace(detector=_Broken(engine.detector, lambda n: True),
+                                 quality=engine.quality, embedder=engine.embedder)
+    sink = RecordingSink()
+    w = CameraWorker(FolderSourceConfig(path=folder), dead, index, cfg, sinks=[sink])
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="detector failed"):
+        w.run()
+    assert time.monotonic() - t0 < 5 and not w.running
+    assert w.stats()["errors"] == 3

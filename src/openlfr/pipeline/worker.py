@@ -82,6 +82,9 @@ class WorkerConfig(BaseModel):
     evaluation: bool = Field(False, description="Alerts are from a test run on recorded "
                              "footage (deployment kind evaluation).")
     deployment_id: int | None = None
+    max_consecutive_errors: int = Field(25, ge=1, le=100_000, description="A frame whose "
+                                        "analysis fails is skipped and counted; this many "
+                                        "failures in a row stop the worker with the error.")
 
 
 class _Latency:
@@ -136,7 +139,7 @@ class CameraWorker:
         self.alerts: deque[Alert] = deque(maxlen=1000)
         self.error: BaseException | None = None
         self.counts = dict(frames=0, refused=0, faces=0, faces_gated=0, embedded=0,
-                           tracks=0, tracks_ended=0, alerts=0)
+                           tracks=0, tracks_ended=0, alerts=0, errors=0)
         self._reported = dict(frames=0, dropped=0, faces=0, tracks=0)
         self._last_report = time.monotonic()
         self.latency = _Latency()
@@ -238,6 +241,7 @@ class CameraWorker:
 
     # -- analysis thread -----------------------------------------------------------------
     def _run(self) -> None:
+        consecutive = 0
         try:
             while not self._stop.is_set():
                 try:
@@ -246,7 +250,17 @@ class CameraWorker:
                     continue
                 if frame is None:
                     break
-                self._process(frame)
+                try:
+                    self._process(frame)
+                    consecutive = 0
+                except Exception as exc:
+                    consecutive += 1
+                    self.counts["errors"] += 1
+                    # the message names the stage's error, never frame or face data
+                    log.warning("camera %s: frame %d skipped: %s: %s", self.camera_id,
+                                frame.index, type(exc).__name__, exc)
+                    if consecutive >= self.config.max_consecutive_errors:
+                        raise
                 self._maybe_report()
         except SourceError as exc:
             self.error = exc
