@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,17 +15,27 @@ from openlfr.api.app import create_app
 from openlfr.demoscene import sample_photo
 from openlfr.governance.alerts import record_alert
 from openlfr.store.models import Role
+from openlfr.store.testing import PostgresUnavailable, temporary_postgres
 
 from .conftest import Api, make_settings, seed_users
 
 
-@pytest.fixture(scope="module")
-def wf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    settings = make_settings(tmp_path_factory.mktemp("workflow"))
-    app = create_app(settings, run_cameras=False, session_key=b"w" * 32)
-    users, tokens = seed_users(app.state.ctx.sessions)
-    with TestClient(app) as client:
-        yield Api(app, client, app.state.ctx.sessions, settings, users, tokens)
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql",
+                                                                marks=pytest.mark.postgres)])
+def wf(request: pytest.FixtureRequest,
+       tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    with ExitStack() as stack:
+        settings = make_settings(tmp_path_factory.mktemp("workflow"))
+        if request.param == "postgresql":  # a throwaway database, dropped afterwards
+            try:
+                url = stack.enter_context(temporary_postgres("openlfr_api"))
+            except PostgresUnavailable as exc:
+                pytest.skip(str(exc))
+            settings = settings.model_copy(update={"database_url": url})
+        app = create_app(settings, run_cameras=False, session_key=b"w" * 32)
+        users, tokens = seed_users(app.state.ctx.sessions)
+        with TestClient(app) as client:
+            yield Api(app, client, app.state.ctx.sessions, settings, users, tokens)
 
 
 def _iso(dt: datetime) -> str:
