@@ -13,8 +13,8 @@ from openlfr.errors import ConfigError, ImageError
 
 __all__ = ["register"]
 
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON object (alerts as "
-                                    "JSON lines go to stderr).")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout "
+                                    "(live alert lines go to stderr).")]
 
 
 def _echo_alert(alert: Any, to_stderr: bool) -> None:
