@@ -113,3 +113,39 @@ def test_images_are_not_cached(api: Api) -> None:
     assert resp.headers["cache-control"] == "no-store"
     assert resp.headers["x-content-type-options"] == "nosniff"
     assert api.last_audit().action == "view_image"
+
+
+def test_login_throttle_unit() -> None:
+    from starlette.requests import Request
+
+    from openlfr.api.routes.auth import LoginThrottle
+
+    t = [0.0]
+    throttle = LoginThrottle(limit=3, window_s=60, clock=lambda: t[0])
+    req = Request({"type": "http", "client": ("10.0.0.1", 1), "headers": []})
+    other = Request({"type": "http", "client": ("10.0.0.2", 1), "headers": []})
+    for _ in range(3):
+        assert throttle.wait_s(req, "Bob") == 0
+        throttle.failed(req, "bob")
+    assert throttle.wait_s(req, "BOB ") == 60  # names compare case-insensitively
+    assert throttle.wait_s(other, "bob") == 0  # another address is not affected
+    t[0] = 61
+    assert throttle.wait_s(req, "bob") == 0  # the window has passed
+    throttle.failed(req, "bob")
+    throttle.succeeded(req, "bob")
+    assert throttle.wait_s(req, "bob") == 0
+
+
+def test_repeated_failed_logins_are_refused(api: Api) -> None:
+    for _ in range(5):
+        resp = api.client.post("/api/auth/login", json={"username": "engagement_officer",
+                                                        "password": "guess"})
+        assert resp.status_code == 401
+    resp = api.client.post("/api/auth/login", json={"username": "engagement_officer",
+                                                    "password": PASSWORD})
+    assert resp.status_code == 429 and "try again" in resp.json()["detail"]
+    page = api.client.post("/login", data={"username": "engagement_officer",
+                                           "password": PASSWORD}, follow_redirects=False)
+    assert page.status_code == 429 and "too many failed sign-ins" in page.text
+    ok = api.client.post("/api/auth/login", json={"username": "auditor", "password": PASSWORD})
+    assert ok.status_code == 200  # others are not locked out

@@ -33,6 +33,7 @@ from openlfr.api.deps import (
     NotAuthenticated,
     SessionSigner,
     SignedIn,
+    TooManyAttempts,
     UploadTooLarge,
     mark_public,
     undeclared_routes,
@@ -57,6 +58,7 @@ log = logging.getLogger(__name__)
 #: OpenLFRError subclass -> HTTP status (the one mapping; anything else user-facing is 400).
 STATUS: list[tuple[type[OpenLFRError], int]] = [
     (NotAuthenticated, 401),
+    (TooManyAttempts, 429),
     (UploadTooLarge, 413),
     (PermissionDenied, 403),
     (NotFound, 404),
@@ -91,6 +93,7 @@ class AppContext:
     max_upload_bytes: int = 10 * 1024 * 1024
     background: list[asyncio.Task[None]] = field(default_factory=list)
     vision_factory: Callable[[], Any] | None = None
+    login_throttle: Any = None  # openlfr.api.routes.auth.LoginThrottle
     _vision: Any = None
     closing: threading.Event = field(default_factory=threading.Event)
     _vision_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -183,6 +186,9 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
                      dev=settings.dev, max_upload_bytes=max_upload_bytes,
                      vision_factory=vision_factory)
     templates.env.filters["when"] = _when
+    from openlfr.api.routes.auth import LoginThrottle
+
+    ctx.login_throttle = LoginThrottle()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

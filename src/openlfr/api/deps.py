@@ -48,6 +48,10 @@ class NotAuthenticated(PermissionDenied):
     """No valid credentials were presented (answered with 401)."""
 
 
+class TooManyAttempts(PermissionDenied):
+    """Too many failed sign-ins from one place for one name (answered with 429)."""
+
+
 class UploadTooLarge(ImageError):
     """The upload is larger than the server accepts (answered with 413)."""
 

@@ -6,6 +6,10 @@ cookie) wrapped in a signed, HttpOnly, SameSite=Strict cookie; signing out revok
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -13,7 +17,16 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 
-from openlfr.api.deps import COOKIE, Db, GuardedRoute, NotAuthenticated, Principal, Public, SignedIn
+from openlfr.api.deps import (
+    COOKIE,
+    Db,
+    GuardedRoute,
+    NotAuthenticated,
+    Principal,
+    Public,
+    SignedIn,
+    TooManyAttempts,
+)
 from openlfr.api.schemas import LoginIn, MePublic, TokenCreate, TokenIssued
 from openlfr.governance.auth import authenticate, hash_token, issue_token, revoke_token
 from openlfr.store.models import ApiToken, User
@@ -21,6 +34,50 @@ from openlfr.store.models import ApiToken, User
 router = APIRouter(route_class=GuardedRoute, tags=["auth"])
 
 SESSION_HOURS = 12
+
+
+class LoginThrottle:
+    """At most ``limit`` failed sign-ins per (address, username) in ``window_s``; further
+    attempts are refused (429) without checking the password until the window has passed."""
+
+    def __init__(self, limit: int = 5, window_s: float = 300.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window_s, self._clock = limit, window_s, clock
+        self._fails: dict[tuple[str, str], deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _key(self, request: Request, username: str) -> tuple[str, str]:
+        host = request.client.host if request.client else "?"
+        return host, username.strip().lower()
+
+    def wait_s(self, request: Request, username: str) -> float:
+        """Seconds until this caller may try again (0: now)."""
+        now = self._clock()
+        with self._lock:
+            q = self._fails.get(self._key(request, username))
+            while q and now - q[0] > self.window_s:
+                q.popleft()
+            if not q or len(q) < self.limit:
+                return 0.0
+            return self.window_s - (now - q[0])
+
+    def failed(self, request: Request, username: str) -> None:
+        with self._lock:
+            if len(self._fails) > 100_000:  # bounded memory under a flood
+                self._fails.clear()
+            self._fails.setdefault(self._key(request, username), deque()).append(self._clock())
+
+    def succeeded(self, request: Request, username: str) -> None:
+        with self._lock:
+            self._fails.pop(self._key(request, username), None)
+
+
+def _throttle(request: Request) -> LoginThrottle:
+    return request.app.state.ctx.login_throttle
+
+
+def _too_many(wait: float) -> TooManyAttempts:
+    return TooManyAttempts(f"too many failed sign-ins: try again in {int(wait) + 1} s")
 
 
 def _start_session(db: Db, user: User, name: str, hours: float) -> tuple[ApiToken, str]:
@@ -56,13 +113,20 @@ def login_page(request: Request, caller: Public) -> Response:
 def login_form(request: Request, db: Db, caller: Public,
                username: Annotated[str, Form(max_length=64)],
                password: Annotated[str, Form(max_length=1024)]) -> Response:
+    wait = _throttle(request).wait_s(request, username)
+    if wait > 0:
+        return request.app.state.ctx.templates.TemplateResponse(
+            request, "login.html", {"me": None, "nav": [], "error": str(_too_many(wait))},
+            status_code=429)
     user = authenticate(db, username, password)
     db.commit()  # the login / login_failed audit entry
     if user is None:
+        _throttle(request).failed(request, username)
         return request.app.state.ctx.templates.TemplateResponse(
             request, "login.html",
             {"me": None, "nav": [], "error": "Wrong username or password, or the account is "
              "disabled."}, status_code=401)
+    _throttle(request).succeeded(request, username)
     _, token = _start_session(db, user, "console session", SESSION_HOURS)
     signer = request.app.state.ctx.signer
     response = RedirectResponse("/", status_code=303)
@@ -79,12 +143,17 @@ def logout_form(db: Db, caller: Public) -> Response:
 
 
 @router.post("/api/auth/login", response_model=TokenIssued)
-def api_login(body: LoginIn, db: Db, caller: Public) -> TokenIssued:
+def api_login(body: LoginIn, request: Request, db: Db, caller: Public) -> TokenIssued:
     """Exchange a username and password for a bearer token (valid 12 hours)."""
+    wait = _throttle(request).wait_s(request, body.username)
+    if wait > 0:
+        raise _too_many(wait)
     user = authenticate(db, body.username, body.password.get_secret_value())
     db.commit()
     if user is None:
+        _throttle(request).failed(request, body.username)
         raise NotAuthenticated("wrong username or password, or the account is disabled")
+    _throttle(request).succeeded(request, body.username)
     row, token = _start_session(db, user, "api login", SESSION_HOURS)
     return TokenIssued(id=row.id, name=row.name, token=token, expires_at=row.expires_at)
 
