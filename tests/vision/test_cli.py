@@ -65,6 +65,12 @@ def test_compare_same_and_different(images, embedder: str) -> None:
     assert same["similarity"] > diff["similarity"]
     assert same["threshold"] == diff["threshold"]
     assert "same person likely" in same["meaning"]
+    # ArcFace compares with flip fusion by default (the calibrated enrolment setting)
+    assert same["embedder"] == {"arcface": "arcface+flip", "dlib": "dlib"}[embedder]
+    if embedder == "arcface":
+        plain = _json(runner.invoke(app, ["compare", str(images["astronaut"]),
+                                          str(images["astronaut2"]), "--no-flip", "--json"]))
+        assert plain["embedder"] == "arcface" and plain["similarity"] != same["similarity"]
 
 
 def test_demo_json(tmp_path: Path) -> None:

@@ -136,6 +136,9 @@ def compare(
     b: Annotated[Path, typer.Argument(help="Second image.")],
     embedder: Annotated[EmbedderChoice | None, typer.Option(
         "--embedder", "-e", help="Embedder backend (default arcface).")] = None,
+    flip: Annotated[bool, typer.Option(
+        "--flip/--no-flip", help="ArcFace: fuse each face with its mirror image (more "
+                                 "accurate; its threshold is calibrated on LFW).")] = True,
     config: _ConfigOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -146,6 +149,8 @@ def compare(
     from openlfr.vision.image import load_image
 
     cfg = _engine_config(config, None, embedder)
+    if cfg.embedder.type == "arcface" and cfg.embedder.flip != flip:
+        cfg = cfg.model_copy(update={"embedder": cfg.embedder.model_copy(update={"flip": flip})})
     img_a, img_b = load_image(a), load_image(b)  # fail fast on bad files, before models load
     engine = VisionEngine.from_config(cfg)
     vecs = []
@@ -157,9 +162,9 @@ def compare(
     sim = float(vecs[0] @ vecs[1])
     thr = engine.threshold
     same = sim >= thr.value
-    meaning = (f"same person likely (similarity {sim:.3f} >= threshold {thr.value:.3f})" if same
-               else f"different people likely (similarity {sim:.3f} < threshold "
-                    f"{thr.value:.3f})")
+    meaning = (f"same person likely (similarity {sim:.3f} >= threshold {thr.value:.4f})"
+               if same else f"different people likely (similarity {sim:.3f} < threshold "
+                            f"{thr.value:.4f})")
     if not thr.calibrated:
         meaning += "; the threshold is a placeholder, not yet calibrated"
     if as_json:
