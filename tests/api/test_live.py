@@ -168,6 +168,28 @@ def test_supervisor_follows_deployment_state(tmp_path: Path) -> None:
     assert f'openlfr_camera_frames_total{{camera="a",deployment="{dep_id}"}} 10.0' in metrics
     assert 'stage="embed"' in metrics and "openlfr_camera_tracks_total" in metrics
 
+    # a camera that cannot start is reported, and retried only after a pause
+    sup.stop_all()
+    calls = {"n": 0}
+
+    def broken(settings, store, dep_id, cam, publish):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        raise OSError("cannot open file:a.mp4")
+
+    sup._factory = broken
+    sup.poll()
+    assert calls["n"] == 2 and set(sup.errors) == {(dep_id, "a"), (dep_id, "b")}
+    assert "cannot open" in sup.errors[(dep_id, "a")][1]
+    sup.poll()
+    assert calls["n"] == 2
+    now[0] += timedelta(seconds=31)
+    sup.poll()
+    assert calls["n"] == 4
+    sup._factory = factory
+    now[0] += timedelta(seconds=31)
+    sup.poll()
+    assert sup.errors == {} and len(sup.keys()) == 2
+
     now[0] += timedelta(hours=2)  # the window closes: the deployment ends, cameras stop
     sup.poll()
     assert all(not r.running for r in made) and sup.keys() == []

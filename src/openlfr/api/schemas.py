@@ -174,7 +174,8 @@ class CameraLive(BaseModel):
     deployment_id: int
     camera_id: str
     running: bool
-    url: str
+    url: str | None  # MJPEG live view; None when the camera could not be started
+    error: str | None = None  # why it is not running (e.g. the source cannot be opened)
 
 
 class CameraLiveList(BaseModel):

@@ -51,9 +51,14 @@ def cameras(request: Request, me: CanViewDeployments) -> CameraLiveList:
     items = []
     for dep_id, cam in sup.keys():
         runner = sup.runner(dep_id, cam)
-        items.append(CameraLive(deployment_id=dep_id, camera_id=cam,
-                                running=bool(runner and runner.running),
-                                url=f"/api/live/{dep_id}/{cam}.mjpeg"))
+        running = bool(runner and runner.running)
+        error = getattr(getattr(runner, "worker", None), "error", None)
+        items.append(CameraLive(deployment_id=dep_id, camera_id=cam, running=running,
+                                url=f"/api/live/{dep_id}/{cam}.mjpeg",
+                                error=None if running or error is None else str(error)))
+    for (dep_id, cam), (_, why) in sorted(sup.errors.items()):
+        items.append(CameraLive(deployment_id=dep_id, camera_id=cam, running=False, url=None,
+                                error=f"could not start: {why}"))
     return CameraLiveList(items=items)
 
 

@@ -138,6 +138,7 @@ function alertCard(a, canAdjudicate) {
       <dt>threshold</dt><dd>${fmt(a.threshold, 3)}</dd>
       <dt>category</dt><dd class="category">${escapeHtml((a.category || "").replace(/_/g, " "))}</dd>
       <dt>deployment</dt><dd>${escapeHtml(String(a.deployment_id))} at ${escapeHtml(when)}</dd>
+      ${!decided && a.adjudications && a.adjudications.length ? `<dt>decisions</dt><dd>${a.adjudications.length} so far (two-person verification: a second person must agree)</dd>` : ""}
       <dt>outcome</dt><dd class="outcome"><span class="state state-${escapeHtml(a.status)}">${a.status === "pending" ? "awaiting decision" : escapeHtml(a.status.replace("_", " "))}</span></dd>
     </dl>`;
   if (canAdjudicate && !decided) {
@@ -198,18 +199,25 @@ async function startQueue(queue) {
 async function refreshCameras(box) {
   let cams;
   try { cams = (await api("GET", box.dataset.list)).items; } catch (err) { return; }
-  const want = new Set(cams.map((c) => c.url));
+  const key = (c) => `${c.deployment_id}/${c.camera_id}`;
+  const want = new Set(cams.map(key));
   for (const tile of box.querySelectorAll(".camera")) {
-    if (!want.has(tile.dataset.url)) { tile.remove(); }
+    if (!want.has(tile.dataset.key)) { tile.remove(); }
   }
   for (const c of cams) {
-    if ([...box.querySelectorAll(".camera")].some((t) => t.dataset.url === c.url)) { continue; }
-    const tile = document.createElement("div");
-    tile.className = "camera panel";
-    tile.dataset.url = c.url;
-    tile.innerHTML = `<img class="live" alt="live view of camera ${escapeHtml(c.camera_id)}" src="${escapeHtml(c.url)}">
-      <div class="cap">Deployment ${escapeHtml(String(c.deployment_id))} · camera ${escapeHtml(c.camera_id)} · faces that do not match are blurred</div>`;
-    box.appendChild(tile);
+    let tile = [...box.querySelectorAll(".camera")].find((t) => t.dataset.key === key(c));
+    if (!tile) {
+      tile = document.createElement("div");
+      tile.className = "camera panel";
+      tile.dataset.key = key(c);
+      tile.innerHTML = (c.url ? `<img class="live" alt="live view of camera ${escapeHtml(c.camera_id)}" src="${escapeHtml(c.url)}">` : "") +
+        '<div class="cap"></div>';
+      box.appendChild(tile);
+    }
+    const state = c.running ? "faces that do not match are blurred"
+      : (c.error ? "not running: " + c.error : "not running (the recording has ended)");
+    tile.querySelector(".cap").textContent =
+      `Deployment ${c.deployment_id} · camera ${c.camera_id} · ${state}`;
   }
   const none = document.getElementById("no-cameras");
   if (none) { none.hidden = cams.length > 0; }
