@@ -189,3 +189,22 @@ def test_a_failing_frame_is_skipped_and_a_failing_stage_stops_cleanly(hamilton_c
         w.run()
     assert time.monotonic() - t0 < 5 and not w.running
     assert w.stats()["errors"] == 3
+
+
+def test_stats_and_preview_can_be_read_from_another_thread_while_scanning(hamilton_clip,
+                                                                          engine):
+    index = WatchlistIndex(["x"], ["X"], np.eye(1, 512, dtype=np.float32))
+    w = CameraWorker(str(hamilton_clip), engine, index,
+                     WorkerConfig(camera_id="c", threshold=0.99, mode=Mode.live, preview=True))
+    w.start()
+    seen = 0
+    t_end = time.monotonic() + 1.5
+    while time.monotonic() < t_end:
+        st = w.stats()  # as the API's figures endpoint does
+        jpeg = w.latest_preview_jpeg()
+        seen += jpeg is not None
+        assert st["camera_id"] == "c"
+        time.sleep(0.01)
+    w.stop()
+    assert not w.running and seen > 0
+    assert w.stats()["frames"] > 0

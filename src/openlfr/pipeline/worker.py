@@ -88,19 +88,25 @@ class WorkerConfig(BaseModel):
 
 
 class _Latency:
+    """Recent per-stage timings; written by the analysis thread, read by any (stats())."""
+
     def __init__(self, n: int = 2000) -> None:
         self.values: dict[str, deque[float]] = {s: deque(maxlen=n) for s in STAGES}
         self.totals: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+        self._lock = threading.Lock()
 
     def add(self, stage: str, seconds: float) -> None:
-        self.values[stage].append(seconds)
-        self.totals[stage] += seconds
+        with self._lock:
+            self.values[stage].append(seconds)
+            self.totals[stage] += seconds
 
     def summary(self) -> dict[str, dict[str, float]]:
+        with self._lock:
+            values = {s: list(v) for s, v in self.values.items()}
         out = {}
-        for s, v in self.values.items():
+        for s, v in values.items():
             if v:
-                a = np.fromiter(v, float) * 1000
+                a = np.asarray(v, float) * 1000
                 out[s] = {"p50_ms": round(float(np.percentile(a, 50)), 2),
                           "p95_ms": round(float(np.percentile(a, 95)), 2),
                           "total_s": round(self.totals[s], 3)}
@@ -212,7 +218,7 @@ class CameraWorker:
         fps_in = src.fps or 0.0
         analysed_fps = c["frames"] / elapsed if elapsed > 0 else 0.0
         media_s = (src.decoded / fps_in) if fps_in else 0.0
-        lat = np.asarray(self.alert_latency) * 1000
+        lat = np.asarray(list(self.alert_latency)) * 1000
         return {
             "camera_id": self.camera_id,
             "mode": self.config.mode.value,
