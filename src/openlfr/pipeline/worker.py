@@ -49,7 +49,7 @@ from openlfr.pipeline.sources import Frame, Mode, Source, SourceConfig, open_sou
 from openlfr.pipeline.tracker import IoUTracker, IoUTrackerConfig
 from openlfr.watchlist.index import WatchlistIndex
 
-__all__ = ["WorkerConfig", "CameraWorker", "Guard", "STAGES"]
+__all__ = ["WorkerConfig", "CameraWorker", "Guard", "STAGES", "write_preview_video"]
 
 log = logging.getLogger(__name__)
 
