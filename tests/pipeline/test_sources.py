@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from openlfr.errors import SourceError
+from openlfr.errors import ConfigError, SourceError
 from openlfr.pipeline.sources import (
     FileSourceConfig,
     FolderSourceConfig,
@@ -38,9 +38,15 @@ def test_source_config_from_string_or_dict(spec, expected):
     assert isinstance(source_config(spec), expected)
 
 
-def test_source_config_rejects_unknown_keys():
-    with pytest.raises(ValueError, match="extra"):
-        source_config({"type": "file", "path": "x.mp4", "fps": 3})
+@pytest.mark.parametrize("bad, where", [
+    ({"type": "file", "path": "x.mp4", "fps": 3}, "file.fps"),
+    ({"type": "stream", "url": "rtsp://x", "reconnect_max_s": -1}, "stream.reconnect_max_s"),
+    ({"type": "ftp", "path": "x"}, "does not match any of the expected tags"),
+])
+def test_bad_source_config_is_a_clear_config_error(bad, where):
+    with pytest.raises(ConfigError, match="invalid source config") as exc:
+        source_config(bad)
+    assert where in str(exc.value)
 
 
 def test_file_evaluation_mode_delivers_every_frame_then_ends(tmp_path):

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from openlfr.errors import SourceError
+from openlfr.errors import ConfigError, SourceError
 
 __all__ = [
     "Mode", "Frame", "SourceStats", "Source",
@@ -112,10 +112,13 @@ def source_config(spec: str | dict | BaseModel) -> SourceConfig:
     Strings: ``rtsp://...``/``http(s)://...`` -> stream; a plain integer -> webcam;
     an existing folder -> image folder; anything else -> video file.
     """
-    if isinstance(spec, BaseModel):
-        return _SOURCE_ADAPTER.validate_python(spec.model_dump())
-    if isinstance(spec, dict):
-        return _SOURCE_ADAPTER.validate_python(spec)
+    if isinstance(spec, BaseModel | dict):
+        data = spec.model_dump() if isinstance(spec, BaseModel) else spec
+        try:
+            return _SOURCE_ADAPTER.validate_python(data)
+        except ValidationError as exc:
+            lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+            raise ConfigError("invalid source config:\n  " + "\n  ".join(lines)) from None
     s = str(spec).strip()
     if s.split("://", 1)[0].lower() in ("rtsp", "rtsps", "http", "https", "rtmp", "udp", "tcp"):
         return StreamSourceConfig(url=s)
