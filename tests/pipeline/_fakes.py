@@ -22,10 +22,12 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 @contextmanager
 def mjpeg_camera(frames_per_connection: int = 10, connections_served: int = 2,
-                 interval_s: float = 0.01, stall_s: float = 0.0) -> Iterator[dict]:
+                 interval_s: float = 0.01, stall_s: float = 0.0,
+                 images: list[np.ndarray] | None = None) -> Iterator[dict]:
     """An HTTP camera serving multipart MJPEG. Each connection gets a few frames and then
     drops (or, with ``stall_s``, stops sending but keeps the connection open that long);
-    after ``connections_served`` connections it answers 503 (camera down)."""
+    after ``connections_served`` connections it answers 503 (camera down). ``images``:
+    what to send (cycled), else flat grey frames."""
     state = {"connections": 0, "url": ""}
 
     class H(http.server.BaseHTTPRequestHandler):
@@ -38,7 +40,8 @@ def mjpeg_camera(frames_per_connection: int = 10, connections_served: int = 2,
             self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
             self.end_headers()
             for i in range(frames_per_connection):
-                img = np.full((96, 128, 3), (i * 23) % 255, np.uint8)
+                img = (images[i % len(images)] if images
+                       else np.full((96, 128, 3), (i * 23) % 255, np.uint8))
                 buf = cv2.imencode(".jpg", img)[1].tobytes()
                 try:
                     self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from openlfr.errors import SourceError
 from openlfr.pipeline.scan import build_watchlist
 from openlfr.pipeline.sources import FolderSourceConfig, Mode, open_source
 from openlfr.pipeline.worker import CameraWorker, WorkerConfig
@@ -208,3 +209,26 @@ def test_stats_and_preview_can_be_read_from_another_thread_while_scanning(hamilt
     w.stop()
     assert not w.running and seen > 0
     assert w.stats()["frames"] > 0
+
+
+def test_http_camera_stream_to_alert(hamilton_clip, performer, engine):
+    from openlfr.pipeline.sources import StreamSourceConfig
+
+    from ._fakes import mjpeg_camera
+
+    cap = cv2.VideoCapture(str(hamilton_clip))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 100)  # the performer's close-ups
+    images = [cap.read()[1] for _ in range(30)]
+    cap.release()
+    wl = build_watchlist([performer])
+    with mjpeg_camera(frames_per_connection=30, connections_served=1, interval_s=1 / 30,
+                      images=images) as cam:
+        got = []
+        cfg = StreamSourceConfig(url=cam["url"], max_reconnects=0)
+        w = CameraWorker(cfg, engine, wl.index,
+                         WorkerConfig(camera_id="http-cam", threshold=engine.threshold.value,
+                                      mode=Mode.live), on_alert=got.append)
+        with pytest.raises(SourceError, match="giving up"):
+            w.run()  # the camera serves one clip and goes down: the worker reports it
+    assert [a.subject_id for a in got] == ["lin-manuel-miranda"]
+    assert got[0].camera_id == "http-cam" and w.stats()["frames"] > 5
