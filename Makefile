@@ -20,8 +20,11 @@ venv: $(STAMP)
 browser:
 	@scripts/ensure-chromium
 
+# The console with a demo deployment on 127.0.0.1:8000: sign-in names and passwords are
+# printed on the first run (stored under var/; delete var/ to start again).
+DEMO_PORT ?= 8000
 demo: $(STAMP)
-	$(BIN)/openlfr demo
+	$(BIN)/openlfr serve --demo --host 127.0.0.1 --port $(DEMO_PORT)
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
