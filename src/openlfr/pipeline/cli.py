@@ -126,6 +126,7 @@ def scan(
         "evaluation": is_recorded,
         "frames": st["frames"], "decoded": st["decoded"], "refused": st["refused"],
         "faces": st["faces"], "faces_embedded": st["embedded"], "tracks": st["tracks"],
+        "tracks_compared": st["tracks_compared"],
         "alerts": st["alerts"], "dropped": st["dropped"], "scene_cuts": st["scene_cuts"],
         "frames_per_s": st["frames_per_s"], "real_time_factor": st["real_time_factor"],
         "elapsed_s": st["elapsed_s"], "latency": st["latency"],

@@ -145,7 +145,7 @@ class CameraWorker:
         self.alerts: deque[Alert] = deque(maxlen=1000)
         self.error: BaseException | None = None
         self.counts = dict(frames=0, refused=0, faces=0, faces_gated=0, embedded=0,
-                           tracks=0, tracks_ended=0, alerts=0, errors=0)
+                           tracks=0, tracks_ended=0, tracks_compared=0, alerts=0, errors=0)
         self._reported = dict(frames=0, dropped=0, faces=0, tracks=0)
         self._last_report = time.monotonic()
         self.latency = _Latency()
@@ -395,6 +395,8 @@ class CameraWorker:
             self._matcher.end_track(t.track_id)
             self._alert_labels.pop(t.track_id, None)
             self.counts["tracks_ended"] += 1
+            if t.evidence.embeddings_computed:
+                self.counts["tracks_compared"] += 1
 
     def _make_preview(self, image: np.ndarray, faces: Faces) -> None:
         import cv2
