@@ -154,3 +154,27 @@ def test_watchlist_add_stores_an_accountable_entry(monkeypatch, capsys, governed
     out, _ = run(monkeypatch, capsys, "watchlist", "subject", "list", "--as", "watchlist",
                  "--json")
     assert "Pianist" in out
+
+
+def test_scan_config_file_sets_knobs_and_errors_name_the_key(monkeypatch, capsys, tmp_path,
+                                                             closeups, shared_data):
+    ref = shared_data / "video" / "hamilton_references" / "lin-manuel-miranda.png"
+    good = tmp_path / "scan.yaml"
+    good.write_text("tracker: {type: iou, max_embeddings: 1}\nmin_hits: 1\n"
+                    "threshold: 0.95\n")
+    out, err = run(monkeypatch, capsys, "scan", str(closeups), "-w", str(ref), "--config",
+                   str(good), "--json")
+    summary = json.loads(out)
+    assert summary["threshold"] == 0.95 and summary["threshold_source"] == str(good)
+    assert summary["faces_embedded"] <= summary["tracks"]  # one embedding per track at most
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tracker: {type: iou, max_mised: 3}\n")
+    _, err = run(monkeypatch, capsys, "scan", str(closeups), "-w", str(ref), "--config",
+                 str(bad), code=2)
+    assert "tracker.max_mised" in err and "Traceback" not in err
+
+
+def test_a_deployment_scan_refuses_a_threshold_override(monkeypatch, capsys, closeups):
+    _, err = run(monkeypatch, capsys, "scan", str(closeups), "--deployment", "1",
+                 "--threshold", "0.2", code=2)
+    assert "authorised threshold" in err

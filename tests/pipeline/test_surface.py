@@ -10,6 +10,7 @@ import pytest
 
 MODULES = ["openlfr.pipeline.sources", "openlfr.pipeline.tracker", "openlfr.pipeline.matcher",
            "openlfr.pipeline.privacy", "openlfr.pipeline.worker", "openlfr.pipeline.scan",
+           "openlfr.pipeline.config",
            "openlfr.alerts.model", "openlfr.alerts.sinks", "openlfr.watchlist.index",
            "openlfr.watchlist.enrol", "openlfr.watchlist.distractors"]
 

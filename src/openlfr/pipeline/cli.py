@@ -38,8 +38,12 @@ def scan(
         help="Add LFW people as distractors: 'lfw' (all 5,749) or 'lfw:N'.")] = None,
     threshold: Annotated[float | None, typer.Option(
         help="Similarity threshold; default: the calibrated value for the embedder.")] = None,
-    min_hits: Annotated[int, typer.Option(help="Evidence hits a track needs to alert "
-                                          "(see openlfr.pipeline.matcher).")] = 1,
+    min_hits: Annotated[int | None, typer.Option(
+        help="Evidence hits a track needs to alert (see openlfr.pipeline.matcher); "
+             "default 1.")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="YAML with vision, tracker, min_hits, scene_cut, threshold "
+                         "(see openlfr.pipeline.config); options given here win.")] = None,
     preview: Annotated[Path | None, typer.Option(
         help="Write the analysed frames, every non-alert face blurred, to this video.")] = None,
     sink: Annotated[list[str] | None, typer.Option(
@@ -55,6 +59,7 @@ def scan(
 ) -> None:
     """Scan a source against a watchlist: print possible matches live and a summary."""
     from openlfr.alerts.sinks import sink_from_spec
+    from openlfr.pipeline.config import ScanConfig
     from openlfr.pipeline.scan import build_watchlist, run_scan
     from openlfr.pipeline.sources import Mode, source_config
     from openlfr.vision.engine import VisionEngine
@@ -65,11 +70,22 @@ def scan(
     if watchlist and deployment is not None:
         raise ConfigError("--watchlist and --deployment exclude each other: a deployment "
                           "scans against its own approved snapshot")
+    if deployment is not None and (threshold is not None or distractors):
+        raise ConfigError("a deployment scans with its authorised threshold and approved "
+                          "snapshot; --threshold and --distractors do not apply (change "
+                          "them through a new authorisation)")
     cfg = source_config(source)
     is_recorded = cfg.type in ("file", "folder")
     mode = Mode.live if (live or not is_recorded) else Mode.evaluation
-    engine = VisionEngine.from_config()
+    scfg = ScanConfig.from_yaml(config) if config is not None else ScanConfig()
+    override_src = "--threshold" if threshold is not None else str(config)
+    if threshold is None and scfg.threshold is not None:
+        threshold = scfg.threshold
+    worker_options = scfg.worker_options()
+    if min_hits is not None:
+        worker_options["min_hits"] = min_hits
     sinks = [sink_from_spec(s) for s in (sink or [])]
+    engine = VisionEngine.from_config(scfg.vision)
     out_err = as_json  # with --json, human lines go to stderr
     extra: dict[str, Any] = {}
     store = None
@@ -81,18 +97,17 @@ def scan(
             store = gov.store
             index, guard, on_alert, on_counters = (gov.index, gov.guard, gov.on_alert,
                                                    gov.on_counters)
-            dep_threshold = gov.threshold
             extra["deployment"] = gov.info
-            thr_value = threshold if threshold is not None else dep_threshold
-            thr_source = ("--threshold" if threshold is not None
-                          else f"deployment {deployment} (authorised threshold)")
+            thr_value = gov.threshold
+            thr_source = f"deployment {deployment} (authorised threshold)"
         else:
             wl = build_watchlist(watchlist or [], distractors=distractors,
                                  progress=not as_json)
             index, guard, on_counters = wl.index, None, None
             on_alert = None
             if threshold is not None:
-                thr_value, thr_source = threshold, "--threshold"
+                thr_value = threshold
+                thr_source = override_src
             else:
                 t = engine.threshold
                 thr_value = t.value
@@ -114,8 +129,7 @@ def scan(
         result = run_scan(source, index, thr_value, engine=engine, camera_id=camera_id,
                           mode=mode, sinks=sinks, preview=preview, guard=guard,
                           on_alert=on_alert_all, on_counters=on_counters,
-                          deployment_id=deployment,
-                          worker_options={"min_hits": min_hits})
+                          deployment_id=deployment, worker_options=worker_options)
     finally:
         if store is not None:
             store.close()

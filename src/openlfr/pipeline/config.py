@@ -1,0 +1,64 @@
+"""Scan configuration from a YAML file (``openlfr scan --config scan.yaml``).
+
+Every key is optional and strict (unknown keys are errors that name the key)::
+
+    vision:                 # openlfr.vision.engine.VisionConfig
+      detector: {type: scrfd, max_size: 640}
+      quality: {min_face_px: 40}
+    tracker:                # openlfr.pipeline.tracker.IoUTrackerConfig
+      type: iou
+      max_missed: 8
+      refresh_every: 50
+    min_hits: 1             # openlfr.pipeline.matcher
+    scene_cut: 0.4          # null: never end tracks on a cut
+    threshold: null         # null: the embedder's calibrated value
+
+The knobs and their trade-offs are documented where they are defined and in README
+(Live scanning).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from openlfr.errors import ConfigError
+from openlfr.pipeline.tracker import IoUTrackerConfig
+from openlfr.vision.engine import VisionConfig
+
+__all__ = ["ScanConfig"]
+
+
+class ScanConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    vision: VisionConfig = Field(default_factory=VisionConfig)
+    tracker: IoUTrackerConfig = Field(default_factory=IoUTrackerConfig)
+    min_hits: int = Field(1, ge=1, le=100)
+    scene_cut: float | None = Field(0.4, ge=0.0, le=1.0)
+    threshold: float | None = Field(None, gt=0.0, lt=1.0, description="Overrides the "
+                                    "calibrated threshold (say why in your records).")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> ScanConfig:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+            raise ConfigError(f"{path}: invalid scan config:\n  " + "\n  ".join(lines)
+                              ) from None
+
+    def worker_options(self) -> dict[str, Any]:
+        return {"tracker": self.tracker, "min_hits": self.min_hits, "scene_cut": self.scene_cut}
