@@ -4,7 +4,8 @@
 we locate its folder on disk): a portrait of the basketball player Yao Ming (``yaoming.jpg``),
 the Chinese national team with Yao Ming in the back row (``players.jpg``) and three Spurs
 players (``gdp.jpg``). The demo enrols Yao Ming from the portrait and "films" the two group
-photographs with a virtual camera that pans across them, written to an ordinary MP4 file
+photographs (and matplotlib's sample portrait of Grace Hopper) with a virtual camera that
+pans across them, written to an ordinary MP4 file
 that the live pipeline then decodes like any recorded clip. Yao Ming's face in the team photo
 is a different photograph from the one enrolled, so the alert it raises is a real match
 made by the models, and the other 21 faces are real non-matches.
@@ -49,30 +50,42 @@ class DemoScene:
     frames: int
 
 
-def _pan(image: np.ndarray, crop_w: int, seconds: float, writer: cv2.VideoWriter) -> int:
-    """Slide a window of aspect 16:9 and width ``crop_w`` across ``image``; return frames."""
+def _pan(image: np.ndarray, crop_w: int, seconds: float, writer: cv2.VideoWriter, *,
+         x_range: tuple[float, float] = (0.0, 1.0), y_at: float = 0.3) -> int:
+    """Slide a 16:9 window of width ``crop_w`` across ``image`` from ``x_range[0]`` to
+    ``x_range[1]`` (fractions of the travel; reversed ranges pan right to left)."""
     h, w = image.shape[:2]
     crop_h = min(h, round(crop_w * FRAME_SIZE[1] / FRAME_SIZE[0]))
     crop_w = min(w, round(crop_h * FRAME_SIZE[0] / FRAME_SIZE[1]))
     n = max(2, round(seconds * FPS))
     for i in range(n):
         t = 0.5 - 0.5 * np.cos(np.pi * i / (n - 1))  # ease in and out
-        x = round(t * (w - crop_w))
-        y = round((h - crop_h) * 0.3)
+        f = x_range[0] + t * (x_range[1] - x_range[0])
+        x = round(f * (w - crop_w))
+        y = round((h - crop_h) * y_at)
         frame = cv2.resize(image[y:y + crop_h, x:x + crop_w], FRAME_SIZE,
                            interpolation=cv2.INTER_CUBIC)
         writer.write(frame)
     return n
 
 
+def _photo(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path))
+    if image is None:
+        raise SourceError(f"demo photograph {path} could not be decoded")
+    return image
+
+
 def build_scene(out_dir: Path) -> DemoScene:
     """Write the demo clip (if not already there) and return where everything is."""
     out_dir.mkdir(parents=True, exist_ok=True)
     video = out_dir / "demo_camera.mp4"
-    team = cv2.imread(str(sample_photo("players.jpg")))
-    spurs = cv2.imread(str(sample_photo("gdp.jpg")))
-    if team is None or spurs is None:
-        raise SourceError("demo photographs could not be decoded")
+    import matplotlib.cbook
+
+    team = _photo(sample_photo("players.jpg"))
+    spurs = _photo(sample_photo("gdp.jpg"))
+    hopper = _photo(Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg",
+                                                          asfileobj=False)))
     frames = 0
     if not video.is_file() or video.stat().st_size == 0:
         tmp = video.with_suffix(".tmp.mp4")
@@ -80,9 +93,16 @@ def build_scene(out_dir: Path) -> DemoScene:
         if not writer.isOpened():
             raise SourceError(f"cannot write the demo clip at {tmp}")
         try:
-            frames += _pan(team, 900, 8.0, writer)  # the team, left to right
-            # the Spurs photo is portrait; show its upper part where the faces are
-            frames += _pan(spurs[: spurs.shape[1] * 9 // 16 + 80], 500, 4.0, writer)
+            # One pass of about 40 s; the demo camera loops it, so the subject passes (and
+            # may raise a possible match) once per pass.
+            frames += _pan(team, 900, 12.0, writer)  # the team, left to right: Yao Ming
+            # the Spurs photo is portrait; its upper part holds the faces
+            frames += _pan(spurs[: spurs.shape[1] * 9 // 16 + 80], 500, 8.0, writer)
+            frames += _pan(hopper, 512, 6.0, writer, y_at=0.2)
+            # back over the left half of the team only (Yao Ming stands right of centre)
+            frames += _pan(team, 700, 10.0, writer, x_range=(0.45, 0.0), y_at=0.6)
+            frames += _pan(spurs[: spurs.shape[1] * 9 // 16 + 80], 500, 4.0, writer,
+                           x_range=(1.0, 0.0))
         finally:
             writer.release()
         tmp.replace(video)

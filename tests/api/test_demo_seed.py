@@ -27,7 +27,8 @@ def test_seed_demo(tmp_path: Path) -> None:
         with store.session() as s:
             dep = s.get(Deployment, seed.deployment_id)
             assert dep.status is DeploymentStatus.ACTIVE and dep.kind is DeploymentKind.EVALUATION
-            assert dep.cameras[0].source_url == str(video)
+            # the demo camera plays the clip in a loop, at its own frame rate
+            assert dep.cameras[0].source_url == f"file://{video.resolve()}?loop=1"
             snap = s.query(Snapshot).filter_by(deployment_id=dep.id).one()
             assert snap.approved_at is not None and snap.subject_count == 1
             assert authenticate(s, "operator", "demo-password-1") is not None

@@ -38,6 +38,22 @@ def test_source_config_from_string_or_dict(spec, expected):
     assert isinstance(source_config(spec), expected)
 
 
+@pytest.mark.parametrize("spec, path, loop", [
+    ("file:///data/demo%20cam.mp4?loop=1", "/data/demo cam.mp4", True),
+    ("file:///data/clip.mp4", "/data/clip.mp4", False),
+    ("file:///data/clip.mp4?loop=false", "/data/clip.mp4", False),
+])
+def test_file_url_with_loop_option(spec, path, loop):
+    cfg = source_config(spec)
+    assert isinstance(cfg, FileSourceConfig)
+    assert (str(cfg.path), cfg.loop) == (path, loop)
+
+
+def test_file_url_with_unknown_option_is_refused():
+    with pytest.raises(ConfigError, match="unknown option.*speed"):
+        source_config("file:///data/clip.mp4?speed=2")
+
+
 @pytest.mark.parametrize("bad, where", [
     ({"type": "file", "path": "x.mp4", "fps": 3}, "file.fps"),
     ({"type": "stream", "url": "rtsp://x", "reconnect_max_s": -1}, "stream.reconnect_max_s"),

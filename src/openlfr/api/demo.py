@@ -96,7 +96,8 @@ def seed_demo(settings: Settings, *, video: Path, reference: Path, subject_name:
                 legal_basis="demonstration on recorded footage (no live capture)",
                 location="recorded clip", window_start=now - timedelta(minutes=1),
                 window_end=now + timedelta(hours=hours),
-                cameras=[CameraSpec(camera_id=camera_id, source_url=str(video))],
+                cameras=[CameraSpec(camera_id=camera_id,
+                                    source_url=f"file://{video.resolve()}?loop=1")],
                 categories=[Category.TEST_SUBJECT], dpia_reference="DEMO",
                 signage_confirmed=True, authorising_officer=officer.username,
                 threshold=float(threshold), embedder_key=key), now)

@@ -88,9 +88,11 @@ class PipelineRunner:
             threshold, evaluation = dep.threshold, dep.kind == DeploymentKind.EVALUATION
             source = cams[camera_id]
         # An evaluation deployment on recorded footage analyses every frame (no drops, so the
-        # test run is complete and repeatable); a live camera keeps to the latest frame.
+        # test run is complete and repeatable); a live camera keeps to the latest frame, and so
+        # does a looping clip (the demo camera), which plays at its own frame rate.
         cfg = source_config(source)
-        recorded = isinstance(cfg, FileSourceConfig | FolderSourceConfig)
+        recorded = isinstance(cfg, FileSourceConfig | FolderSourceConfig) and not (
+            isinstance(cfg, FileSourceConfig) and cfg.loop)
         mode = Mode.evaluation if evaluation and recorded else Mode.live
         index = WatchlistIndex([str(i) for i in snap.subject_ids], snap.labels,
                                snap.embeddings,

@@ -110,7 +110,8 @@ def source_config(spec: str | dict | BaseModel) -> SourceConfig:
     """A source configuration from a CLI string, a dict (``type`` key) or a config object.
 
     Strings: ``rtsp://...``/``http(s)://...`` -> stream; a plain integer -> webcam;
-    an existing folder -> image folder; anything else -> video file.
+    an existing folder -> image folder; ``file:///path.mp4?loop=1`` -> a video file played
+    in a loop (demo cameras); anything else -> video file.
     """
     if isinstance(spec, BaseModel | dict):
         data = spec.model_dump() if isinstance(spec, BaseModel) else spec
@@ -120,6 +121,17 @@ def source_config(spec: str | dict | BaseModel) -> SourceConfig:
             lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
             raise ConfigError("invalid source config:\n  " + "\n  ".join(lines)) from None
     s = str(spec).strip()
+    if s.lower().startswith("file://"):
+        from urllib.parse import parse_qs, unquote, urlsplit
+
+        parts = urlsplit(s)
+        query = parse_qs(parts.query)
+        unknown = set(query) - {"loop"}
+        if unknown:
+            raise ConfigError(f"file source {s!r}: unknown option(s) {', '.join(sorted(unknown))}"
+                              " (known: loop)")
+        loop = query.get("loop", ["0"])[-1].lower() in ("1", "true", "yes")
+        return FileSourceConfig(path=Path(unquote(parts.path)), loop=loop)
     if s.split("://", 1)[0].lower() in ("rtsp", "rtsps", "http", "https", "rtmp", "udp", "tcp"):
         return StreamSourceConfig(url=s)
     if s.isdigit():
