@@ -149,3 +149,50 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     area = (box[2] - box[0]) * (box[3] - box[1])
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     return inter / (area + areas - inter)
+
+
+class _FakeScrfdSession:
+    """Stands in for onnxruntime: fixed raw outputs for one 64x96 (HxW) input."""
+
+    def __init__(self, outputs: dict[str, np.ndarray]) -> None:
+        self.outputs = outputs
+
+    class _Node:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+    def get_inputs(self):
+        return [self._Node("input.1")]
+
+    def get_outputs(self):
+        return [self._Node(n) for n in self.outputs]
+
+    def run(self, names, feeds):
+        assert feeds["input.1"].shape == (1, 3, 64, 96)
+        return [self.outputs[n] for n in names]
+
+
+def test_scrfd_decoding_of_known_raw_outputs() -> None:
+    """One anchor fires at stride 16, row 1, column 2, second anchor: centre (32, 16).
+    Distances (1, 0.5, 2, 1.5) strides and keypoint offsets map to known pixels."""
+    h, w = 64, 96
+    outputs = {}
+    for stride in (8, 16, 32):
+        k = (h // stride) * (w // stride) * 2
+        outputs[f"score_{stride}"] = np.zeros((1, k, 1), np.float32)
+        outputs[f"bbox_{stride}"] = np.zeros((1, k, 4), np.float32)
+        outputs[f"kps_{stride}"] = np.zeros((1, k, 10), np.float32)
+    idx = (1 * (w // 16) + 2) * 2 + 1
+    outputs["score_16"][0, idx, 0] = 0.9
+    outputs["bbox_16"][0, idx] = [1, 0.5, 2, 1.5]
+    outputs["kps_16"][0, idx] = [-0.5, -0.5, 0.5, -0.5, 0, 0, -0.4, 0.5, 0.4, 0.5]
+    det = ScrfdDetector(ScrfdConfig(), session=_FakeScrfdSession(outputs))
+    faces = det.detect(np.zeros((h, w, 3), np.uint8))
+    assert len(faces) == 1 and faces.scores[0] == pytest.approx(0.9)
+    np.testing.assert_allclose(faces.boxes[0], [32 - 16, 16 - 8, 32 + 32, 16 + 24])
+    np.testing.assert_allclose(faces.landmarks[0], [[24, 8], [40, 8], [32, 16], [25.6, 24],
+                                                    [38.4, 24]], atol=1e-4)
+    # the same frame at twice the size, detected at max_size 96: coordinates double
+    det2 = ScrfdDetector(ScrfdConfig(max_size=96), session=_FakeScrfdSession(outputs))
+    faces2 = det2.detect(np.zeros((2 * h, 2 * w, 3), np.uint8))
+    np.testing.assert_allclose(faces2.boxes[0], 2 * faces.boxes[0])
