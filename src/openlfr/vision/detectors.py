@@ -132,7 +132,11 @@ class ScrfdDetector:
     STRIDES = (8, 16, 32)
     ANCHORS = 2
 
-    def __init__(self, cfg: ScrfdConfig | None = None, session: object | None = None) -> None:
+    def __init__(self, cfg: ScrfdConfig | None = None, session: object | None = None,
+                 model_sha256: str | None = None) -> None:
+        """Build from ``cfg``; or inject an already open ``session`` (tests, sharing one
+        session between configurations) with the ``model_sha256`` of the file it was opened
+        from."""
         from openlfr.vision import models
 
         self.cfg = cfg or ScrfdConfig()
@@ -145,7 +149,7 @@ class ScrfdDetector:
             self.model_sha256 = models.sha256_of(path)
             session = make_session(path, self.cfg.runtime)
         else:
-            self.model_sha256 = self.cfg.model_sha256 or ""
+            self.model_sha256 = model_sha256 or self.cfg.model_sha256 or ""
         self.session = session
         self.name = "scrfd"
         self._input = session.get_inputs()[0].name  # type: ignore[attr-defined]

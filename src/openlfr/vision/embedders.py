@@ -127,7 +127,11 @@ EmbedderConfig = Annotated[ArcFaceConfig | DlibConfig, Field(discriminator="type
 class ArcFaceEmbedder:
     """ArcFace ONNX on onnxruntime; batched, L2-normalised, optional flip fusion."""
 
-    def __init__(self, cfg: ArcFaceConfig | None = None, session: object | None = None) -> None:
+    def __init__(self, cfg: ArcFaceConfig | None = None, session: object | None = None,
+                 model_sha256: str | None = None) -> None:
+        """Build from ``cfg``; or inject an already open ``session`` (tests, sharing one
+        session between configurations) with the ``model_sha256`` of the file it was opened
+        from."""
         from openlfr.vision import models
 
         self.cfg = cfg or ArcFaceConfig()
@@ -140,7 +144,7 @@ class ArcFaceEmbedder:
             self.model_sha256 = models.sha256_of(path)
             session = make_session(path, self.cfg.runtime)
         else:
-            self.model_sha256 = self.cfg.model_sha256 or ""
+            self.model_sha256 = model_sha256 or self.cfg.model_sha256 or ""
         self.session = session
         inp = session.get_inputs()[0]  # type: ignore[attr-defined]
         self._input = inp.name
