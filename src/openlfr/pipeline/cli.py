@@ -76,6 +76,12 @@ def scan(
                           "them through a new authorisation)")
     cfg = source_config(source)
     is_recorded = cfg.type in ("file", "folder")
+    if deployment is None and not is_recorded:
+        # DESIGN safeguard 1: live capture is analysed only inside an active, authorised
+        # deployment; an in-memory watchlist is for evaluating recorded footage.
+        raise ConfigError(f"{cfg.type} sources are scanned only inside an active, authorised "
+                          "deployment (--deployment ID); --watchlist runs are for recorded "
+                          "footage (video files, image folders)")
     mode = Mode.live if (live or not is_recorded) else Mode.evaluation
     scfg = ScanConfig.from_yaml(config) if config is not None else ScanConfig()
     override_src = "--threshold" if threshold is not None else str(config)
