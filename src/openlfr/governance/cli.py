@@ -300,22 +300,16 @@ def dep_create(
     as_user: AsUser = None, as_json: Json = False,
 ) -> None:
     """Create a deployment (draft) with every field the law asks for."""
-    import yaml
     from pydantic import ValidationError
 
+    from openlfr.configio import read_yaml_mapping
     from openlfr.governance import deployments as D
     from openlfr.governance.schemas import DeploymentCreate, DeploymentPublic
 
     now = _now()
     fields: dict[str, Any] = {}
     if file is not None:
-        try:
-            loaded = yaml.safe_load(file.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read {file}: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{file} must hold a mapping of deployment fields")
-        fields.update(loaded)
+        fields.update(read_yaml_mapping(file, "deployment fields"))
     given = {"name": name, "purpose": purpose, "legal_basis": legal_basis,
              "location": location, "dpia_reference": dpia, "signage_confirmed": signage,
              "authorising_officer": officer, "threshold": threshold, "embedder_key": embedder,

@@ -262,6 +262,7 @@ def _store_subjects(ready: list, category: str, source: str | None,
     from pydantic import ValidationError
     from tqdm import tqdm
 
+    from openlfr.configio import validation_lines
     from openlfr.governance import watchlist as GW
     from openlfr.governance.auth import get_user
     from openlfr.governance.cli import parse_time
@@ -289,8 +290,7 @@ def _store_subjects(ready: list, category: str, source: str | None,
                                      justification=justification,
                                      expires_at=parse_time(expires, now))
             except ValidationError as exc:
-                raise ConfigError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                            for e in exc.errors())) from None
+                raise ConfigError("; ".join(validation_lines(exc))) from None
             with store.session() as s:
                 actor = get_user(s, as_user)
                 row = GW.add_subject(s, actor, data, blobs, temps, now)

@@ -22,10 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from openlfr.errors import ConfigError
+from openlfr.configio import load_yaml_model
 from openlfr.pipeline.tracker import IoUTrackerConfig
 from openlfr.vision.engine import VisionConfig
 
@@ -44,21 +43,7 @@ class ScanConfig(BaseModel):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> ScanConfig:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of settings at the top level")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-            raise ConfigError(f"{path}: invalid scan config:\n  " + "\n  ".join(lines)
-                              ) from None
+        return load_yaml_model(cls, path, "scan config")
 
     def worker_options(self) -> dict[str, Any]:
         return {"tracker": self.tracker, "min_hits": self.min_hits, "scene_cut": self.scene_cut}

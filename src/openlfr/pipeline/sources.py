@@ -34,6 +34,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from openlfr.configio import validation_lines
 from openlfr.errors import ConfigError, SourceError
 
 __all__ = [
@@ -118,8 +119,8 @@ def source_config(spec: str | dict | BaseModel) -> SourceConfig:
         try:
             return _SOURCE_ADAPTER.validate_python(data)
         except ValidationError as exc:
-            lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-            raise ConfigError("invalid source config:\n  " + "\n  ".join(lines)) from None
+            raise ConfigError("invalid source config:\n  "
+                              + "\n  ".join(validation_lines(exc))) from None
     s = str(spec).strip()
     if s.lower().startswith("file://"):
         from urllib.parse import parse_qs, unquote, urlsplit

@@ -13,10 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from openlfr.errors import ConfigError, ImageError
+from openlfr.errors import ImageError
 from openlfr.faces import Faces
 from openlfr.vision.align import align
 from openlfr.vision.detectors import (
@@ -59,18 +58,9 @@ class VisionConfig(BaseModel):
     @classmethod
     def from_yaml(cls, path: str | Path) -> VisionConfig:
         """Load from a YAML file; errors name the offending key."""
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-            raise ConfigError(f"{path}: invalid vision config:\n  " + "\n  ".join(lines)) from None
+        from openlfr.configio import load_yaml_model
+
+        return load_yaml_model(cls, path, "vision config")
 
     def resolved(self) -> VisionConfig:
         """Copy with ``threads`` pushed down into each ONNX backend's runtime config."""

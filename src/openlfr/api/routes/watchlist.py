@@ -23,6 +23,7 @@ from openlfr.api.deps import (
     UploadTooLarge,
 )
 from openlfr.api.schemas import ExpireIn, SnapshotPublic, SubjectList, SubjectPublic
+from openlfr.configio import validation_lines
 from openlfr.errors import ConfigError, ImageError
 from openlfr.governance import watchlist as svc
 from openlfr.governance.schemas import SubjectCreate
@@ -110,8 +111,7 @@ async def enrol_subject(
                              justification=justification, expires_at=_aware(expires_at),
                              review_at=_aware(review_at) if review_at else None)
     except ValidationError as exc:
-        raise ConfigError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                    for e in exc.errors())) from None
+        raise ConfigError("; ".join(validation_lines(exc))) from None
     if data.expires_at <= _now():
         raise ConfigError("expires_at must be in the future: an expired entry cannot be "
                           "enrolled")
