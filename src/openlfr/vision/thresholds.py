@@ -61,6 +61,14 @@ THRESHOLDS: dict[tuple[str, bool], Threshold] = {
         "enrolled): FPIR 2/4,173. openlfr calibrate --target-fpir 1e-3 --embedder "
         "dlib --no-flip; docs/results/calibration-dlib-noflip.json",
         True),
+    _key(MODEL_FILES["dlib_resnet"].sha256, True): Threshold(
+        0.9656,
+        "calibrated on LFW deep-funneled (watchlist split seed 0, 840 enrolled, 3,822 "
+        "mated / 8,571 non-mated searches) for FPIR <= 1e-3 at watchlist size 840: "
+        "FPIR 8/8,571, expected TPIR 29.57%; held-out on disjoint identities (420 "
+        "enrolled): FPIR 2/4,173. openlfr calibrate --target-fpir 1e-3 --embedder "
+        "dlib; docs/results/calibration-dlib.json",
+        True),
 }
 
 
