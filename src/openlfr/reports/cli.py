@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -142,6 +143,20 @@ def _write(payload: str | bytes, out: Path | None) -> None:
     typer.echo(f"wrote {out}", err=True)
 
 
+def _report_format(fmt: str, as_json: bool) -> str:
+    fmt = "json" if as_json else fmt.lower()
+    if fmt not in ("html", "pdf", "json"):
+        raise ConfigError(f"--format must be html, pdf or json, got {fmt!r}")
+    return fmt
+
+
+def _emit(fmt: str, out: Path | None, as_json: Callable[[], str],
+          as_pdf: Callable[[], bytes], as_html: Callable[[], str]) -> None:
+    """Render the report in the chosen format only, then write it."""
+    render = {"json": as_json, "pdf": as_pdf, "html": as_html}[fmt]
+    _write(render(), out)
+
+
 def _session():  # type: ignore[no-untyped-def]
     from openlfr.reports._loader import open_session
 
@@ -159,17 +174,11 @@ def report_deployment(
     """One deployment: counts, outcomes, both rates with intervals, timeline, watchlist."""
     from openlfr.reports import deployment as dep
 
-    fmt = "json" if as_json else fmt.lower()
-    if fmt not in ("html", "pdf", "json"):
-        raise ConfigError(f"--format must be html, pdf or json, got {fmt!r}")
+    fmt = _report_format(fmt, as_json)
     with _session() as session:
         figures = dep.load_deployment_figures(session, deployment_id)
-    if fmt == "json":
-        _write(json.dumps(dep.figures_json(figures)), out)
-    elif fmt == "pdf":
-        _write(dep.render_pdf(figures), out)
-    else:
-        _write(dep.render_html(figures), out)
+    _emit(fmt, out, lambda: json.dumps(dep.figures_json(figures)),
+          lambda: dep.render_pdf(figures), lambda: dep.render_html(figures))
 
 
 def _parse_day(text: str, end: bool) -> datetime:
@@ -196,20 +205,14 @@ def report_transparency(
     """Every deployment in a period, with totals and both rates (live and evaluation apart)."""
     from openlfr.reports import transparency as tr
 
-    fmt = "json" if as_json else fmt.lower()
-    if fmt not in ("html", "pdf", "json"):
-        raise ConfigError(f"--format must be html, pdf or json, got {fmt!r}")
+    fmt = _report_format(fmt, as_json)
     t0, t1 = _parse_day(start, end=False), _parse_day(end, end=True)
     if t1 <= t0:
         raise ConfigError("--to must not be before --from")
     with _session() as session:
         report = tr.load_transparency_figures(session, t0, t1)
-    if fmt == "json":
-        _write(json.dumps(tr.transparency_json(report)), out)
-    elif fmt == "pdf":
-        _write(tr.render_pdf(report), out)
-    else:
-        _write(tr.render_html(report), out)
+    _emit(fmt, out, lambda: json.dumps(tr.transparency_json(report)),
+          lambda: tr.render_pdf(report), lambda: tr.render_html(report))
 
 
 def register(app: typer.Typer) -> None:
