@@ -161,11 +161,11 @@ class _Broken:
     def __init__(self, inner, fail):
         self.inner, self.fail, self.n = inner, fail, 0
 
-    def detect(self, image):
+    def detect(self, image, min_score=None):
         self.n += 1
         if self.fail(self.n):
             raise RuntimeError("detector failed")
-        return self.inner.detect(image)
+        return self.inner.detect(image, min_score=min_score)
 
 
 def test_a_failing_frame_is_skipped_and_a_failing_stage_stops_cleanly(hamilton_clip,

@@ -196,3 +196,19 @@ def test_scrfd_decoding_of_known_raw_outputs() -> None:
     det2 = ScrfdDetector(ScrfdConfig(max_size=96), session=_FakeScrfdSession(outputs))
     faces2 = det2.detect(np.zeros((2 * h, 2 * w, 3), np.uint8))
     np.testing.assert_allclose(faces2.boxes[0], 2 * faces.boxes[0])
+
+
+def test_lower_min_score_adds_detections_and_keeps_the_confident_ones(detector,
+                                                                      players: np.ndarray
+                                                                      ) -> None:
+    """``min_score`` (used to blur unsure faces in the live view) only adds detections: the
+    faces at or above the configured threshold are the same as a normal call's."""
+    normal = detector.detect(players)
+    wide = detector.detect(players, min_score=0.1)
+    threshold = detector.cfg.score_threshold
+    assert len(wide) >= len(normal) > 0
+    sure = wide[wide.scores >= threshold]
+    assert len(sure) == len(normal)
+    order_n, order_w = np.argsort(normal.boxes[:, 0]), np.argsort(sure.boxes[:, 0])
+    np.testing.assert_allclose(sure.boxes[order_w], normal.boxes[order_n], atol=1e-3)
+    assert (wide.scores >= 0.1 - 1e-6).all()

@@ -70,6 +70,12 @@ class WorkerConfig(BaseModel):
     tracker: IoUTrackerConfig = Field(default_factory=IoUTrackerConfig)
     preview: bool = Field(False, description="Keep a blurred JPEG of the latest frame.")
     preview_max_width: int = Field(960, ge=64, le=4096)
+    preview_blur_score: float | None = Field(
+        0.2, ge=0.0, le=1.0,
+        description="The preview also blurs detections down to this confidence, below the "
+                    "detector's threshold: such faces are not counted, tracked or matched, but a "
+                    "face the detector is unsure of is still hidden. Lower hides more (and "
+                    "blurs some non-faces); None blurs only the faces that are analysed.")
     preview_every: int = Field(1, ge=1, le=1000, description="Encode the live preview every "
                                "N analysed frames (JPEG encoding costs a few ms).")
     counters_every_s: float = Field(5.0, gt=0, description="How often on_counters is called "
@@ -299,7 +305,7 @@ class CameraWorker:
             self._tracker.end_all()  # a new shot: nobody carries over
             self._drop_ended()
         t0 = time.perf_counter()
-        faces = self.engine.detector.detect(image)
+        faces, unsure = self._detect(image)
         t1 = time.perf_counter()
         self.latency.add("detect", t1 - t0)
         crops = align(image, faces.landmarks) if len(faces) else None
@@ -335,7 +341,7 @@ class CameraWorker:
         self._drop_ended()
         t5 = time.perf_counter()
         if self.config.preview or self.on_frame is not None:
-            self._make_preview(image, faces)
+            self._make_preview(image, faces, unsure)
         self.latency.add("preview", time.perf_counter() - t5)
         self.latency.add("total", time.perf_counter() - t_begin)
         self._last_media_t = frame.timestamp
@@ -398,7 +404,20 @@ class CameraWorker:
             if t.evidence.embeddings_computed:
                 self.counts["tracks_compared"] += 1
 
-    def _make_preview(self, image: np.ndarray, faces: Faces) -> None:
+    def _detect(self, image: np.ndarray) -> tuple[Faces, Faces | None]:
+        """The faces to analyse and, when a preview is made, the less certain detections
+        that only get blurred in it (see ``preview_blur_score``)."""
+        floor = self.config.preview_blur_score
+        threshold = getattr(getattr(self.engine.detector, "cfg", None), "score_threshold", None)
+        wants_preview = self.config.preview or self.on_frame is not None
+        if not wants_preview or floor is None or threshold is None or floor >= threshold:
+            return self.engine.detector.detect(image), None
+        found = self.engine.detector.detect(image, min_score=floor)
+        sure = found.scores >= threshold
+        return found[sure], found[~sure]
+
+    def _make_preview(self, image: np.ndarray, faces: Faces, unsure: Faces | None = None
+                      ) -> None:
         import cv2
 
         n = self.counts["frames"]
@@ -413,6 +432,8 @@ class CameraWorker:
                     keep.append(i)
                     labels[i] = label
         shown = redact(image, faces, keep, labels=labels)
+        if unsure is not None and len(unsure):
+            shown = redact(shown, unsure)
         if self.on_frame is not None:
             self.on_frame(shown)
         if want_jpeg:

@@ -34,8 +34,10 @@ class Detector(Protocol):
 
     name: str
 
-    def detect(self, image: np.ndarray) -> Faces:
-        """Find faces in a BGR uint8 image (H, W, 3)."""
+    def detect(self, image: np.ndarray, min_score: float | None = None) -> Faces:
+        """Find faces in a BGR uint8 image (H, W, 3). ``min_score`` keeps detections down to
+        that confidence for this call (default: the configured ``score_threshold``); the
+        faces at or above the threshold are the same either way."""
         ...
 
 
@@ -193,8 +195,9 @@ class ScrfdDetector:
 
     # -- decoding --------------------------------------------------------------------------
     def decode(self, outputs: list[np.ndarray], ph: int, pw: int, scale: float,
-               index: int = 0) -> Faces:
+               index: int = 0, min_score: float | None = None) -> Faces:
         """Turn raw outputs (for batch element ``index``) into Faces in original pixels."""
+        floor = self.cfg.score_threshold if min_score is None else min_score
         boxes_all, scores_all, kps_all = [], [], []
         n = len(self.STRIDES)
         for k, stride in enumerate(self.STRIDES):
@@ -202,7 +205,7 @@ class ScrfdDetector:
                 return a[index] if a.ndim == 3 else a
 
             scores = pick(outputs[k]).reshape(-1)
-            keep = np.nonzero(scores >= self.cfg.score_threshold)[0]
+            keep = np.nonzero(scores >= floor)[0]
             if keep.size == 0:
                 continue
             centres = self._anchor_centres(ph, pw, stride)[keep]
@@ -221,11 +224,11 @@ class ScrfdDetector:
         keep = nms(boxes, scores, self.cfg.nms_iou)
         return Faces(boxes[keep] / scale, scores[keep], kps[keep] / scale)
 
-    def detect(self, image: np.ndarray) -> Faces:
+    def detect(self, image: np.ndarray, min_score: float | None = None) -> Faces:
         image = as_bgr(image)
         blob, scale = self.prepare(image)
         outputs = self.session.run(self._outputs, {self._input: blob})  # type: ignore[attr-defined]
-        faces = self.decode(outputs, blob.shape[2], blob.shape[3], scale)
+        faces = self.decode(outputs, blob.shape[2], blob.shape[3], scale, min_score=min_score)
         return _clip(faces, image.shape[1], image.shape[0])
 
 
@@ -255,7 +258,7 @@ class YunetDetector:
         self.name = "yunet"
         self.model_sha256 = ""  # weights are compiled into the yuface library
 
-    def detect(self, image: np.ndarray) -> Faces:
+    def detect(self, image: np.ndarray, min_score: float | None = None) -> Faces:
         import cv2
         import yuface
 
@@ -265,14 +268,19 @@ class YunetDetector:
         small = image if scale == 1.0 else cv2.resize(
             image, (max(1, round(w * scale)), max(1, round(h * scale))),
             interpolation=cv2.INTER_AREA)
+        floor = self.cfg.score_threshold if min_score is None else min_score
+        # yuface keeps conf > threshold (integer percent); ask a little lower and apply
+        # ">= floor" here, as SCRFD does, so a threshold means the same for both detectors
         confs, xywh, lms = yuface.detect(np.ascontiguousarray(small),
-                                         conf=self.cfg.score_threshold)
-        if len(confs) == 0:
-            return Faces.empty()
+                                         conf=max(0.0, floor - 0.01))
         scores = confs.astype(np.float32) / 100.0
-        xywh = xywh.astype(np.float32)
+        ok = scores >= floor - 1e-6
+        if not ok.any():
+            return Faces.empty()
+        scores = scores[ok]
+        xywh = xywh[ok].astype(np.float32)
         boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-        lms = lms.astype(np.float32).reshape(-1, 5, 2)
+        lms = lms[ok].astype(np.float32).reshape(-1, 5, 2)
         keep = nms(boxes, scores, self.cfg.nms_iou)
         faces = Faces(boxes[keep] / scale, scores[keep], lms[keep] / scale)
         return _clip(faces, w, h)

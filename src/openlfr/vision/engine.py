@@ -114,8 +114,8 @@ class VisionEngine:
         return default_threshold(self.embedder.model_sha256,
                                  bool(getattr(self.embedder, "flip", False)))
 
-    def detect(self, image: np.ndarray) -> Faces:
-        return self.detector.detect(as_bgr(image))
+    def detect(self, image: np.ndarray, min_score: float | None = None) -> Faces:
+        return self.detector.detect(as_bgr(image), min_score=min_score)
 
     def assess(self, image: np.ndarray, faces: Faces) -> Faces:
         return self.quality.assess(as_bgr(image), faces)
