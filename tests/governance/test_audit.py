@@ -96,6 +96,16 @@ def test_inserted_entry_is_found(session: Session) -> None:
     assert "truncated" in kinds(report)  # and the head no longer matches the end
 
 
+def test_entry_inserted_before_the_first_is_found(session: Session) -> None:
+    """A row numbered 0 (or below) sits before the chain's first entry: it is read too."""
+    fill(session)
+    sql(session, "INSERT INTO audit_log (seq, at, actor, action, target, details, alg, "
+        "prev_hash, hash) VALUES (0, :at, 'user0', 'test', 'thing:x', '{}', 'sha256', :p, :h)",
+        at=T0.replace(tzinfo=None), p=audit.GENESIS, h="0" * 64)
+    report = audit.verify(session)
+    assert not report.ok and report.first_bad_seq == 0 and report.entries == 7
+
+
 def test_reordered_entries_are_found(session: Session) -> None:
     fill(session)
     cols = "at, actor, action, target, details, alg, prev_hash, hash"

@@ -24,7 +24,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openlfr.errors import StateError
@@ -141,15 +141,13 @@ class VerifyReport:
 
 
 def iter_entries(session: Session, batch: int = 1000) -> Iterator[AuditEntry]:
-    """Entries in chain order, read in batches (the log can be long)."""
-    last = 0
-    while True:
-        rows = session.execute(select(AuditEntry).where(AuditEntry.seq > last)
-                               .order_by(AuditEntry.seq).limit(batch)).scalars().all()
-        if not rows:
-            return
+    """Entries in chain order, read in batches (the log can be long). Every row, whatever
+    its ``seq``: a forged row numbered 0 or below is read (and fails verification)."""
+    q = select(AuditEntry).order_by(AuditEntry.seq).limit(batch)
+    rows = session.execute(q).scalars().all()
+    while rows:
         yield from rows
-        last = rows[-1].seq
+        rows = session.execute(q.where(AuditEntry.seq > rows[-1].seq)).scalars().all()
 
 
 def verify(session: Session, key: bytes | None = None, max_problems: int = 100) -> VerifyReport:
@@ -194,8 +192,7 @@ def verify(session: Session, key: bytes | None = None, max_problems: int = 100) 
         bad(head.seq, "truncated", f"the chain head records entry {head.seq} but the log ends "
             f"at entry {expected_seq - 1}: entries were removed from the end, or the head "
             "was altered")
-    total = session.scalar(select(func.count()).select_from(AuditEntry)) or 0
-    return VerifyReport(ok=not problems, entries=total,
+    return VerifyReport(ok=not problems, entries=count,
                         head_seq=head.seq if head else None,
                         head_hash=head.hash if head else None,
                         keyed=key is not None, problems=problems)
