@@ -62,7 +62,7 @@ class PipelineRunner:
 
     @classmethod
     def build(cls, settings: Settings, store: Store, deployment_id: int, camera_id: str,
-              publish: Callable[[int], None], *, engine: Any = None) -> PipelineRunner:
+              publish: Callable[[int], None]) -> PipelineRunner:
         from openlfr.governance.deployments import LiveScanGuard, get_deployment
         from openlfr.governance.watchlist import load_snapshot
         from openlfr.pipeline.sources import (
@@ -75,7 +75,7 @@ class PipelineRunner:
         from openlfr.store.models import DeploymentKind
         from openlfr.watchlist.index import WatchlistIndex
 
-        engine = engine if engine is not None else shared_engine(settings)
+        engine = shared_engine(settings)
         with store.sessions() as s:
             dep = get_deployment(s, deployment_id)
             cams = {c.camera_id: c.source_url for c in dep.cameras}

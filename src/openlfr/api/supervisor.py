@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -52,12 +51,6 @@ class Runner(Protocol):
 RunnerFactory = Callable[[Settings, Store, int, str, Callable[[int], None]], Runner]
 
 
-@dataclass
-class _Slot:
-    runner: Runner
-    started_at: datetime
-
-
 class Supervisor:
     def __init__(self, settings: Settings, store: Store, hub: AlertHub, *,
                  runner_factory: RunnerFactory | None = None, enabled: bool = True,
@@ -69,7 +62,7 @@ class Supervisor:
         self.enabled = enabled
         self._factory = runner_factory
         self._clock = clock
-        self._slots: dict[CameraKey, _Slot] = {}
+        self._slots: dict[CameraKey, Runner] = {}
         self._lock = threading.RLock()
         self.errors: dict[CameraKey, tuple[datetime, str]] = {}  # last failure to start
         self.retry_after = timedelta(seconds=30)
@@ -78,8 +71,7 @@ class Supervisor:
 
     def runner(self, deployment_id: int, camera_id: str) -> Runner | None:
         with self._lock:
-            slot = self._slots.get((deployment_id, camera_id))
-            return slot.runner if slot else None
+            return self._slots.get((deployment_id, camera_id))
 
     def keys(self) -> list[CameraKey]:
         with self._lock:
@@ -87,7 +79,7 @@ class Supervisor:
 
     def figures(self) -> Iterable[CameraFigures]:
         with self._lock:
-            runners = [s.runner for s in self._slots.values()]
+            runners = list(self._slots.values())
         out = []
         for r in runners:
             try:
@@ -123,7 +115,6 @@ class Supervisor:
             failed = self.errors.get(key)
             if failed is None or now - failed[0] >= self.retry_after:
                 self._start(key)
-        self._flush()
 
     def _start(self, key: CameraKey) -> None:
         factory = self._factory or default_runner_factory
@@ -139,30 +130,23 @@ class Supervisor:
             return
         self.errors.pop(key, None)
         with self._lock:
-            self._slots[key] = _Slot(runner, self._clock())
+            self._slots[key] = runner
         log.info("camera %s of deployment %s started", camera_id, deployment_id)
 
     def _stop(self, key: CameraKey) -> None:
         with self._lock:
-            slot = self._slots.pop(key, None)
-        if slot is None:
+            runner = self._slots.pop(key, None)
+        if runner is None:
             return
         try:
-            slot.runner.stop()
+            runner.stop()
         except Exception:
             log.exception("camera %s of deployment %s did not stop cleanly", key[1], key[0])
-        self._flush_one(key, slot.runner)
         log.info("camera %s of deployment %s stopped", key[1], key[0])
 
     def stop_all(self) -> None:
         for key in self.keys():
             self._stop(key)
-
-    def _flush(self) -> None:
-        """Counters are written by the runners; nothing is cached here to flush."""
-
-    def _flush_one(self, key: CameraKey, runner: Runner) -> None:
-        return None
 
     def _publish(self, key: CameraKey, alert_id: int) -> None:
         """Called on a worker thread after an alert was stored: push it to the console."""
