@@ -76,6 +76,9 @@ def test_cli_deployment_flow(cli: CLI, db: DB, tmp_path: Path) -> None:
     assert "op may not deployment.authorise" in err
     cli("deployment", "authorise", str(dep["id"]), "--as", "ann")
     cli("deployment", "cancel", str(dep["id"]), "--reason", "rain", "--as", "ann")
+    shown = cli.json("deployment", "show", str(dep["id"]), "--as", "op")
+    assert shown["status"] == "cancelled" and shown["counters"]["frames"] == 0
+    assert "counters" not in cli.json("deployment", "show", str(dep["id"]), "--as", "wm")
     listed = cli.json("deployment", "list", "--as", "aud")
     assert [d["status"] for d in listed["deployments"]] == ["cancelled"]
     retention = cli.json("retention", "run", "--dry-run", "--as", "boss")

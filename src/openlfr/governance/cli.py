@@ -410,12 +410,13 @@ def dep_list(status: Annotated[str | None, typer.Option(help="Only this status."
 
 @dep_app.command("show")
 def dep_show(deployment_id: int, as_user: AsUser = None, as_json: Json = False) -> None:
-    """Show a deployment, its snapshot and its counters."""
+    """Show a deployment, its snapshot and (with the counters.view permission) its
+    counters."""
     from sqlalchemy import select
 
     from openlfr.governance import deployments as D
     from openlfr.governance.alerts import get_counters
-    from openlfr.governance.auth import Action, require
+    from openlfr.governance.auth import Action, allowed, require
     from openlfr.governance.schemas import DeploymentPublic, SnapshotPublic
     from openlfr.store.models import Snapshot
 
@@ -427,7 +428,8 @@ def dep_show(deployment_id: int, as_user: AsUser = None, as_json: Json = False) 
         snap = s.scalar(select(Snapshot).where(Snapshot.deployment_id == dep.id))
         out = _dump(DeploymentPublic.model_validate(dep))
         out["snapshot"] = _dump(SnapshotPublic.model_validate(snap)) if snap else None
-        out["counters"] = _dump(get_counters(s, dep.id)[0])
+        if allowed(actor.roles, Action.COUNTERS_VIEW):
+            out["counters"] = _dump(get_counters(s, dep.id)[0])
     if as_json:
         _emit(out)
         return
