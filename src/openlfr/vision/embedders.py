@@ -247,14 +247,6 @@ class DlibEmbedder:
                                                  self.cfg.jitters, self.cfg.padding)
         return l2_normalise(np.array([np.asarray(v) for v in vecs]))
 
-    def embed_chips(self, chips_rgb: list[np.ndarray]) -> np.ndarray:
-        """dlib-aligned 150x150 RGB chips (see ``dlib.get_face_chip``) -> (n, 128)."""
-        if not chips_rgb:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self._net.compute_face_descriptor(
-            [np.ascontiguousarray(c) for c in chips_rgb], self.cfg.jitters)
-        return l2_normalise(np.array([np.asarray(v) for v in vecs]))
-
 
 def build_embedder(cfg: ArcFaceConfig | DlibConfig | None = None) -> ArcFaceEmbedder | DlibEmbedder:
     """The embedder a config names (default ArcFace MobileFaceNet)."""
