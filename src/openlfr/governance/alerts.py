@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,6 +41,8 @@ __all__ = ["record_alert", "adjudicate", "decide_status", "hold_alert", "release
 
 FINAL = frozenset({AlertStatus.CONFIRMED, AlertStatus.REJECTED, AlertStatus.NOT_ENGAGED})
 MAX_PROBE_BYTES = 10 * 1024 * 1024
+_COUNTERS = ("frames", "dropped", "faces", "tracks", "alerts", "confirmed", "rejected",
+             "not_engaged")
 
 
 def _bump(session: Session, deployment_id: int, camera_id: str, now: datetime,
@@ -57,8 +59,7 @@ def _bump(session: Session, deployment_id: int, camera_id: str, now: datetime,
         with session.begin_nested():
             session.add(DeploymentCounter(
                 deployment_id=deployment_id, camera_id=camera_id, updated_at=now,
-                **{k: 0 for k in ("frames", "dropped", "faces", "tracks", "alerts",
-                                  "confirmed", "rejected", "not_engaged")} | deltas))
+                **dict.fromkeys(_COUNTERS, 0) | deltas))
     except IntegrityError:  # another writer created it first
         session.execute(stmt)
 
@@ -80,12 +81,10 @@ def get_counters(session: Session, deployment_id: int) -> list[CountersPublic]:
     rows = session.scalars(select(DeploymentCounter).where(
         DeploymentCounter.deployment_id == deployment_id,
     ).order_by(DeploymentCounter.camera_id).execution_options(populate_existing=True)).all()
-    fields = ("frames", "dropped", "faces", "tracks", "alerts", "confirmed", "rejected",
-              "not_engaged")
     total = CountersPublic(deployment_id=deployment_id, camera_id=None,
-                           **{f: sum(getattr(r, f) for r in rows) for f in fields})
+                           **{f: sum(getattr(r, f) for r in rows) for f in _COUNTERS})
     return [total] + [CountersPublic(deployment_id=deployment_id, camera_id=r.camera_id,
-                                     **{f: getattr(r, f) for f in fields}) for r in rows]
+                                     **{f: getattr(r, f) for f in _COUNTERS}) for r in rows]
 
 
 def record_alert(session: Session, deployment_id: int, camera_id: str, track_id: str,
@@ -231,11 +230,6 @@ def list_alerts(session: Session, actor: User, now: datetime, *,
     if status is not None:
         q = q.where(Alert.status == status)
     return list(session.scalars(q))
-
-
-def count_alerts(session: Session, deployment_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(Alert).where(
-        Alert.deployment_id == deployment_id)) or 0
 
 
 def alert_probe_image(session: Session, actor: User, alert_id: int, now: datetime,

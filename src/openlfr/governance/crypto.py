@@ -60,7 +60,6 @@ class Keyring:
         for k in (primary, *old):
             if len(k) != 32:
                 raise ConfigError(f"an encryption key must be 32 bytes, got {len(k)}")
-        self._primary = primary
         self._primary_id = _key_id(primary)
         self._keys = {_key_id(k): AESGCM(k) for k in (primary, *old)}
 

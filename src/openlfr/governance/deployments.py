@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import select
@@ -388,8 +388,3 @@ def cancel(session: Session, actor: User, deployment_id: int, now: datetime,
     audit.append(session, actor=actor.username, action="deployment_cancel", now=now,
                  target=_ref(dep), details={"reason": dep.end_reason})
     return dep
-
-
-def utcnow() -> datetime:
-    """The real clock, for callers at the edge (CLI, server); services take ``now``."""
-    return datetime.now(UTC)
