@@ -20,15 +20,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from openlfr.governance.crypto import Keyring, load_keyring
 from openlfr.governance.retention import RetentionPolicy
 from openlfr.settings import Settings
-from openlfr.store.db import make_engine, require_current, session_scope
+from openlfr.store.db import make_engine, make_session_factory, require_current, session_scope
 
 __all__ = ["Store", "open_store", "governed_factory"]
 
 
 def governed_factory(engine: Engine, keyring: Keyring | None,
                      audit_key: bytes | None = None) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False,
-                        info={"keyring": keyring, "audit_key": audit_key})
+    return make_session_factory(engine, info={"keyring": keyring, "audit_key": audit_key})
 
 
 @dataclass

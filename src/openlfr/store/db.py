@@ -84,9 +84,11 @@ def _configure_sqlite(engine: Engine, read_only: bool = False) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions bound to ``engine``; objects stay readable after commit."""
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+def make_session_factory(engine: Engine,
+                         info: dict[str, Any] | None = None) -> sessionmaker[Session]:
+    """Sessions bound to ``engine``; objects stay readable after commit. ``info`` becomes
+    each session's ``session.info``."""
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True, info=info)
 
 
 @contextmanager
@@ -103,7 +105,7 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
-def _alembic_config(connection: Any) -> Any:
+def _alembic_config(connection: Any = None) -> Any:
     from alembic.config import Config
 
     cfg = Config()
@@ -150,12 +152,9 @@ def downgrade(url: str, revision: str) -> None:
 
 
 def head_revision() -> str:
-    from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(cfg).get_current_head()
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     assert head is not None
     return head
 
