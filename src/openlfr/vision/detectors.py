@@ -14,15 +14,14 @@ corner, right mouth corner. Boxes and landmarks are in the original image's pixe
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Literal, Protocol, runtime_checkable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from openlfr.faces import Faces
 from openlfr.vision.image import as_bgr
-from openlfr.vision.runtime import RuntimeConfig, make_session
+from openlfr.vision.runtime import OnnxModelConfig, open_model
 
 __all__ = ["Detector", "ScrfdConfig", "YunetConfig", "DetectorConfig", "ScrfdDetector",
            "YunetDetector", "build_detector", "nms"]
@@ -61,24 +60,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     return np.asarray(keep, dtype=np.int64)
 
 
-class _ModelFileFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model_path: Path | None = Field(
-        None, description="Your own ONNX file instead of the packaged default. Requires "
-                          "model_sha256; the file is checked before it is loaded.")
-    model_sha256: str | None = Field(
-        None, pattern=r"^[0-9a-fA-F]{64}$",
-        description="sha256 of model_path (sha256sum FILE).")
-
-    @model_validator(mode="after")
-    def _path_needs_hash(self) -> _ModelFileFields:
-        if self.model_path is not None and self.model_sha256 is None:
-            raise ValueError("model_path needs model_sha256 (sha256sum of the file)")
-        return self
-
-
-class ScrfdConfig(_ModelFileFields):
+class ScrfdConfig(OnnxModelConfig):
     """SCRFD detector (default: SCRFD-500M with keypoints, InsightFace, non-commercial)."""
 
     type: Literal["scrfd"] = "scrfd"
@@ -97,8 +79,6 @@ class ScrfdConfig(_ModelFileFields):
         0.4, gt=0.0, le=1.0,
         description="Overlap (IoU) above which the weaker of two boxes is dropped. Lower "
                     "merges faces in tight crowds; higher keeps duplicates.")
-    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig,
-                                   description="onnxruntime threads and spinning.")
 
 
 class YunetConfig(BaseModel):
@@ -139,17 +119,9 @@ class ScrfdDetector:
         """Build from ``cfg``; or inject an already open ``session`` (tests, sharing one
         session between configurations) with the ``model_sha256`` of the file it was opened
         from."""
-        from openlfr.vision import models
-
         self.cfg = cfg or ScrfdConfig()
         if session is None:
-            if self.cfg.model_path is not None:
-                path = models.verified_path(self.cfg.model_path, self.cfg.model_sha256,
-                                            "SCRFD detector")
-            else:
-                path = models.verified("scrfd_500m")
-            self.model_sha256 = models.sha256_of(path)
-            session = make_session(path, self.cfg.runtime)
+            session, self.model_sha256 = open_model(self.cfg, "scrfd_500m", "SCRFD detector")
         else:
             self.model_sha256 = model_sha256 or self.cfg.model_sha256 or ""
         self.session = session

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Annotated, Literal, Protocol, runtime_checkable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from openlfr.faces import Faces
 from openlfr.vision.align import CROP_SIZE, align
 from openlfr.vision.image import as_bgr
-from openlfr.vision.runtime import RuntimeConfig, make_session
+from openlfr.vision.runtime import OnnxModelConfig, open_model
 
 __all__ = ["Embedder", "ArcFaceConfig", "DlibConfig", "EmbedderConfig", "ArcFaceEmbedder",
            "DlibEmbedder", "build_embedder", "l2_normalise"]
@@ -71,18 +71,14 @@ def _fill(faces: Faces, idx: np.ndarray, vectors: np.ndarray, dim: int) -> Faces
     return faces.with_embeddings(out)
 
 
-class ArcFaceConfig(BaseModel):
+class ArcFaceConfig(OnnxModelConfig):
     """ArcFace-style ONNX embedder (default: MobileFaceNet, WebFace600K, 512-d)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: Literal["arcface"] = "arcface"
     model_path: Path | None = Field(
         None, description="Your own ArcFace-style ONNX (input N x 3 x 112 x 112, RGB, "
                           "(x - 127.5) / 127.5). Requires model_sha256. Its similarity "
                           "threshold must be calibrated (openlfr evaluation) before use.")
-    model_sha256: str | None = Field(
-        None, pattern=r"^[0-9a-fA-F]{64}$", description="sha256 of model_path.")
     flip: bool = Field(
         False,
         description="Also embed the mirrored crop and add the two vectors. Measurably more "
@@ -94,14 +90,6 @@ class ArcFaceConfig(BaseModel):
                     "cheapest per face (about 18 CPU-ms vs 21-23 at batch 8-32: larger "
                     "batches overflow the caches), so 1 is the default; raise it on a GPU "
                     "or a CPU with large caches (benchmarks/bench_vision.py measures it).")
-    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig,
-                                   description="onnxruntime threads and spinning.")
-
-    @model_validator(mode="after")
-    def _path_needs_hash(self) -> ArcFaceConfig:
-        if self.model_path is not None and self.model_sha256 is None:
-            raise ValueError("model_path needs model_sha256 (sha256sum of the file)")
-        return self
 
 
 class DlibConfig(BaseModel):
@@ -137,17 +125,9 @@ class ArcFaceEmbedder:
         """Build from ``cfg``; or inject an already open ``session`` (tests, sharing one
         session between configurations) with the ``model_sha256`` of the file it was opened
         from."""
-        from openlfr.vision import models
-
         self.cfg = cfg or ArcFaceConfig()
         if session is None:
-            if self.cfg.model_path is not None:
-                path = models.verified_path(self.cfg.model_path, self.cfg.model_sha256,
-                                            "ArcFace embedder")
-            else:
-                path = models.verified("arcface_mbf")
-            self.model_sha256 = models.sha256_of(path)
-            session = make_session(path, self.cfg.runtime)
+            session, self.model_sha256 = open_model(self.cfg, "arcface_mbf", "ArcFace embedder")
         else:
             self.model_sha256 = model_sha256 or self.cfg.model_sha256 or ""
         self.session = session

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from openlfr.errors import ModelFileError
 
-__all__ = ["RuntimeConfig", "make_session"]
+__all__ = ["RuntimeConfig", "OnnxModelConfig", "make_session", "open_model"]
 
 
 class RuntimeConfig(BaseModel):
@@ -32,6 +32,39 @@ class RuntimeConfig(BaseModel):
         description="Let idle worker threads busy-wait for the next call. Slightly lower "
                     "latency for a single session on a dedicated machine; with several sessions "
                     "on few cores it wastes CPU and slows everything. Leave off.")
+
+
+class OnnxModelConfig(BaseModel):
+    """Fields every ONNX-backed stage shares: an optional own model file, and the runtime."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_path: Path | None = Field(
+        None, description="Your own ONNX file instead of the packaged default. Requires "
+                          "model_sha256; the file is checked before it is loaded.")
+    model_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-fA-F]{64}$",
+        description="sha256 of model_path (sha256sum FILE).")
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig,
+                                   description="onnxruntime threads and spinning.")
+
+    @model_validator(mode="after")
+    def _path_needs_hash(self) -> OnnxModelConfig:
+        if self.model_path is not None and self.model_sha256 is None:
+            raise ValueError("model_path needs model_sha256 (sha256sum of the file)")
+        return self
+
+
+def open_model(cfg: OnnxModelConfig, default_key: str, what: str):  # -> (session, sha256)
+    """Verify the configured model file (else the packaged ``default_key``) and open it;
+    returns the session and the file's sha256."""
+    from openlfr.vision import models
+
+    if cfg.model_path is not None:
+        path = models.verified_path(cfg.model_path, cfg.model_sha256, what)
+    else:
+        path = models.verified(default_key)
+    return make_session(path, cfg.runtime), models.sha256_of(path)
 
 
 def make_session(path: Path, cfg: RuntimeConfig | None = None):  # -> ort.InferenceSession
