@@ -6,10 +6,10 @@ each live track predicts its box in the new frame with a constant-velocity model
 are matched to predictions greedily by IoU (highest first). Unmatched detections start
 new tracks; a track not seen for more than ``max_missed`` frames ends.
 
-Each track carries **evidence**: the best few embeddings it has seen, by face quality, each
-with the face crop it came from. Embedding is the expensive step (DESIGN 9: ~10 ms per face),
-so the tracker says which faces *need* one (:meth:`IoUTracker.needs_embedding`) instead of
-embedding every face on every frame:
+Each track carries **evidence**: the best few embeddings it has seen, by face quality.
+Embedding is the expensive step (DESIGN 9: ~10 ms per face), so the tracker says which faces
+*need* one (:meth:`IoUTracker.needs_embedding`) instead of embedding every face on every
+frame:
 
 * a new track (no evidence yet);
 * a face clearly better than the track's best evidence (quality above the best by
@@ -77,12 +77,11 @@ TrackerConfig = Annotated[IoUTrackerConfig, Field(discriminator="type")]
 
 @dataclass(eq=False)
 class Evidence:
-    """One embedding of a track's face, the quality it was taken at and its crop (BGR)."""
+    """One embedding of a track's face and the quality it was taken at."""
 
     embedding: np.ndarray
     quality: float
     frame_index: int
-    crop: np.ndarray | None = None
 
 
 @dataclass(eq=False)
@@ -274,12 +273,9 @@ class IoUTracker:
                 mask[i] = True
         return mask
 
-    def add_evidence(self, faces: Faces, frame_index: int,
-                     crops: dict[int, np.ndarray] | None = None) -> list[tuple[int, Evidence]]:
-        """Store the embedded faces of ``faces`` as evidence of their tracks.
-
-        ``crops`` maps face index -> crop. Returns (track_id, evidence) of each added item.
-        """
+    def add_evidence(self, faces: Faces, frame_index: int) -> list[tuple[int, Evidence]]:
+        """Store the embedded faces of ``faces`` as evidence of their tracks. Returns
+        (track_id, evidence) of each added item."""
         if faces.track_ids is None or faces.embeddings is None:
             return []
         quality = faces.quality if faces.quality is not None else faces.scores
@@ -289,8 +285,7 @@ class IoUTracker:
             if t is None:
                 continue
             ev = Evidence(embedding=faces.embeddings[i].copy(), quality=float(quality[i]),
-                          frame_index=frame_index,
-                          crop=None if crops is None else crops.get(int(i)))
+                          frame_index=frame_index)
             t.evidence.add(ev)
             added.append((t.track_id, ev))
         return added

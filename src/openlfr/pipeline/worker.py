@@ -19,10 +19,11 @@ Embedding it (e.g. in ``openlfr serve``)::
     worker.stop()
 
 Privacy (DESIGN safeguard 2): crops and embeddings exist only in the analysis thread's
-memory, inside per-track evidence, and are cleared when the track ends. An alert takes a
-JPEG of its probe crop with it (the store encrypts it). Nothing else derived from a face
-leaves the worker; the preview blurs every face that is not an alert. Frames the guard
-refuses are not analysed at all (counted as ``refused``).
+memory: aligned crops for the frame being analysed, embeddings inside per-track evidence,
+cleared when the track ends. An alert takes a JPEG of its probe crop with it (the store
+encrypts it). Nothing else derived from a face leaves the worker; the preview blurs every
+face that is not an alert. Frames the guard refuses are not analysed at all (counted as
+``refused``).
 """
 
 from __future__ import annotations
@@ -159,7 +160,6 @@ class CameraWorker:
         self.analysis_latency: list[float] = []  # analysis of the frame began -> alert
         self._started_at: float | None = None
         self._finished_at: float | None = None
-        self._last_media_t = 0.0
         self._embed_aligned = getattr(engine.embedder, "embed_aligned", None)
         self._prev_hist: np.ndarray | None = None
         self._best_non_alert = -1.0  # highest rank-1 score of a track that did not alert
@@ -330,13 +330,12 @@ class CameraWorker:
             self.latency.add("embed", t4 - t3)
             self.counts["embedded"] += int(need.sum())
             idx = np.flatnonzero(need)
-            probe_crops = {int(i): crop_face(image, faces.boxes[i]) for i in idx}
-            self._tracker.add_evidence(faces, frame.index, probe_crops)
+            self._tracker.add_evidence(faces, frame.index)
             assert faces.embeddings is not None and faces.track_ids is not None
             decisions = self._matcher.observe(faces.track_ids[idx], faces.embeddings[idx])
             for d in decisions:
                 i = int(idx[list(faces.track_ids[idx]).index(d.track_id)])
-                self._raise_alert(frame, d, probe_crops[i], t_begin)
+                self._raise_alert(frame, d, crop_face(image, faces.boxes[i]), t_begin)
             self.latency.add("match", time.perf_counter() - t4)
         self._drop_ended()
         t5 = time.perf_counter()
@@ -344,7 +343,6 @@ class CameraWorker:
             self._make_preview(image, faces, unsure)
         self.latency.add("preview", time.perf_counter() - t5)
         self.latency.add("total", time.perf_counter() - t_begin)
-        self._last_media_t = frame.timestamp
 
     def _is_cut(self, image: np.ndarray) -> bool:
         import cv2
@@ -394,7 +392,7 @@ class CameraWorker:
 
     def _drop_ended(self) -> None:
         for t in self._tracker.pop_ended():
-            t.evidence.clear()  # crops and embeddings of this passer-by are gone
+            t.evidence.clear()  # the embeddings of this passer-by are gone
             best = self._matcher.best_score(t.track_id)
             if best is not None and not self._matcher.alerted(t.track_id):
                 self._best_non_alert = max(self._best_non_alert, best)
