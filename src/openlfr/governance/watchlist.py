@@ -89,13 +89,20 @@ def get_subject(session: Session, subject_id: int) -> Subject:
     return s
 
 
-def _store_templates(session: Session, kr: Keyring, subject: Subject,
-                     templates: Sequence[tuple[str, np.ndarray]], now: datetime) -> list[str]:
-    encoded = [(key, encode_template(vec)) for key, vec in templates]
-    keys = []
-    for key, data in encoded:
+def _encode_templates(templates: Sequence[tuple[str, np.ndarray]]) -> list[tuple[str, bytes]]:
+    """Validate and encode every template before anything is written."""
+    encoded = []
+    for key, vec in templates:
         if not key or len(key) > 200:
             raise ConfigError(f"invalid embedder key {key!r}")
+        encoded.append((key, encode_template(vec)))
+    return encoded
+
+
+def _store_templates(session: Session, kr: Keyring, subject: Subject,
+                     encoded: Sequence[tuple[str, bytes]], now: datetime) -> list[str]:
+    keys = []
+    for key, data in encoded:
         row = Template(subject_id=subject.id, embedder_key=key, dim=len(data) // 4, blob=b"",
                        created_at=now)
         session.add(row)
@@ -118,8 +125,7 @@ def add_subject(session: Session, actor: User, data: SubjectCreate, images: list
     for i, img in enumerate(images):
         if not img or len(img) > MAX_IMAGE_BYTES:
             raise ConfigError(f"image {i} is empty or larger than {MAX_IMAGE_BYTES} bytes")
-    for _key, vec in templates:  # validate everything before writing anything
-        encode_template(vec)
+    encoded = _encode_templates(templates)
     if data.expires_at <= now:
         raise ConfigError("expires_at must be in the future")
     if session.scalar(select(Subject).where(Subject.reference == data.reference)):
@@ -138,7 +144,7 @@ def add_subject(session: Session, actor: User, data: SubjectCreate, images: list
         session.flush()
         row.blob = kr.encrypt(img, aad_for("subject_images", row.id, "blob"))
         hashes.append(row.sha256)
-    keys = _store_templates(session, kr, subject, templates, now)
+    keys = _store_templates(session, kr, subject, encoded, now)
     session.flush()
     audit.append(session, actor=actor.username, action="enrol", now=now,
                  target=f"subject:{subject.id}", details={
@@ -156,7 +162,8 @@ def add_templates(session: Session, actor: User, subject_id: int,
     now = as_utc(now)
     require(session, actor, Action.SUBJECT_ADD, now=now, target=f"subject:{subject_id}")
     subject = get_subject(session, subject_id)
-    keys = _store_templates(session, keyring_of(session, keyring), subject, templates, now)
+    keys = _store_templates(session, keyring_of(session, keyring), subject,
+                            _encode_templates(templates), now)
     audit.append(session, actor=actor.username, action="enrol_templates", now=now,
                  target=f"subject:{subject.id}", details={"templates": sorted(keys)})
     return subject
