@@ -30,10 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = ["load_deployment_figures", "deployment_ids_in_period", "open_session"]
 
-_COUNTERS = ("frames", "dropped", "faces", "tracks", "alerts", "confirmed", "rejected",
-             "not_engaged")
-
-
 def _deployment_id(deployment_id: object) -> int:
     try:
         return int(str(deployment_id))
@@ -68,27 +64,25 @@ def _watchlist(session: Session, dep: object) -> tuple[int | None, dict[str, int
 
 def load_deployment_figures(session: Session, deployment_id: object) -> DeploymentFigures:
     """:class:`DeploymentFigures` for one deployment (raises NotFound if there is none)."""
-    from openlfr.store.models import Alert, AlertStatus, Deployment, DeploymentCounter
+    from openlfr.governance.alerts import get_counters
+    from openlfr.store.models import Alert, AlertStatus, Deployment
 
     dep_id = _deployment_id(deployment_id)
     dep = session.get(Deployment, dep_id)
     if dep is None:
         raise NotFound(f"no deployment {dep_id}")
-    sums = session.execute(
-        select(*[func.coalesce(func.sum(getattr(DeploymentCounter, c)), 0) for c in _COUNTERS])
-        .where(DeploymentCounter.deployment_id == dep_id)).one()
-    counters = dict(zip(_COUNTERS, (int(v) for v in sums), strict=True))
+    counters = get_counters(session, dep_id)[0]
     rows = session.execute(select(Alert.created_at, Alert.status)
                            .where(Alert.deployment_id == dep_id)
                            .order_by(Alert.created_at, Alert.id)).all()
     timeline = tuple(AlertPoint(at, AlertStatus(status).value) for at, status in rows)
     on_record = Counter(a.outcome for a in timeline)
     # Counters count every event; records may have been purged. Neither may undercount.
-    confirmed = max(counters["confirmed"], on_record["confirmed"])
-    rejected = max(counters["rejected"], on_record["rejected"])
-    not_engaged = max(counters["not_engaged"], on_record["not_engaged"])
+    confirmed = max(counters.confirmed, on_record["confirmed"])
+    rejected = max(counters.rejected, on_record["rejected"])
+    not_engaged = max(counters.not_engaged, on_record["not_engaged"])
     decided = confirmed + rejected + not_engaged
-    alerts = max(counters["alerts"], len(timeline), decided)
+    alerts = max(counters.alerts, len(timeline), decided)
     disputed = min(on_record["disputed"], alerts - decided)
     size, categories = _watchlist(session, dep)
     cameras = dep.camera_ids
@@ -105,8 +99,8 @@ def load_deployment_figures(session: Session, deployment_id: object) -> Deployme
         deployment_id=str(dep.id), name=dep.name, purpose=dep.purpose, place=dep.location,
         kind=getattr(dep.kind, "value", str(dep.kind)),  # type: ignore[arg-type]
         window_start=dep.window_start, window_end=dep.window_end,
-        frames_analysed=counters["frames"], frames_dropped=counters["dropped"],
-        faces_detected=counters["faces"], tracks=counters["tracks"],
+        frames_analysed=counters.frames, frames_dropped=counters.dropped,
+        faces_detected=counters.faces, tracks=counters.tracks,
         watchlist_size=size, watchlist_categories=categories,
         threshold=dep.threshold, model=dep.embedder_key,
         alerts=alerts, confirmed=confirmed, rejected=rejected, not_engaged=not_engaged,

@@ -23,7 +23,6 @@ from openlfr.api.deps import (
     GuardedRoute,
 )
 from openlfr.api.schemas import (
-    CountersPublic,
     DeploymentCounts,
     DeploymentCreate,
     DeploymentDraft,
@@ -35,7 +34,7 @@ from openlfr.api.schemas import (
 )
 from openlfr.governance import deployments as svc
 from openlfr.metrics import Proportion
-from openlfr.store.models import Alert, AlertStatus, DeploymentCounter, DeploymentStatus
+from openlfr.store.models import Alert, AlertStatus, DeploymentStatus
 
 router = APIRouter(route_class=GuardedRoute, prefix="/api/deployments", tags=["deployments"])
 
@@ -123,24 +122,19 @@ def _rate(p: Proportion) -> RatePublic:
 
 def deployment_counts(db: Db, deployment_id: int) -> DeploymentCounts:
     """The deployment's counters summed over its cameras, with both headline rates."""
+    from openlfr.governance.alerts import get_counters
     from openlfr.metrics import alert_precision, false_alert_rate
 
     svc.get_deployment(db, deployment_id)
-    cols = ["frames", "dropped", "faces", "tracks", "alerts", "confirmed", "rejected",
-            "not_engaged"]
-    row = db.execute(select(*[func.coalesce(func.sum(getattr(DeploymentCounter, c)), 0)
-                              for c in cols])
-                     .where(DeploymentCounter.deployment_id == deployment_id)).one()
-    totals = dict(zip(cols, (int(v) for v in row), strict=True))
+    totals = get_counters(db, deployment_id)[0]
     pending = db.scalar(select(func.count()).select_from(Alert).where(
         Alert.deployment_id == deployment_id,
         Alert.status.in_([AlertStatus.PENDING, AlertStatus.DISPUTED]))) or 0
     return DeploymentCounts(
-        counters=CountersPublic(deployment_id=deployment_id, camera_id=None, **totals),
-        pending=int(pending),
-        false_alert_rate=_rate(false_alert_rate(totals["rejected"], totals["tracks"])),
-        alert_precision=_rate(alert_precision(totals["confirmed"],
-                                              totals["confirmed"] + totals["rejected"])))
+        counters=totals, pending=int(pending),
+        false_alert_rate=_rate(false_alert_rate(totals.rejected, totals.tracks)),
+        alert_precision=_rate(alert_precision(totals.confirmed,
+                                              totals.confirmed + totals.rejected)))
 
 
 @router.get("/{deployment_id}/counts", response_model=DeploymentCounts)
