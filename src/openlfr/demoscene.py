@@ -80,14 +80,14 @@ def build_scene(out_dir: Path) -> DemoScene:
     """Write the demo clip (if not already there) and return where everything is."""
     out_dir.mkdir(parents=True, exist_ok=True)
     video = out_dir / "demo_camera.mp4"
-    import matplotlib.cbook
-
-    team = _photo(sample_photo("players.jpg"))
-    spurs = _photo(sample_photo("gdp.jpg"))
-    hopper = _photo(Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg",
-                                                          asfileobj=False)))
     frames = 0
     if not video.is_file() or video.stat().st_size == 0:
+        import matplotlib.cbook
+
+        team = _photo(sample_photo("players.jpg"))
+        spurs = _photo(sample_photo("gdp.jpg"))
+        hopper = _photo(Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg",
+                                                              asfileobj=False)))
         tmp = video.with_suffix(".tmp.mp4")
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), FPS, FRAME_SIZE)
         if not writer.isOpened():
