@@ -141,14 +141,10 @@ class VisionEngine:
     def embed_single(self, image: np.ndarray) -> np.ndarray:
         """Embedding of the one face an image is of (the most central detected face), e.g.
         an LFW image or an enrolment photo. ImageError if no face is found."""
-        image = as_bgr(image)
-        faces = self.detector.detect(image)
-        if len(faces) == 0:
+        emb = self._central_embedding(as_bgr(image))
+        if emb is None:
             raise ImageError("no face found in the image")
-        i = central_face(faces, image.shape[1], image.shape[0])
-        emb = self.embedder.embed(image, faces[i]).embeddings
-        assert emb is not None
-        return emb[0]
+        return emb
 
     def embed_paths(self, paths: list[str | Path]) -> tuple[np.ndarray, np.ndarray]:
         """Embed the central face of each image file; returns (embeddings (n, D) with NaN
@@ -157,13 +153,18 @@ class VisionEngine:
         out = np.full((len(paths), self.embedder.dim), np.nan, dtype=np.float32)
         found = np.zeros(len(paths), dtype=bool)
         for k, p in enumerate(paths):
-            image = load_image(p)
-            faces = self.detector.detect(image)
-            if len(faces) == 0:
-                continue
-            i = central_face(faces, image.shape[1], image.shape[0])
-            emb = self.embedder.embed(image, faces[i]).embeddings
-            assert emb is not None
-            out[k] = emb[0]
-            found[k] = True
+            emb = self._central_embedding(load_image(p))
+            if emb is not None:
+                out[k] = emb
+                found[k] = True
         return out, found
+
+    def _central_embedding(self, image: np.ndarray) -> np.ndarray | None:
+        """Embedding of the most central face of a BGR image; None when there is no face."""
+        faces = self.detector.detect(image)
+        if len(faces) == 0:
+            return None
+        i = central_face(faces, image.shape[1], image.shape[0])
+        emb = self.embedder.embed(image, faces[i]).embeddings
+        assert emb is not None
+        return emb[0]
