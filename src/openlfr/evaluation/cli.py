@@ -215,7 +215,8 @@ def calibrate(target_fpir: Annotated[float, typer.Option(
                   help="Galleries drawn when the size is below the enrolled count.")] = 20,
               write: Annotated[Path | None, typer.Option(
                   "--write", help="Calibration JSON to record the threshold in (default: "
-                                  "<data_dir>/calibration.json, read by scans).")] = None,
+                                  "the one scans read, OPENLFR_CALIBRATION_FILE or "
+                                  "<data_dir>/calibration.json).")] = None,
               no_write: Annotated[bool, typer.Option(
                   "--no-write", help="Report only; record nothing.")] = False,
               out: Out = None, as_json: AsJson = False, cache_dir: CacheDir = None,
@@ -257,7 +258,7 @@ def calibrate(target_fpir: Annotated[float, typer.Option(
     if folder is None:
         result["note"] = LFW_NOTE
     if not no_write:
-        path = write or (Settings().data_dir / "calibration.json")
+        path = write or Settings().resolved_calibration_file
         write_calibration(path, spec["embedder_sha256"], record)
         result["written_to"] = str(path)
     res = run.open_set()
