@@ -41,7 +41,7 @@ def read_yaml_mapping(path: str | Path, what: str = "settings") -> dict[str, Any
 
 def load_yaml_model(model: type[M], path: str | Path, what: str) -> M:
     """Validate a YAML file against ``model``; errors name the file and the key."""
-    data = read_yaml_mapping(path)
+    data = read_yaml_mapping(path, what)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
