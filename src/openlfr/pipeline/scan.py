@@ -44,12 +44,7 @@ def build_watchlist(entries: Sequence[str | Path], *, engine: Any | None = None,
     """An in-memory watchlist from image files (label = file stem) and/or folders of
     ``Name/*.jpg`` (label = folder name), plus ``distractors`` (``lfw`` or ``lfw:N``,
     from the shared LFW folder). Templates use flip fusion (the enrolment engine)."""
-    from openlfr.watchlist.enrol import (
-        enrol_file,
-        enrol_folder,
-        enrolment_engine,
-        folder_subjects,
-    )
+    from openlfr.watchlist.enrol import enrol_file, enrol_folder, enrolment_engine
 
     engine = engine or enrolment_engine()
     ids: list[str] = []
@@ -60,7 +55,6 @@ def build_watchlist(entries: Sequence[str | Path], *, engine: Any | None = None,
     for e in entries:
         p = Path(e)
         if p.is_dir():
-            folder_subjects(p)  # clear error for an empty folder
             res = enrol_folder(engine, p, progress=progress)
             for name, t, src in zip(res.names, res.templates, res.sources, strict=True):
                 ids.append(name)
