@@ -135,6 +135,14 @@ def test_sink_specs(spec, error):
         sink_from_spec(spec).close()
 
 
+def test_webhook_password_stays_out_of_the_sink_name():
+    sink = sink_from_spec("webhook:https://hook:s3cret@127.0.0.1:9/x")
+    try:
+        assert "s3cret" not in sink.name and sink.name == "webhook:https://hook:***@127.0.0.1:9/x"
+    finally:
+        sink.close()
+
+
 def _mqtt_up() -> bool:
     try:
         socket.create_connection(("127.0.0.1", 1883), timeout=0.5).close()
