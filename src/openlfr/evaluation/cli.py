@@ -10,28 +10,18 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from openlfr.errors import ConfigError
+from openlfr.vision.cli import DetectorChoice, EmbedderChoice
 
 __all__ = ["register"]
 
 evaluate_app = typer.Typer(help="Accuracy on labelled data: LFW verification, open-set "
                                 "watchlist, bias per group.", no_args_is_help=True)
-
-
-class EmbedderChoice(StrEnum):
-    arcface = "arcface"
-    dlib = "dlib"
-
-
-class DetectorChoice(StrEnum):
-    scrfd = "scrfd"
-    yunet = "yunet"
 
 
 Data = Annotated[Path | None, typer.Option(
