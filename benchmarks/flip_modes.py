@@ -23,6 +23,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args()
 
+    from openlfr.evaluation.lfw import image_path, parse_pairs
     from openlfr.metrics import Proportion
     from openlfr.settings import shared_data_dir
     from openlfr.vision.align import align
@@ -35,9 +36,9 @@ def main() -> None:
     if shared is None or not (shared / "lfw" / "pairs.txt").is_file():
         raise SystemExit("LFW is not available (set OPENLFR_SHARED_DATA)")
     lfw = shared / "lfw"
-    lines = [ln.split() for ln in (lfw / "pairs.txt").read_text().splitlines()[1:]]
-    matched = [ln for ln in lines if len(ln) == 3][::6][:args.pairs]
-    mismatched = [ln for ln in lines if len(ln) == 4][::6][:args.pairs]
+    pairs = parse_pairs(lfw / "pairs.txt")
+    matched = [p for p in pairs if p.same][::6][:args.pairs]
+    mismatched = [p for p in pairs if not p.same][::6][:args.pairs]
 
     engine = VisionEngine.from_config()
     plain = engine.embedder
@@ -46,8 +47,8 @@ def main() -> None:
                            model_sha256=plain.model_sha256)
     threshold = default_threshold(flip.model_sha256, True).value
 
-    def crop(name: str, num: str) -> np.ndarray:
-        img = load_image(lfw / "images" / name / f"{name}_{int(num):04d}.jpg")
+    def crop(name: str, num: int) -> np.ndarray:
+        img = load_image(image_path(lfw / "images", name, num))
         faces = engine.detector.detect(img)
         if len(faces) == 0:
             raise LookupError
@@ -58,11 +59,10 @@ def main() -> None:
              "plain/plain": (plain, plain)}
     sims: dict[str, dict[str, list[float]]] = {m: {"genuine": [], "impostor": []}
                                                for m in modes}
-    for kind, pairs in (("genuine", matched), ("impostor", mismatched)):
-        for p in pairs:
+    for kind, chosen in (("genuine", matched), ("impostor", mismatched)):
+        for p in chosen:
             try:
-                a, b = ((crop(p[0], p[1]), crop(p[0], p[2])) if kind == "genuine"
-                        else (crop(p[0], p[1]), crop(p[2], p[3])))
+                a, b = crop(p.name1, p.n1), crop(p.name2, p.n2)
             except LookupError:
                 print(f"no face in a pair {p}", file=sys.stderr)
                 continue

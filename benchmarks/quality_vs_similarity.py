@@ -35,6 +35,7 @@ def main() -> None:
     from tqdm import tqdm
 
     from openlfr.errors import ImageError
+    from openlfr.evaluation.lfw import image_path, parse_pairs
     from openlfr.metrics import Proportion
     from openlfr.settings import shared_data_dir
     from openlfr.vision.engine import VisionEngine, central_face
@@ -44,8 +45,7 @@ def main() -> None:
     if shared is None or not (shared / "lfw" / "pairs.txt").is_file():
         raise SystemExit("LFW is not available (set OPENLFR_SHARED_DATA)")
     lfw = shared / "lfw"
-    lines = [ln.split() for ln in (lfw / "pairs.txt").read_text().splitlines()[1:]]
-    matched = [ln for ln in lines if len(ln) == 3]
+    matched = [p for p in parse_pairs(lfw / "pairs.txt") if p.same]
     # pairs.txt alternates 300 matched and 300 mismatched per fold; take matched across folds
     step = max(1, len(matched) // args.pairs)
     matched = matched[::step][:args.pairs]
@@ -54,8 +54,8 @@ def main() -> None:
     threshold = engine.threshold.value
     gates = engine.quality.cfg
 
-    def face(name: str, num: str):
-        img = load_image(lfw / "images" / name / f"{name}_{int(num):04d}.jpg")
+    def face(name: str, num: int):
+        img = load_image(image_path(lfw / "images", name, num))
         faces = engine.detector.detect(img)
         if len(faces) == 0:
             raise ImageError("no face")
@@ -64,9 +64,9 @@ def main() -> None:
         return engine.embedder.embed(img, f)
 
     rows = []
-    for name, i, j in tqdm(matched, file=sys.stderr, desc="pairs"):
+    for p in tqdm(matched, file=sys.stderr, desc="pairs"):
         try:
-            a, b = face(name, i), face(name, j)
+            a, b = face(p.name1, p.n1), face(p.name2, p.n2)
         except ImageError:
             continue
         sim = float(a.embeddings[0] @ b.embeddings[0])
