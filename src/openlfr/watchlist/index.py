@@ -80,7 +80,8 @@ class WatchlistIndex:
                 self._image_refs.append(None if image_refs is None else image_refs[i])
             rows[i] = pos[s]
         self._row_subject = rows
-        self._one_per_subject = len(self._subjects) == n
+        # templates of the most-enrolled subject: how many rows a top-k search must take
+        self._per_subject = int(np.bincount(rows).max()) if n else 1
         if backend == "auto":
             backend = "faiss" if n >= FAISS_MIN_TEMPLATES else "numpy"
         if backend not in ("numpy", "faiss"):
@@ -134,15 +135,14 @@ class WatchlistIndex:
             return out_s, out_i
         norms = np.linalg.norm(q, axis=1, keepdims=True)
         q = q / np.where(norms > 0, norms, 1)
-        if self._one_per_subject:
+        if self._per_subject == 1:
             kk = min(k, self.n_templates)
             s, rows = self._top_rows(q, kk)
             out_s[:, :kk] = s
             out_i[:, :kk] = self._row_subject[rows]
             return out_s, out_i
         # several templates per subject: take enough rows, keep the best row per subject
-        per_subject = int(np.bincount(self._row_subject).max())
-        kk = min(self.n_templates, k * per_subject)
+        kk = min(self.n_templates, k * self._per_subject)
         s, rows = self._top_rows(q, kk)
         for r in range(nq):
             seen: set[int] = set()
