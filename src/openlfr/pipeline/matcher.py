@@ -65,7 +65,6 @@ class TrackMatcher:
         self.index = index
         self.config = config
         self._tracks: dict[int, _TrackState] = {}
-        self.searches = 0
 
     def observe(self, track_ids: np.ndarray, embeddings: np.ndarray) -> list[Decision]:
         """Search new evidence embeddings (one per row, with their track ids); returns the
@@ -76,7 +75,6 @@ class TrackMatcher:
                 self._tracks.setdefault(int(tid), _TrackState())
             return []
         scores, pos = self.index.search_arrays(embeddings, k=1)
-        self.searches += len(track_ids)
         out = []
         t = self.config.threshold
         for tid, s, p in zip(track_ids, scores[:, 0], pos[:, 0], strict=True):
