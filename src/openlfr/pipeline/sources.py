@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from openlfr.configio import validation_lines
 from openlfr.errors import ConfigError, SourceError
+from openlfr.watchlist.enrol import IMAGE_SUFFIXES
 
 __all__ = [
     "Mode", "Frame", "SourceStats", "Source",
@@ -44,8 +45,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 class Mode(StrEnum):
