@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -135,6 +136,37 @@ def test_end_expired_ends_at_the_window_end(session: Session, people: People) ->
     assert dep.ended_at == dep.window_end  # the use ended when the window closed
     assert idle.status is S.CANCELLED
     assert D.end_expired(session, T0 + 11 * H) == []
+
+
+def test_a_stop_waits_for_the_sweeper_and_sees_its_end(db: DB, people: People) -> None:
+    """Two changes of one deployment are serialised: a stop that runs while the sweeper's
+    end is uncommitted waits for it, then sees ``ended`` (no second end)."""
+    with db.sessions() as s:
+        dep = active_deployment(s, people)
+    late = T0 + 10 * H
+    sweeper = db.sessions()
+    assert D.end_expired(sweeper, late) == [dep.id]  # locked, not yet committed
+    outcome: list[str] = []
+
+    def stop() -> None:
+        with db.sessions() as s:
+            try:
+                D.stop(s, people.op, dep.id, late)
+                s.commit()
+                outcome.append("stopped")
+            except StateError as exc:
+                outcome.append(str(exc))
+
+    t = threading.Thread(target=stop)
+    t.start()
+    t.join(0.5)
+    assert t.is_alive()  # waiting for the sweeper's lock
+    sweeper.commit()
+    sweeper.close()
+    t.join(30)
+    assert len(outcome) == 1 and "it is ended" in outcome[0]
+    with db.sessions() as s:
+        assert actions(s).count("deployment_end") == 1
 
 
 def test_live_scan_guard_follows_the_store_and_fails_closed(db: DB, people: People) -> None:

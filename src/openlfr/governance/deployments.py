@@ -187,8 +187,12 @@ def _ref(dep: Deployment) -> str:
     return f"deployment:{dep.id}"
 
 
-def get_deployment(session: Session, deployment_id: int) -> Deployment:
-    dep = session.get(Deployment, deployment_id)
+def get_deployment(session: Session, deployment_id: int, *, lock: bool = False) -> Deployment:
+    """``lock=True`` (state changes) reads the row afresh and locks it for the rest of the
+    transaction (``FOR UPDATE`` on PostgreSQL), so two changes of one deployment, such as a
+    stop and the window-end sweeper, cannot both act on the same old state."""
+    dep = session.get(Deployment, deployment_id, with_for_update=True if lock else None,
+                      populate_existing=lock)
     if dep is None:
         raise NotFound(f"no deployment {deployment_id} (list them with `openlfr deployment "
                        "list`)")
@@ -248,7 +252,7 @@ def update_deployment(session: Session, actor: User, deployment_id: int,
     now = as_utc(now)
     require(session, actor, Action.DEPLOYMENT_CREATE, now=now,
             target=f"deployment:{deployment_id}")
-    dep = get_deployment(session, deployment_id)
+    dep = get_deployment(session, deployment_id, lock=True)
     if dep.status != S.DRAFT:
         raise StateError(f"deployment {dep.id} is {dep.status.value}: only a draft can be "
                          "edited")
@@ -270,7 +274,7 @@ def authorise(session: Session, actor: User, deployment_id: int, now: datetime) 
     now = as_utc(now)
     require(session, actor, Action.DEPLOYMENT_AUTHORISE, now=now,
             target=f"deployment:{deployment_id}")
-    dep = get_deployment(session, deployment_id)
+    dep = get_deployment(session, deployment_id, lock=True)
     check_transition(dep.status, S.AUTHORISED, dep.id)
     if actor.id != dep.authorising_officer_id:
         raise StateError(f"deployment {dep.id} names another authorising officer: only they "
@@ -294,7 +298,7 @@ def start(session: Session, actor: User, deployment_id: int, now: datetime) -> D
     now = as_utc(now)
     require(session, actor, Action.DEPLOYMENT_START, now=now,
             target=f"deployment:{deployment_id}")
-    dep = get_deployment(session, deployment_id)
+    dep = get_deployment(session, deployment_id, lock=True)
     check_transition(dep.status, S.ACTIVE, dep.id)
     if now < dep.window_start:
         raise StateError(f"deployment {dep.id} cannot start before its window opens "
@@ -334,7 +338,7 @@ def stop(session: Session, actor: User, deployment_id: int, now: datetime,
     now = as_utc(now)
     require(session, actor, Action.DEPLOYMENT_STOP, now=now,
             target=f"deployment:{deployment_id}")
-    dep = get_deployment(session, deployment_id)
+    dep = get_deployment(session, deployment_id, lock=True)
     _end(session, dep, actor.username, now, reason)
     return dep
 
@@ -366,7 +370,7 @@ def review(session: Session, actor: User, deployment_id: int, now: datetime,
     now = as_utc(now)
     require(session, actor, Action.DEPLOYMENT_REVIEW, now=now,
             target=f"deployment:{deployment_id}")
-    dep = get_deployment(session, deployment_id)
+    dep = get_deployment(session, deployment_id, lock=True)
     check_transition(dep.status, S.REVIEWED, dep.id)
     dep.status, dep.reviewed_at, dep.review_note = S.REVIEWED, now, note or None
     session.flush()
@@ -381,7 +385,7 @@ def cancel(session: Session, actor: User, deployment_id: int, now: datetime,
     now = as_utc(now)
     require(session, actor, Action.DEPLOYMENT_CANCEL, now=now,
             target=f"deployment:{deployment_id}")
-    dep = get_deployment(session, deployment_id)
+    dep = get_deployment(session, deployment_id, lock=True)
     check_transition(dep.status, S.CANCELLED, dep.id)
     dep.status, dep.cancelled_at, dep.end_reason = S.CANCELLED, now, reason or "cancelled"
     session.flush()

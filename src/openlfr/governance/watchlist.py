@@ -255,7 +255,7 @@ def create_snapshot(session: Session, actor: User, deployment_id: int, now: date
     require(session, actor, Action.SNAPSHOT_CREATE, now=now,
             target=f"deployment:{deployment_id}")
     kr = keyring_of(session, keyring)
-    dep = get_deployment(session, deployment_id)
+    dep = get_deployment(session, deployment_id, lock=True)
     if dep.status not in (DeploymentStatus.DRAFT, DeploymentStatus.AUTHORISED):
         raise StateError(f"deployment {dep.id} is {dep.status.value}: its watchlist snapshot "
                          "can only be made before it starts")
@@ -322,7 +322,7 @@ def approve_snapshot(session: Session, actor: User, deployment_id: int,
     now = as_utc(now)
     require(session, actor, Action.SNAPSHOT_APPROVE, now=now,
             target=f"deployment:{deployment_id}")
-    dep = get_deployment(session, deployment_id)
+    dep = get_deployment(session, deployment_id, lock=True)
     snap = get_snapshot(session, deployment_id)
     if actor.id != dep.authorising_officer_id:
         raise StateError(f"only deployment {dep.id}'s authorising officer can approve its "
