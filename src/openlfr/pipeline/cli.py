@@ -196,7 +196,12 @@ def watchlist_add(
     """Enrol watchlist subjects from images: each image must show exactly one usable face.
     Stored encrypted in the governed store (with the entry's category, source,
     justification and expiry) unless --check."""
-    from openlfr.watchlist.enrol import enrolment_engine, face_template, folder_subjects
+    from openlfr.watchlist.enrol import (
+        embedder_key,
+        enrolment_engine,
+        face_template,
+        folder_subjects,
+    )
 
     if folder is None and (not name or not images):
         raise ConfigError("give NAME and IMAGE(s), or --folder DIR of Name/*.jpg")
@@ -211,9 +216,6 @@ def watchlist_add(
 
     ready: list[tuple[str, list[bytes], list[tuple[str, Any]]]] = []
     failures: list[dict[str, str]] = []
-    key = None
-    from openlfr.watchlist.enrol import embedder_key
-
     key = embedder_key(engine)
     for subj, paths in tqdm(subjects.items(), desc="checking images", unit="subject",
                             file=sys.stderr, disable=as_json or len(subjects) < 20):
