@@ -131,8 +131,7 @@ class QualityAssessor:
         ``crops``: the faces' aligned 112x112 crops if already computed (saves aligning twice).
         """
         if crops is None:
-            crops = align(image, faces.landmarks) if len(faces) else np.zeros(
-                (0, 112, 112, 3), np.uint8)
+            crops = align(image, faces.landmarks)
         size = np.minimum(faces.widths, faces.heights).astype(np.float32)
         sharp = sharpness(crops)
         front, _, _ = frontality(faces.landmarks)
@@ -142,7 +141,7 @@ class QualityAssessor:
             sharp / (sharp + _SHARPNESS_HALF),
             front,
             np.clip(score, 0, 1),
-        ]) if len(faces) else np.zeros((4, 0), np.float32)
+        ])
         overall = np.exp(np.log(np.maximum(normalised, 1e-6)).mean(axis=0))
         overall[(normalised <= 0).any(axis=0)] = 0.0
         parts = {"size": size, "sharpness": sharp, "frontality": front, "detector": score}
