@@ -114,11 +114,12 @@ def test_refuses_without_a_key_unless_dev_mode(tmp_path: Path,
     with pytest.raises(ConfigError, match="no encryption key"):
         load_keyring(Settings(data_dir=tmp_path))
     assert not (tmp_path / "openlfr.key").exists()
-    first = load_keyring(Settings(data_dir=tmp_path, dev=True))
-    path = tmp_path / "openlfr.key"
+    first = load_keyring(Settings(data_dir=tmp_path / "var", dev=True))
+    path = tmp_path / "var" / "openlfr.key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700  # a new data_dir is owner-only
     assert "development mode: created encryption key file" in capsys.readouterr().err
-    assert load_keyring(Settings(data_dir=tmp_path), dev=True).key_id == first.key_id
+    assert load_keyring(Settings(data_dir=tmp_path / "var"), dev=True).key_id == first.key_id
     assert capsys.readouterr().err == ""  # says so only when it creates one
 
 

@@ -122,7 +122,7 @@ def load_keyring(settings: Settings, *, dev: bool | None = None) -> Keyring:
     dev_path = settings.data_dir / DEV_KEY_NAME
     if dev if dev is not None else settings.dev:
         if not dev_path.exists():
-            dev_path.parent.mkdir(parents=True, exist_ok=True)
+            dev_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(dev_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(generate_key() + "\n")
