@@ -27,6 +27,7 @@ from openlfr.vision.detectors import (
 from openlfr.vision.embedders import ArcFaceConfig, Embedder, EmbedderConfig, build_embedder
 from openlfr.vision.image import as_bgr, load_image
 from openlfr.vision.quality import QualityAssessor, QualityConfig
+from openlfr.vision.runtime import OnnxModelConfig
 from openlfr.vision.thresholds import Threshold, default_threshold
 
 __all__ = ["VisionConfig", "VisionEngine", "load_image", "central_face"]
@@ -66,15 +67,15 @@ class VisionConfig(BaseModel):
         """Copy with ``threads`` pushed down into each ONNX backend's runtime config."""
         if self.threads is None:
             return self
-        det = self.detector
-        if hasattr(det, "runtime"):
-            det = det.model_copy(update={"runtime": det.runtime.model_copy(
-                update={"intra_op_threads": self.threads})})
-        emb = self.embedder
-        if hasattr(emb, "runtime"):
-            emb = emb.model_copy(update={"runtime": emb.runtime.model_copy(
-                update={"intra_op_threads": self.threads})})
-        return self.model_copy(update={"detector": det, "embedder": emb})
+        runtime = {"intra_op_threads": self.threads}
+
+        def threaded(stage):  # YuNet and dlib run no ONNX model
+            if not isinstance(stage, OnnxModelConfig):
+                return stage
+            return stage.model_copy(update={"runtime": stage.runtime.model_copy(update=runtime)})
+
+        return self.model_copy(update={"detector": threaded(self.detector),
+                                       "embedder": threaded(self.embedder)})
 
 
 def central_face(faces: Faces, width: int, height: int) -> int:
