@@ -22,7 +22,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -82,14 +81,12 @@ class AppContext:
 
     settings: Settings
     store: Any  # openlfr.governance.runtime.Store
-    engine: Engine
     sessions: sessionmaker[Session]
     signer: SessionSigner
     hub: AlertHub
     metrics: AppMetrics
     supervisor: Any  # openlfr.api.supervisor.Supervisor
     templates: Jinja2Templates
-    dev: bool = False
     max_upload_bytes: int = 10 * 1024 * 1024
     background: list[asyncio.Task[None]] = field(default_factory=list)
     vision_factory: Callable[[], Any] | None = None
@@ -180,10 +177,10 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
     metrics = AppMetrics(supervisor.figures)
     templates_dir = resources.files("openlfr.api") / "templates"
     templates = Jinja2Templates(directory=str(templates_dir))
-    ctx = AppContext(settings=settings, store=store, engine=engine, sessions=sessions,
+    ctx = AppContext(settings=settings, store=store, sessions=sessions,
                      signer=SessionSigner(_session_key(session_key)),
                      hub=hub, metrics=metrics, supervisor=supervisor, templates=templates,
-                     dev=settings.dev, max_upload_bytes=max_upload_bytes,
+                     max_upload_bytes=max_upload_bytes,
                      vision_factory=vision_factory)
     templates.env.filters["when"] = _when
     from openlfr.api.routes.auth import LoginThrottle

@@ -37,7 +37,6 @@ class DemoSeed:
     deployment_id: int
     subject_id: int
     passwords: dict[str, str] = field(repr=False)  # username -> password (shown once)
-    created_users: bool = True
 
 
 def seed_demo(settings: Settings, *, video: Path, reference: Path, subject_name: str,
@@ -108,4 +107,4 @@ def seed_demo(settings: Settings, *, video: Path, reference: Path, subject_name:
             ids = (dep.id, subject.id)
     finally:
         store.close()
-    return DemoSeed(ids[0], ids[1], passwords, created_users=bool(passwords))
+    return DemoSeed(ids[0], ids[1], passwords)
