@@ -157,9 +157,8 @@ def test_stalled_stream_counts_as_broken_and_reconnects(caplog):
 
 
 def test_password_is_not_logged():
-    from openlfr.pipeline.sources import _redact
-
-    assert _redact("rtsp://admin:secret@10.0.0.5:554/s") == "rtsp://admin:***@10.0.0.5:554/s"
+    src = open_source("rtsp://admin:secret@10.0.0.5:554/s")  # named, not opened
+    assert src.name == "rtsp://admin:***@10.0.0.5:554/s"
 
 
 def test_stop_does_not_hang_when_consumer_stops_reading(tmp_path):

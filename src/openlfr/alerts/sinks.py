@@ -89,13 +89,13 @@ class WebhookSink:
                  headers: dict[str, str] | None = None) -> None:
         import httpx
 
-        from openlfr.pipeline.sources import _redact
+        from openlfr.governance.schemas import redact_url
 
         if urlsplit(url).scheme not in ("http", "https"):
-            raise ConfigError(f"webhook sink: expected an http(s) URL, got {_redact(url)!r}")
+            raise ConfigError(f"webhook sink: expected an http(s) URL, got {redact_url(url)!r}")
         self.url = url
         self.include_probe = include_probe
-        self.name = f"webhook:{_redact(url)}"  # logged: no password
+        self.name = f"webhook:{redact_url(url)}"  # logged: no password
         self._client = httpx.Client(timeout=timeout_s, headers=headers or {})
 
     def send(self, alert: Alert) -> None:

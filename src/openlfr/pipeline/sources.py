@@ -506,7 +506,9 @@ def open_source(config: SourceConfig | str | dict, mode: Mode | str = Mode.live,
     elif isinstance(cfg, FolderSourceConfig):
         reader = _folder_reader(cfg)
     elif isinstance(cfg, StreamSourceConfig):
-        reader = _capture_reader(_redact(cfg.url), cfg.url, live_input=True,
+        from openlfr.governance.schemas import redact_url  # the name is logged: no password
+
+        reader = _capture_reader(redact_url(cfg.url), cfg.url, live_input=True,
                                  reconnect=(cfg.reconnect_initial_s, cfg.reconnect_max_s,
                                             cfg.max_reconnects),
                                  fps_default=cfg.fps, what="stream",
@@ -516,16 +518,3 @@ def open_source(config: SourceConfig | str | dict, mode: Mode | str = Mode.live,
                                  reconnect=(cfg.reconnect_initial_s, cfg.reconnect_max_s,
                                             cfg.max_reconnects), what="webcam")
     return Source(reader, mode, **kw)  # type: ignore[arg-type]
-
-
-def _redact(url: str) -> str:
-    """A URL without its password, for logs and messages."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
