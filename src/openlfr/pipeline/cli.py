@@ -140,6 +140,10 @@ def scan(
         if store is not None:
             store.close()
     st = result.stats
+    if cfg.type == "stream":  # the summary is printed: no password
+        from openlfr.governance.schemas import redact_url
+
+        source = redact_url(source)
     summary = {
         "source": source, "camera_id": camera_id, "mode": mode.value,
         "threshold": thr_value, "threshold_source": thr_source,
