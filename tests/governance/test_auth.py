@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from openlfr.governance import watchlist as W
 from openlfr.governance.schemas import UserCreate
 from openlfr.store.models import AuditEntry, Deployment, Role
 
-from .conftest import T0, People, deployment_data, make_subject
+from .conftest import DB, T0, People, deployment_data, make_subject
 
 H = timedelta(hours=1)
 
@@ -104,3 +105,32 @@ def test_bootstrap_only_when_there_are_no_users(session: Session, people: People
     auth.set_roles(session, people.admin, "op", [Role.OPERATOR, Role.ENGAGEMENT_OFFICER],
                    now=T0)
     assert people.op.roles == {Role.OPERATOR, Role.ENGAGEMENT_OFFICER}
+
+
+def test_concurrent_bootstraps_make_one_first_user(db: DB) -> None:
+    """A second bootstrap while the first is uncommitted waits, then is refused."""
+    first = db.sessions()
+    auth.create_user(first, None, UserCreate(username="root", roles=[Role.ADMIN]), now=T0)
+    outcome: list[str] = []
+
+    def second() -> None:
+        with db.sessions() as s:
+            try:
+                auth.create_user(s, None, UserCreate(username="root2", roles=[Role.ADMIN]),
+                                 now=T0)
+                s.commit()
+                outcome.append("created")
+            except PermissionDenied as exc:
+                outcome.append(str(exc))
+
+    t = threading.Thread(target=second)
+    t.start()
+    t.join(0.5)
+    assert t.is_alive()  # waiting for the first bootstrap
+    first.commit()
+    first.close()
+    t.join(30)
+    assert len(outcome) == 1 and "anonymous may not" in outcome[0]
+    with db.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "user_create")) == 1

@@ -163,6 +163,8 @@ def create_user(session: Session, actor: User | None, data: UserCreate, *,
                 now: datetime | None = None) -> User:
     """Create a user. With no users yet, ``actor`` may be None (bootstrap the first admin)."""
     now = _now(now)
+    if actor is None:  # one bootstrap at a time: the audit head serialises the count
+        audit.lock_head(session)
     bootstrap = actor is None and _count_users(session) == 0
     if not bootstrap:
         require(session, actor, Action.USER_MANAGE, now=now, target=f"user:{data.username}")
