@@ -167,15 +167,17 @@ class ScrfdDetector:
 
     # -- decoding --------------------------------------------------------------------------
     def decode(self, outputs: list[np.ndarray], ph: int, pw: int, scale: float,
-               index: int = 0, min_score: float | None = None) -> Faces:
-        """Turn raw outputs (for batch element ``index``) into Faces in original pixels."""
+               min_score: float | None = None) -> Faces:
+        """Turn raw outputs (of the one image; a batch axis is dropped) into Faces in
+        original pixels."""
         floor = self.cfg.score_threshold if min_score is None else min_score
         boxes_all, scores_all, kps_all = [], [], []
         n = len(self.STRIDES)
-        for k, stride in enumerate(self.STRIDES):
-            def pick(a: np.ndarray) -> np.ndarray:
-                return a[index] if a.ndim == 3 else a
 
+        def pick(a: np.ndarray) -> np.ndarray:
+            return a[0] if a.ndim == 3 else a
+
+        for k, stride in enumerate(self.STRIDES):
             scores = pick(outputs[k]).reshape(-1)
             keep = np.nonzero(scores >= floor)[0]
             if keep.size == 0:
