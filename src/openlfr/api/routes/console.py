@@ -158,10 +158,10 @@ def deployment(deployment_id: int, request: Request, db: Db,
 @router.get("/console/watchlist")
 def watchlist(request: Request, db: Db, me: CanListSubjects,
               include_expired: bool = False) -> Response:
-    from openlfr.api.routes.watchlist import subject_public
+    from openlfr.api.schemas import SubjectPublic
     from openlfr.governance.watchlist import list_subjects
 
-    rows = [subject_public(s) for s in
+    rows = [SubjectPublic.model_validate(s) for s in
             list_subjects(db, me.user, datetime.now(UTC), include_expired=include_expired)]
     usernames = {uid: name for uid, name in db.execute(select(User.id, User.username))}
     return render(request, "watchlist.html", subjects=rows, usernames=usernames,

@@ -78,14 +78,7 @@ def list_subjects(db: Db, me: CanListSubjects, include_expired: bool = False,
                   category: Category | None = None) -> SubjectList:
     rows = svc.list_subjects(db, me.user, _now(), include_expired=include_expired,
                              category=category)
-    return SubjectList(items=[subject_public(s) for s in rows])
-
-
-def subject_public(s: object) -> SubjectPublic:
-    out = SubjectPublic.model_validate(s)
-    out.image_count = len(getattr(s, "images", []) or [])
-    out.template_keys = sorted({t.embedder_key for t in getattr(s, "templates", []) or []})
-    return out
+    return SubjectList(items=[SubjectPublic.model_validate(s) for s in rows])
 
 
 @router.post("/watchlist/subjects", response_model=SubjectPublic, status_code=201)
@@ -126,7 +119,7 @@ async def enrol_subject(
         except Exception:
             db.rollback()
             raise
-        return subject_public(subject)
+        return SubjectPublic.model_validate(subject)
 
     return await run_in_threadpool(store)
 
@@ -137,7 +130,7 @@ def _aware(dt: datetime) -> datetime:
 
 @router.get("/watchlist/subjects/{subject_id}", response_model=SubjectPublic)
 def show_subject(subject_id: int, db: Db, me: CanListSubjects) -> SubjectPublic:
-    return subject_public(svc.get_subject(db, subject_id))
+    return SubjectPublic.model_validate(svc.get_subject(db, subject_id))
 
 
 @router.post("/watchlist/subjects/{subject_id}/expire", response_model=SubjectPublic)
@@ -147,7 +140,7 @@ def expire_subject(subject_id: int, db: Db, me: CanExpireSubject,
     s = svc.expire_subject(db, me.user, subject_id, _now(),
                            reason=(body or ExpireIn()).reason)
     db.commit()
-    return subject_public(s)
+    return SubjectPublic.model_validate(s)
 
 
 @router.get("/watchlist/subjects/{subject_id}/image", response_class=Response,
