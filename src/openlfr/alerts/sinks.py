@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Protocol
 from urllib.parse import urlsplit
@@ -188,9 +188,7 @@ class DeliveryStats:
     dropped: int = 0  # queue full
 
     def as_dict(self) -> dict[str, int]:
-        return dict(submitted=self.submitted, delivered=self.delivered,
-                    failed_attempts=self.failed_attempts, given_up=self.given_up,
-                    dropped=self.dropped)
+        return asdict(self)
 
 
 _STOP = object()

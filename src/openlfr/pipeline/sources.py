@@ -161,10 +161,6 @@ class SourceStats:
     failures: int = 0
     fps: float = 0.0
 
-    def as_dict(self) -> dict[str, float | int]:
-        return dict(decoded=self.decoded, delivered=self.delivered, dropped=self.dropped,
-                    reconnects=self.reconnects, failures=self.failures, fps=self.fps)
-
 
 _END = object()
 
