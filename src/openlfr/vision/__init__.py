@@ -11,5 +11,5 @@ Modules (import what you need; nothing heavy is imported here):
 - ``thresholds``: the one place for similarity thresholds per model
 - ``runtime``: onnxruntime sessions (threads, no spinning)
 - ``models``: model files located on disk and verified by sha256
-- ``draw``, ``demo``, ``cli``: drawing/blurring, the demo, the commands
+- ``draw``, ``demo``, ``cli``: drawing faces, the demo, the commands
 """

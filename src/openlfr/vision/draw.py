@@ -1,4 +1,5 @@
-"""Drawing faces on frames: boxes, landmarks, labels, and blurring faces for the live view."""
+"""Drawing faces on frames: boxes, landmarks, labels. (The live view's pixelation is
+:func:`openlfr.pipeline.privacy.redact`.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 
 from openlfr.faces import Faces
 
-__all__ = ["draw_faces", "blur_faces"]
+__all__ = ["draw_faces"]
 
 _GREEN = (60, 200, 60)
 _AMBER = (0, 170, 255)
@@ -42,27 +43,4 @@ def draw_faces(image: np.ndarray, faces: Faces, passed: np.ndarray | None = None
         cv2.rectangle(out, (x1, ty - th - 3), (x1 + tw + 2, ty + 2), colour, -1)
         cv2.putText(out, text, (x1 + 1, ty), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1,
                     cv2.LINE_AA)
-    return out
-
-
-def blur_faces(image: np.ndarray, faces: Faces, mask: np.ndarray | None = None,
-               margin: float = 0.2) -> np.ndarray:
-    """Copy of ``image`` with the selected faces (all by default) pixelated beyond
-    recognition; boxes are grown by ``margin`` of their size on each side."""
-    import cv2
-
-    out = image.copy()
-    h, w = image.shape[:2]
-    idx = range(len(faces)) if mask is None else np.nonzero(mask)[0]
-    for i in idx:
-        x1, y1, x2, y2 = faces.boxes[i]
-        mx, my = (x2 - x1) * margin, (y2 - y1) * margin
-        a, b = int(max(0, x1 - mx)), int(max(0, y1 - my))
-        c, d = int(min(w, x2 + mx)), int(min(h, y2 + my))
-        if c - a < 2 or d - b < 2:
-            continue
-        roi = out[b:d, a:c]
-        small = cv2.resize(roi, (max(1, (c - a) // 12), max(1, (d - b) // 12)),
-                           interpolation=cv2.INTER_AREA)
-        out[b:d, a:c] = cv2.resize(small, (c - a, d - b), interpolation=cv2.INTER_NEAREST)
     return out
