@@ -42,15 +42,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from openlfr.faces import Faces
 
-__all__ = ["Evidence", "TrackEvidence", "Track", "IoUTrackerConfig", "TrackerConfig",
-           "IoUTracker", "make_tracker", "iou_matrix"]
+__all__ = ["Evidence", "TrackEvidence", "Track", "IoUTrackerConfig", "IoUTracker",
+           "make_tracker", "iou_matrix"]
 
 
 class IoUTrackerConfig(BaseModel):
@@ -70,9 +70,6 @@ class IoUTrackerConfig(BaseModel):
                                "embeddings of a tracked face (0: never).")
     max_embeddings: int = Field(12, ge=1, le=10_000, description="Embeddings computed per "
                                 "track at most.")
-
-
-TrackerConfig = Annotated[IoUTrackerConfig, Field(discriminator="type")]
 
 
 @dataclass(eq=False)
@@ -106,9 +103,6 @@ class TrackEvidence:
         dropped = self.items[self.keep:]
         del self.items[self.keep:]
         return ev not in dropped
-
-    def best(self) -> Evidence | None:
-        return self.items[0] if self.items else None
 
     def clear(self) -> None:
         self.items.clear()
@@ -233,13 +227,6 @@ class IoUTracker:
         it needs; their evidence is cleared when the next call is made."""
         ended, self._ended = self._ended, []
         return ended
-
-    def reset(self) -> None:
-        for t in self._tracks.values():
-            t.evidence.clear()
-        self._tracks.clear()
-        self._ended.clear()
-        self._frame = -1
 
     @property
     def live_tracks(self) -> dict[int, Track]:
