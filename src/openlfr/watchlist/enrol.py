@@ -15,7 +15,6 @@ stop the run, and are reported at the end.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,15 +170,12 @@ class FolderEnrolment:
 
 
 def enrol_folder(engine: Any, root: str | Path, *, per_subject: int = 1,
-                 progress: bool = True, names: Iterable[str] | None = None) -> FolderEnrolment:
+                 progress: bool = True) -> FolderEnrolment:
     """Enrol each subject folder from up to ``per_subject`` images (in name order; an image
     that fails is reported and the next one tried)."""
     from tqdm import tqdm
 
     subjects = folder_subjects(root)
-    if names is not None:
-        wanted = set(names)
-        subjects = {k: v for k, v in subjects.items() if k in wanted}
     res = FolderEnrolment()
     bar = tqdm(subjects.items(), desc="enrolling", unit="subject", file=sys.stderr,
                disable=not progress)
