@@ -138,8 +138,9 @@ def enrol_file(engine: Any, path: str | Path) -> Template:
     """:func:`enrol_image` of an image file; errors name the file."""
     from openlfr.vision.image import load_image
 
+    image = load_image(path)  # its errors name the file already
     try:
-        return face_template(engine, load_image(path))
+        return face_template(engine, image)
     except ImageError as exc:
         raise ImageError(f"{path}: {exc}") from None
 
