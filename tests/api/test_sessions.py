@@ -96,6 +96,10 @@ def test_public_schemas_leak_nothing(api: Api) -> None:
     dep = api.client.get(f"/api/deployments/{api.ids['deployment_id']}",
                          headers=api.auth(Role.AUDITOR)).json()
     assert dep["cameras"][0]["source_url"] == "rtsp://u:***@cam/1"  # camera password hidden
+    page = api.client.get(f"/console/deployments/{api.ids['deployment_id']}",
+                          headers=api.auth(Role.AUDITOR))
+    assert page.status_code == 200 and "rtsp://u:***@cam/1" in page.text
+    assert "secret" not in page.text  # nor on the console's deployment page
     subj = api.client.get(f"/api/watchlist/subjects/{api.ids['subject_id']}",
                           headers=api.auth(Role.WATCHLIST_MANAGER)).json()
     assert set(subj) >= {"id", "reference", "name", "category", "expires_at"}

@@ -100,6 +100,7 @@ def deployments(request: Request, db: Db, me: CanViewDeployments) -> Response:
 def deployment(deployment_id: int, request: Request, db: Db,
                me: CanViewDeployments) -> Response:
     from openlfr.api.routes.deployments import deployment_counts
+    from openlfr.api.schemas import DeploymentPublic
     from openlfr.governance.deployments import get_deployment
 
     d = get_deployment(db, deployment_id)
@@ -149,7 +150,9 @@ def deployment(deployment_id: int, request: Request, db: Db,
                   "help": "rejected alerts / tracks"},
                  {"key": "alert_precision", "name": "alert precision", "text": pr.text,
                   "help": "confirmed / (confirmed + rejected)"}]
-    return render(request, "deployment.html", d=d, snapshot=snap, actions=actions,
+    # the public schema, as the API serves it: camera URLs lose their passwords
+    return render(request, "deployment.html", d=DeploymentPublic.model_validate(d),
+                  snapshot=snap, actions=actions,
                   counts=counts, rates=rates,
                   can_review=d.status == S.ENDED and may(me, Action.DEPLOYMENT_REVIEW),
                   can_report=may(me, Action.REPORT_VIEW))
