@@ -152,7 +152,7 @@ class CameraWorker:
         self.alerts: deque[Alert] = deque(maxlen=1000)
         self.error: BaseException | None = None
         self.counts = dict(frames=0, refused=0, faces=0, faces_gated=0, embedded=0,
-                           tracks=0, tracks_ended=0, tracks_compared=0, alerts=0, errors=0)
+                           tracks_ended=0, tracks_compared=0, alerts=0, errors=0, scene_cuts=0)
         self._reported = dict(frames=0, dropped=0, faces=0, tracks=0)
         self._last_report = time.monotonic()
         self.latency = _Latency()
@@ -163,7 +163,6 @@ class CameraWorker:
         self._embed_aligned = getattr(engine.embedder, "embed_aligned", None)
         self._prev_hist: np.ndarray | None = None
         self._best_non_alert = -1.0  # highest rank-1 score of a track that did not alert
-        self.counts["scene_cuts"] = 0
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> CameraWorker:
