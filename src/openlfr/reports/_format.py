@@ -6,6 +6,7 @@ import math
 from datetime import UTC, datetime
 
 from openlfr.metrics import Proportion
+from openlfr.reports.baserate import format_one_in
 
 __all__ = ["fmt_int", "fmt_pct", "fmt_dt", "fmt_one_in", "describe", "iso", "as_utc"]
 
@@ -31,8 +32,7 @@ def fmt_pct(x: float | None) -> str:
 
 
 def fmt_one_in(p: Proportion) -> str:
-    n = p.one_in
-    return "none" if n is None else f"1 in {n:,.0f}"
+    return format_one_in(p.one_in)
 
 
 def describe(p: Proportion, unit: str = "") -> str:

@@ -74,8 +74,7 @@ def baserate(
             if not crowd or not present or tpir is None or fpir is None:
                 raise ConfigError("expected alerts need --crowd, --present, --tpir and --fpir")
             tpir_v, fpir_v = br.parse_rate(tpir), br.parse_rate(fpir)
-        scenarios = [br.expected_alerts(c, m, tpir_v, fpir_v)
-                     for c in crowd for m in present if m <= c]
+        scenarios = br.scenario_grid(crowd, present, tpir_v, fpir_v)
         if not scenarios:
             raise ConfigError("every --present is larger than every --crowd")
         out = {"mode": "expected", "tpir": tpir_v, "fpir": fpir_v,
