@@ -443,20 +443,24 @@ def _file_reader(cfg: FileSourceConfig, mode: Mode) -> _Reader:
         raise SourceError(f"not a video file: {path}")
     reader = _capture_reader(str(path), str(path), live_input=False, reconnect=None,
                              loop=cfg.loop and mode is Mode.live, what="video file")
-    inner_open = reader.open
+    inner_open, inner_read = reader.open, reader.read
+    first: list[np.ndarray] = []  # the frame decoded by the check, handed out first
 
     def open_checked() -> float:
         fps = inner_open()
         # FFmpeg opens some non-video files (or empty containers) without error: decode one
         # frame now so an unreadable file fails here, clearly, and not later as "no frames".
-        cap = reader.read()
-        if cap is None:
+        image = inner_read()
+        if image is None:
             reader.close()
             raise SourceError(f"cannot decode video file {path}: no frame could be read")
-        reader.close()
-        return inner_open() or fps
+        first[:] = [image]
+        return fps
 
-    reader.open = open_checked
+    def read_first() -> np.ndarray | None:
+        return first.pop() if first else inner_read()
+
+    reader.open, reader.read = open_checked, read_first
     return reader
 
 
