@@ -101,8 +101,32 @@ class AlertPoint:
                               f"got {self.outcome!r}")
 
 
+class RateCounts:
+    """The two headline rates of anything that counts confirmed and rejected alerts and
+    tracks (one deployment's figures, or a period's totals)."""
+
+    confirmed: int
+    rejected: int
+    tracks: int
+
+    @property
+    def adjudicated(self) -> int:
+        return self.confirmed + self.rejected
+
+    @property
+    def false_alert_rate(self) -> Proportion | None:
+        """None when the track counters are incomplete (fewer tracks than false alerts)."""
+        if self.rejected > self.tracks:
+            return None
+        return false_alert_rate(self.rejected, self.tracks)
+
+    @property
+    def alert_precision(self) -> Proportion:
+        return alert_precision(self.confirmed, self.adjudicated)
+
+
 @dataclass(frozen=True)
-class DeploymentFigures:
+class DeploymentFigures(RateCounts):
     """Everything the per-deployment report shows, as plain values."""
 
     deployment_id: str
@@ -179,10 +203,6 @@ class DeploymentFigures:
         return self.alerts
 
     @property
-    def adjudicated(self) -> int:
-        return self.confirmed + self.rejected
-
-    @property
     def timeline_complete(self) -> bool:
         return len(self.timeline) == self.alerts
 
@@ -202,17 +222,6 @@ class DeploymentFigures:
             out.append(f"The store holds {len(self.timeline):,} alert records but the counters "
                        f"only {self.alerts:,} alerts: the counters lag behind.")
         return out
-
-    @property
-    def false_alert_rate(self) -> Proportion | None:
-        """None when the counters are inconsistent (see :attr:`warnings`)."""
-        if self.rejected > self.tracks:
-            return None
-        return false_alert_rate(self.rejected, self.tracks)
-
-    @property
-    def alert_precision(self) -> Proportion:
-        return alert_precision(self.confirmed, self.adjudicated)
 
 
 # --- JSON ------------------------------------------------------------------------------------

@@ -19,9 +19,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from openlfr.errors import ConfigError
-from openlfr.metrics import Proportion, alert_precision, false_alert_rate
+from openlfr.metrics import Proportion
 from openlfr.reports._format import as_utc, describe, fmt_dt, fmt_int, fmt_one_in, fmt_pct, iso
-from openlfr.reports.deployment import OUTCOMES, RATE_MEANINGS, DeploymentFigures
+from openlfr.reports.deployment import OUTCOMES, RATE_MEANINGS, DeploymentFigures, RateCounts
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -33,7 +33,7 @@ KINDS = ("live", "evaluation")
 
 
 @dataclass(frozen=True)
-class Totals:
+class Totals(RateCounts):
     """Sums over a set of deployments."""
 
     deployments: int
@@ -62,20 +62,6 @@ class Totals:
             not_engaged=sum(f.not_engaged for f in figures),
             disputed=sum(f.disputed for f in figures),
             pending=sum(f.pending for f in figures))
-
-    @property
-    def adjudicated(self) -> int:
-        return self.confirmed + self.rejected
-
-    @property
-    def false_alert_rate(self) -> Proportion | None:
-        """None when the track counters are incomplete (fewer tracks than false alerts)."""
-        return None if self.rejected > self.tracks else false_alert_rate(self.rejected,
-                                                                          self.tracks)
-
-    @property
-    def alert_precision(self) -> Proportion:
-        return alert_precision(self.confirmed, self.adjudicated)
 
     def as_dict(self) -> dict[str, Any]:
         return {
