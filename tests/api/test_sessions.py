@@ -153,3 +153,24 @@ def test_repeated_failed_logins_are_refused(api: Api) -> None:
     assert page.status_code == 429 and "too many failed sign-ins" in page.text
     ok = api.client.post("/api/auth/login", json={"username": "auditor", "password": PASSWORD})
     assert ok.status_code == 200  # others are not locked out
+
+
+def test_counts_with_fewer_tracks_than_false_alerts(api: Api) -> None:
+    """A rejection can reach the counters before the camera flushes its tracks: the false
+    alert rate is then undefined (as in the reports), not a server error."""
+    from datetime import UTC, datetime
+
+    from openlfr.store.models import DeploymentCounter
+
+    did = api.ids["deployment_id"]
+    with api.sessions() as s:
+        s.add(DeploymentCounter(deployment_id=did, camera_id="cam1", frames=0, dropped=0,
+                                faces=0, tracks=0, alerts=1, confirmed=0, rejected=1,
+                                not_engaged=0, updated_at=datetime.now(UTC)))
+        s.commit()
+    counts = api.client.get(f"/api/deployments/{did}/counts", headers=api.auth(Role.AUDITOR))
+    assert counts.status_code == 200
+    assert counts.json()["false_alert_rate"] is None
+    assert counts.json()["alert_precision"]["total"] == 1
+    page = api.client.get(f"/console/deployments/{did}", headers=api.auth(Role.AUDITOR))
+    assert page.status_code == 200 and "undefined" in page.text

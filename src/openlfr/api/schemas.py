@@ -74,7 +74,7 @@ class RatePublic(BaseModel):
 class DeploymentCounts(BaseModel):
     counters: CountersPublic
     pending: int
-    false_alert_rate: RatePublic
+    false_alert_rate: RatePublic | None  # None: fewer tracks counted than false alerts
     alert_precision: RatePublic
 
 

@@ -146,7 +146,9 @@ def deployment(deployment_id: int, request: Request, db: Db,
                   ("rejected (false alerts)", k.rejected), ("not engaged", k.not_engaged),
                   ("awaiting decision", c.pending)]
         fa, pr = c.false_alert_rate, c.alert_precision
-        rates = [{"key": "false_alert_rate", "name": "false alert rate", "text": fa.text,
+        rates = [{"key": "false_alert_rate", "name": "false alert rate",
+                  "text": fa.text if fa else "undefined: fewer tracks counted than false "
+                                             "alerts (the track counter lags behind)",
                   "help": "rejected alerts / tracks"},
                  {"key": "alert_precision", "name": "alert precision", "text": pr.text,
                   "help": "confirmed / (confirmed + rejected)"}]

@@ -132,7 +132,9 @@ def deployment_counts(db: Db, deployment_id: int) -> DeploymentCounts:
         Alert.status.in_([AlertStatus.PENDING, AlertStatus.DISPUTED]))) or 0
     return DeploymentCounts(
         counters=totals, pending=int(pending),
-        false_alert_rate=_rate(false_alert_rate(totals.rejected, totals.tracks)),
+        # undefined while the camera has not yet flushed the tracks behind a rejection
+        false_alert_rate=(None if totals.rejected > totals.tracks
+                          else _rate(false_alert_rate(totals.rejected, totals.tracks))),
         alert_precision=_rate(alert_precision(totals.confirmed,
                                               totals.confirmed + totals.rejected)))
 
