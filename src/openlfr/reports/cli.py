@@ -162,13 +162,17 @@ def _session():  # type: ignore[no-untyped-def]
     return open_session()
 
 
+Format = Annotated[str, typer.Option("--format", "-f", help="html, pdf or json.")]
+Out = Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
+
+
 @report_app.command("deployment")
 def report_deployment(
     deployment_id: str = typer.Argument(..., help="Deployment id."),
-    fmt: str = typer.Option("html", "--format", "-f", help="html, pdf or json."),
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Write here instead of stdout.")] = None,
-    as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
+    fmt: Format = "html",
+    out: Out = None,
+    as_json: AsJson = False,
 ) -> None:
     """One deployment: counts, outcomes, both rates with intervals, timeline, watchlist."""
     from openlfr.reports import deployment as dep
@@ -196,10 +200,9 @@ def _parse_day(text: str, end: bool) -> datetime:
 def report_transparency(
     start: str = typer.Option(..., "--from", help="First day (YYYY-MM-DD, UTC)."),
     end: str = typer.Option(..., "--to", help="Last day, included (YYYY-MM-DD, UTC)."),
-    fmt: str = typer.Option("html", "--format", "-f", help="html, pdf or json."),
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Write here instead of stdout.")] = None,
-    as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
+    fmt: Format = "html",
+    out: Out = None,
+    as_json: AsJson = False,
 ) -> None:
     """Every deployment in a period, with totals and both rates (live and evaluation apart)."""
     from openlfr.reports import transparency as tr
