@@ -137,13 +137,20 @@ def watchlist_run(images: Path, fe: FaceEmbedder, cache_dir: Path, seed: int = 0
     split = watchlist_split(read_people(images), seed)
     cache = EmbeddingCache(images, fe, cache_dir)
     emb = cache.ensure(split.images(), progress=progress)
-    gallery = emb.get([cache.relative(p) for p in split.enrol])
-    probes = list(split.mated) + list(split.non_mated)
-    probe_vecs = emb.get([cache.relative(p) for p, _ in probes])
-    s = similarity_matrix(probe_vecs, gallery)
+    s, probe_ids = _searches(split, emb, cache)
     rels = [cache.relative(p) for p in split.images()]
-    return WatchlistRun(split, s, split.watchlist, tuple(n for _, n in probes), cache.spec,
+    return WatchlistRun(split, s, split.watchlist, probe_ids, cache.spec,
                         fallback_summary(emb, rels), str(images))
+
+
+def _searches(split: WatchlistSplit, emb: Embeddings, cache: EmbeddingCache
+              ) -> tuple[npt.NDArray[np.float32], tuple[str, ...]]:
+    """Scores of every search (mated, then non-mated) against every enrolled image, and the
+    searches' true identities."""
+    probes = list(split.mated) + list(split.non_mated)
+    s = similarity_matrix(emb.get([cache.relative(p) for p, _ in probes]),
+                          emb.get([cache.relative(p) for p in split.enrol]))
+    return s, tuple(n for _, n in probes)
 
 
 def watchlist_report(run: WatchlistRun, targets: Sequence[float] = (1e-2, 1e-3)
@@ -181,10 +188,8 @@ def split_sensitivity(images: Path, fe: FaceEmbedder, cache_dir: Path, seeds: Se
     rows = []
     for seed in seeds:
         split = watchlist_split(people, seed)
-        probes = list(split.mated) + list(split.non_mated)
-        s = similarity_matrix(emb.get([cache.relative(p) for p, _ in probes]),
-                              emb.get([cache.relative(p) for p in split.enrol]))
-        res = open_set(s, split.watchlist, [n for _, n in probes])
+        s, probe_ids = _searches(split, emb, cache)
+        res = open_set(s, split.watchlist, probe_ids)
         row: dict[str, Any] = {"seed": seed, "mated_searches": res.n_mated,
                                "non_mated_searches": res.n_non_mated,
                                "rank1": res.rank1().rate}
