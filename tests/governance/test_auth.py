@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import threading
 from datetime import timedelta
 
@@ -94,6 +97,23 @@ def test_authenticate_checks_argon2_hash_and_audits(session: Session) -> None:
     rows = session.execute(select(AuditEntry.actor, AuditEntry.details)).all()
     assert "horse" not in str(rows)  # neither the password nor a mistyped one is logged
     assert rows[-1].actor == "anonymous"
+    # no unkeyed digest of an unknown name (it may be a password) reaches the log
+    for typed in ("nobody", "correct horse"):
+        digest = hashlib.sha256(typed.encode()).hexdigest()[:16]
+        assert digest not in str(rows)
+
+
+def test_unknown_name_is_recorded_only_as_a_keyed_digest(session: Session) -> None:
+    session.info["audit_key"] = b"k" * 32
+    try:
+        assert auth.authenticate(session, "correct horse", "x", T0) is None
+        entry = session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc())).first()
+        want = hmac.new(b"k" * 32, b"correct horse", hashlib.sha256).hexdigest()[:16]
+        details = json.loads(entry.details)  # canonical JSON text
+        assert details["username_hmac"] == want
+        assert hashlib.sha256(b"correct horse").hexdigest()[:16] not in entry.details
+    finally:
+        session.info.pop("audit_key", None)
 
 
 def test_bootstrap_only_when_there_are_no_users(session: Session, people: People) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import functools
 import hashlib
+import hmac
 import secrets
 from datetime import UTC, datetime
 
@@ -251,8 +252,13 @@ def authenticate(session: Session, username: str, password: str,
     details: dict[str, str] = {} if ok else {
         "reason": "no such user" if user is None else
         "disabled" if user.disabled else "bad password"}
-    if user is None:
-        details["username_sha256"] = hashlib.sha256(username.encode()).hexdigest()[:16]
+    audit_key = session.info.get("audit_key")
+    if user is None and audit_key:
+        # Keyed, so a password typed into the name field cannot be recovered from the log by
+        # hashing guesses; repeated failures on one name still share a value. Without an
+        # audit key nothing about the name is recorded.
+        details["username_hmac"] = hmac.new(audit_key, username.encode(),
+                                            hashlib.sha256).hexdigest()[:16]
     audit.append(session, actor=actor, action="login" if ok else "login_failed", now=now,
                  target=f"user:{user.id}" if user else None, details=details)
     return user if ok else None
