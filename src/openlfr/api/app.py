@@ -112,8 +112,8 @@ class AppContext:
 
     def default_embedder(self) -> tuple[str, float]:
         """(embedder key, recorded threshold) of the server's embedder."""
-        from openlfr.api.runner import embedder_key
         from openlfr.vision.thresholds import default_threshold
+        from openlfr.watchlist.enrol import embedder_key
 
         engine = self.vision()
         t = default_threshold(engine.embedder.model_sha256,

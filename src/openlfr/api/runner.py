@@ -19,20 +19,12 @@ from openlfr.api.prometheus import CameraFigures
 from openlfr.governance.runtime import Store
 from openlfr.settings import Settings
 
-__all__ = ["PipelineRunner", "embedder_key", "shared_engine"]
+__all__ = ["PipelineRunner", "shared_engine"]
 
 log = logging.getLogger(__name__)
 
 _engine_lock = threading.Lock()
 _engines: dict[int, Any] = {}
-
-
-def embedder_key(engine: Any) -> str:
-    """The key templates are stored under (``name:model_sha256``): the watchlist enrolment's
-    own definition, so enrolment and cameras always agree."""
-    from openlfr.watchlist.enrol import embedder_key as key
-
-    return str(key(engine))
 
 
 def shared_engine(settings: Settings) -> Any:
@@ -64,7 +56,7 @@ class PipelineRunner:
     def build(cls, settings: Settings, store: Store, deployment_id: int, camera_id: str,
               publish: Callable[[int], None]) -> PipelineRunner:
         from openlfr.governance.deployments import LiveScanGuard, get_deployment
-        from openlfr.governance.watchlist import load_snapshot
+        from openlfr.pipeline.scan import snapshot_index
         from openlfr.pipeline.sources import (
             FileSourceConfig,
             FolderSourceConfig,
@@ -73,7 +65,6 @@ class PipelineRunner:
         )
         from openlfr.pipeline.worker import CameraWorker, WorkerConfig
         from openlfr.store.models import DeploymentKind
-        from openlfr.watchlist.index import WatchlistIndex
 
         engine = shared_engine(settings)
         with store.sessions() as s:
@@ -81,10 +72,7 @@ class PipelineRunner:
             cams = {c.camera_id: c.source_url for c in dep.cameras}
             if camera_id not in cams:
                 raise KeyError(f"camera {camera_id!r} is not part of deployment {dep.id}")
-            if dep.embedder_key != embedder_key(engine):
-                raise ValueError(f"deployment {dep.id} uses embedder {dep.embedder_key!r}, "
-                                 f"this server runs {embedder_key(engine)!r}")
-            snap = load_snapshot(s, dep.id, None, dep.embedder_key)
+            index = snapshot_index(s, dep, engine)
             threshold, evaluation = dep.threshold, dep.kind == DeploymentKind.EVALUATION
             source = cams[camera_id]
         # An evaluation deployment on recorded footage analyses every frame (no drops, so the
@@ -94,9 +82,6 @@ class PipelineRunner:
         recorded = isinstance(cfg, FileSourceConfig | FolderSourceConfig) and not (
             isinstance(cfg, FileSourceConfig) and cfg.loop)
         mode = Mode.evaluation if evaluation and recorded else Mode.live
-        index = WatchlistIndex([str(i) for i in snap.subject_ids], snap.labels,
-                               snap.embeddings,
-                               categories=[c.value for c in snap.categories])
         runner = cls(None, store, deployment_id, camera_id, publish)
         worker = CameraWorker(
             cfg, engine, index,

@@ -26,7 +26,7 @@ from openlfr.pipeline.worker import CameraWorker, Guard, WorkerConfig, write_pre
 from openlfr.watchlist.index import WatchlistIndex
 
 __all__ = ["WatchlistBuild", "build_watchlist", "run_scan", "ScanResult", "Governed",
-           "open_governed"]
+           "open_governed", "snapshot_index"]
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +156,26 @@ class Governed:
         self.store.close()
 
 
+def snapshot_index(session: Any, dep: Any, engine: Any, keyring: Any = None
+                   ) -> WatchlistIndex:
+    """The deployment's approved snapshot as a search index, for ``engine``; StateError if
+    the deployment was authorised for another embedder. Used by ``openlfr scan`` and by the
+    server's cameras, so both search the same thing."""
+    from openlfr.governance.watchlist import load_snapshot
+    from openlfr.watchlist.enrol import embedder_key
+
+    key = embedder_key(engine)
+    if dep.embedder_key != key:
+        raise StateError(f"deployment {dep.id} uses embedder {dep.embedder_key}, "
+                         f"this engine is {key}")
+    snap = load_snapshot(session, dep.id, keyring, key)
+    return WatchlistIndex([str(int(x)) for x in snap.subject_ids], snap.labels,
+                          snap.embeddings,
+                          categories=[getattr(c, "value", c) for c in snap.categories],
+                          image_refs=[f"snapshot:{dep.id}/subject:{int(x)}"
+                                      for x in snap.subject_ids])
+
+
 def open_governed(deployment_id: int, engine: Any, camera_id: str, *, recorded: bool,
                   settings: Any = None, dev: bool = False) -> Governed:
     """The deployment's approved snapshot as an index, its scan guard (reloaded every 2 s,
@@ -168,11 +188,9 @@ def open_governed(deployment_id: int, engine: Any, camera_id: str, *, recorded: 
 
     from openlfr.governance import alerts as GA
     from openlfr.governance import deployments as GD
-    from openlfr.governance import watchlist as GW
     from openlfr.governance.runtime import open_store
     from openlfr.settings import Settings
     from openlfr.store.models import DeploymentKind
-    from openlfr.watchlist.enrol import embedder_key
 
     store = open_store(settings or Settings(), dev=True if dev else None, need_key=True)
     try:
@@ -182,19 +200,10 @@ def open_governed(deployment_id: int, engine: Any, camera_id: str, *, recorded: 
                 raise StateError(f"deployment {deployment_id} is of kind {dep.kind.value}: "
                                  "recorded footage is scanned only in a deployment of kind "
                                  "'evaluation' (DESIGN safeguard 1)")
-            key = embedder_key(engine)
-            if dep.embedder_key != key:
-                raise StateError(f"deployment {deployment_id} uses embedder {dep.embedder_key}"
-                                 f", this engine is {key}")
-            snap = GW.load_snapshot(s, deployment_id, store.keyring, key)
+            index = snapshot_index(s, dep, engine, store.keyring)
             threshold = float(dep.threshold)
             info = {"id": dep.id, "name": dep.name, "kind": dep.kind.value,
                     "status": dep.status.value}
-        index = WatchlistIndex([str(int(x)) for x in snap.subject_ids], snap.labels,
-                               snap.embeddings,
-                               categories=[getattr(c, "value", c) for c in snap.categories],
-                               image_refs=[f"snapshot:{deployment_id}/subject:{int(x)}"
-                                           for x in snap.subject_ids])
     except BaseException:
         store.close()
         raise
