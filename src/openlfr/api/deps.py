@@ -9,6 +9,10 @@ Every route declares exactly one permission through an ``Annotated`` alias defin
    and writes the refusal to the audit chain, for anonymous callers too,
 3. commits that audit entry even though the request fails.
 
+Authentication and the check run on a reading session (:data:`ReadDb`), which never takes the
+store's write lock; read routes use it too. Routes that change something use :data:`Db`, a
+writing session, and keep it short. A busy store is answered 503, not 500.
+
 Deny by default: :class:`GuardedRoute` serves a 403 for any route that does not declare a
 permission, and :func:`undeclared_routes` (checked by ``create_app`` and by a test) lists them.
 """
@@ -18,13 +22,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -35,8 +40,10 @@ from openlfr.errors import ImageError, PermissionDenied
 from openlfr.governance.auth import Action as A
 
 __all__ = ["Principal", "SessionSigner", "GuardedRoute", "permit", "declared_permission",
-           "undeclared_routes", "flatten_routes", "get_db", "Db", "PUBLIC", "AUTHENTICATED",
-           "COOKIE"]
+           "undeclared_routes", "flatten_routes", "get_db", "Db", "get_read_db", "ReadDb",
+           "PUBLIC", "AUTHENTICATED", "COOKIE"]
+
+log = logging.getLogger(__name__)
 
 PERMISSION_ATTR = "__openlfr_permission__"
 PUBLIC = "public"  # no caller needed (login page, static files, health)
@@ -119,19 +126,46 @@ class SessionSigner:
         return secrets.token_bytes(32)
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    """One store session per request; rolled back if the request fails before committing."""
-    session = request.app.state.ctx.sessions()
+def _read_factory(request: Request) -> Any:
+    ctx = request.app.state.ctx
+    store = getattr(ctx, "store", None)
+    return store.read_sessions if store is not None else ctx.sessions
+
+
+def _sessions(factory: Callable[[], Session]) -> Iterator[Session]:
+    """One store session for the request; rolled back if the request fails before
+    committing. A store too busy to answer (no pooled connection in time, a lock not granted
+    in time, the server gone) is a 503 with ``Retry-After``, not a 500."""
+    from openlfr.store.db import store_busy
+
+    session = factory()
     try:
         yield session
-    except Exception:
+    except Exception as exc:
         session.rollback()
+        if store_busy(exc):
+            log.warning("store busy: %s", type(exc).__name__)
+            raise HTTPException(503, "the store is busy: retry in a moment",
+                                headers={"Retry-After": "1"}) from exc
         raise
     finally:
         session.close()
 
 
+def get_db(request: Request) -> Iterator[Session]:
+    """A writing store session for the request (SQLite: the write lock from its first
+    statement to its commit, so keep the work short)."""
+    yield from _sessions(request.app.state.ctx.sessions)
+
+
+def get_read_db(request: Request) -> Iterator[Session]:
+    """A reading store session for the request: never takes the write lock, cannot write
+    (a refusal it meets is audited through a short write of its own)."""
+    yield from _sessions(_read_factory(request))
+
+
 Db = Annotated[Session, Depends(get_db)]
+ReadDb = Annotated[Session, Depends(get_read_db)]
 
 
 def _bearer(request: Request) -> str | None:
@@ -164,13 +198,15 @@ def permit(action: str) -> Any:
     """A dependency that admits the caller only if governance allows ``action``."""
     action = str(action)
 
-    def dependency(request: Request, db: Db) -> Principal | None:
+    def dependency(request: Request, db: ReadDb) -> Principal | None:
+        # Authentication and the check read only: on a reading session, so they never wait
+        # for (or hold) the write lock; a refusal is audited in one short write.
         from openlfr.governance.auth import require
 
         principal = current_principal(request, db)
         request.state.principal = principal
         if action == PUBLIC or (action == AUTHENTICATED and principal is not None):
-            db.commit()  # end the transaction: streaming routes must not hold the store
+            db.commit()  # end the read: streaming routes must not hold a snapshot
             return principal
         try:
             # audits and commits the refusal itself (anonymous callers included)

@@ -12,8 +12,9 @@ import enum
 import functools
 import hashlib
 import hmac
+import logging
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from openlfr.errors import ConfigError, NotFound, PermissionDenied, StateError
 from openlfr.governance import audit
 from openlfr.governance.schemas import UserCreate
+from openlfr.store.db import session_scope
 from openlfr.store.models import ApiToken, Role, User, UserRole
 from openlfr.store.types import as_utc
 
@@ -32,6 +34,7 @@ __all__ = ["Action", "PERMISSIONS", "allowed", "require", "create_user", "get_us
 
 TOKEN_PREFIX = "olfr_"
 R = Role
+log = logging.getLogger(__name__)
 
 
 class Action(enum.StrEnum):
@@ -60,6 +63,7 @@ class Action(enum.StrEnum):
     AUDIT_EXPORT = "audit.export"
     REPORT_VIEW = "report.view"
     EVALUATION_RUN = "evaluation.run"
+    NODES_VIEW = "nodes.view"  # camera nodes' health: operational figures only
 
 
 # Role -> actions, read as: who may do what. Admin sees no biometric data (no *.image,
@@ -93,6 +97,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.AUDIT_EXPORT: frozenset({R.AUDITOR}),
     Action.REPORT_VIEW: frozenset({R.AUDITOR, R.AUTHORISING_OFFICER, R.ADMIN}),
     Action.EVALUATION_RUN: frozenset({R.AUTHORISING_OFFICER, R.AUDITOR, R.ADMIN}),
+    Action.NODES_VIEW: frozenset({R.OPERATOR, R.AUTHORISING_OFFICER, R.AUDITOR, R.ADMIN}),
 }
 
 _hasher = PasswordHasher()
@@ -135,9 +140,15 @@ def require(session: Session, actor: User | None, action: Action | str, *,
            f"{sorted(r.value for r in PERMISSIONS.get(Action(action), frozenset()))}"
            if action in Action._value2member_map_ else f"unknown action {action!r}")
     session.rollback()
-    audit.append(session, actor=name, action="permission_denied", now=_now(now), target=target,
-                 details={"action": str(action), "roles": roles, "reason": why})
-    session.commit()
+    entry = {"actor": name, "action": "permission_denied", "now": _now(now), "target": target,
+             "details": {"action": str(action), "roles": roles, "reason": why}}
+    writer = session.info.get("write_sessions") if session.info.get("read_only") else None
+    if writer is not None:  # a reading session cannot write: one short write transaction
+        with session_scope(writer) as w:
+            audit.append(w, **entry)
+    else:
+        audit.append(session, **entry)
+        session.commit()
     raise PermissionDenied(f"{name} may not {action}: {why}")
 
 
@@ -309,8 +320,42 @@ def revoke_token(session: Session, actor: User, token_id: int, *,
     return row
 
 
+#: A token's ``last_used_at`` is moved on at most this often (seconds).
+LAST_USED_EVERY_S = 60.0
+
+
+def _touch_token(session: Session, row: ApiToken, now: datetime) -> None:
+    """Record that the token was used, at most once a :data:`LAST_USED_EVERY_S`. On a reading
+    session this is its own short write transaction, skipped if the store is busy (it is a
+    convenience for the token's owner, not a record)."""
+    if row.last_used_at is not None and \
+            (now - row.last_used_at).total_seconds() <= LAST_USED_EVERY_S:
+        return
+    writer = session.info.get("write_sessions") if session.info.get("read_only") else None
+    if writer is None:
+        row.last_used_at = now
+        return
+    from sqlalchemy import or_, update
+
+    from openlfr.store.db import store_busy
+
+    stale = now - timedelta(seconds=LAST_USED_EVERY_S)
+    try:
+        with session_scope(writer) as w:
+            w.execute(update(ApiToken).where(
+                ApiToken.id == row.id,
+                or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < stale))
+                .values(last_used_at=now))
+    except Exception as exc:
+        if not store_busy(exc):
+            raise
+        log.info("token %s: last-used time not recorded, the store is busy", row.id)
+
+
 def user_for_token(session: Session, token: str, now: datetime | None = None) -> User | None:
-    """The enabled user holding this unrevoked, unexpired token, else None."""
+    """The enabled user holding this unrevoked, unexpired token, else None. Writes nothing
+    but the token's last-used time (at most once a minute; see :func:`_touch_token`), so a
+    reading session serves."""
     now = _now(now)
     if not token.startswith(TOKEN_PREFIX):
         return None
@@ -322,6 +367,5 @@ def user_for_token(session: Session, token: str, now: datetime | None = None) ->
     user = session.get(User, row.user_id)
     if user is None or user.disabled:
         return None
-    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
-        row.last_used_at = now
+    _touch_token(session, row, now)
     return user

@@ -10,9 +10,10 @@ be handed them on every call. Nothing is opened at import.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,8 +27,15 @@ __all__ = ["Store", "open_store", "governed_factory"]
 
 
 def governed_factory(engine: Engine, keyring: Keyring | None,
-                     audit_key: bytes | None = None) -> sessionmaker[Session]:
-    return make_session_factory(engine, info={"keyring": keyring, "audit_key": audit_key})
+                     audit_key: bytes | None = None, *,
+                     writer: sessionmaker[Session] | None = None) -> sessionmaker[Session]:
+    """Sessions carrying the keyring and audit key. ``writer`` marks a reading factory: its
+    sessions have ``info["read_only"]`` and ``info["write_sessions"]`` (the factory for the
+    short write transactions a read may need, e.g. auditing a refusal)."""
+    info = {"keyring": keyring, "audit_key": audit_key}
+    if writer is not None:
+        info |= {"read_only": True, "write_sessions": writer}
+    return make_session_factory(engine, info=info)
 
 
 @dataclass
@@ -38,16 +46,33 @@ class Store:
     audit_key: bytes | None
     policy: RetentionPolicy
     read_engine: Engine | None = None
+    _read_factory: sessionmaker[Session] | None = field(default=None, repr=False)
+    _read_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def read_sessions(self) -> sessionmaker[Session]:
         """Sessions that only read. On SQLite every writing transaction holds the write lock
-        from its start (``BEGIN IMMEDIATE``), so long-lived readers (pages, live streams)
-        should use these, which never block writers; they cannot write (not even audit)."""
-        if self.read_engine is None:
-            self.read_engine = make_engine(self.engine.url.render_as_string(
-                hide_password=False), read_only=True)
-        return governed_factory(self.read_engine, self.keyring, self.audit_key)
+        from its start (``BEGIN IMMEDIATE``), so readers (authentication, lists, reports,
+        pages, live streams) use these: deferred transactions on ``query_only`` connections
+        (PostgreSQL: read-only transactions) that never take or wait for the write lock.
+        They cannot write themselves; a refusal they meet is audited through a short
+        transaction of :attr:`sessions` (``session.info["write_sessions"]``).
+
+        The reading engine and its factory are made once, on first use."""
+        with self._read_lock:
+            if self._read_factory is None:
+                if self.read_engine is None:
+                    self.read_engine = make_engine(self.engine.url.render_as_string(
+                        hide_password=False), read_only=True)
+                self._read_factory = governed_factory(self.read_engine, self.keyring,
+                                                      self.audit_key, writer=self.sessions)
+            return self._read_factory
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """One read: rolled back (nothing to keep) and closed at the end."""
+        with self.read_sessions() as s:
+            yield s
 
     @contextmanager
     def session(self) -> Iterator[Session]:

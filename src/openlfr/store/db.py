@@ -1,9 +1,18 @@
 """Engines, sessions and migrations. Nothing here runs at import.
 
-SQLite (default; one file in data_dir): foreign keys on, WAL journal, and every transaction
-begins with ``BEGIN IMMEDIATE`` so writers are serialised from their first statement (a
-deferred transaction that read first and writes later could otherwise fail with
-SQLITE_BUSY under concurrency). PostgreSQL by URL (``postgresql+psycopg://...``).
+SQLite (default; one file in data_dir): foreign keys on, WAL journal, a busy timeout, and
+every transaction of a writing engine begins with ``BEGIN IMMEDIATE`` so writers are
+serialised from their first statement (a deferred transaction that read first and writes
+later could otherwise fail with SQLITE_BUSY under concurrency). A reading engine
+(``make_engine(url, read_only=True)``) has ``query_only`` connections whose transactions
+begin deferred: in WAL mode they read a snapshot and never take or wait for the write lock.
+A writing session can also read without the lock: :func:`read_without_lock`.
+PostgreSQL by URL (``postgresql+psycopg://...``); reading engines give read-only
+transactions.
+
+Pools are sized for many concurrent readers (:data:`READ_POOL`) and a few writers
+(:data:`WRITE_POOL`); a checkout that waits longer than :data:`POOL_TIMEOUT_S` raises
+``sqlalchemy.exc.TimeoutError``, which :func:`store_busy` recognises (the API answers 503).
 
 Sessions from :func:`make_session_factory` do not autocommit: service functions flush,
 callers commit (see :func:`session_scope`).
@@ -24,9 +33,23 @@ from sqlalchemy.orm import Session, sessionmaker
 from openlfr.errors import ConfigError
 
 __all__ = ["make_engine", "make_session_factory", "session_scope", "upgrade", "downgrade",
-           "current_revision", "head_revision", "require_current", "MIGRATIONS"]
+           "current_revision", "head_revision", "require_current", "MIGRATIONS",
+           "read_without_lock", "is_read_only", "store_busy", "READ_POOL", "WRITE_POOL",
+           "POOL_TIMEOUT_S", "BUSY_TIMEOUT_MS"]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+#: Connections of a reading engine: enough for 50 concurrent readers (and the server's
+#: worker threads, 40 by default) without queueing on the pool.
+READ_POOL: dict[str, int] = {"pool_size": 10, "max_overflow": 54}
+#: Connections of a writing engine: writers are serialised by the store anyway.
+WRITE_POOL: dict[str, int] = {"pool_size": 5, "max_overflow": 20}
+#: Seconds a request waits for a pooled connection before the store counts as busy.
+POOL_TIMEOUT_S = 10.0
+#: Milliseconds SQLite waits for a lock before answering "database is locked".
+BUSY_TIMEOUT_MS = 30000
+#: Execution option: this transaction only reads (SQLite: deferred ``BEGIN``).
+READ_OPTION = "openlfr_read_only"
 
 
 def make_engine(url: str, *, echo: bool = False, read_only: bool = False) -> Engine:
@@ -41,18 +64,23 @@ def make_engine(url: str, *, echo: bool = False, read_only: bool = False) -> Eng
     except Exception as exc:
         raise ConfigError(f"invalid database URL: {exc}") from exc
     backend = parsed.get_backend_name()
+    pool: dict[str, Any] = {**(READ_POOL if read_only else WRITE_POOL),
+                            "pool_timeout": POOL_TIMEOUT_S}
     if backend == "sqlite":
         db = parsed.database
-        if db and db != ":memory:" and not db.startswith("file:"):
+        in_memory = not db or db == ":memory:" or "mode=memory" in str(parsed.query)
+        if not in_memory and not db.startswith("file:"):
             _create_private(Path(db).expanduser().resolve())
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        # a memory database lives in one connection's pool (no sizes to set)
+        engine = create_engine(url, echo=echo, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
+                               **({} if in_memory else pool))
         _configure_sqlite(engine, read_only)
         return engine
     if backend == "postgresql":
         if read_only:
-            return create_engine(url, echo=echo, pool_pre_ping=True,
+            return create_engine(url, echo=echo, pool_pre_ping=True, **pool,
                                  execution_options={"postgresql_readonly": True})
-        return create_engine(url, echo=echo, pool_pre_ping=True)
+        return create_engine(url, echo=echo, pool_pre_ping=True, **pool)
     raise ConfigError(f"unsupported database {backend!r}: use sqlite:///path or "
                       "postgresql+psycopg://user@host:5432/db")
 
@@ -71,9 +99,9 @@ def _configure_sqlite(engine: Engine, read_only: bool = False) -> None:
         # Let SQLAlchemy, not the driver, emit BEGIN (see the module docstring).
         dbapi_connection.isolation_level = None
         cur = dbapi_connection.cursor()
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # first: WAL below may wait
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA secure_delete=ON")  # purged blobs are overwritten, not left free
         if read_only:
             cur.execute("PRAGMA query_only=ON")
@@ -81,7 +109,40 @@ def _configure_sqlite(engine: Engine, read_only: bool = False) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        deferred = read_only or conn.get_execution_options().get(READ_OPTION, False)
+        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+
+def is_read_only(session: Session) -> bool:
+    """Whether ``session`` comes from a reading factory (it cannot write)."""
+    return bool(session.info.get("read_only"))
+
+
+def read_without_lock(session: Session) -> Session:
+    """Begin ``session``'s transaction as a read (SQLite: deferred, so it never takes the
+    write lock). Call before the session's first statement; a transaction already begun is
+    left as it is. Only for work that does not write: a later write in it may fail with
+    SQLITE_BUSY."""
+    if not session.in_transaction():
+        session.connection(execution_options={READ_OPTION: True})
+    return session
+
+
+def store_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` means the store is overloaded or unreachable rather than a bug: no
+    pooled connection in time, a lock not granted in time, or a lost connection."""
+    from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(exc, PoolTimeout | DisconnectionError):
+        return True
+    if isinstance(exc, OperationalError):
+        orig = exc.orig
+        if type(orig).__module__.startswith("sqlite3"):  # also "no such table" and the like
+            text = str(orig).lower()
+            return any(w in text for w in ("locked", "busy", "unable to open", "disk i/o"))
+        return True  # PostgreSQL drivers: connection and server trouble
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def make_session_factory(engine: Engine,
