@@ -15,7 +15,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -50,6 +50,9 @@ from openlfr.errors import (
 )
 from openlfr.settings import Settings
 
+if TYPE_CHECKING:
+    from openlfr.fleet.health import NodeStatus
+
 __all__ = ["create_app", "AppContext"]
 
 log = logging.getLogger(__name__)
@@ -75,6 +78,10 @@ def status_for(exc: OpenLFRError) -> int:
     return 400
 
 
+def _no_fleet() -> list[NodeStatus]:
+    return []
+
+
 @dataclass(eq=False)
 class AppContext:
     """Everything one app owns, reachable from a request as ``request.app.state.ctx``."""
@@ -91,6 +98,9 @@ class AppContext:
     background: list[asyncio.Task[None]] = field(default_factory=list)
     vision_factory: Callable[[], Any] | None = None
     login_throttle: Any = None  # openlfr.api.routes.auth.LoginThrottle
+    #: The camera nodes' last reports, dead ones included (alive=False); read by
+    #: GET /api/nodes, the console's nodes page and /metrics at scrape time.
+    fleet_status: Callable[[], list[NodeStatus]] = _no_fleet
     _vision: Any = None
     closing: threading.Event = field(default_factory=threading.Event)
     _vision_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -174,7 +184,8 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
     hub = AlertHub()
     supervisor = Supervisor(settings, store, hub, runner_factory=runner_factory,
                             enabled=run_cameras)
-    metrics = AppMetrics(supervisor.figures)
+    # the fleet is read through ctx at scrape time (ctx.fleet_status is set after create_app)
+    metrics = AppMetrics(supervisor.figures, fleet=lambda: ctx.fleet_status())
     templates_dir = resources.files("openlfr.api") / "templates"
     templates = Jinja2Templates(directory=str(templates_dir))
     ctx = AppContext(settings=settings, store=store, sessions=sessions,

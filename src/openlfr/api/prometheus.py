@@ -3,18 +3,34 @@
 Camera figures are read from the running workers at scrape time by :class:`CameraCollector`,
 so nothing is double-counted and a stopped camera simply disappears. Only aggregate counts
 and latencies are exported: no identities, no images.
+
+The camera fleet (``AppContext.fleet_status``, the nodes' last :class:`NodeStatus` reports) is
+read at scrape time too: ``openlfr_node_*{node}`` per node, and per camera of a live node the
+same ``openlfr_camera_*`` families with a ``node`` label besides ``deployment`` and
+``camera`` (the server's own in-process cameras have no ``node`` label). A node that stopped
+reporting keeps its ``openlfr_node_*`` series (``openlfr_node_up`` 0) but its cameras' series
+go: their last figures are stale, and the cameras are moving to another node.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["CameraFigures", "CameraCollector", "AppMetrics", "CONTENT_TYPE"]
+if TYPE_CHECKING:
+    from openlfr.fleet.health import NodeStatus
+
+__all__ = ["CameraFigures", "CameraCollector", "AppMetrics", "CONTENT_TYPE", "contact_age_s"]
+
+log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -34,11 +50,25 @@ class CameraFigures:
     running: bool = True
 
 
-class CameraCollector(Collector):
-    """Turns the current :class:`CameraFigures` of every worker into metric families."""
+def contact_age_s(status: NodeStatus, now: float | None = None) -> float:
+    """Seconds since ``status`` was reported (naive times are UTC; never negative)."""
+    at = status.reported_at
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    now_s = time.time() if now is None else now
+    return max(0.0, now_s - at.timestamp())
 
-    def __init__(self, figures: Callable[[], Iterable[CameraFigures]]) -> None:
+
+class CameraCollector(Collector):
+    """Turns the current :class:`CameraFigures` of every worker, and the fleet's node reports,
+    into metric families (one family per name, whichever source a sample comes from)."""
+
+    def __init__(self, figures: Callable[[], Iterable[CameraFigures]],
+                 fleet: Callable[[], Iterable[NodeStatus]] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self._figures = figures
+        self._fleet = fleet
+        self._clock = clock
 
     def describe(self) -> Iterable[Metric]:
         return []  # collected lazily; no fixed description at registration
@@ -68,22 +98,96 @@ class CameraCollector(Collector):
             running.add_metric(key, 1.0 if f.running else 0.0)
             for st, sec in sorted(f.stage_seconds.items()):
                 stage.add_metric([*key, st], float(sec))
+        fleet = self._fleet_families(fams, running)
         yield from fams.values()
         yield running
         yield stage
+        yield from fleet
+
+    def _fleet_families(self, fams: dict[str, CounterMetricFamily],
+                        running: GaugeMetricFamily) -> list[Metric]:
+        """The fleet's families; camera samples of live nodes also go into ``fams`` and
+        ``running`` (labelled with their node). A failing fleet reader costs its samples
+        only, never the scrape."""
+        node_label = ["node"]
+        up = GaugeMetricFamily("openlfr_node_up", "1 while the camera node reports within "
+                               "its liveness window", labels=node_label)
+        contact = GaugeMetricFamily("openlfr_node_last_contact_seconds",
+                                    "Seconds since the camera node last reported",
+                                    labels=node_label)
+        count = GaugeMetricFamily("openlfr_node_cameras", "Cameras on the node as it last "
+                                  "reported them (any state)", labels=node_label)
+        capacity = GaugeMetricFamily("openlfr_node_max_cameras", "Cameras the node accepts "
+                                     "at most", labels=node_label)
+        cam = ["node", "deployment", "camera"]
+        fps = GaugeMetricFamily("openlfr_camera_frames_per_second",
+                                "Frames analysed per second (recent)", labels=cam)
+        lag = GaugeMetricFamily("openlfr_camera_lag_seconds", "Seconds from a frame's "
+                                "decoding to the end of its analysis (recent median)",
+                                labels=cam)
+        restarts = CounterMetricFamily("openlfr_camera_restarts", "Times the node restarted "
+                                       "the camera process", labels=cam)
+        reconnects = CounterMetricFamily("openlfr_camera_reconnects",
+                                         "Times the camera process reconnected to its source",
+                                         labels=cam)
+        pending = GaugeMetricFamily("openlfr_camera_alerts_pending", "Alerts raised but not "
+                                    "yet acknowledged by the stream", labels=cam)
+        out: list[Metric] = [up, contact, count, capacity, fps, lag, restarts, reconnects,
+                             pending]
+        if self._fleet is None:
+            return out
+        try:
+            nodes = sorted(self._fleet(), key=lambda n: n.name)
+        except Exception:
+            log.exception("fleet status unavailable for /metrics")
+            return out
+        now = self._clock()
+        seen_nodes: set[str] = set()
+        seen: set[tuple[str, str, str]] = set()
+        for n in nodes:
+            if n.name in seen_nodes:  # one series per node: the first report wins
+                continue
+            seen_nodes.add(n.name)
+            up.add_metric([n.name], 1.0 if n.alive else 0.0)
+            contact.add_metric([n.name], contact_age_s(n, now))
+            count.add_metric([n.name], float(len(n.cameras)))
+            capacity.add_metric([n.name], float(n.max_cameras))
+            if not n.alive:
+                continue
+            for c in n.cameras:
+                key = (n.name, str(c.deployment_id), c.camera_id)
+                if key in seen:
+                    continue
+                seen.add(key)
+                values = list(key)
+                named = dict(zip(cam, values, strict=True))
+                for fam, value in ((fams["frames"], c.frames),
+                                   (fams["frames_dropped"], c.dropped),
+                                   (fams["faces"], c.faces),
+                                   (fams["alerts"], c.alerts_raised)):
+                    fam.add_sample(fam.name + "_total", named, float(value))
+                running.add_sample(running.name, named, 1.0 if c.state == "running" else 0.0)
+                fps.add_metric(values, float(c.frames_per_s))
+                if c.lag_s is not None:
+                    lag.add_metric(values, float(c.lag_s))
+                restarts.add_metric(values, float(c.restarts))
+                reconnects.add_metric(values, float(c.reconnects))
+                pending.add_metric(values, float(c.alerts_pending))
+        return out
 
 
 class AppMetrics:
-    """The app's own registry: HTTP request counts plus camera figures."""
+    """The app's own registry: HTTP request counts plus camera and fleet figures."""
 
-    def __init__(self, figures: Callable[[], Iterable[CameraFigures]]) -> None:
+    def __init__(self, figures: Callable[[], Iterable[CameraFigures]],
+                 fleet: Callable[[], Iterable[NodeStatus]] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.requests = Counter("openlfr_http_requests", "HTTP requests by route template",
                                 ["method", "route", "status"], registry=self.registry)
         self.live_listeners = Gauge("openlfr_live_alert_listeners",
                                     "Console listeners on the live alert channel",
                                     registry=self.registry)
-        self.registry.register(CameraCollector(figures))
+        self.registry.register(CameraCollector(figures, fleet))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -7,6 +7,7 @@ from openlfr.api.routes import (
     console,
     deployments,
     live,
+    nodes,
     reports,
     users,
     watchlist,
@@ -14,6 +15,6 @@ from openlfr.api.routes import (
 
 # live before alerts: /api/alerts/stream must not be taken for /api/alerts/{alert_id}
 ROUTERS = [auth.router, console.router, deployments.router, watchlist.router, live.router,
-           alerts.router, reports.router, audit.router, users.router]
+           alerts.router, reports.router, audit.router, users.router, nodes.router]
 
 __all__ = ["ROUTERS"]

@@ -24,6 +24,7 @@ from openlfr.api.deps import (
     Principal,
     SignedIn,
 )
+from openlfr.api.routes.nodes import CanViewNodes
 from openlfr.governance.auth import Action, allowed
 from openlfr.store.models import Category, DeploymentKind, DeploymentStatus, Role, Snapshot, User
 
@@ -40,7 +41,15 @@ NAV = [
     ("/console/audit", "Audit", Action.AUDIT_VERIFY,
      "the tamper-evident audit log, its chain status, deployment reports"),
     ("/console/users", "Users", Action.USER_LIST, "accounts and roles"),
+    ("/console/nodes", "Nodes", Action.NODES_VIEW,
+     "camera nodes and their cameras: frames/s, drops, lag, restarts, last contact"),
 ]
+
+#: Seconds between reloads of the nodes page (a ``Refresh`` header: no script needed).
+NODES_REFRESH_S = 5
+#: A camera's state -> the console's state colour (console.css ``state-*``).
+CAMERA_STATE_CLASS = {"running": "active", "starting": "authorised", "restarting": "pending",
+                      "failed": "rejected", "stopped": "ended"}
 
 
 def may(principal: Principal | None, action: Action) -> bool:
@@ -200,3 +209,20 @@ def users(request: Request, db: Db, me: CanListUsers) -> Response:
                           "roles": sorted(r.value for r in u.roles), "disabled": u.disabled}
                          for u in rows],
                   can_manage=may(me, Action.USER_MANAGE), roles=[r.value for r in Role])
+
+
+@router.get("/console/nodes")
+def nodes(request: Request, me: CanViewNodes) -> Response:
+    """Each camera node (dead ones marked) and its cameras; reloads itself every few
+    seconds."""
+    from openlfr.api.routes.nodes import FleetUnavailable, fleet_view
+
+    view, error = None, None
+    try:
+        view = fleet_view(request.app.state.ctx)
+    except FleetUnavailable as exc:
+        error = str(exc)
+    response = render(request, "nodes.html", view=view, error=error,
+                      refresh_s=NODES_REFRESH_S, state_class=CAMERA_STATE_CLASS)
+    response.headers["Refresh"] = str(NODES_REFRESH_S)
+    return response
