@@ -7,6 +7,10 @@ in force, the camera, time and track.
 
 :meth:`Alert.to_public` is the JSON form for sinks: the crop is referenced (sha256, size,
 ``probe_ref``), never inlined unless ``include_probe=True`` is asked for explicitly.
+
+An alert rebuilt from the store for a sink that does not inline the crop carries no bytes:
+``probe_jpeg=None`` with ``probe_digest`` (sha256 hex) and ``probe_size`` instead, so the
+encrypted image is not decrypted for nothing; :meth:`to_public` reads the same.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ class Alert:
     label: str
     score: float  # cosine similarity of the best evidence
     threshold: float
-    probe_jpeg: bytes = field(repr=False)
+    probe_jpeg: bytes | None = field(repr=False)  # None: a reference only (see below)
     frame_index: int = -1
     media_time_s: float | None = None  # position in the source (recorded footage)
     category: str | None = None
@@ -39,14 +43,24 @@ class Alert:
     evaluation: bool = False  # a test run on recorded footage (DESIGN safeguard 1)
     alert_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     latency_s: float | None = None  # frame decoded -> alert raised
+    probe_digest: str | None = field(default=None, repr=False)  # when probe_jpeg is None
+    probe_size: int | None = field(default=None, repr=False)  # when probe_jpeg is None
 
     def __post_init__(self) -> None:
         if self.time.tzinfo is None:
             raise ValueError("Alert.time must be timezone-aware (UTC)")
+        if self.probe_jpeg is None and (self.probe_digest is None or self.probe_size is None):
+            raise ValueError("an Alert without probe bytes needs probe_digest and probe_size")
 
     @property
     def probe_sha256(self) -> str:
+        if self.probe_jpeg is None:
+            return str(self.probe_digest)
         return hashlib.sha256(self.probe_jpeg).hexdigest()
+
+    @property
+    def probe_bytes(self) -> int:
+        return len(self.probe_jpeg) if self.probe_jpeg is not None else int(self.probe_size or 0)
 
     @property
     def probe_ref(self) -> str:
@@ -71,8 +85,10 @@ class Alert:
             "deployment_id": self.deployment_id,
             "evaluation": self.evaluation,
             "probe": {"ref": self.probe_ref, "sha256": self.probe_sha256,
-                      "bytes": len(self.probe_jpeg), "media_type": "image/jpeg"},
+                      "bytes": self.probe_bytes, "media_type": "image/jpeg"},
         }
         if include_probe:
+            if self.probe_jpeg is None:
+                raise ValueError(f"alert {self.alert_id} carries no probe bytes to inline")
             d["probe"]["jpeg_base64"] = base64.b64encode(self.probe_jpeg).decode("ascii")
         return d

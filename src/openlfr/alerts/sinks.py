@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
 from openlfr.alerts.model import Alert
@@ -83,7 +83,8 @@ class JsonlSink:
 
 
 class WebhookSink:
-    """HTTP POST of the alert's JSON. 2xx is success; anything else raises (retried)."""
+    """HTTP POST of the alert's JSON with an ``Idempotency-Key: <alert id>`` header (the
+    same on every retry and redelivery). 2xx is success; anything else raises (retried)."""
 
     def __init__(self, url: str, *, timeout_s: float = 5.0, include_probe: bool = False,
                  headers: dict[str, str] | None = None) -> None:
@@ -99,7 +100,9 @@ class WebhookSink:
         self._client = httpx.Client(timeout=timeout_s, headers=headers or {})
 
     def send(self, alert: Alert) -> None:
-        r = self._client.post(self.url, json=alert.to_public(include_probe=self.include_probe))
+        # The same key on every retry of one alert: a receiver that saw it can drop the copy.
+        r = self._client.post(self.url, json=alert.to_public(include_probe=self.include_probe),
+                              headers={"Idempotency-Key": alert.alert_id})
         if 200 <= r.status_code < 300:
             return
         if 400 <= r.status_code < 500 and r.status_code not in (408, 425, 429):
@@ -111,42 +114,88 @@ class WebhookSink:
 
 
 class MqttSink:
-    """Publishes the alert's JSON to ``topic`` (QoS 1) with paho-mqtt 2."""
+    """Publishes the alert's JSON to ``topic`` with paho-mqtt 2, QoS 1 by default.
+
+    ``send`` returns once the broker acknowledged the message (PUBACK, within
+    ``timeout_s``) and raises otherwise (not connected, no CONNACK, no PUBACK), so the
+    caller retries. After a failure the client is dropped, with whatever paho still queued
+    for it, and the next ``send`` connects afresh."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 1883, topic: str = "openlfr/alerts",
                  *, qos: int = 1, timeout_s: float = 5.0, include_probe: bool = False,
                  client_id: str = "") -> None:
-        import paho.mqtt.client as mqtt
+        import paho.mqtt.client  # noqa: F401  # fail at configuration time if missing
 
         if not topic or any(c in topic for c in "#+"):
             raise ConfigError(f"mqtt sink: invalid topic {topic!r} (no wildcards)")
+        if qos not in (0, 1, 2):
+            raise ConfigError(f"mqtt sink: qos must be 0, 1 or 2, got {qos!r}")
         self.topic, self.qos, self.timeout_s = topic, qos, timeout_s
         self.include_probe = include_probe
         self.name = f"mqtt://{host}:{port}/{topic}"
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-        self._host, self._port = host, port
-        self._connected = False
+        self._host, self._port, self._client_id = host, port, client_id
+        self._client: Any = None
+        self._lock = threading.Lock()
 
-    def _ensure(self) -> None:
-        if self._connected and self._client.is_connected():
+    def _connect(self) -> Any:
+        if self._client is not None and self._client.is_connected():
+            return self._client
+        self._drop()
+        import paho.mqtt.client as mqtt
+
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self._client_id)
+        client.connect_timeout = self.timeout_s
+        acked = threading.Event()
+        refused: list[str] = []
+
+        def on_connect(_c: Any, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
+            if getattr(reason, "is_failure", False):
+                refused.append(str(reason))
+            acked.set()
+
+        client.on_connect = on_connect
+        self._client = client
+        try:
+            client.connect(self._host, self._port, keepalive=30)
+        except OSError as exc:
+            self._client = None
+            raise ConnectionError(f"mqtt: cannot connect to {self._host}:{self._port}: "
+                                  f"{exc.strerror or exc}") from None
+        client.loop_start()
+        if not acked.wait(self.timeout_s) or refused or not client.is_connected():
+            self._drop()
+            why = f"refused ({refused[0]})" if refused else f"no CONNACK in {self.timeout_s} s"
+            raise ConnectionError(f"mqtt: broker {self._host}:{self._port} {why}")
+        return client
+
+    def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
             return
-        self._client.connect(self._host, self._port, keepalive=30)
-        self._client.loop_start()
-        self._connected = True
+        try:
+            client.disconnect()
+        except Exception:  # already gone
+            pass
+        client.loop_stop()
 
     def send(self, alert: Alert) -> None:
-        self._ensure()
         payload = json.dumps(alert.to_public(include_probe=self.include_probe))
-        info = self._client.publish(self.topic, payload, qos=self.qos)
-        info.wait_for_publish(timeout=self.timeout_s)
-        if not info.is_published():
-            raise ConnectionError(f"mqtt: publish not acknowledged (rc={info.rc})")
+        with self._lock:
+            client = self._connect()
+            info = client.publish(self.topic, payload, qos=self.qos)
+            try:
+                info.wait_for_publish(timeout=self.timeout_s)
+            except (RuntimeError, ValueError) as exc:  # not connected, queue full
+                self._drop()
+                raise ConnectionError(f"mqtt: publish failed: {exc}") from None
+            if not info.is_published():
+                self._drop()
+                raise ConnectionError(f"mqtt: publish not acknowledged in {self.timeout_s} s "
+                                      f"(rc={info.rc})")
 
     def close(self) -> None:
-        if self._connected:
-            self._client.disconnect()
-            self._client.loop_stop()
-            self._connected = False
+        with self._lock:
+            self._drop()
 
 
 class CallbackSink:

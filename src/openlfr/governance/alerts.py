@@ -10,23 +10,31 @@ faces that did not match.
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from openlfr.alerts.model import Alert as AlertEvent
 from openlfr.errors import ConfigError, NotFound, StateError
 from openlfr.governance import audit
 from openlfr.governance.auth import Action, require
 from openlfr.governance.crypto import Keyring, aad_for
-from openlfr.governance.deployments import get_deployment, scan_refusal
+from openlfr.governance.deployments import get_deployment
 from openlfr.governance.schemas import CountersPublic
 from openlfr.governance.watchlist import get_snapshot, keyring_of
 from openlfr.store.models import (
     Adjudication,
     Alert,
+    AlertDelivery,
     AlertStatus,
+    CameraProgress,
+    CameraRun,
+    DeliveryStatus,
+    Deployment,
     DeploymentCounter,
     Outcome,
     SnapshotSubject,
@@ -35,12 +43,14 @@ from openlfr.store.models import (
 )
 from openlfr.store.types import as_utc
 
-__all__ = ["record_alert", "adjudicate", "decide_status", "hold_alert", "release_hold",
-           "list_alerts", "get_alert", "alert_probe_image", "add_counters", "get_counters",
-           "FINAL"]
+__all__ = ["record_alert", "record_alert_event", "alert_refusal", "add_run_counters",
+           "save_progress", "get_progress", "adjudicate", "decide_status", "hold_alert",
+           "release_hold", "list_alerts", "get_alert", "alert_probe_image", "add_counters",
+           "get_counters", "FINAL"]
 
 FINAL = frozenset({AlertStatus.CONFIRMED, AlertStatus.REJECTED, AlertStatus.NOT_ENGAGED})
 MAX_PROBE_BYTES = 10 * 1024 * 1024
+_UID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _COUNTERS = ("frames", "dropped", "faces", "tracks", "alerts", "confirmed", "rejected",
              "not_engaged")
 
@@ -67,13 +77,98 @@ def _bump(session: Session, deployment_id: int, camera_id: str, now: datetime,
 def add_counters(session: Session, deployment_id: int, camera_id: str, frames: int,
                  dropped: int, faces: int, tracks: int, now: datetime | None = None) -> None:
     """Add per-camera aggregates (the pipeline calls this every few seconds)."""
-    for name, v in (("frames", frames), ("dropped", dropped), ("faces", faces),
-                    ("tracks", tracks)):
-        if not isinstance(v, int) or v < 0:
-            raise ConfigError(f"counter {name} must be a non-negative integer, got {v!r}")
+    _check_counts({"frames": frames, "dropped": dropped, "faces": faces, "tracks": tracks})
     get_deployment(session, deployment_id)
     _bump(session, deployment_id, camera_id, as_utc(now) if now else datetime.now(UTC),
           frames=frames, dropped=dropped, faces=faces, tracks=tracks)
+
+
+_RUN_TOTALS = ("frames", "dropped", "faces", "tracks")
+
+
+def _check_counts(values: dict[str, object]) -> None:
+    for name, v in values.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise ConfigError(f"counter {name} must be a non-negative integer, got {v!r}")
+
+
+def add_run_counters(session: Session, deployment_id: int, camera_id: str, run_id: str,
+                     seq: int, totals: dict[str, int], now: datetime) -> bool:
+    """Apply a camera process's cumulative counters idempotently.
+
+    ``totals`` are the run's totals so far (``frames``, ``dropped``, ``faces``, ``tracks``)
+    and ``seq`` its message number. Only a message newer than the last one applied for
+    ``run_id`` changes anything: the deployment counters get the difference from the stored
+    totals (never negative). A redelivered or older message changes nothing. Returns
+    whether the message was applied."""
+    missing = [k for k in _RUN_TOTALS if k not in totals]
+    if missing:
+        raise ConfigError(f"counter totals lack {', '.join(missing)}")
+    values = {k: totals[k] for k in _RUN_TOTALS}
+    _check_counts(values | {"seq": seq})
+    if not isinstance(run_id, str) or not _UID.fullmatch(run_id):
+        raise ConfigError(f"run id {str(run_id)[:40]!r} is not 1..32 letters, digits, - or _")
+    now = as_utc(now)
+    get_deployment(session, deployment_id)
+    lookup = select(CameraRun).where(CameraRun.run_id == run_id).with_for_update()
+    run = session.scalar(lookup.execution_options(populate_existing=True))
+    if run is None:
+        try:
+            with session.begin_nested():
+                session.add(CameraRun(run_id=run_id, deployment_id=deployment_id,
+                                      camera_id=camera_id, seq=seq, updated_at=now, **values))
+            if any(values.values()):
+                _bump(session, deployment_id, camera_id, now, **values)
+            return True
+        except IntegrityError:  # a concurrent writer stored this run first
+            run = session.scalars(lookup.execution_options(populate_existing=True)).one()
+    if (run.deployment_id, run.camera_id) != (deployment_id, camera_id):
+        raise StateError(f"run {run_id} belongs to deployment {run.deployment_id} camera "
+                         f"{run.camera_id!r}, not {deployment_id} {camera_id!r}")
+    if seq <= run.seq:
+        return False
+    deltas = {k: max(0, v - getattr(run, k)) for k, v in values.items()}
+    for k, v in values.items():
+        setattr(run, k, max(v, getattr(run, k)))
+    run.seq, run.updated_at = seq, now
+    if any(deltas.values()):
+        _bump(session, deployment_id, camera_id, now, **deltas)
+    session.flush()
+    return True
+
+
+def save_progress(session: Session, deployment_id: int, camera_id: str, frame_index: int,
+                  finished: bool, now: datetime) -> None:
+    """Store how far a camera got through a recorded clip. Never moves back: a redelivered
+    older report keeps the furthest frame, and ``finished`` stays set once set."""
+    _check_counts({"frame_index": frame_index})
+    now = as_utc(now)
+    get_deployment(session, deployment_id)
+    stmt = (update(CameraProgress)
+            .where(CameraProgress.deployment_id == deployment_id,
+                   CameraProgress.camera_id == camera_id)
+            .values(frame_index=case((CameraProgress.frame_index < frame_index, frame_index),
+                                     else_=CameraProgress.frame_index),
+                    finished=or_(CameraProgress.finished, bool(finished)), updated_at=now)
+            .execution_options(synchronize_session=False))
+    if session.execute(stmt).rowcount:  # type: ignore[attr-defined]
+        return
+    try:
+        with session.begin_nested():
+            session.add(CameraProgress(deployment_id=deployment_id, camera_id=camera_id,
+                                       frame_index=frame_index, finished=bool(finished),
+                                       updated_at=now))
+    except IntegrityError:  # another writer created it first
+        session.execute(stmt)
+
+
+def get_progress(session: Session, deployment_id: int, camera_id: str
+                 ) -> tuple[int, bool] | None:
+    """``(next frame to analyse, finished)`` of a recorded clip, or None if never saved."""
+    row = session.execute(select(CameraProgress.frame_index, CameraProgress.finished).where(
+        CameraProgress.deployment_id == deployment_id,
+        CameraProgress.camera_id == camera_id)).first()
+    return None if row is None else (int(row[0]), bool(row[1]))
 
 
 def get_counters(session: Session, deployment_id: int) -> list[CountersPublic]:
@@ -87,47 +182,146 @@ def get_counters(session: Session, deployment_id: int) -> list[CountersPublic]:
                                      **{f: getattr(r, f) for f in _COUNTERS}) for r in rows]
 
 
-def record_alert(session: Session, deployment_id: int, camera_id: str, track_id: str,
-                 subject_id: int, score: float, probe_jpeg: bytes, at: datetime,
-                 keyring: Keyring | None = None) -> Alert:
-    """Record a possible match from the scanner (actor ``system``). Refused unless the
-    deployment may scan this camera at ``at`` and the subject is in its approved snapshot."""
-    at = as_utc(at)
+def alert_refusal(dep: Deployment, camera_id: str, at: datetime) -> str | None:
+    """Pure: why an alert raised at ``at`` by ``camera_id`` may not be recorded, or None.
+
+    Judged at the time the alert was *raised*, not when it reaches the store (the bus may
+    deliver it seconds after a stop): the deployment was active then (started at or before
+    ``at`` and not yet ended), ``at`` is inside the window, and the camera is one of its own.
+    """
+    if dep.started_at is None:
+        return f"deployment is {dep.status.value} and was never started"
+    if at < as_utc(dep.started_at):
+        return (f"alert raised at {at.isoformat()}, before the deployment started "
+                f"({as_utc(dep.started_at).isoformat()})")
+    if dep.ended_at is not None and at >= as_utc(dep.ended_at):
+        return (f"deployment is {dep.status.value}: alert raised at {at.isoformat()}, after "
+                f"it ended ({as_utc(dep.ended_at).isoformat()})")
+    if at < as_utc(dep.window_start):
+        return f"before the window (opens {as_utc(dep.window_start).isoformat()})"
+    if at >= as_utc(dep.window_end):
+        return f"after the window (closed {as_utc(dep.window_end).isoformat()})"
+    if camera_id not in dep.camera_ids:
+        return f"camera {camera_id!r} is not part of this deployment"
+    return None
+
+
+def _unique_names(*groups: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for group in groups:
+        for name in group:
+            name = str(name).strip()
+            if not name or len(name) > 200:
+                raise ConfigError(f"invalid sink name {name[:40]!r} (1..200 characters)")
+            if name not in out:
+                out.append(name)
+    return out
+
+
+def _by_uid(session: Session, uid: str) -> Alert | None:
+    return session.scalar(select(Alert).where(Alert.uid == uid))
+
+
+def record_alert_event(session: Session, event: AlertEvent, *, sinks: Sequence[str] = (),
+                       keyring: Keyring | None = None, now: datetime | None = None
+                       ) -> tuple[Alert, bool]:
+    """Record a possible match raised by a camera (actor ``system``), idempotently.
+
+    Returns ``(row, created)``. An alert whose ``alert_id`` is already stored returns that
+    row with ``created`` False and writes nothing (no audit entry, no counter), also when a
+    concurrent writer inserts it first. Otherwise: the encrypted probe, the deployment's
+    ``alerts`` counter +1, an ``alert`` audit entry, and one pending ``alert_deliveries``
+    row per sink (``sinks`` named by the server plus the deployment's own, deduplicated),
+    due at ``now`` (default: the alert's time).
+
+    Refused with :class:`StateError` when :func:`alert_refusal` says so or the subject is
+    not in the deployment's approved snapshot; :class:`ConfigError` for a malformed event
+    (id, score, probe size); :class:`NotFound` for an unknown deployment or a snapshot
+    already deleted by retention. All are :class:`openlfr.errors.OpenLFRError`: retrying
+    cannot help.
+    """
+    uid = event.alert_id
+    if not isinstance(uid, str) or not _UID.fullmatch(uid):
+        raise ConfigError(f"alert id {str(uid)[:40]!r} is not 1..32 letters, digits, - or _")
+    existing = _by_uid(session, uid)
+    if existing is not None:
+        return existing, False
+    if event.deployment_id is None:
+        raise StateError(f"alert {uid} names no deployment")
+    at = as_utc(event.time)
+    now = as_utc(now) if now is not None else at
+    probe = event.probe_jpeg
+    if not probe or len(probe) > MAX_PROBE_BYTES:
+        raise ConfigError(f"probe image must be 1..{MAX_PROBE_BYTES} bytes")
+    if not 0.0 <= float(event.score) <= 1.0 + 1e-6:
+        raise ConfigError(f"score {event.score} is not a cosine similarity in [0, 1]")
+    try:
+        subject_id = int(event.subject_id)
+    except (TypeError, ValueError):
+        raise ConfigError(f"subject id {event.subject_id!r} is not an integer") from None
     kr = keyring_of(session, keyring)
     audit.lock_head(session)  # head before counters, always (see audit.lock_head)
-    dep = get_deployment(session, deployment_id)
-    why = scan_refusal(dep, camera_id, at)
+    dep = get_deployment(session, event.deployment_id)
+    why = alert_refusal(dep, event.camera_id, at)
     if why is not None:
-        raise StateError(f"alert refused for deployment {deployment_id}: {why}")
-    if not probe_jpeg or len(probe_jpeg) > MAX_PROBE_BYTES:
-        raise ConfigError(f"probe image must be 1..{MAX_PROBE_BYTES} bytes")
-    if not 0.0 <= float(score) <= 1.0 + 1e-6:
-        raise ConfigError(f"score {score} is not a cosine similarity in [0, 1]")
-    snap = get_snapshot(session, deployment_id)
+        raise StateError(f"alert refused for deployment {dep.id}: {why}")
+    snap = get_snapshot(session, dep.id)
     member = session.scalar(select(SnapshotSubject).where(
         SnapshotSubject.snapshot_id == snap.id, SnapshotSubject.subject_id == subject_id))
     if member is None:
-        raise StateError(f"subject {subject_id} is not in deployment {deployment_id}'s "
+        raise StateError(f"subject {subject_id} is not in deployment {dep.id}'s "
                          "approved snapshot")
+    names = _unique_names(sinks, dep.sinks or ())
     live_subject = session.get(Subject, subject_id)
-    alert = Alert(deployment_id=dep.id, camera_id=camera_id, track_id=str(track_id),
+    alert = Alert(uid=uid, deployment_id=dep.id, camera_id=event.camera_id,
+                  track_id=str(event.track_id), frame_index=_frame_index(event),
+                  media_time_s=event.media_time_s,
                   subject_id=subject_id if live_subject is not None else None,
                   subject_reference=member.reference, subject_name=member.name,
-                  category=member.category, score=float(score), snapshot_id=snap.id,
-                  probe_sha256=hashlib.sha256(probe_jpeg).hexdigest(), probe_blob=None,
+                  category=member.category, score=float(event.score), snapshot_id=snap.id,
+                  probe_sha256=hashlib.sha256(probe).hexdigest(), probe_blob=None,
                   created_at=at, status=AlertStatus.PENDING)
-    session.add(alert)
-    session.flush()
-    alert.probe_blob = kr.encrypt(probe_jpeg, aad_for("alerts", alert.id, "probe_blob"))
-    _bump(session, dep.id, camera_id, at, alerts=1)
+    try:
+        with session.begin_nested():
+            session.add(alert)
+            session.flush()
+    except IntegrityError:  # a concurrent writer recorded the same alert first
+        existing = _by_uid(session, uid)
+        if existing is None:
+            raise
+        return existing, False
+    alert.probe_blob = kr.encrypt(probe, aad_for("alerts", alert.id, "probe_blob"))
+    for name in names:
+        session.add(AlertDelivery(alert_id=alert.id, sink=name,
+                                  status=DeliveryStatus.PENDING, attempts=0,
+                                  next_attempt_at=now, created_at=now))
+    _bump(session, dep.id, alert.camera_id, at, alerts=1)
     session.flush()
     audit.append(session, actor=audit.SYSTEM, action="alert", now=at, target=f"alert:{alert.id}",
-                 details={"deployment_id": dep.id, "camera_id": camera_id,
+                 details={"uid": uid, "deployment_id": dep.id, "camera_id": alert.camera_id,
                           "track_id": alert.track_id, "subject_reference": member.reference,
                           "score": round(alert.score, 6), "snapshot_id": snap.id,
                           "snapshot_hash": snap.content_hash,
                           "probe_sha256": alert.probe_sha256})
-    return alert
+    return alert, True
+
+
+def _frame_index(event: AlertEvent) -> int | None:
+    """The event's frame index; None for the dataclass default (-1, unknown)."""
+    i = event.frame_index
+    return int(i) if i is not None and i >= 0 else None
+
+
+def record_alert(session: Session, deployment_id: int, camera_id: str, track_id: str,
+                 subject_id: int, score: float, probe_jpeg: bytes, at: datetime,
+                 keyring: Keyring | None = None) -> Alert:
+    """Record a possible match (actor ``system``) from positional fields: a new alert id
+    each call (see :func:`record_alert_event`, which this calls, for the checks)."""
+    event = AlertEvent(camera_id=camera_id, time=as_utc(at),
+                       track_id=track_id,  # type: ignore[arg-type]  # stored as a string
+                       subject_id=str(subject_id), label="", score=float(score),
+                       threshold=0.0, probe_jpeg=probe_jpeg, deployment_id=deployment_id)
+    return record_alert_event(session, event, keyring=keyring)[0]
 
 
 def get_alert(session: Session, alert_id: int) -> Alert:
@@ -222,9 +416,12 @@ def release_hold(session: Session, actor: User, alert_id: int, now: datetime) ->
 
 def list_alerts(session: Session, actor: User, now: datetime, *,
                 deployment_id: int | None = None, status: AlertStatus | None = None,
-                limit: int = 1000) -> list[Alert]:
+                limit: int = 1000, before: int | None = None) -> list[Alert]:
+    """Newest first, at most ``limit``; ``before`` (an alert id) pages back."""
     require(session, actor, Action.ALERT_VIEW, now=now)
     q = select(Alert).order_by(Alert.id.desc()).limit(limit)
+    if before is not None:
+        q = q.where(Alert.id < before)
     if deployment_id is not None:
         q = q.where(Alert.deployment_id == deployment_id)
     if status is not None:

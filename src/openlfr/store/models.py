@@ -21,12 +21,14 @@ from sqlalchemy import (
     Enum,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -36,7 +38,8 @@ __all__ = [
     "Base", "Role", "DeploymentKind", "DeploymentStatus", "Category", "AlertStatus", "Outcome",
     "User", "UserRole", "ApiToken", "Deployment", "DeploymentCamera", "Subject", "SubjectImage",
     "Template", "Snapshot", "SnapshotSubject", "SnapshotTemplate", "Alert", "Adjudication",
-    "DeploymentCounter", "AuditEntry", "AuditHead",
+    "DeploymentCounter", "AuditEntry", "AuditHead", "DeliveryStatus", "AlertDelivery",
+    "CameraRun", "CameraProgress",
 ]
 
 NAMING = {
@@ -96,6 +99,14 @@ class AlertStatus(enum.StrEnum):
     CONFIRMED = "confirmed"
     REJECTED = "rejected"
     NOT_ENGAGED = "not_engaged"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """An outbox row: waiting (or retrying), delivered, or given up."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
 
 
 class Outcome(enum.StrEnum):
@@ -194,6 +205,9 @@ class Deployment(Base):
     # The reference database checked (EU AI Act Art. 12(3)(b)): kept after the snapshot itself
     # is deleted.
     snapshot_hash: Mapped[str | None] = mapped_column(String(64))
+    # Sinks named in the server config that this deployment's alerts go to, besides the
+    # server-wide ones.
+    sinks: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
 
     cameras: Mapped[list[DeploymentCamera]] = relationship(
         back_populates="deployment", cascade="all, delete-orphan", lazy="selectin",
@@ -349,9 +363,14 @@ class Alert(Base):
     __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The camera's alert id (``Alert.alert_id``, a uuid hex): recording is idempotent on it.
+    # Alerts recorded before it existed have ``legacy`` + their zero-padded id.
+    uid: Mapped[str] = mapped_column(String(32), unique=True, index=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
     camera_id: Mapped[str] = mapped_column(String(64))
     track_id: Mapped[str] = mapped_column(String(64))
+    frame_index: Mapped[int | None] = mapped_column(Integer)
+    media_time_s: Mapped[float | None] = mapped_column(Float)
     subject_id: Mapped[int | None] = mapped_column(
         ForeignKey("subjects.id", ondelete="SET NULL"), index=True)
     subject_reference: Mapped[str] = mapped_column(String(64))
@@ -407,6 +426,63 @@ class DeploymentCounter(Base):
     confirmed: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
     not_engaged: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AlertDelivery(Base):
+    """The outbox: one row per (alert, sink), written in the alert's own transaction and
+    worked off by :class:`openlfr.alerts.outbox_worker.OutboxDelivery`, at least once.
+    Deleted with its alert (retention). ``last_error`` is short and holds no URL password.
+    For a ``failed`` row ``next_attempt_at`` is when it was given up."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (UniqueConstraint("alert_id", "sink"),
+                      Index(None, "status", "next_attempt_at"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    sink: Mapped[str] = mapped_column(String(200))
+    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CameraRun(Base):
+    """Cumulative counters of one camera process lifetime (``run_id``), as last applied:
+    a counters message adds only its difference to these, so redelivery adds nothing."""
+
+    __tablename__ = "camera_runs"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(32), unique=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
+    camera_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    frames: Mapped[int] = mapped_column(Integer, default=0)
+    dropped: Mapped[int] = mapped_column(Integer, default=0)
+    faces: Mapped[int] = mapped_column(Integer, default=0)
+    tracks: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CameraProgress(Base):
+    """How far a camera got through a recorded clip (the next frame to analyse), so a
+    restarted camera process resumes instead of analysing (and alerting on) it again."""
+
+    __tablename__ = "camera_progress"
+    __table_args__ = (UniqueConstraint("deployment_id", "camera_id"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
+    camera_id: Mapped[str] = mapped_column(String(64))
+    frame_index: Mapped[int] = mapped_column(Integer, default=0)
+    finished: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
