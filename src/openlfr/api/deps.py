@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -41,7 +41,8 @@ from openlfr.governance.auth import Action as A
 
 __all__ = ["Principal", "SessionSigner", "GuardedRoute", "permit", "declared_permission",
            "undeclared_routes", "flatten_routes", "get_db", "Db", "get_read_db", "ReadDb",
-           "PUBLIC", "AUTHENTICATED", "COOKIE"]
+           "PUBLIC", "AUTHENTICATED", "COOKIE", "Limit", "Before", "After", "next_page",
+           "page", "MAX_ID"]
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,35 @@ def get_read_db(request: Request) -> Iterator[Session]:
 
 Db = Annotated[Session, Depends(get_db)]
 ReadDb = Annotated[Session, Depends(get_read_db)]
+
+# --- paging (every list route: bounded, with a cursor) --------------------------------------
+
+MAX_ID = 2**63 - 1
+Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many items (1-1000).")]
+Before = Annotated[int | None, Query(ge=1, le=MAX_ID, description=(
+    "Cursor: only items older than this id (the previous page's `X-Next-Before`)."))]
+After = Annotated[int | None, Query(ge=0, le=MAX_ID, description=(
+    "Cursor: only items after this id (the previous page's `X-Next-After`)."))]
+
+
+def next_page(request: Request, response: Response, param: str, value: Any) -> None:
+    """Tell the client where the next page starts: ``X-Next-Before``/``X-Next-After`` (the
+    cursor) and an RFC 8288 ``Link: <...>; rel="next"`` (this request with the cursor set).
+    List bodies keep their shape. Nothing is set on the last page."""
+    if value is None:
+        return
+    url = request.url.include_query_params(**{param: value})
+    response.headers[f"X-Next-{param.capitalize()}"] = str(value)
+    response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
+
+
+def page(rows: list[Any], limit: int, cursor: Callable[[Any], Any]) -> tuple[list[Any], Any]:
+    """(the first ``limit`` of ``rows``, the next cursor or None): fetch ``limit + 1`` rows
+    so a full last page does not promise a next one."""
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, cursor(rows[-1])
 
 
 def _bearer(request: Request) -> str | None:

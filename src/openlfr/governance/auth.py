@@ -166,9 +166,16 @@ def get_user(session: Session, username: str) -> User:
     return user
 
 
-def list_users(session: Session, actor: User, *, now: datetime | None = None) -> list[User]:
+def list_users(session: Session, actor: User, *, now: datetime | None = None,
+               after: str | None = None, limit: int | None = None) -> list[User]:
+    """By username; ``after`` (a username) and ``limit`` page through them."""
     require(session, actor, Action.USER_LIST, now=now)
-    return list(session.scalars(select(User).order_by(User.username)))
+    q = select(User).order_by(User.username)
+    if after is not None:
+        q = q.where(User.username > after)
+    if limit is not None:
+        q = q.limit(limit)
+    return list(session.scalars(q))
 
 
 def create_user(session: Session, actor: User | None, data: UserCreate, *,

@@ -10,6 +10,8 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from openlfr.api.deps import (
+    MAX_ID,
+    Before,
     CanAdjudicate,
     CanHoldAlert,
     CanSeeAlertImage,
@@ -17,6 +19,10 @@ from openlfr.api.deps import (
     CanViewAlerts,
     Db,
     GuardedRoute,
+    Limit,
+    ReadDb,
+    next_page,
+    page,
 )
 from openlfr.api.routes.watchlist import image_response
 from openlfr.api.schemas import AdjudicationIn, AlertList, AlertPublic, AlertView, HoldIn
@@ -45,17 +51,21 @@ def alert_view(session: Session, alert_id: int) -> AlertView | None:
 
 
 @router.get("", response_model=AlertList)
-def list_alerts(db: Db, me: CanViewAlerts, deployment_id: int | None = None,
-                status: AlertStatus | None = None,
-                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> AlertList:
-    """Newest first. Each alert is a possible match for a person to decide."""
+def list_alerts(request: Request, response: Response, db: ReadDb, me: CanViewAlerts,
+                deployment_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+                status: AlertStatus | None = None, limit: Limit = 100,
+                before: Before = None) -> AlertList:
+    """Newest first, at most ``limit``; the next page is ``before=<X-Next-Before>`` (also in
+    the ``Link`` header). Each alert is a possible match for a person to decide."""
     rows = svc.list_alerts(db, me.user, _now(), deployment_id=deployment_id, status=status,
-                           limit=limit)
+                           limit=limit + 1, before=before)
+    rows, cursor = page(rows, limit, lambda a: a.id)
+    next_page(request, response, "before", cursor)
     return AlertList(items=[_view(db, a) for a in rows])
 
 
 @router.get("/{alert_id}", response_model=AlertView)
-def show_alert(alert_id: int, db: Db, me: CanViewAlerts) -> AlertView:
+def show_alert(alert_id: int, db: ReadDb, me: CanViewAlerts) -> AlertView:
     return _view(db, svc.get_alert(db, alert_id))
 
 

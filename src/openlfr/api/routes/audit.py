@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import func, select
 
-from openlfr.api.deps import CanExportAudit, CanVerifyAudit, Db, GuardedRoute
+from openlfr.api.deps import (
+    Before,
+    CanExportAudit,
+    CanVerifyAudit,
+    Db,
+    GuardedRoute,
+    Limit,
+    ReadDb,
+    next_page,
+    page,
+)
 from openlfr.api.schemas import AuditEntryPublic, AuditList, AuditVerifyPublic
 from openlfr.store.models import AuditEntry
 
@@ -27,13 +37,15 @@ def audit_page(db: Db, *, limit: int, before: int | None = None,
 
 
 @router.get("", response_model=AuditList)
-def list_entries(db: Db, me: CanExportAudit,
-                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                 before: Annotated[int | None, Query(ge=1)] = None,
+def list_entries(request: Request, response: Response, db: ReadDb, me: CanExportAudit,
+                 limit: Limit = 100, before: Before = None,
                  action: Annotated[str | None, Query(max_length=64)] = None) -> AuditList:
-    """Newest first; page back with ``before=<seq>``. Entries hold references and hashes,
-    never images or templates."""
-    return audit_page(db, limit=limit, before=before, action=action)
+    """Newest first; page back with ``before=<seq>`` (the ``X-Next-Before`` header, also in
+    ``Link``). Entries hold references and hashes, never images or templates."""
+    found = audit_page(db, limit=limit + 1, before=before, action=action)
+    items, cursor = page(found.items, limit, lambda e: e.seq)
+    next_page(request, response, "before", cursor)
+    return AuditList(items=items, total=found.total)
 
 
 def verify_chain(db: Db) -> AuditVerifyPublic:
@@ -46,6 +58,6 @@ def verify_chain(db: Db) -> AuditVerifyPublic:
 
 
 @router.get("/verify", response_model=AuditVerifyPublic)
-def verify(db: Db, me: CanVerifyAudit) -> AuditVerifyPublic:
+def verify(db: ReadDb, me: CanVerifyAudit) -> AuditVerifyPublic:
     """Recompute the whole chain: any edited, inserted or removed entry is reported."""
     return verify_chain(db)

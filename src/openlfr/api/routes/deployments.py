@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import func, select
 
 from openlfr.api.deps import (
+    After,
     CanAuthoriseDeployment,
     CanCancelDeployment,
     CanCreateDeployment,
@@ -21,6 +22,10 @@ from openlfr.api.deps import (
     CanViewReports,
     Db,
     GuardedRoute,
+    Limit,
+    ReadDb,
+    next_page,
+    page,
 )
 from openlfr.api.schemas import (
     DeploymentCounts,
@@ -34,7 +39,7 @@ from openlfr.api.schemas import (
 )
 from openlfr.governance import deployments as svc
 from openlfr.metrics import Proportion
-from openlfr.store.models import Alert, AlertStatus, DeploymentStatus
+from openlfr.store.models import Alert, AlertStatus, Deployment, DeploymentStatus
 
 router = APIRouter(route_class=GuardedRoute, prefix="/api/deployments", tags=["deployments"])
 
@@ -44,9 +49,19 @@ def _now() -> datetime:
 
 
 @router.get("", response_model=DeploymentList)
-def list_deployments(db: Db, me: CanViewDeployments,
-                     status: DeploymentStatus | None = None) -> DeploymentList:
-    rows = svc.list_deployments(db, me.user, status=status)
+def list_deployments(request: Request, response: Response, db: ReadDb,
+                     me: CanViewDeployments, status: DeploymentStatus | None = None,
+                     limit: Limit = 100, after: After = None) -> DeploymentList:
+    """Oldest first, at most ``limit``; the next page is ``after=<X-Next-After>`` (also in
+    the ``Link`` header)."""
+    # the permission is checked by CanViewDeployments; this is list_deployments, bounded
+    q = select(Deployment).order_by(Deployment.id).limit(limit + 1)
+    if status is not None:
+        q = q.where(Deployment.status == status)
+    if after is not None:
+        q = q.where(Deployment.id > after)
+    rows, cursor = page(list(db.scalars(q)), limit, lambda d: d.id)
+    next_page(request, response, "after", cursor)
     return DeploymentList(items=[DeploymentPublic.model_validate(d) for d in rows])
 
 
@@ -68,7 +83,7 @@ def create_deployment(body: DeploymentDraft, request: Request, db: Db,
 
 
 @router.get("/{deployment_id}", response_model=DeploymentPublic)
-def show_deployment(deployment_id: int, db: Db, me: CanViewDeployments) -> DeploymentPublic:
+def show_deployment(deployment_id: int, db: ReadDb, me: CanViewDeployments) -> DeploymentPublic:
     return DeploymentPublic.model_validate(svc.get_deployment(db, deployment_id))
 
 
@@ -140,7 +155,7 @@ def deployment_counts(db: Db, deployment_id: int) -> DeploymentCounts:
 
 
 @router.get("/{deployment_id}/counts", response_model=DeploymentCounts)
-def counts(deployment_id: int, db: Db, me: CanViewCounters) -> DeploymentCounts:
+def counts(deployment_id: int, db: ReadDb, me: CanViewCounters) -> DeploymentCounts:
     """Frames, faces, tracks, alerts and outcomes, with the false alert rate and the alert
     precision (counts and Wilson 95% intervals)."""
     return deployment_counts(db, deployment_id)
@@ -154,14 +169,14 @@ def _report_figures(db: Db, deployment_id: int):  # type: ignore[no-untyped-def]
 
 
 @router.get("/{deployment_id}/report.json", response_model=dict[str, object])
-def report_json(deployment_id: int, db: Db, me: CanViewReports) -> JSONResponse:
+def report_json(deployment_id: int, db: ReadDb, me: CanViewReports) -> JSONResponse:
     from openlfr.reports.deployment import figures_json
 
     return JSONResponse(figures_json(_report_figures(db, deployment_id)))
 
 
 @router.get("/{deployment_id}/report.html", response_class=HTMLResponse, response_model=None)
-def report_html(deployment_id: int, db: Db, me: CanViewReports) -> HTMLResponse:
+def report_html(deployment_id: int, db: ReadDb, me: CanViewReports) -> HTMLResponse:
     from openlfr.reports.deployment import render_html
 
     return HTMLResponse(render_html(_report_figures(db, deployment_id)))
@@ -169,7 +184,7 @@ def report_html(deployment_id: int, db: Db, me: CanViewReports) -> HTMLResponse:
 
 @router.get("/{deployment_id}/report.pdf", response_class=Response, response_model=None,
             responses={200: {"content": {"application/pdf": {}}}})
-def report_pdf(deployment_id: int, db: Db, me: CanViewReports,
+def report_pdf(deployment_id: int, db: ReadDb, me: CanViewReports,
                download: Annotated[bool, Query()] = False) -> Response:
     from openlfr.reports.deployment import render_pdf
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from openlfr.api.deps import CanViewReports, Db, GuardedRoute
+from openlfr.api.deps import CanViewReports, GuardedRoute, ReadDb
 from openlfr.errors import ConfigError
 
 router = APIRouter(route_class=GuardedRoute, prefix="/api/reports", tags=["reports"])
@@ -17,7 +17,7 @@ Start = Annotated[datetime | None, Query(description="Period start (default: a y
 End = Annotated[datetime | None, Query(description="Period end (default: now).")]
 
 
-def _figures(db: Db, start: datetime | None, end: datetime | None) -> Any:
+def _figures(db: ReadDb, start: datetime | None, end: datetime | None) -> Any:
     from openlfr.reports.transparency import load_transparency_figures
 
     end = _aware(end) if end else datetime.now(UTC)
@@ -32,7 +32,7 @@ def _aware(dt: datetime) -> datetime:
 
 
 @router.get("/transparency.json", response_model=dict[str, object])
-def transparency_json(db: Db, me: CanViewReports, start: Start = None,
+def transparency_json(db: ReadDb, me: CanViewReports, start: Start = None,
                       end: End = None) -> JSONResponse:
     """Counts and both rates (with intervals) for every deployment in the period."""
     from openlfr.reports.transparency import transparency_json as render
@@ -41,7 +41,7 @@ def transparency_json(db: Db, me: CanViewReports, start: Start = None,
 
 
 @router.get("/transparency.html", response_class=HTMLResponse, response_model=None)
-def transparency_html(db: Db, me: CanViewReports, start: Start = None,
+def transparency_html(db: ReadDb, me: CanViewReports, start: Start = None,
                       end: End = None) -> HTMLResponse:
     from openlfr.reports.transparency import render_html
 
@@ -50,7 +50,7 @@ def transparency_html(db: Db, me: CanViewReports, start: Start = None,
 
 @router.get("/transparency.pdf", response_class=Response, response_model=None,
             responses={200: {"content": {"application/pdf": {}}}})
-def transparency_pdf(db: Db, me: CanViewReports, start: Start = None,
+def transparency_pdf(db: ReadDb, me: CanViewReports, start: Start = None,
                      end: End = None) -> Response:
     from openlfr.reports.transparency import render_pdf
 

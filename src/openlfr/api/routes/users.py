@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
-from openlfr.api.deps import CanListUsers, CanManageUsers, Db, GuardedRoute
+from openlfr.api.deps import (
+    CanListUsers,
+    CanManageUsers,
+    Db,
+    GuardedRoute,
+    Limit,
+    ReadDb,
+    next_page,
+    page,
+)
 from openlfr.api.schemas import UserCreate, UserList, UserPublic, UserUpdate
 from openlfr.errors import NotFound
 from openlfr.governance import auth as svc
@@ -15,8 +26,17 @@ router = APIRouter(route_class=GuardedRoute, prefix="/api/users", tags=["users"]
 
 
 @router.get("", response_model=UserList)
-def list_users(db: Db, me: CanListUsers) -> UserList:
-    return UserList(items=[UserPublic.model_validate(u) for u in svc.list_users(db, me.user)])
+def list_users(request: Request, response: Response, db: ReadDb, me: CanListUsers,
+               limit: Limit = 100,
+               after: Annotated[str | None, Query(max_length=200, description=(
+                   "Cursor: only users whose name sorts after this (the previous page's "
+                   "`X-Next-After`)."))] = None) -> UserList:
+    """By username, at most ``limit``; the next page is ``after=<X-Next-After>`` (also in
+    the ``Link`` header)."""
+    rows = svc.list_users(db, me.user, after=after, limit=limit + 1)
+    rows, cursor = page(rows, limit, lambda u: u.username)
+    next_page(request, response, "after", cursor)
+    return UserList(items=[UserPublic.model_validate(u) for u in rows])
 
 
 @router.post("", response_model=UserPublic, status_code=201)
@@ -34,7 +54,7 @@ def _user(db: Db, user_id: int) -> User:
 
 
 @router.get("/{user_id}", response_model=UserPublic)
-def show_user(user_id: int, db: Db, me: CanListUsers) -> UserPublic:
+def show_user(user_id: int, db: ReadDb, me: CanListUsers) -> UserPublic:
     return UserPublic.model_validate(_user(db, user_id))
 
 

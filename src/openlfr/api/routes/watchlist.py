@@ -9,8 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import ValidationError
+from sqlalchemy import or_, select
+from sqlalchemy.orm import selectinload
 
 from openlfr.api.deps import (
+    After,
     CanAddSubject,
     CanApproveSnapshot,
     CanCreateSnapshot,
@@ -20,14 +23,18 @@ from openlfr.api.deps import (
     CanViewDeployments,
     Db,
     GuardedRoute,
+    Limit,
+    ReadDb,
     UploadTooLarge,
+    next_page,
+    page,
 )
 from openlfr.api.schemas import ExpireIn, SnapshotPublic, SubjectList, SubjectPublic
 from openlfr.configio import validation_lines
 from openlfr.errors import ConfigError, ImageError
 from openlfr.governance import watchlist as svc
 from openlfr.governance.schemas import SubjectCreate
-from openlfr.store.models import Category
+from openlfr.store.models import Category, Subject
 
 router = APIRouter(route_class=GuardedRoute, prefix="/api", tags=["watchlist"])
 
@@ -74,10 +81,26 @@ async def read_upload(upload: UploadFile, limit: int) -> bytes:
 
 
 @router.get("/watchlist/subjects", response_model=SubjectList)
-def list_subjects(db: Db, me: CanListSubjects, include_expired: bool = False,
-                  category: Category | None = None) -> SubjectList:
-    rows = svc.list_subjects(db, me.user, _now(), include_expired=include_expired,
-                             category=category)
+def list_subjects(request: Request, response: Response, db: ReadDb, me: CanListSubjects,
+                  include_expired: bool = False, category: Category | None = None,
+                  limit: Limit = 100, after: After = None) -> SubjectList:
+    """Oldest first, at most ``limit``; the next page is ``after=<X-Next-After>`` (also in
+    the ``Link`` header). Expired entries and those past review only with
+    ``include_expired``."""
+    # the permission is checked by CanListSubjects; this is list_subjects, bounded
+    now = _now()
+    q = (select(Subject).options(selectinload(Subject.images), selectinload(Subject.templates))
+         .order_by(Subject.id).limit(limit + 1))
+    if category is not None:
+        q = q.where(Subject.category == category)
+    if after is not None:
+        q = q.where(Subject.id > after)
+    if not include_expired:  # svc.selectable, in SQL
+        q = q.where(Subject.expired_at.is_(None), Subject.expires_at > now,
+                    or_(Subject.review_at.is_(None), Subject.review_at > now))
+    found = [s for s in db.scalars(q) if include_expired or svc.selectable(s, now)]
+    rows, cursor = page(found, limit, lambda s: s.id)
+    next_page(request, response, "after", cursor)
     return SubjectList(items=[SubjectPublic.model_validate(s) for s in rows])
 
 
@@ -129,7 +152,7 @@ def _aware(dt: datetime) -> datetime:
 
 
 @router.get("/watchlist/subjects/{subject_id}", response_model=SubjectPublic)
-def show_subject(subject_id: int, db: Db, me: CanListSubjects) -> SubjectPublic:
+def show_subject(subject_id: int, db: ReadDb, me: CanListSubjects) -> SubjectPublic:
     return SubjectPublic.model_validate(svc.get_subject(db, subject_id))
 
 
@@ -166,7 +189,7 @@ def create_snapshot(deployment_id: int, db: Db, me: CanCreateSnapshot) -> Snapsh
 
 @router.get("/deployments/{deployment_id}/snapshot", response_model=SnapshotPublic,
             tags=["snapshots"])
-def show_snapshot(deployment_id: int, db: Db, me: CanViewDeployments) -> SnapshotPublic:
+def show_snapshot(deployment_id: int, db: ReadDb, me: CanViewDeployments) -> SnapshotPublic:
     return SnapshotPublic.model_validate(svc.get_snapshot(db, deployment_id))
 
 
