@@ -13,6 +13,7 @@ from openlfr.fleet.config import (
     ServerConfig,
     deep_merge,
     load_server_config,
+    with_cli_sinks,
 )
 from openlfr.pipeline.tracker import IoUTrackerConfig
 from openlfr.pipeline.worker import WorkerConfig
@@ -170,3 +171,23 @@ def test_example_file_loads() -> None:
     assert cfg.camera_settings("elsewhere").sinks == ["archive"]
     assert cfg.node.name == "centre-1" and cfg.nats.url is None
     assert ServerConfig.from_yaml(EXAMPLE) == cfg
+
+
+def test_cli_sinks_reach_every_camera() -> None:
+    cfg = load_server_config(EXAMPLE)
+    assert with_cli_sinks(cfg, []) is cfg and with_cli_sinks(None, []) == ServerConfig()
+    both = with_cli_sinks(cfg, ["jsonl:-", "mqtt://127.0.0.1:1883/t"])
+    assert both.sinks["cli-1"] == "jsonl:-" and both.default_sinks == ["archive", "cli-1",
+                                                                       "cli-2"]
+    assert both.camera_settings("gate-1").sinks == ["control-room", "archive", "cli-1", "cli-2"]
+    assert both.camera_settings("elsewhere").sinks == ["archive", "cli-1", "cli-2"]
+    assert both.camera_settings("concourse-2").detector.max_size == 960  # the rest unchanged
+    assert both.camera_settings("van-rear").detector == cfg.camera_settings("van-rear").detector
+    with pytest.raises(ConfigError, match=r"sinks.cli-2: sink cli-2: unknown kind"):
+        with_cli_sinks(None, ["jsonl:-", "smtp://mail"])
+
+
+def test_round_trip() -> None:
+    cfg = load_server_config(EXAMPLE)
+    assert ServerConfig.model_validate(cfg.model_dump()) == cfg
+    assert ServerConfig.model_validate(cfg.model_dump(mode="json", exclude_unset=True)) == cfg

@@ -60,7 +60,7 @@ from openlfr.vision.engine import VisionConfig
 from openlfr.vision.quality import QualityConfig
 
 __all__ = ["PreviewConfig", "CameraSettings", "NatsConfig", "NodeConfig", "ServerConfig",
-           "load_server_config", "deep_merge", "SINK_SPEC_FORMS"]
+           "load_server_config", "with_cli_sinks", "deep_merge", "SINK_SPEC_FORMS"]
 
 
 def _knob(model: type[BaseModel], name: str, **override: Any) -> Any:
@@ -330,6 +330,31 @@ class ServerConfig(BaseModel):
         return load_server_config(path)
 
 
+def with_cli_sinks(config: ServerConfig | None, specs: Sequence[str]) -> ServerConfig:
+    """``config`` (default: an empty one) with the command line's ``--sink`` specs added as
+    sinks ``cli-1``, ``cli-2``, ... that every alert goes to: appended to ``default_sinks``
+    and to every camera's own ``sinks`` list. Validated like the file (ConfigError naming
+    the option for a bad spec)."""
+    config = config if config is not None else ServerConfig()
+    if not specs:
+        return config
+    names = [f"cli-{i}" for i in range(1, len(specs) + 1)]
+    clash = sorted(set(names) & set(config.sinks))
+    if clash:
+        raise ConfigError(f"--sink: the config file already defines sinks named {clash}")
+    data = config.model_dump(mode="json", exclude_unset=True)
+    data["sinks"] = {**config.sinks, **dict(zip(names, specs, strict=True))}
+    data["default_sinks"] = [*config.default_sinks, *names]
+    for section in (data.get("camera") or {}, *(data.get("cameras") or {}).values()):
+        if section.get("sinks") is not None:
+            section["sinks"] = [*section["sinks"], *names]
+    try:
+        return ServerConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("invalid --sink (sinks.cli-N is the Nth):\n  " +
+                          "\n  ".join(_problems(exc, None))) from None
+
+
 def _spec_problem(spec: str) -> str | None:
     """Why ``spec`` is not something ``sink_from_spec`` opens (None if it is); checked
     without opening anything."""
@@ -428,10 +453,17 @@ def load_server_config(path: str | Path) -> ServerConfig:
     try:
         return ServerConfig.model_validate(data)
     except ValidationError as exc:
-        lines = []
-        for e in exc.errors():
-            loc = (*e["loc"], *((e.get("ctx") or {}).get("at", ())))
-            key = ".".join(str(p) for p in loc) or "(top level)"
-            line = _line_of(root, loc)
-            lines.append(f"{key}{f' (line {line})' if line else ''}: {e['msg']}")
-        raise ConfigError(f"{path}: invalid server config:\n  " + "\n  ".join(lines)) from None
+        raise ConfigError(f"{path}: invalid server config:\n  " +
+                          "\n  ".join(_problems(exc, root))) from None
+
+
+def _problems(exc: ValidationError, root: yaml.Node | None) -> list[str]:
+    """``key.path (line N): message`` per error (like ``configio.validation_lines``, with the
+    line, and the precise place a check of ours reports in its context as ``at``)."""
+    lines = []
+    for e in exc.errors():
+        loc = (*e["loc"], *((e.get("ctx") or {}).get("at", ())))
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        line = _line_of(root, loc)
+        lines.append(f"{key}{f' (line {line})' if line else ''}: {e['msg']}")
+    return lines
