@@ -32,6 +32,7 @@ AREAS = [
     "openlfr.reports.cli",
     "openlfr.evaluation.cli",
     "openlfr.api.cli",
+    "openlfr.fleet.cli",
 ]
 
 

@@ -37,6 +37,17 @@ class Settings(BaseSettings):
                       "data_dir/openlfr.key (0600). Never for real deployments.")
     audit_key: SecretStr | None = Field(None, description="Optional HMAC key for the audit "
                                         "chain (any string); verification then needs it too.")
+    # --- the fleet (camera nodes and the centre over NATS JetStream) ---
+    nats_url: str | None = Field(None, description="NATS server or cluster of the fleet "
+                                 "(nats://host:4222); unset: `openlfr serve` starts an "
+                                 "embedded nats-server on loopback.")
+    fleet_key: SecretStr | None = Field(None, description="Key sealing deployment bundles "
+                                        "(snapshots, camera sources) on the bus: base64 of 32 "
+                                        "random bytes, the same on the centre and every node.")
+    fleet_key_file: Path | None = Field(None, description="File holding the fleet key; used "
+                                        "when OPENLFR_FLEET_KEY is unset.")
+    server_config: Path | None = Field(None, description="The server's YAML config (camera "
+                                       "settings, sinks, NATS, node): see docs/operations.md.")
     retention_alert_days: float = Field(31, gt=0, description="Alert records and images are "
                                         "purged this many days after the alert unless held.")
     retention_snapshot_hours: float = Field(24, ge=0, le=24, description="A deployment's "

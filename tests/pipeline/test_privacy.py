@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from openlfr.pipeline.scan import open_governed, run_scan
+from openlfr.fleet.camera import open_governed
+from openlfr.pipeline.scan import run_scan
 from openlfr.pipeline.sources import Mode
 from openlfr.settings import Settings
 

@@ -1,9 +1,11 @@
 """The FastAPI application factory. Nothing is created at import: call :func:`create_app`.
 
 ``create_app(settings)`` builds one self-contained app: its own store engine and sessions,
-Prometheus registry, alert hub and camera supervisor. On start (lifespan) it migrates the
-store, then the supervisor runs the cameras of every active deployment and the retention
-sweeper runs on a schedule; on shutdown every camera is stopped and the engine disposed.
+Prometheus registry and alert hub, and (unless ``run_cameras=False``) the fleet runtime: the
+centre, which leases the cameras of every active deployment to camera nodes over NATS
+JetStream, records what they raise and runs the retention sweeper, plus one local node and,
+without a configured NATS URL, an embedded nats-server (:mod:`openlfr.fleet.runtime`). On
+shutdown the fleet is stopped and the engine disposed.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ class AppContext:
     signer: SessionSigner
     hub: AlertHub
     metrics: AppMetrics
-    supervisor: Any  # openlfr.api.supervisor.Supervisor
+    fleet: Any  # openlfr.fleet.runtime.FleetRuntime, or None when no cameras run
     templates: Jinja2Templates
     max_upload_bytes: int = 10 * 1024 * 1024
     background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -115,9 +117,9 @@ class AppContext:
                 if self.vision_factory is not None:
                     self._vision = self.vision_factory()
                 else:
-                    from openlfr.api.runner import shared_engine
+                    from openlfr.vision.engine import VisionEngine
 
-                    self._vision = shared_engine(self.settings)
+                    self._vision = VisionEngine.from_config()
             return self._vision
 
     def default_embedder(self) -> tuple[str, float]:
@@ -148,10 +150,10 @@ class AppContext:
         self.closing.set()
         self.hub.close()
 
-    def wake_supervisor(self) -> None:
-        """Run the camera supervisor now (after a start or stop), from any thread."""
-        if self._loop is not None and self._wake is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._wake.set)
+    def wake_fleet(self) -> None:
+        """Reassign cameras now (after a deployment was started or stopped)."""
+        if self.fleet is not None:
+            self.fleet.wake()
 
 
 def _session_key(explicit: bytes | None) -> bytes:
@@ -162,17 +164,19 @@ def _session_key(explicit: bytes | None) -> bytes:
 
 def create_app(settings: Settings, *, session_key: bytes | None = None,
                migrate: bool = True, run_cameras: bool = True,
-               runner_factory: Callable[..., Any] | None = None,
                vision_factory: Callable[[], Any] | None = None,
-               supervisor_interval_s: float = 2.0, retention_interval_s: float = 600.0,
+               fleet_config: Any = None, nats_url: str | None = None,
+               local_node: bool = True,
                max_upload_bytes: int = 10 * 1024 * 1024) -> FastAPI:
     """Build the app for ``settings``.
 
-    ``runner_factory`` replaces the camera worker and ``vision_factory`` the enrolment
-    engine (tests); ``run_cameras=False`` runs no cameras at all (API-only tests).
+    ``fleet_config`` is the server config file's model (camera settings, sinks, NATS, node);
+    ``nats_url`` overrides its NATS URL (none at all: an embedded nats-server);
+    ``local_node=False`` runs a pure centre. ``vision_factory`` replaces the enrolment engine
+    (tests); ``run_cameras=False`` runs no fleet at all (API-only tests).
     ``settings.dev`` allows a generated development key.
     """
-    from openlfr.api.supervisor import Supervisor
+    from openlfr.fleet.runtime import FleetRuntime
     from openlfr.governance.runtime import open_store
 
     if migrate:  # before anything touches the schema
@@ -180,19 +184,22 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
 
         upgrade(settings.resolved_database_url)
     store = open_store(settings)  # refuses to run without an encryption key unless dev
-    engine, sessions = store.engine, store.sessions
+    sessions = store.sessions
     hub = AlertHub()
-    supervisor = Supervisor(settings, store, hub, runner_factory=runner_factory,
-                            enabled=run_cameras)
-    # the fleet is read through ctx at scrape time (ctx.fleet_status is set after create_app)
-    metrics = AppMetrics(supervisor.figures, fleet=lambda: ctx.fleet_status())
+    fleet = (FleetRuntime(settings, store, config=fleet_config, nats_url=nats_url,
+                          local_node=local_node) if run_cameras else None)
+    # the fleet is read through ctx at scrape time
+    metrics = AppMetrics(lambda: [], fleet=lambda: ctx.fleet_status())
     templates_dir = resources.files("openlfr.api") / "templates"
     templates = Jinja2Templates(directory=str(templates_dir))
     ctx = AppContext(settings=settings, store=store, sessions=sessions,
                      signer=SessionSigner(_session_key(session_key)),
-                     hub=hub, metrics=metrics, supervisor=supervisor, templates=templates,
+                     hub=hub, metrics=metrics, fleet=fleet, templates=templates,
                      max_upload_bytes=max_upload_bytes,
                      vision_factory=vision_factory)
+    if fleet is not None:
+        ctx.fleet_status = fleet.nodes
+        fleet.on_recorded(lambda alert_id: _publish_live(ctx, alert_id))
     templates.env.filters["when"] = _when
     from openlfr.api.routes.auth import LoginThrottle
 
@@ -203,11 +210,8 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
         loop = asyncio.get_running_loop()
         hub.bind(loop)
         ctx._loop, ctx._wake = loop, asyncio.Event()
-        if run_cameras:
-            ctx.background.append(asyncio.create_task(
-                _every(supervisor_interval_s, supervisor.poll, "camera supervisor", ctx._wake)))
-        ctx.background.append(asyncio.create_task(
-            _every(retention_interval_s, supervisor.sweep_retention, "retention sweeper")))
+        if fleet is not None:
+            await run_in_threadpool(fleet.start)
         try:
             yield
         finally:
@@ -217,8 +221,9 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             ctx.background.clear()
-            await run_in_threadpool(supervisor.stop_all)
-            engine.dispose()
+            if fleet is not None:
+                await run_in_threadpool(fleet.stop)
+            store.close()
 
     app = FastAPI(title="OpenLFR", version=_version(), lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None,
@@ -242,6 +247,21 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
     if missing:
         raise RuntimeError(f"routes without a declared permission: {missing}")
     return app
+
+
+def _publish_live(ctx: AppContext, alert_id: int) -> None:
+    """An alert the centre committed, pushed to this process's console listeners (runs on
+    the fleet's bus thread)."""
+    from openlfr.api.routes.alerts import alert_view
+
+    try:
+        with ctx.store.read_sessions() as session:
+            event = alert_view(session, alert_id)
+    except Exception:
+        log.exception("alert %s could not be loaded for the live channel", alert_id)
+        return
+    if event is not None:
+        ctx.hub.publish({"type": "alert", **event.model_dump(mode="json")})
 
 
 def _install_openapi(app: FastAPI) -> None:

@@ -26,9 +26,25 @@ def serve(
                                        "demo subject and start an evaluation deployment on a "
                                        "clip built from packaged photographs. Implies --dev.")
                     ] = False,
+    nats: Annotated[str | None, typer.Option("--nats", help="NATS server or cluster of the "
+                                             "fleet (nats://host:4222). Default: "
+                                             "OPENLFR_NATS_URL, the config file's nats.url, "
+                                             "else an embedded nats-server on loopback.")
+                    ] = None,
+    no_local_node: Annotated[bool, typer.Option("--no-local-node", help="Run a pure centre: "
+                                                "no cameras on this machine, only those of "
+                                                "`openlfr node` processes.")] = False,
+    config: Annotated[Path | None, typer.Option("--config", help="Server config file (YAML: "
+                                                "camera settings and per-camera overrides, "
+                                                "sinks, NATS, node). Default: "
+                                                "OPENLFR_SERVER_CONFIG.")] = None,
+    sink: Annotated[list[str] | None, typer.Option("--sink", help="Also deliver every alert "
+                                                   "here, at least once, from the outbox: "
+                                                   "mqtt://HOST:PORT/TOPIC, webhook:URL, "
+                                                   "jsonl:PATH (repeatable).")] = None,
 ) -> None:
-    """Run the server: migrate the store, run the cameras of active deployments, serve the
-    console at http://HOST:PORT/ and the API under /api."""
+    """Run the server: migrate the store, run the centre of the camera fleet (and a local
+    camera node), serve the console at http://HOST:PORT/ and the API under /api."""
     import uvicorn
 
     from openlfr.api.app import create_app
@@ -42,7 +58,12 @@ def serve(
     settings = Settings(**overrides)
     if demo:
         _seed_demo(settings)
-    app = create_app(settings)
+    from openlfr.fleet.config import load_server_config, with_cli_sinks
+
+    path = config or settings.server_config
+    fleet_config = with_cli_sinks(load_server_config(path) if path else None, sink or [])
+    app = create_app(settings, fleet_config=fleet_config, nats_url=nats,
+                     local_node=not no_local_node)
     typer.echo(f"OpenLFR console: http://{host}:{port}/  (API under /api, metrics /metrics)",
                err=True)
     server = uvicorn.Server(uvicorn.Config(

@@ -45,7 +45,6 @@ def seed_demo(settings: Settings, *, video: Path, reference: Path, subject_name:
     """Create the demo's users (on an empty store), enrol ``reference``, and start an
     ``evaluation`` deployment whose camera plays ``video``. Returns the ids and the
     passwords of the users it created (``password`` for all, or a random one each)."""
-    from openlfr.api.runner import shared_engine
     from openlfr.governance import auth, deployments, watchlist
     from openlfr.governance.runtime import open_store
     from openlfr.governance.schemas import (
@@ -56,11 +55,12 @@ def seed_demo(settings: Settings, *, video: Path, reference: Path, subject_name:
     )
     from openlfr.store import upgrade
     from openlfr.store.models import Category, DeploymentKind, Role, User
+    from openlfr.vision.engine import VisionEngine
     from openlfr.vision.image import load_image
     from openlfr.vision.thresholds import default_threshold
     from openlfr.watchlist.enrol import enrol_image
 
-    engine = engine if engine is not None else shared_engine(settings)
+    engine = engine if engine is not None else VisionEngine.from_config()
     upgrade(settings.resolved_database_url)
     store = open_store(settings)
     now = datetime.now(UTC)

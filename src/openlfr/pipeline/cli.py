@@ -97,7 +97,7 @@ def scan(
     store = None
     try:
         if deployment is not None:
-            from openlfr.pipeline.scan import open_governed
+            from openlfr.fleet.camera import open_governed
 
             gov = open_governed(deployment, engine, camera_id, recorded=is_recorded, dev=dev)
             store = gov.store

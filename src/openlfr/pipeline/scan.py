@@ -3,9 +3,8 @@
 :func:`build_watchlist` assembles the index from enrolment images (files, or a folder of
 ``Name/*.jpg``) plus optional LFW distractors; :func:`run_scan` runs a
 :class:`~openlfr.pipeline.worker.CameraWorker` to the end of the input and returns its
-summary. With a governed store and a deployment id, the scan uses the deployment's approved
-snapshot as its watchlist, its scan guard (only while the deployment may scan this camera),
-records alerts through governance (encrypted probe, audit entry) and adds its counters.
+summary. A scan inside a governed deployment gets its index, guard and recorder from
+:func:`openlfr.fleet.camera.open_governed`.
 """
 
 from __future__ import annotations
@@ -20,13 +19,12 @@ import numpy as np
 
 from openlfr.alerts.model import Alert
 from openlfr.alerts.sinks import AlertSink
-from openlfr.errors import ConfigError, ImageError, StateError
+from openlfr.errors import ConfigError, ImageError
 from openlfr.pipeline.sources import Mode
 from openlfr.pipeline.worker import CameraWorker, Guard, WorkerConfig, write_preview_video
 from openlfr.watchlist.index import WatchlistIndex
 
-__all__ = ["WatchlistBuild", "build_watchlist", "run_scan", "ScanResult", "Governed",
-           "open_governed", "snapshot_index"]
+__all__ = ["WatchlistBuild", "build_watchlist", "run_scan", "ScanResult"]
 
 log = logging.getLogger(__name__)
 
@@ -138,91 +136,3 @@ def run_scan(source: str, index: WatchlistIndex, threshold: float, *, engine: An
         if close_preview is not None:
             close_preview()
     return ScanResult(stats, list(worker.alerts))
-
-
-@dataclass
-class Governed:
-    """What a scan inside a governed deployment needs. ``close()`` when done."""
-
-    store: Any
-    index: WatchlistIndex
-    guard: Guard
-    on_alert: Callable[[Alert], None]
-    on_counters: Callable[[dict[str, int]], None]
-    threshold: float
-    info: dict[str, Any]
-
-    def close(self) -> None:
-        self.store.close()
-
-
-def snapshot_index(session: Any, dep: Any, engine: Any, keyring: Any = None
-                   ) -> WatchlistIndex:
-    """The deployment's approved snapshot as a search index, for ``engine``; StateError if
-    the deployment was authorised for another embedder. Used by ``openlfr scan`` and by the
-    server's cameras, so both search the same thing."""
-    from openlfr.governance.watchlist import load_snapshot
-    from openlfr.watchlist.enrol import embedder_key
-
-    key = embedder_key(engine)
-    if dep.embedder_key != key:
-        raise StateError(f"deployment {dep.id} uses embedder {dep.embedder_key}, "
-                         f"this engine is {key}")
-    snap = load_snapshot(session, dep.id, keyring, key)
-    return WatchlistIndex([str(int(x)) for x in snap.subject_ids], snap.labels,
-                          snap.embeddings,
-                          categories=[getattr(c, "value", c) for c in snap.categories],
-                          image_refs=[f"snapshot:{dep.id}/subject:{int(x)}"
-                                      for x in snap.subject_ids])
-
-
-def open_governed(deployment_id: int, engine: Any, camera_id: str, *, recorded: bool,
-                  settings: Any = None, dev: bool = False) -> Governed:
-    """The deployment's approved snapshot as an index, its scan guard (reloaded every 2 s,
-    so a stop takes effect), and recorders for alerts (``record_alert``: encrypted probe,
-    audit entry) and counters (``add_counters``). Refuses recorded footage unless the
-    deployment is of kind ``evaluation``, and an engine whose embedder differs from the
-    deployment's."""
-    import threading
-    from datetime import UTC, datetime
-
-    from openlfr.governance import alerts as GA
-    from openlfr.governance import deployments as GD
-    from openlfr.governance.runtime import open_store
-    from openlfr.settings import Settings
-    from openlfr.store.models import DeploymentKind
-
-    store = open_store(settings or Settings(), dev=True if dev else None, need_key=True)
-    try:
-        with store.session() as s:
-            dep = GD.get_deployment(s, deployment_id)
-            if recorded and dep.kind != DeploymentKind.EVALUATION:
-                raise StateError(f"deployment {deployment_id} is of kind {dep.kind.value}: "
-                                 "recorded footage is scanned only in a deployment of kind "
-                                 "'evaluation' (DESIGN safeguard 1)")
-            index = snapshot_index(s, dep, engine, store.keyring)
-            threshold = float(dep.threshold)
-            info = {"id": dep.id, "name": dep.name, "kind": dep.kind.value,
-                    "status": dep.status.value}
-    except BaseException:
-        store.close()
-        raise
-    lock = threading.Lock()
-    # reloads itself every 2 s (a stop from the console takes effect); fails closed
-    guard = GD.LiveScanGuard(store.sessions, deployment_id, refresh_s=2.0)
-
-    def on_alert(alert: Any) -> None:
-        try:
-            with lock, store.session() as s2:
-                GA.record_alert(s2, deployment_id, camera_id, str(alert.track_id),
-                                int(alert.subject_id), float(alert.score), alert.probe_jpeg,
-                                alert.time)
-        except Exception as exc:  # the alert is still printed and sent to the sinks
-            log.error("alert %s not recorded in the store: %s", alert.alert_id, exc)
-
-    def on_counters(delta: dict[str, int]) -> None:
-        with lock, store.session() as s2:
-            GA.add_counters(s2, deployment_id, camera_id, delta["frames"], delta["dropped"],
-                            delta["faces"], delta["tracks"], datetime.now(UTC))
-
-    return Governed(store, index, guard, on_alert, on_counters, threshold, info)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 
 #: A scan guard: may camera ``camera_id`` be analysed at ``now`` (UTC)?
 Guard = Callable[[str, datetime], bool]
+
+_ALERT_NAMESPACE = uuid.UUID("5b0c3f4e-8d7a-4c1e-9f2b-0a6d1e3c7b55")
 
 STAGES = ("detect", "quality", "track", "embed", "match", "preview", "total")
 
@@ -89,6 +92,10 @@ class WorkerConfig(BaseModel):
     evaluation: bool = Field(False, description="Alerts are from a test run on recorded "
                              "footage (deployment kind evaluation).")
     deployment_id: int | None = None
+    stable_alert_ids: bool = Field(False, description="Derive each alert's id from "
+                                   "(deployment, camera, frame, track, subject) instead of "
+                                   "drawing one at random, so replaying recorded footage "
+                                   "raises the same ids (the store keeps each once).")
     max_consecutive_errors: int = Field(25, ge=1, le=100_000, description="A frame whose "
                                         "analysis fails is skipped and counted; this many "
                                         "failures in a row stop the worker with the error.")
@@ -374,7 +381,8 @@ class CameraWorker:
                       category=m.category, watchlist_image_ref=m.image_ref,
                       deployment_id=self.config.deployment_id,
                       evaluation=self.config.evaluation,
-                      latency_s=time.monotonic() - frame.decoded_at)
+                      latency_s=time.monotonic() - frame.decoded_at,
+                      **self._alert_id(frame.index, d.track_id, m.subject_id))
         self.counts["alerts"] += 1
         self.alert_latency.append(alert.latency_s or 0.0)
         self.analysis_latency.append(time.perf_counter() - t_begin)
@@ -388,6 +396,13 @@ class CameraWorker:
             except Exception:
                 log.exception("camera %s: on_alert callback failed", self.camera_id)
         self._dispatcher.submit(alert)
+
+    def _alert_id(self, frame_index: int, track_id: int, subject_id: str) -> dict[str, str]:
+        if not self.config.stable_alert_ids:
+            return {}
+        name = (f"{self.config.deployment_id}/{self.camera_id}/{frame_index}/{track_id}/"
+                f"{subject_id}")
+        return {"alert_id": uuid.uuid5(_ALERT_NAMESPACE, name).hex}
 
     def _drop_ended(self) -> None:
         for t in self._tracker.pop_ended():

@@ -100,7 +100,7 @@ def start(deployment_id: int, request: Request, db: Db,
     """authorised -> active; the cameras start within a couple of seconds."""
     dep = svc.start(db, me.user, deployment_id, _now())
     db.commit()
-    request.app.state.ctx.wake_supervisor()
+    request.app.state.ctx.wake_fleet()
     return DeploymentPublic.model_validate(dep)
 
 
@@ -110,7 +110,7 @@ def stop(deployment_id: int, request: Request, db: Db, me: CanStopDeployment,
     dep = svc.stop(db, me.user, deployment_id, _now(),
                    reason=(body.reason if body and body.reason else "stopped"))
     db.commit()
-    request.app.state.ctx.wake_supervisor()
+    request.app.state.ctx.wake_fleet()
     return DeploymentPublic.model_validate(dep)
 
 

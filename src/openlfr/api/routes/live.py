@@ -46,19 +46,21 @@ async def alert_stream(request: Request, me: CanViewAlerts) -> StreamingResponse
 
 @router.get("/api/live/cameras", response_model=CameraLiveList)
 def cameras(request: Request, me: CanViewDeployments) -> CameraLiveList:
-    """The cameras being run now (active deployments)."""
-    sup = request.app.state.ctx.supervisor
+    """The cameras being run now (active deployments), on every live node. The live view
+    (``url``) is served for the cameras of this server's own node."""
+    ctx = request.app.state.ctx
     items = []
-    for dep_id, cam in sup.keys():
-        runner = sup.runner(dep_id, cam)
-        running = bool(runner and runner.running)
-        error = getattr(getattr(runner, "worker", None), "error", None)
-        items.append(CameraLive(deployment_id=dep_id, camera_id=cam, running=running,
-                                url=f"/api/live/{dep_id}/{cam}.mjpeg",
-                                error=None if running or error is None else str(error)))
-    for (dep_id, cam), (_, why) in sorted(sup.errors.items()):
-        items.append(CameraLive(deployment_id=dep_id, camera_id=cam, running=False, url=None,
-                                error=f"could not start: {why}"))
+    for node in ctx.fleet_status():
+        if not node.alive:
+            continue
+        for cam in node.cameras:
+            running = cam.state == "running"
+            local = ctx.fleet is not None and ctx.fleet.preview(cam.deployment_id,
+                                                                cam.camera_id) is not None
+            items.append(CameraLive(
+                deployment_id=cam.deployment_id, camera_id=cam.camera_id, running=running,
+                url=f"/api/live/{cam.deployment_id}/{cam.camera_id}.mjpeg" if local else None,
+                error=cam.error))
     return CameraLiveList(items=items)
 
 
@@ -73,14 +75,18 @@ async def live_view(deployment_id: int, camera_id: str, request: Request,
                     ) -> StreamingResponse:
     """The camera's preview as MJPEG: every face that is not an alert is blurred."""
     ctx = request.app.state.ctx
-    runner = ctx.supervisor.runner(deployment_id, camera_id)
-    if runner is None:
+    fleet = ctx.fleet
+
+    def latest() -> bytes | None:
+        return fleet.preview(deployment_id, camera_id) if fleet is not None else None
+
+    if latest() is None:
         raise NotFound(f"camera {camera_id!r} of deployment {deployment_id} is not running "
-                       "(only active deployments have a live view)")
-    stream = mjpeg_stream(runner.latest_jpeg, is_disconnected=request.is_disconnected,
+                       "on this server's node (only active deployments have a live view)")
+    stream = mjpeg_stream(latest, is_disconnected=request.is_disconnected,
                           max_fps=fps, max_frames=frames,
                           still_running=lambda: not ctx.closing.is_set() and
-                          ctx.supervisor.runner(deployment_id, camera_id) is runner)
+                          latest() is not None)
     return StreamingResponse(
         stream, media_type=f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}",
         headers=NO_STORE)

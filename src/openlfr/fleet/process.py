@@ -1,0 +1,309 @@
+"""A camera in its own process: the node's side (:class:`CameraProcess`) and the child's
+(:func:`camera_main`).
+
+The child builds its own vision engine (one per process), opens the governed camera
+(:func:`openlfr.fleet.camera.build_camera`) with a :class:`LeaseGuard` and a
+:class:`BusRecorder`, and talks to its node over a pipe: the node sends the lease's end and
+the deployment's state every second; the child sends its status every second (and its blurred
+preview, for the live view of a local node). The child stops analysing when the lease runs
+out or ``grace_s`` after the node's last word, whichever is first, and ends when the pipe
+closes (its node died). Alerts and counters go straight from the child to the stream, each
+kept until the stream acknowledged it.
+
+The watchlist index reaches the child through the pipe (pickled in memory, never on disk);
+embeddings of faces that do not match never leave the child.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from openlfr.alerts.model import Alert
+from openlfr.fleet.bus import Bus, BusConfig, alert_subject, counters_subject
+from openlfr.fleet.events import CountersEvent, alert_to_wire
+from openlfr.fleet.leases import DeploymentState
+from openlfr.governance.deployments import scan_refusal
+
+__all__ = ["LeaseGuard", "BusRecorder", "CameraProcess", "camera_main"]
+
+log = logging.getLogger(__name__)
+
+
+class LeaseGuard:
+    """The scan guard of a camera on a node: allows a frame only while the lease holds, the
+    node spoke within ``grace_s``, and the deployment's last known state allows it."""
+
+    def __init__(self, grace_s: float = 10.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.grace_s = grace_s
+        self._monotonic = monotonic
+        self._until = float("-inf")
+        self._confirmed = float("-inf")
+        self._state: DeploymentState | None = None
+        self._lock = threading.Lock()
+
+    def confirm(self, until_monotonic: float, state: DeploymentState) -> None:
+        with self._lock:
+            self._until, self._state = until_monotonic, state
+            self._confirmed = self._monotonic()
+
+    def revoke(self) -> None:
+        with self._lock:
+            self._until, self._state = float("-inf"), None
+
+    def refusal(self, camera_id: str, now: datetime) -> str | None:
+        with self._lock:
+            t, state = self._monotonic(), self._state
+            until, confirmed = self._until, self._confirmed
+        if state is None:
+            return "no lease"
+        if t >= until:
+            return "lease ran out (no renewal from the centre)"
+        if t - confirmed >= self.grace_s:
+            return f"no word from the node for {self.grace_s:g} s"
+        return scan_refusal(state, camera_id, now)
+
+    def __call__(self, camera_id: str, now: datetime) -> bool:
+        return self.refusal(camera_id, now) is None
+
+
+class BusRecorder:
+    """Publishes alerts and cumulative counters to the stream from its own thread, in order,
+    each retried until the stream acknowledges it (a restarted server, a failover of the
+    cluster): nothing the camera raised is dropped while the process lives."""
+
+    def __init__(self, bus: Bus, deployment_id: int, camera_id: str, *,
+                 run_id: str | None = None, retry_s: float = 0.5) -> None:
+        self.bus, self.deployment_id, self.camera_id = bus, deployment_id, camera_id
+        self.run_id = run_id or uuid.uuid4().hex
+        self.retry_s = retry_s
+        self._queue: queue.Queue[tuple[str, bytes, str] | None] = queue.Queue()
+        self._totals = dict(frames=0, dropped=0, faces=0, tracks=0)
+        self._seq = 0
+        self._lock = threading.Lock()
+        self.raised = 0
+        self.published = 0
+        self.failures = 0
+        self._in_flight = 0
+        self._thread = threading.Thread(target=self._run, name=f"publish:{camera_id}",
+                                        daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize() + self._in_flight
+
+    def alert(self, alert: Alert) -> None:
+        self.raised += 1
+        self._queue.put((alert_subject(self.deployment_id, self.camera_id),
+                         alert_to_wire(alert), alert.alert_id))
+
+    def counters(self, delta: dict[str, int], *, finished: bool = False) -> None:
+        with self._lock:
+            for k in self._totals:
+                self._totals[k] += int(delta.get(k, 0))
+            self._seq += 1
+            ev = CountersEvent(run_id=self.run_id, seq=self._seq,
+                               deployment_id=self.deployment_id, camera_id=self.camera_id,
+                               finished=finished, at=datetime.now(UTC), **self._totals)
+        self._queue.put((counters_subject(self.deployment_id, self.camera_id), ev.to_wire(),
+                         f"{self.run_id}.{ev.seq}"))
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            self._in_flight = 1
+            subject, payload, msg_id = item
+            while True:
+                try:
+                    self.bus.publish_durable(subject, payload, msg_id)
+                    break
+                except Exception as exc:  # no ack: the same message again (same id)
+                    self.failures += 1
+                    log.warning("camera %s: publish not acknowledged, retrying: %s",
+                                self.camera_id, type(exc).__name__)
+                    time.sleep(self.retry_s)
+            self.published += 1
+            self._in_flight = 0
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Publish what is queued (up to ``timeout``); True when nothing is left."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+
+# --- the child ------------------------------------------------------------------------------
+
+
+def camera_main(conn: Any, payload: dict[str, Any]) -> None:
+    """Entry point of a camera process (``multiprocessing`` spawn)."""
+    import signal
+
+    from openlfr.errors import StateError
+    from openlfr.fleet.camera import CameraSpec, build_camera, is_recorded
+    from openlfr.vision.engine import VisionConfig, VisionEngine
+    from openlfr.watchlist.enrol import embedder_key
+    from openlfr.watchlist.index import WatchlistIndex
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the node decides when a camera ends
+    logging.basicConfig(level=payload.get("log_level", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    dep, cam = int(payload["deployment_id"]), str(payload["camera_id"])
+    guard = LeaseGuard(float(payload.get("grace_s", 10.0)))
+    bus: Bus | None = None
+    try:
+        guard.confirm(float(payload["until_monotonic"]),
+                      DeploymentState.model_validate(payload["state"]))
+        engine = VisionEngine.from_config(VisionConfig.model_validate(payload.get("vision") or {}))
+        if embedder_key(engine) != payload["embedder_key"]:
+            raise StateError(f"deployment {dep} uses embedder {payload['embedder_key']}, "
+                             f"this camera's engine is {embedder_key(engine)}")
+        idx = payload["index"]
+        index = WatchlistIndex(idx["ids"], idx["labels"], idx["embeddings"],
+                               categories=idx["categories"], image_refs=idx["image_refs"])
+        spec = CameraSpec(dep, cam, payload["source"], float(payload["threshold"]),
+                          bool(payload["evaluation"]), index,
+                          dict(payload.get("worker_options") or {}))
+        bus = Bus(BusConfig.model_validate(payload["bus"]), f"camera:{dep}/{cam}").connect()
+        recorder = BusRecorder(bus, dep, cam)
+        worker = build_camera(spec, engine, guard=guard, recorder=recorder,
+                              preview=bool(payload.get("preview")))
+        worker.start()
+    except Exception as exc:
+        log.error("camera %s of deployment %s did not start: %s", cam, dep, exc)
+        _send(conn, {"error": f"{type(exc).__name__}: {exc}", "final": True})
+        if bus is not None:
+            bus.close()
+        return
+    recorded = is_recorded(spec.source)
+    started = datetime.now(UTC)
+    asked_to_stop = False
+    last_status = 0.0
+    while worker.running:
+        try:
+            if conn.poll(0.25):
+                msg = conn.recv()
+                if msg.get("stop"):
+                    asked_to_stop = True
+                    break
+                if "until_monotonic" in msg:
+                    guard.confirm(float(msg["until_monotonic"]),
+                                  DeploymentState.model_validate(msg["state"]))
+        except (EOFError, OSError):  # the node is gone: stop at once
+            asked_to_stop = True
+            guard.revoke()
+            break
+        now = time.monotonic()
+        if now - last_status >= 1.0:
+            last_status = now
+            _send(conn, {"status": _status(worker, recorder, started),
+                         "preview": worker.latest_preview_jpeg() if payload.get("preview")
+                         else None})
+    worker.stop()
+    finished = recorded and not asked_to_stop and worker.error is None
+    if finished:
+        recorder.counters({}, finished=True)
+    flushed = recorder.close(timeout=30.0)
+    if not flushed:
+        log.error("camera %s: %d messages not acknowledged by the stream at exit", cam,
+                  recorder.pending)
+    _send(conn, {"status": _status(worker, recorder, started), "finished": finished,
+                 "error": str(worker.error) if worker.error else None, "final": True})
+    bus.close()
+
+
+def _status(worker: Any, recorder: BusRecorder, started: datetime) -> dict[str, Any]:
+    st = worker.stats()
+    total = (st.get("latency") or {}).get("total") or {}
+    return {"frames": st["frames"], "dropped": st["dropped"], "faces": st["faces"],
+            "frames_per_s": st["frames_per_s"], "reconnects": st["reconnects"],
+            "lag_s": (total["p50_ms"] / 1000.0) if total else None,
+            "alerts_raised": recorder.raised, "alerts_pending": recorder.pending,
+            "refused": st["refused"], "started_at": started.isoformat(),
+            "error": str(worker.error) if worker.error else None}
+
+
+def _send(conn: Any, msg: dict[str, Any]) -> None:
+    try:
+        conn.send(msg)
+    except (OSError, EOFError, BrokenPipeError):
+        pass
+
+
+# --- the node's side ------------------------------------------------------------------------
+
+
+class CameraProcess:
+    """One camera's child process, seen from its node."""
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        self.payload = payload
+        self.deployment_id = int(payload["deployment_id"])
+        self.camera_id = str(payload["camera_id"])
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=camera_main, args=(child, payload),
+                                name=f"camera-{self.deployment_id}-{self.camera_id}")
+        self.proc.start()
+        child.close()
+        self.status: dict[str, Any] = {}
+        self.preview: bytes | None = None
+        self.finished = False
+        self.final = False
+        self.error: str | None = None
+        self.last_heard = time.monotonic()
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.is_alive()
+
+    def confirm(self, until_monotonic: float, state: DeploymentState) -> None:
+        _send(self._conn, {"until_monotonic": until_monotonic,
+                           "state": state.model_dump(mode="json")})
+
+    def poll(self) -> None:
+        try:
+            while self._conn.poll(0):
+                msg = self._conn.recv()
+                self.last_heard = time.monotonic()
+                if "status" in msg:
+                    self.status = msg["status"]
+                if msg.get("preview") is not None:
+                    self.preview = msg["preview"]
+                if msg.get("final"):
+                    self.final = True
+                    self.finished = bool(msg.get("finished"))
+                    self.error = msg.get("error")
+        except (EOFError, OSError):
+            pass
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the camera to end (it publishes what it holds), then make sure it did."""
+        _send(self._conn, {"stop": True})
+        self.proc.join(timeout)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(3)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(3)
+        self.poll()
+        self._conn.close()
+
+    def kill(self) -> None:
+        if self.proc.is_alive():
+            os.kill(self.proc.pid, 9)  # type: ignore[arg-type]
+            self.proc.join(3)
