@@ -26,6 +26,8 @@ from openlfr.alerts.sinks import DeliveryRefused, MqttSink, WebhookSink
 from openlfr.governance import alerts as A
 from openlfr.governance import watchlist as W
 from openlfr.governance.outbox import RetryPolicy, short_error
+from openlfr.governance.runtime import governed_factory
+from openlfr.store import make_engine
 
 from .conftest import DB, T0, People, active_deployment
 
@@ -157,9 +159,15 @@ def test_given_up_after_max_attempts_refusal_or_age(db: DB, dep_sid) -> None:
 def test_a_row_for_an_unknown_sink_stays_pending_and_is_reported(db: DB, dep_sid) -> None:
     record(db, *dep_sid, 2, ("gone", "fake"))
     fake = FakeSink()
-    out = OutboxDelivery(db.sessions, {"fake": fake}, clock=Clock(), keyring=db.keyring)
-    assert out.run_once() == 2
-    stats = out.stats()
+    reader = make_engine(db.url, read_only=True)  # stats and failed() need no write lock
+    out = OutboxDelivery(db.sessions, {"fake": fake}, clock=Clock(), keyring=db.keyring,
+                         read_sessions=governed_factory(reader, db.keyring))
+    try:
+        assert out.run_once() == 2
+        stats = out.stats()
+        assert out.failed() == []
+    finally:
+        reader.dispose()
     assert stats["gone"] == {"pending": 2, "delivered": 0, "failed": 0, "retries": 0,
                              "configured": 0}
     assert stats["fake"]["delivered"] == 2

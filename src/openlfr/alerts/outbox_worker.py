@@ -54,12 +54,14 @@ class OutboxDelivery:
                  max_age: timedelta = timedelta(hours=24), backoff_s: float = 0.25,
                  backoff_max_s: float = 5.0, batch: int = 20,
                  lease: timedelta = timedelta(seconds=60), poll_s: float = 1.0,
-                 clock: Callable[[], datetime] = _utcnow) -> None:
+                 clock: Callable[[], datetime] = _utcnow,
+                 read_sessions: sessionmaker[Session] | None = None) -> None:
         if batch < 1:
             raise ConfigError("batch must be at least 1")
         self.policy = O.RetryPolicy(max_attempts=max_attempts, max_age=max_age,
                                     backoff_s=backoff_s, backoff_max_s=backoff_max_s)
         self._sessions, self._sinks = sessions, dict(sinks)
+        self._read = read_sessions or sessions
         self._keyring, self._clock = keyring, clock
         self.batch, self.lease, self.poll_s = batch, lease, poll_s
         self._stop = threading.Event()
@@ -107,7 +109,7 @@ class OutboxDelivery:
     def stats(self) -> dict[str, dict[str, int]]:
         """Per sink: ``pending``, ``delivered``, ``failed``, ``retries`` from the table, and
         ``configured`` (0 for a sink named in rows that this process does not have)."""
-        with session_scope(self._sessions) as s:
+        with session_scope(self._read) as s:
             rows = O.delivery_stats(s)
         out: dict[str, dict[str, int]] = {}
         for name in sorted(set(rows) | set(self._sinks)):
@@ -117,7 +119,7 @@ class OutboxDelivery:
 
     def failed(self, limit: int = 100) -> list[O.FailedDelivery]:
         """The given-up deliveries, most recent first."""
-        with session_scope(self._sessions) as s:
+        with session_scope(self._read) as s:
             return O.failed_deliveries(s, limit)
 
     # --- work -------------------------------------------------------------------------------
@@ -136,7 +138,7 @@ class OutboxDelivery:
                 wake.wait(wait)
 
     def _wait_s(self, name: str) -> float:
-        with session_scope(self._sessions) as s:
+        with session_scope(self._read) as s:
             due = O.next_due(s, [name])
         if due is None:
             return self.poll_s

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import case, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -55,6 +56,18 @@ _COUNTERS = ("frames", "dropped", "faces", "tracks", "alerts", "confirmed", "rej
              "not_engaged")
 
 
+def _upsert(session: Session, stmt: Any, new_row: Callable[[], Any]) -> None:
+    """Run the UPDATE ``stmt``; if it matched no row, insert ``new_row()`` (in a savepoint)
+    and, should another writer have inserted it first, run the UPDATE again."""
+    if session.execute(stmt).rowcount:  # type: ignore[attr-defined]
+        return
+    try:
+        with session.begin_nested():
+            session.add(new_row())
+    except IntegrityError:  # another writer created it first
+        session.execute(stmt)
+
+
 def _bump(session: Session, deployment_id: int, camera_id: str, now: datetime,
           **deltas: int) -> None:
     """Atomically add to one (deployment, camera) counter row, creating it if needed."""
@@ -63,15 +76,9 @@ def _bump(session: Session, deployment_id: int, camera_id: str, now: datetime,
             .where(DeploymentCounter.deployment_id == deployment_id,
                    DeploymentCounter.camera_id == camera_id)
             .values(updated_at=now, **values).execution_options(synchronize_session=False))
-    if session.execute(stmt).rowcount:  # type: ignore[attr-defined]
-        return
-    try:
-        with session.begin_nested():
-            session.add(DeploymentCounter(
-                deployment_id=deployment_id, camera_id=camera_id, updated_at=now,
-                **dict.fromkeys(_COUNTERS, 0) | deltas))
-    except IntegrityError:  # another writer created it first
-        session.execute(stmt)
+    _upsert(session, stmt, lambda: DeploymentCounter(
+        deployment_id=deployment_id, camera_id=camera_id, updated_at=now,
+        **dict.fromkeys(_COUNTERS, 0) | deltas))
 
 
 def add_counters(session: Session, deployment_id: int, camera_id: str, frames: int,
@@ -151,15 +158,9 @@ def save_progress(session: Session, deployment_id: int, camera_id: str, frame_in
                                      else_=CameraProgress.frame_index),
                     finished=or_(CameraProgress.finished, bool(finished)), updated_at=now)
             .execution_options(synchronize_session=False))
-    if session.execute(stmt).rowcount:  # type: ignore[attr-defined]
-        return
-    try:
-        with session.begin_nested():
-            session.add(CameraProgress(deployment_id=deployment_id, camera_id=camera_id,
-                                       frame_index=frame_index, finished=bool(finished),
-                                       updated_at=now))
-    except IntegrityError:  # another writer created it first
-        session.execute(stmt)
+    _upsert(session, stmt, lambda: CameraProgress(
+        deployment_id=deployment_id, camera_id=camera_id, frame_index=frame_index,
+        finished=bool(finished), updated_at=now))
 
 
 def get_progress(session: Session, deployment_id: int, camera_id: str
