@@ -1,10 +1,16 @@
 """Alerts (possible matches), their adjudication by people, and aggregate counters.
 
-An alert is recorded only while its deployment may scan that camera; the probe image is
-encrypted. Outcomes: ``confirmed``, ``rejected`` (false alert), ``not_engaged``. With
-two-person verification (EU AI Act Art. 14(5)) the outcome stands only when two different
+An alert is recorded only if it was raised while its deployment was active, inside its
+window, on one of its cameras (judged at the time it was raised, so an alert the bus delivers
+after a stop is still kept), for a subject of the approved snapshot; recording is idempotent
+on the camera's alert id (``uid``) and writes the alert's sink outbox rows in the same
+transaction (:mod:`openlfr.governance.outbox`). The probe image is encrypted.
+
+Outcomes: ``confirmed``, ``rejected`` (false alert), ``not_engaged``. With two-person
+verification (EU AI Act Art. 14(5)) the outcome stands only when two different
 users agree; the second cannot be the first. Counters hold aggregates only: nothing about
-faces that did not match.
+faces that did not match; a camera process's cumulative counters are applied idempotently
+per run (:func:`add_run_counters`).
 """
 
 from __future__ import annotations
