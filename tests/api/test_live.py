@@ -1,26 +1,15 @@
-"""Live channels and camera supervision: alert hub, SSE framing, MJPEG parts, the supervisor
-starting and stopping camera workers with deployment state, and /metrics."""
+"""Live channels: alert hub, SSE framing, MJPEG parts, and /metrics. (How cameras follow a
+deployment's state is tested with the fleet, tests/fleet.)"""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import numpy as np
 
 from openlfr.api.live import MJPEG_BOUNDARY, AlertHub, mjpeg_stream, sse_stream
-from openlfr.api.prometheus import AppMetrics, CameraFigures
-from openlfr.api.supervisor import Supervisor
-from openlfr.governance import deployments, watchlist
-from openlfr.governance.runtime import open_store
-from openlfr.governance.schemas import CameraSpec, DeploymentCreate, SubjectCreate
-from openlfr.store import upgrade
-from openlfr.store.models import Category, DeploymentStatus, Role, User
+from openlfr.store.models import Role
 
-from .conftest import EMBEDDER, Api, make_settings, seed_users
+from .conftest import Api
 
 
 async def _never() -> bool:
@@ -85,117 +74,6 @@ def test_mjpeg_sends_each_new_frame_once() -> None:
     assert len(parts) == 2
     assert parts[0].startswith(f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\n".encode())
     assert parts[0].endswith(frames[0] + b"\r\n") and parts[1].endswith(frames[1] + b"\r\n")
-
-
-@dataclass
-class FakeRunner:
-    """A camera worker stand-in recording what the supervisor asked of it."""
-
-    deployment_id: int
-    camera_id: str
-    started: int = 0
-    stopped: int = 0
-    log: list[str] = field(default_factory=list)
-
-    @property
-    def running(self) -> bool:
-        return self.started > self.stopped
-
-    def start(self) -> None:
-        self.started += 1
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self.stopped += 1
-
-    def latest_jpeg(self) -> bytes | None:
-        return b"\xff\xd8\xff\xd9"
-
-    def figures(self) -> CameraFigures:
-        return CameraFigures(str(self.deployment_id), self.camera_id, frames=10,
-                             frames_dropped=1, faces=4, tracks=2, alerts=1,
-                             stage_seconds={"detect": 0.01, "embed": 0.02},
-                             running=self.running)
-
-
-def test_supervisor_follows_deployment_state(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
-    upgrade(settings.resolved_database_url)
-    store = open_store(settings)
-    users, _ = seed_users(store.sessions)
-    now = [datetime.now(UTC)]
-    made: list[FakeRunner] = []
-
-    def factory(settings, store, dep_id, cam, publish):  # noqa: ANN001, ANN202
-        r = FakeRunner(dep_id, cam)
-        made.append(r)
-        return r
-
-    sup = Supervisor(settings, store, AlertHub(), runner_factory=factory, clock=lambda: now[0])
-    with store.sessions() as s:
-        ao = s.get(User, users[Role.AUTHORISING_OFFICER].id)
-        wm = s.get(User, users[Role.WATCHLIST_MANAGER].id)
-        dep = deployments.create_deployment(s, ao, DeploymentCreate(
-            name="d", purpose="p", legal_basis="l", location="x",
-            window_start=now[0] - timedelta(minutes=5), window_end=now[0] + timedelta(hours=1),
-            cameras=[CameraSpec(camera_id="a", source_url="file:a.mp4"),
-                     CameraSpec(camera_id="b", source_url="file:b.mp4")],
-            categories=[Category.WANTED_BY_COURTS], dpia_reference="D", signage_confirmed=True,
-            authorising_officer="authorising_officer", threshold=0.4, embedder_key=EMBEDDER),
-            now[0])
-        vec = np.ones(128, np.float32) / np.sqrt(128)
-        watchlist.add_subject(s, wm, SubjectCreate(
-            reference="R", name="N", category=Category.WANTED_BY_COURTS, source="s",
-            justification="j", expires_at=now[0] + timedelta(days=3)), [b"img"],
-            [(EMBEDDER, vec)], now[0])
-        deployments.authorise(s, ao, dep.id, now[0])
-        watchlist.create_snapshot(s, ao, dep.id, now[0])
-        watchlist.approve_snapshot(s, ao, dep.id, now[0])
-        s.commit()
-        dep_id = dep.id
-
-    sup.poll()
-    assert made == []  # authorised is not active: nothing runs
-    with store.sessions() as s:
-        deployments.start(s, s.get(User, users[Role.OPERATOR].id), dep_id, now[0])
-        s.commit()
-    sup.poll()
-    assert sorted((r.deployment_id, r.camera_id, r.running) for r in made) == [
-        (dep_id, "a", True), (dep_id, "b", True)]
-    sup.poll()
-    assert len(made) == 2  # idempotent
-
-    metrics = AppMetrics(sup.figures).render().decode()
-    assert f'openlfr_camera_frames_total{{camera="a",deployment="{dep_id}"}} 10.0' in metrics
-    assert 'stage="embed"' in metrics and "openlfr_camera_tracks_total" in metrics
-
-    # a camera that cannot start is reported, and retried only after a pause
-    sup.stop_all()
-    calls = {"n": 0}
-
-    def broken(settings, store, dep_id, cam, publish):  # noqa: ANN001, ANN202
-        calls["n"] += 1
-        raise OSError("cannot open file:a.mp4")
-
-    sup._factory = broken
-    sup.poll()
-    assert calls["n"] == 2 and set(sup.errors) == {(dep_id, "a"), (dep_id, "b")}
-    assert "cannot open" in sup.errors[(dep_id, "a")][1]
-    sup.poll()
-    assert calls["n"] == 2
-    now[0] += timedelta(seconds=31)
-    sup.poll()
-    assert calls["n"] == 4
-    sup._factory = factory
-    now[0] += timedelta(seconds=31)
-    sup.poll()
-    assert sup.errors == {} and len(sup.keys()) == 2
-
-    now[0] += timedelta(hours=2)  # the window closes: the deployment ends, cameras stop
-    sup.poll()
-    assert all(not r.running for r in made) and sup.keys() == []
-    with store.sessions() as s:
-        assert s.get(type(dep), dep_id).status is DeploymentStatus.ENDED
-    store.close()
 
 
 def test_metrics_endpoint_uses_its_own_registry(api: Api) -> None:

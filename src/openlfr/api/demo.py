@@ -10,6 +10,7 @@ log shows a real sequence of accountable actions.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,10 +42,13 @@ class DemoSeed:
 
 def seed_demo(settings: Settings, *, video: Path, reference: Path, subject_name: str,
               camera_id: str = "demo-cam", password: str | None = None,
-              hours: float = 8.0, engine: Any = None) -> DemoSeed:
+              hours: float = 8.0, engine: Any = None, loop: bool = True,
+              camera_ids: Sequence[str] | None = None) -> DemoSeed:
     """Create the demo's users (on an empty store), enrol ``reference``, and start an
     ``evaluation`` deployment whose camera plays ``video``. Returns the ids and the
-    passwords of the users it created (``password`` for all, or a random one each)."""
+    passwords of the users it created (``password`` for all, or a random one each).
+    ``loop=False`` plays the clip once (scanned frame by frame, to its end); ``camera_ids``
+    gives the deployment several cameras, each playing the clip (the fault drill)."""
     from openlfr.governance import auth, deployments, watchlist
     from openlfr.governance.runtime import open_store
     from openlfr.governance.schemas import (
@@ -95,8 +99,10 @@ def seed_demo(settings: Settings, *, video: Path, reference: Path, subject_name:
                 legal_basis="demonstration on recorded footage (no live capture)",
                 location="recorded clip", window_start=now - timedelta(minutes=1),
                 window_end=now + timedelta(hours=hours),
-                cameras=[CameraSpec(camera_id=camera_id,
-                                    source_url=f"file://{video.resolve()}?loop=1")],
+                cameras=[CameraSpec(camera_id=c,
+                                    source_url=f"file://{video.resolve()}"
+                                    + ("?loop=1" if loop else ""))
+                         for c in (camera_ids or [camera_id])],
                 categories=[Category.TEST_SUBJECT], dpia_reference="DEMO",
                 signage_confirmed=True, authorising_officer=officer.username,
                 threshold=float(threshold), embedder_key=key), now)

@@ -68,7 +68,8 @@ class Centre:
         self._threads: list[threading.Thread] = []
         self._nodes: list[NodeStatus] = []
         self.figures = dict(alerts_recorded=0, alerts_duplicate=0, alerts_refused=0,
-                            counters_applied=0, redelivered=0, store_errors=0)
+                            counters_applied=0, redelivered=0, store_errors=0,
+                            assign_passes=0)
         self._last_retention = 0.0
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -111,6 +112,7 @@ class Centre:
         while not self._stop.is_set():
             try:
                 self.assign()
+                self.figures["assign_passes"] += 1
             except Exception:
                 log.exception("centre: assignment pass failed")
             if time.monotonic() - self._last_retention >= self.config.retention_every_s:
@@ -262,7 +264,8 @@ class Centre:
 
         alert = alert_from_wire(data)
         with self.store.session() as s:
-            row, created = GA.record_alert_event(s, alert, sinks=self.config.default_sinks)
+            row, created = GA.record_alert_event(s, alert, sinks=self.config.default_sinks,
+                                                 now=self._clock())
             alert_id = row.id
         if not created:
             self.figures["alerts_duplicate"] += 1

@@ -135,8 +135,12 @@ class Node:
                     log.warning("node %s: ignoring a malformed lease", self.name)
                     continue
                 if lease.node == self.name:
-                    remaining = (lease.until - lease.issued_at).total_seconds()
-                    fresh[lease.key] = (lease, now_m + remaining)
+                    seen = self._leases.get(lease.key)
+                    if seen is not None and seen[0].issued_at == lease.issued_at:
+                        fresh[lease.key] = seen  # not renewed: its end stays where it was
+                    else:  # a renewal: it runs from now on this node's clock
+                        remaining = (lease.until - lease.issued_at).total_seconds()
+                        fresh[lease.key] = (lease, now_m + remaining)
             self._leases = fresh
         except Exception as exc:  # bus unreachable: keep the last leases until they run out
             log.warning("node %s: cannot read leases: %s", self.name, type(exc).__name__)
