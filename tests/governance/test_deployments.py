@@ -187,3 +187,23 @@ def test_live_scan_guard_follows_the_store_and_fails_closed(db: DB, people: Peop
     broken = D.LiveScanGuard(db.sessions, 424242, monotonic=lambda: 0.0)
     assert not broken("cam1", inside)
     assert "no deployment 424242" in (broken.refusal("cam1", inside) or "")
+
+
+def test_a_deployment_names_its_sinks(session: Session, people: People) -> None:
+    import json
+
+    from pydantic import ValidationError
+
+    dep = D.create_deployment(session, people.ao, deployment_data(
+        sinks=["hook", "mqtt-north", "hook"]), T0)
+    session.commit()
+    session.expire_all()
+    assert dep.sinks == ["hook", "mqtt-north"]  # deduplicated, first mention first
+    assert DeploymentPublic.model_validate(dep).sinks == ["hook", "mqtt-north"]
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "deployment_create")
+                            ).one()
+    assert json.loads(entry.details)["sinks"] == ["hook", "mqtt-north"]
+    assert D.create_deployment(session, people.ao, deployment_data(), T0).sinks == []
+    for bad in (["no spaces"], [""], ["x" * 65], ["a/b"], [f"s{i}" for i in range(17)]):
+        with pytest.raises(ValidationError):
+            deployment_data(sinks=bad)

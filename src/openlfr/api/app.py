@@ -188,8 +188,16 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
     hub = AlertHub()
     fleet = (FleetRuntime(settings, store, config=fleet_config, nats_url=nats_url,
                           local_node=local_node) if run_cameras else None)
+
+    def sink_deliveries() -> dict[str, dict[str, int]]:  # the outbox, at scrape time
+        from openlfr.governance.outbox import delivery_stats
+
+        with store.read_sessions() as session:
+            return delivery_stats(session)
+
     # the fleet is read through ctx at scrape time
-    metrics = AppMetrics(lambda: [], fleet=lambda: ctx.fleet_status())
+    metrics = AppMetrics(lambda: [], fleet=lambda: ctx.fleet_status(),
+                         deliveries=sink_deliveries)
     templates_dir = resources.files("openlfr.api") / "templates"
     templates = Jinja2Templates(directory=str(templates_dir))
     ctx = AppContext(settings=settings, store=store, sessions=sessions,

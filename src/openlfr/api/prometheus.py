@@ -10,6 +10,11 @@ same ``openlfr_camera_*`` families with a ``node`` label besides ``deployment`` 
 ``camera`` (the server's own in-process cameras have no ``node`` label). A node that stopped
 reporting keeps its ``openlfr_node_*`` series (``openlfr_node_up`` 0) but its cameras' series
 go: their last figures are stale, and the cameras are moving to another node.
+
+The sink outbox (``alert_deliveries``) is read from the store at scrape time by
+:class:`DeliveryCollector`: ``openlfr_sink_deliveries{sink,status}`` counts each sink's
+deliveries that are ``pending``, ``delivered`` and ``failed`` (given up), so a delivery that
+is given up shows, never silently. A failing read costs these samples only, never the scrape.
 """
 
 from __future__ import annotations
@@ -28,11 +33,14 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from openlfr.fleet.health import NodeStatus
 
-__all__ = ["CameraFigures", "CameraCollector", "AppMetrics", "CONTENT_TYPE", "contact_age_s"]
+__all__ = ["CameraFigures", "CameraCollector", "DeliveryCollector", "AppMetrics",
+           "CONTENT_TYPE", "contact_age_s", "DELIVERY_STATUSES"]
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: The ``status`` label values of ``openlfr_sink_deliveries`` (an outbox row's status).
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 
 @dataclass(frozen=True)
@@ -176,11 +184,40 @@ class CameraCollector(Collector):
         return out
 
 
+class DeliveryCollector(Collector):
+    """``openlfr_sink_deliveries{sink,status}`` from ``deliveries()`` (sink -> status ->
+    count, as :func:`openlfr.governance.outbox.delivery_stats` gives it), read at scrape
+    time."""
+
+    def __init__(self, deliveries: Callable[[], Mapping[str, Mapping[str, int]]]) -> None:
+        self._deliveries = deliveries
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        fam = GaugeMetricFamily("openlfr_sink_deliveries", "Alert deliveries to each sink "
+                                "by status: pending (not yet made), delivered, failed (given "
+                                "up)", labels=["sink", "status"])
+        try:
+            stats = dict(self._deliveries())
+        except Exception:
+            log.exception("sink deliveries unavailable for /metrics")
+            stats = {}
+        for sink in sorted(stats):
+            figures = stats[sink]
+            for status in DELIVERY_STATUSES:
+                fam.add_metric([sink, status], float(figures.get(status, 0)))
+        yield fam
+
+
 class AppMetrics:
-    """The app's own registry: HTTP request counts plus camera and fleet figures."""
+    """The app's own registry: HTTP request counts plus camera, fleet and sink delivery
+    figures."""
 
     def __init__(self, figures: Callable[[], Iterable[CameraFigures]],
-                 fleet: Callable[[], Iterable[NodeStatus]] | None = None) -> None:
+                 fleet: Callable[[], Iterable[NodeStatus]] | None = None,
+                 deliveries: Callable[[], dict[str, dict[str, int]]] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.requests = Counter("openlfr_http_requests", "HTTP requests by route template",
                                 ["method", "route", "status"], registry=self.registry)
@@ -188,6 +225,8 @@ class AppMetrics:
                                     "Console listeners on the live alert channel",
                                     registry=self.registry)
         self.registry.register(CameraCollector(figures, fleet))
+        if deliveries is not None:
+            self.registry.register(DeliveryCollector(deliveries))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

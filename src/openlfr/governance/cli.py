@@ -295,6 +295,9 @@ def dep_create(
     two_person: Annotated[bool | None, typer.Option("--two-person/--one-person",
                                                     help="Two-person verification of "
                                                     "alerts.")] = None,
+    sink: Annotated[list[str] | None, typer.Option(help="A sink of the server config file "
+                                                   "this deployment's alerts also go to "
+                                                   "(repeat).")] = None,
     file: Annotated[Path | None, typer.Option(help="YAML/JSON file with the fields; options "
                                               "override it.")] = None,
     as_user: AsUser = None, as_json: Json = False,
@@ -317,7 +320,7 @@ def dep_create(
              "window_start": parse_time(start, now) if start else None,
              "window_end": parse_time(end, now) if end else None,
              "cameras": [_camera(c) for c in camera] if camera else None,
-             "categories": category or None}
+             "categories": category or None, "sinks": sink or None}
     fields.update({k: v for k, v in given.items() if v is not None})
     for k in ("window_start", "window_end"):
         if isinstance(fields.get(k), str):

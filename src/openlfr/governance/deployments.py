@@ -277,7 +277,7 @@ def create_deployment(session: Session, actor: User, data: DeploymentCreate,
         dpia_reference=data.dpia_reference, signage_confirmed=data.signage_confirmed,
         authorising_officer_id=officer.id, created_by_id=actor.id, threshold=data.threshold,
         embedder_key=data.embedder_key, two_person_verification=data.two_person_verification,
-        created_at=now,
+        sinks=list(data.sinks), created_at=now,
         cameras=[DeploymentCamera(camera_id=c.camera_id, source_url=c.source_url)
                  for c in data.cameras])
     session.add(dep)
@@ -290,7 +290,8 @@ def create_deployment(session: Session, actor: User, data: DeploymentCreate,
                      "dpia_reference": dep.dpia_reference, "threshold": dep.threshold,
                      "embedder_key": dep.embedder_key,
                      "authorising_officer": officer.username,
-                     "two_person_verification": dep.two_person_verification})
+                     "two_person_verification": dep.two_person_verification,
+                     "sinks": list(dep.sinks)})
     return dep
 
 

@@ -34,6 +34,9 @@ __all__ = ["UserCreate", "UserPublic", "TokenPublic", "CameraSpec", "CameraPubli
 AwareDatetime = Annotated[datetime, AfterValidator(as_utc)]
 Text = Annotated[str, Field(min_length=1, max_length=10_000)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+#: A sink of the server config file (``sinks:`` there), named by a deployment.
+SinkName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+MAX_DEPLOYMENT_SINKS = 16
 
 
 def redact_url(url: str) -> str:
@@ -125,6 +128,16 @@ class DeploymentCreate(_Strict):
                              "calibrated on data for this embedder (never assumed).")
     embedder_key: ShortText = Field(description="The embedder's name:model_sha256.")
     two_person_verification: bool = False
+    sinks: list[SinkName] = Field(
+        default_factory=list, max_length=MAX_DEPLOYMENT_SINKS,
+        description="Sinks of the server config file this deployment's alerts also go to, "
+        "besides the server-wide ones (a name the server does not have stays pending and is "
+        "reported as unconfigured).")
+
+    @field_validator("sinks")
+    @classmethod
+    def _unique_sinks(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))  # deduplicated, first mention first
 
     @model_validator(mode="after")
     def _check(self) -> DeploymentCreate:
@@ -173,6 +186,7 @@ class DeploymentPublic(_Public):
     threshold: float
     embedder_key: str
     two_person_verification: bool
+    sinks: list[str] = Field(default_factory=list)
     created_at: datetime
     authorised_at: datetime | None
     started_at: datetime | None

@@ -5,6 +5,7 @@ from openlfr.api.routes import (
     audit,
     auth,
     console,
+    deliveries,
     deployments,
     live,
     nodes,
@@ -15,6 +16,7 @@ from openlfr.api.routes import (
 
 # live before alerts: /api/alerts/stream must not be taken for /api/alerts/{alert_id}
 ROUTERS = [auth.router, console.router, deployments.router, watchlist.router, live.router,
-           alerts.router, reports.router, audit.router, users.router, nodes.router]
+           alerts.router, reports.router, audit.router, users.router, nodes.router,
+           deliveries.router]
 
 __all__ = ["ROUTERS"]

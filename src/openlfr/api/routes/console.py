@@ -6,6 +6,7 @@ buttons its viewer's roles allow (governance's pure ``allowed``); the API checks
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,11 +23,14 @@ from openlfr.api.deps import (
     Db,
     GuardedRoute,
     Principal,
+    ReadDb,
     SignedIn,
 )
 from openlfr.api.routes.nodes import CanViewNodes
 from openlfr.governance.auth import Action, allowed
 from openlfr.store.models import Category, DeploymentKind, DeploymentStatus, Role, Snapshot, User
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(route_class=GuardedRoute, include_in_schema=False,
                    default_response_class=HTMLResponse)
@@ -211,10 +215,15 @@ def users(request: Request, db: Db, me: CanListUsers) -> Response:
                   can_manage=may(me, Action.USER_MANAGE), roles=[r.value for r in Role])
 
 
+#: Given-up deliveries the nodes page lists at most.
+NODES_FAILED_DELIVERIES = 50
+
+
 @router.get("/console/nodes")
-def nodes(request: Request, me: CanViewNodes) -> Response:
-    """Each camera node (dead ones marked) and its cameras; reloads itself every few
-    seconds."""
+def nodes(request: Request, db: ReadDb, me: CanViewNodes) -> Response:
+    """Each camera node (dead ones marked) and its cameras, and the sinks' deliveries (given-up
+    ones listed); reloads itself every few seconds."""
+    from openlfr.api.routes.deliveries import delivery_report
     from openlfr.api.routes.nodes import FleetUnavailable, fleet_view
 
     view, error = None, None
@@ -222,7 +231,15 @@ def nodes(request: Request, me: CanViewNodes) -> Response:
         view = fleet_view(request.app.state.ctx)
     except FleetUnavailable as exc:
         error = str(exc)
+    deliveries, deliveries_error = None, None
+    try:
+        deliveries = delivery_report(db, NODES_FAILED_DELIVERIES)
+    except Exception as exc:  # the fleet's part of the page still shows
+        db.rollback()
+        log.exception("sink deliveries unavailable for the nodes page")
+        deliveries_error = f"sink deliveries unavailable: {type(exc).__name__}"
     response = render(request, "nodes.html", view=view, error=error,
+                      deliveries=deliveries, deliveries_error=deliveries_error,
                       refresh_s=NODES_REFRESH_S, state_class=CAMERA_STATE_CLASS)
     response.headers["Refresh"] = str(NODES_REFRESH_S)
     return response
