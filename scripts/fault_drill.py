@@ -247,8 +247,8 @@ def main() -> int:
             say(f"round {r}: kill -9 node {victim} (cameras {moved})")
             d.kill(victim)
             rnd["failover_s"] = d.wait(
-                "failover", lambda: all(d.owners(bus).get(c) == (other, "running")
-                                        for c in moved), 90)
+                "failover", lambda moved=moved, other=other: all(
+                    d.owners(bus).get(c) == (other, "running") for c in moved), 90)
             say(f"round {r}: failover {rnd['failover_s']} s; node {victim} rejoins")
             d.start_node(victim)
             rnd["audit_ok_after_node_kill"] = d.audit_ok()

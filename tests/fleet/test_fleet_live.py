@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from openlfr.alerts.model import Alert as AlertEvent
 from openlfr.api.demo import seed_demo
@@ -22,6 +22,7 @@ from openlfr.fleet.config import with_cli_sinks
 from openlfr.fleet.events import alert_to_wire
 from openlfr.fleet.runtime import FleetRuntime
 from openlfr.governance import deployments
+from openlfr.governance.alerts import get_progress
 from openlfr.governance.runtime import open_store
 from openlfr.settings import Settings
 from openlfr.store.models import Alert, AuditEntry, User
@@ -116,9 +117,14 @@ def test_a_recorded_clip_is_scanned_to_its_end_once_even_across_a_restart(
     settings, seed, store = _seed(tmp_path, short_clip, loop=False)
     rt = FleetRuntime(settings, store, nats_url=nats_url, node_name="node-b").start()
     try:
-        wait_for(lambda: (c := _camera(rt)) is not None and c.state == "finished",
-                 what="clip finished")
-        wait_for(lambda: not rt.centre.bus.kv_items("lease."), what="lease withdrawn")
+        def finished() -> bool:
+            with store.read_sessions() as s:
+                return get_progress(s, seed.deployment_id, "demo-cam") is not None and \
+                    get_progress(s, seed.deployment_id, "demo-cam")[1]
+
+        wait_for(finished, what="clip finished (progress stored)")
+        wait_for(lambda: not rt.centre.bus.kv_items("lease.") and not rt.node.camera_pids(),
+                 what="lease withdrawn, camera ended")
         stored = [a.uid for a in _alerts(store)]
         assert stored, "the subject is in view in the clip's first frames"
     finally:

@@ -23,8 +23,9 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -37,11 +38,37 @@ from openlfr.fleet.events import alert_from_wire, counters_from_wire
 from openlfr.fleet.health import NodeStatus
 from openlfr.fleet.leases import CameraKey, DeploymentState, Lease, lease_key, plan
 
-__all__ = ["Centre", "CentreConfig"]
+__all__ = ["Centre", "CentreConfig", "claim_leadership"]
 
 log = logging.getLogger(__name__)
 
 CONSUMER = "openlfr-centre"
+
+
+def claim_leadership(session: Any, holder: str, now: datetime, term_s: float) -> bool:
+    """Hold (or renew) the one leader's term, if it is free, lapsed or already ours. Several
+    servers on one database (on one bus or not) then never assign cameras twice: only the
+    leader leases cameras, publishes bundles, ends expired windows and sweeps retention; every
+    centre records what reaches its bus."""
+    from sqlalchemy import or_, update
+    from sqlalchemy.exc import IntegrityError
+
+    from openlfr.store.models import CentreLeader
+
+    until = now + timedelta(seconds=term_s)
+    res = session.execute(update(CentreLeader).where(
+        CentreLeader.id == 1, or_(CentreLeader.holder == holder, CentreLeader.until <= now))
+        .values(holder=holder, until=until))
+    if res.rowcount:
+        return True
+    if session.get(CentreLeader, 1) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(CentreLeader(id=1, holder=holder, until=until))
+    except IntegrityError:  # another centre took it first
+        return False
+    return True
 
 
 class CentreConfig:
@@ -56,6 +83,7 @@ class CentreConfig:
 class Centre:
     def __init__(self, store: Any, bus: BusConfig, fleet_key: bytes,
                  config: CentreConfig | None = None, *, outbox: Any = None,
+                 holder_id: str | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.store, self.bus_config, self._fleet_key = store, bus, fleet_key
         self.config = config or CentreConfig()
@@ -71,6 +99,10 @@ class Centre:
                             counters_applied=0, redelivered=0, store_errors=0,
                             assign_passes=0)
         self._last_retention = 0.0
+        # this centre's id in the leader's row: stable across restarts of one server (its
+        # host and data folder), so a restarted centre resumes its term at once
+        self.id = holder_id or uuid.uuid4().hex
+        self.leader = False
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -98,6 +130,16 @@ class Centre:
             t.join(15)
         if self.outbox is not None:
             self.outbox.stop(10)
+        if self.leader:  # hand the term over at once rather than let it lapse
+            from sqlalchemy import delete
+
+            from openlfr.store.models import CentreLeader
+
+            try:
+                with self.store.session() as s:
+                    s.execute(delete(CentreLeader).where(CentreLeader.holder == self.id))
+            except Exception:
+                log.warning("centre: could not hand over the leader's term")
         if self.bus is not None:
             self.bus.close()
 
@@ -115,7 +157,8 @@ class Centre:
                 self.figures["assign_passes"] += 1
             except Exception:
                 log.exception("centre: assignment pass failed")
-            if time.monotonic() - self._last_retention >= self.config.retention_every_s:
+            if self.leader and (time.monotonic() - self._last_retention
+                                >= self.config.retention_every_s):
                 self._last_retention = time.monotonic()
                 try:
                     self.sweep_retention()
@@ -131,6 +174,15 @@ class Centre:
 
         assert self.bus is not None
         now = self._clock()
+        with self.store.session() as s:
+            leader = claim_leadership(s, self.id, now, max(3 * self.config.lease_s, 10.0))
+        if leader != self.leader:
+            self.leader = leader
+            log.info("centre: %s", "assigning cameras (leader)" if leader else
+                     "another centre assigns the cameras: recording only")
+        self._read_nodes(now)
+        if not leader:
+            return
         with self.store.session() as s:
             end_expired(s, now=now)
         wanted: dict[CameraKey, tuple[DeploymentState, str]] = {}
@@ -165,16 +217,8 @@ class Centre:
                 self.bus.kv_delete(key)
                 continue
             leases[lease.key] = lease
-        nodes = []
-        for value in self.bus.kv_items("node.").values():
-            try:
-                nodes.append(NodeStatus.model_validate_json(value))
-            except ValidationError:
-                continue
         now = self._clock()
-        for n in nodes:
-            n.alive = (now - n.reported_at).total_seconds() <= self.config.node_timeout_s
-        self._nodes = sorted(nodes, key=lambda n: n.name)
+        nodes = self._read_nodes(now)
         p = plan(wanted, leases, nodes, now, lease_s=self.config.lease_s,
                  node_timeout_s=self.config.node_timeout_s)
         for key in p.delete:
@@ -185,6 +229,19 @@ class Centre:
                 log.info("centre: camera %s of deployment %s leased to node %s (epoch %d)",
                          lease.camera_id, lease.deployment_id, lease.node, lease.epoch)
             self.bus.kv_put(lease_key(*lease.key), lease.to_wire())
+
+    def _read_nodes(self, now: datetime) -> list[NodeStatus]:
+        assert self.bus is not None
+        nodes = []
+        for value in self.bus.kv_items("node.").values():
+            try:
+                nodes.append(NodeStatus.model_validate_json(value))
+            except ValidationError:
+                continue
+        for n in nodes:
+            n.alive = (now - n.reported_at).total_seconds() <= self.config.node_timeout_s
+        self._nodes = sorted(nodes, key=lambda n: n.name)
+        return nodes
 
     def _publish_bundle(self, session: Any, dep: Any) -> str | None:
         from openlfr.governance.watchlist import load_snapshot

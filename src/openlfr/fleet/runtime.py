@@ -8,6 +8,7 @@ subscription that hands each recorded alert's id to the API's live channel.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import socket
@@ -110,7 +111,10 @@ class FleetRuntime:
             lease_s=float(getattr(node_section, "lease_s", 6.0)),
             default_sinks=tuple(getattr(self.config, "default_sinks", None) or ()))
         try:
-            self.centre = Centre(self.store, bus, key, centre_cfg, outbox=outbox).start()
+            where = f"{socket.gethostname()}:{Path(self.settings.data_dir).resolve()}"
+            holder = hashlib.sha256(where.encode()).hexdigest()[:32]
+            self.centre = Centre(self.store, bus, key, centre_cfg, outbox=outbox,
+                                 holder_id=holder).start()
             self._console = Bus(bus, "console").connect()
             self._console.subscribe(RECORDED_SUBJECT, self._recorded)
             if self.local_node:

@@ -38,8 +38,8 @@ __all__ = [
     "Base", "Role", "DeploymentKind", "DeploymentStatus", "Category", "AlertStatus", "Outcome",
     "User", "UserRole", "ApiToken", "Deployment", "DeploymentCamera", "Subject", "SubjectImage",
     "Template", "Snapshot", "SnapshotSubject", "SnapshotTemplate", "Alert", "Adjudication",
-    "DeploymentCounter", "AuditEntry", "AuditHead", "DeliveryStatus", "AlertDelivery",
-    "CameraRun", "CameraProgress",
+    "DeploymentCounter", "AuditEntry", "AuditHead", "CentreLeader", "DeliveryStatus",
+    "AlertDelivery", "CameraRun", "CameraProgress",
 ]
 
 NAMING = {
@@ -484,6 +484,17 @@ class CameraProgress(Base):
     frame_index: Mapped[int] = mapped_column(Integer, default=0)
     finished: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CentreLeader(Base):
+    """The one centre that assigns cameras, when several servers share a database: a single
+    row (id 1) holding the leader's id and the end of its term, renewed while it runs."""
+
+    __tablename__ = "centre_leader"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # --- audit -------------------------------------------------------------------------------

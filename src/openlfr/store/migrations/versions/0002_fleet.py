@@ -10,6 +10,7 @@ Create Date: 2026-12-01 09:00:00
 - ``alert_deliveries``: the outbox (one row per alert and sink), deleted with its alert.
 - ``camera_runs``: cumulative counters per camera process lifetime (idempotent counters).
 - ``camera_progress``: the next frame to analyse of a recorded clip, per camera.
+- ``centre_leader``: which of several servers sharing the database assigns the cameras.
 
 SQLite: ``alerts`` and ``deployments`` are referenced by other tables with ``ON DELETE
 CASCADE`` and the connection has ``foreign_keys`` on, so recreating them (what batch mode
@@ -127,6 +128,14 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
 
+    op.create_table(
+        "centre_leader",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("holder", sa.String(length=64), nullable=False),
+        sa.Column("until", openlfr.store.types.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_centre_leader")),
+    )
+
 
 def _drop_columns(table: str, *columns: str) -> None:
     if _sqlite():  # natively, in place (see the module docstring)
@@ -139,6 +148,7 @@ def _drop_columns(table: str, *columns: str) -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("centre_leader")
     op.drop_table("camera_progress")
     with op.batch_alter_table("camera_runs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_camera_runs_deployment_id"))
