@@ -186,6 +186,9 @@ class Centre:
         with self.store.session() as s:
             end_expired(s, now=now)
         wanted: dict[CameraKey, tuple[DeploymentState, str]] = {}
+        on_bus = set(self.bus.object_names())
+        for dep_id in [d for d in self._published if bundle_name(d) not in on_bus]:
+            del self._published[dep_id]  # the bus lost it (a restart): publish it again
         with self.store.session() as s:
             active = s.scalars(select(Deployment).where(
                 Deployment.status == DeploymentStatus.ACTIVE)).all()
@@ -206,7 +209,7 @@ class Centre:
             self.bus.object_delete(bundle_name(dep_id))  # the snapshot leaves the bus
             del self._published[dep_id]
             log.info("centre: deployment %s ended: its bundle is deleted from the bus", dep_id)
-        for name in self.bus.object_names():  # also those left by an earlier centre
+        for name in on_bus:  # also those left by an earlier centre
             if name.startswith("deployment.") and int(name.split(".")[1]) not in active_ids:
                 self.bus.object_delete(name)
         leases: dict[CameraKey, Lease] = {}

@@ -188,6 +188,7 @@ def camera_main(conn: Any, payload: dict[str, Any]) -> None:
     started = datetime.now(UTC)
     asked_to_stop = False
     last_status = 0.0
+    last_preview: bytes | None = None
     while worker.running:
         try:
             if conn.poll(0.25):
@@ -202,12 +203,15 @@ def camera_main(conn: Any, payload: dict[str, Any]) -> None:
             asked_to_stop = True
             guard.revoke()
             break
+        if payload.get("preview"):  # the blurred live view, up to 4 frames a second
+            jpeg = worker.latest_preview_jpeg()
+            if jpeg is not None and jpeg is not last_preview:
+                last_preview = jpeg
+                _send(conn, {"preview": jpeg})
         now = time.monotonic()
         if now - last_status >= 1.0:
             last_status = now
-            _send(conn, {"status": _status(worker, recorder, started),
-                         "preview": worker.latest_preview_jpeg() if payload.get("preview")
-                         else None})
+            _send(conn, {"status": _status(worker, recorder, started)})
     worker.stop()
     finished = recorded and not asked_to_stop and worker.error is None
     if finished:

@@ -155,6 +155,10 @@ class FleetRuntime:
     def preview(self, deployment_id: int, camera_id: str) -> bytes | None:
         return self.node.preview(deployment_id, camera_id) if self.node is not None else None
 
+    def is_local(self, deployment_id: int, camera_id: str) -> bool:
+        """Whether this server's own node runs the camera (so its live view is here)."""
+        return self.node is not None and (deployment_id, camera_id) in self.node.camera_pids()
+
     def wake(self) -> None:
         """Reassign now (after a deployment was started or stopped)."""
         if self.centre is not None:

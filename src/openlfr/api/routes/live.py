@@ -55,8 +55,8 @@ def cameras(request: Request, me: CanViewDeployments) -> CameraLiveList:
             continue
         for cam in node.cameras:
             running = cam.state == "running"
-            local = ctx.fleet is not None and ctx.fleet.preview(cam.deployment_id,
-                                                                cam.camera_id) is not None
+            local = ctx.fleet is not None and ctx.fleet.is_local(cam.deployment_id,
+                                                                 cam.camera_id)
             items.append(CameraLive(
                 deployment_id=cam.deployment_id, camera_id=cam.camera_id, running=running,
                 url=f"/api/live/{cam.deployment_id}/{cam.camera_id}.mjpeg" if local else None,
@@ -80,13 +80,15 @@ async def live_view(deployment_id: int, camera_id: str, request: Request,
     def latest() -> bytes | None:
         return fleet.preview(deployment_id, camera_id) if fleet is not None else None
 
-    if latest() is None:
+    def local() -> bool:
+        return fleet is not None and fleet.is_local(deployment_id, camera_id)
+
+    if not local():
         raise NotFound(f"camera {camera_id!r} of deployment {deployment_id} is not running "
                        "on this server's node (only active deployments have a live view)")
     stream = mjpeg_stream(latest, is_disconnected=request.is_disconnected,
                           max_fps=fps, max_frames=frames,
-                          still_running=lambda: not ctx.closing.is_set() and
-                          latest() is not None)
+                          still_running=lambda: not ctx.closing.is_set() and local())
     return StreamingResponse(
         stream, media_type=f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}",
         headers=NO_STORE)

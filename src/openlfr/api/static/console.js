@@ -213,6 +213,8 @@ async function refreshCameras(box) {
       tile.innerHTML = (c.url ? `<img class="live" alt="live view of camera ${escapeHtml(c.camera_id)}" src="${escapeHtml(c.url)}">` : "") +
         '<div class="cap"></div>';
       box.appendChild(tile);
+    } else if (c.url && !tile.querySelector("img.live")) {  // its live view became available
+      tile.insertAdjacentHTML("afterbegin", `<img class="live" alt="live view of camera ${escapeHtml(c.camera_id)}" src="${escapeHtml(c.url)}">`);
     }
     const state = c.running ? "faces that do not match are blurred"
       : (c.error ? "not running: " + c.error : "not running (the recording has ended)");
