@@ -43,7 +43,7 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from openlfr.errors import ConfigError
 
@@ -89,6 +89,18 @@ class BusConfig(BaseModel):
     connect_timeout_s: float = Field(5.0, gt=0, le=120)
     request_timeout_s: float = Field(5.0, gt=0, le=120,
                                      description="Timeout of one publish, KV or object call.")
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        for part in v.split(","):
+            scheme = part.strip().partition("://")[0]
+            if scheme not in ("nats", "tls") or "://" not in part:
+                raise ValueError(f"expected nats://host:port or tls://host:port, got "
+                                 f"{part.strip().rpartition('@')[-1]!r}")
+        return v
 
     def redacted_url(self) -> str:
         from urllib.parse import urlsplit
@@ -149,20 +161,26 @@ class Bus:
 
     # --- connection ---------------------------------------------------------------------
 
-    def connect(self, *, setup: bool = False, timeout: float = 30.0) -> Bus:
-        """Connect (retrying until ``timeout``) and, with ``setup``, create the stream and
-        buckets if they are missing (the centre does this; nodes only use them)."""
-        deadline = time.monotonic() + timeout
+    def connect(self, *, setup: bool = False, timeout: float | None = 30.0) -> Bus:
+        """Connect (retrying until ``timeout``; None: until it works, saying so every 10 s)
+        and, with ``setup``, create the stream and buckets if they are missing (the centre
+        does this; nodes and cameras only use them)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         last: BaseException | None = None
-        while time.monotonic() < deadline:
+        said = time.monotonic()
+        while deadline is None or time.monotonic() < deadline:
             try:
                 self.call(self._connect(setup), timeout=self.config.connect_timeout_s + 10)
                 self.connected.set()
                 return self
             except Exception as exc:  # server not up yet, or JetStream still starting
                 last = exc
+                if time.monotonic() - said >= 10:
+                    said = time.monotonic()
+                    log.warning("%s: still waiting for NATS at %s: %s", self.name,
+                                self.config.redacted_url(), _why(exc))
                 time.sleep(0.5)
-        raise ConfigError(f"cannot reach NATS at {self.config.redacted_url()}: {last}")
+        raise ConfigError(f"cannot reach NATS at {self.config.redacted_url()}: {_why(last)}")
 
     async def _connect(self, setup: bool) -> None:
         if self.nc is None or self.nc.is_closed:
@@ -358,6 +376,13 @@ class Bus:
                 await res
 
         self.call(self.nc.subscribe(subject, cb=cb))
+
+
+def _why(exc: BaseException | None) -> str:
+    if isinstance(exc, BucketNotFoundError | NotFoundError):
+        return ("the fleet's stream and buckets are not there yet: start the centre "
+                "(openlfr serve) on this NATS first")
+    return f"{type(exc).__name__}: {exc}" if exc is not None else "no answer"
 
 
 def nats_server_binary() -> str:

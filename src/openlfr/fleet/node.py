@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -24,6 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from openlfr.errors import ConfigError
 from openlfr.fleet.bundle import Bundle, bundle_name, unseal
 from openlfr.fleet.bus import Bus, BusConfig
 from openlfr.fleet.health import CameraStatus, NodeStatus
@@ -69,6 +71,9 @@ class Node:
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.bus_config, self.config, self._fleet_key = bus, config, fleet_key
         self.name = config.name
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", self.name):
+            raise ConfigError(f"node name {self.name!r}: use 1-64 letters, digits, _ or - "
+                              "(it is a subject token on the bus)")
         self._monotonic = monotonic
         self.bus: Bus | None = None
         self._slots: dict[CameraKey, _Slot] = {}
@@ -77,12 +82,16 @@ class Node:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._stopping: list[threading.Thread] = []
         self.started_at = datetime.now(UTC)
 
     # --- lifecycle ----------------------------------------------------------------------
 
-    def start(self) -> Node:
-        self.bus = Bus(self.bus_config, f"node:{self.name}").connect()
+    def start(self, *, wait: bool = False) -> Node:
+        """Join the fleet; ``wait`` keeps trying until the bus and the centre's buckets are
+        there (``openlfr node``), else gives up after 30 s."""
+        self.bus = Bus(self.bus_config, f"node:{self.name}").connect(
+            timeout=None if wait else 30.0)
         self._thread = threading.Thread(target=self._run, name=f"node:{self.name}",
                                         daemon=True)
         self._thread.start()
@@ -96,6 +105,8 @@ class Node:
             self._thread.join(15)
         for key in list(self._slots):
             self._end(key, "node stopping")
+        for t in self._stopping:
+            t.join(45)
         self._bundles.clear()
         if self.bus is not None:
             try:
@@ -105,7 +116,7 @@ class Node:
             self.bus.close()
 
     def run_forever(self) -> None:
-        self.start()
+        self.start(wait=True)
         try:
             while not self._stop.wait(1.0):
                 pass
@@ -238,12 +249,17 @@ class Node:
             "state": lease.state.model_dump(mode="json"), "log_level": self.config.log_level}
 
     def _end(self, key: CameraKey, why: str) -> None:
+        """Stop a camera without holding up the node: it stops analysing at once (its lease
+        is gone) and is given time to hand what it raised to the stream."""
         slot = self._slots.pop(key, None)
         if slot is None or slot.proc is None:
             return
         log.info("node %s: camera %s of deployment %s stopping: %s", self.name, key[1], key[0],
                  why)
-        slot.proc.stop()
+        t = threading.Thread(target=slot.proc.stop, kwargs={"timeout": 40.0},
+                             name=f"stop:{key[1]}", daemon=True)
+        t.start()
+        self._stopping = [x for x in self._stopping if x.is_alive()] + [t]
 
     # --- views ---------------------------------------------------------------------------
 

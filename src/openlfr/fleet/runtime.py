@@ -16,6 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from openlfr.errors import ConfigError
 from openlfr.fleet.bundle import load_fleet_key
 from openlfr.fleet.bus import RECORDED_SUBJECT, Bus, BusConfig, EmbeddedNats
 from openlfr.fleet.centre import Centre, CentreConfig
@@ -45,7 +48,12 @@ def bus_config_of(config: Any, url: str | None) -> BusConfig:
                   "connect_timeout_s": n.connect_timeout_s}
     if url:
         fields["url"] = url
-    return BusConfig(**fields)
+    try:
+        return BusConfig(**fields)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        raise ConfigError(f"NATS {'.'.join(str(p) for p in e['loc'])}: "
+                          f"{e['msg'].removeprefix('Value error, ')}") from None
 
 
 def node_config_of(config: Any, *, name: str | None = None, max_cameras: int | None = None,
