@@ -144,6 +144,8 @@ class Bus:
         self._objects: ObjectStore | None = None
         self.connected = threading.Event()
         self._closing = False
+        self._watches: dict[str, tuple[dict[str, bytes], asyncio.Event]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
 
     # --- running coroutines from other threads ------------------------------------------
 
@@ -250,8 +252,14 @@ class Bus:
         self._closing = True
 
         async def _close() -> None:
+            for task in self._tasks:
+                task.cancel()
             if self.nc is not None and not self.nc.is_closed:
                 await self.nc.close()  # what mattered was acknowledged already
+            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in rest:
+                t.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
 
         try:
             self.call(_close(), timeout=5)
@@ -304,24 +312,46 @@ class Bus:
         self.call(delete())
 
     def kv_items(self, prefix: str) -> dict[str, bytes]:
-        """Every live key under ``prefix`` (``node.``, ``lease.``) with its value."""
-        assert self._kv is not None
+        """Every live key under ``prefix`` (``node.``, ``lease.``) with its value, from a
+        watch kept for the life of this connection (one consumer per prefix, however often
+        this is called), so changes arrive as they happen."""
+        return self.call(self._items(prefix), timeout=self.config.request_timeout_s * 3)
 
-        async def items() -> dict[str, bytes]:
-            assert self._kv is not None
-            out: dict[str, bytes] = {}
-            watcher = await self._kv.watch(f"{prefix}>", ignore_deletes=True)
+    async def _items(self, prefix: str) -> dict[str, bytes]:
+        if prefix not in self._watches:
+            ready = asyncio.Event()
+            self._watches[prefix] = ({}, ready)
+            self._tasks.append(asyncio.get_running_loop().create_task(
+                self._watch(prefix)))
+        cache, ready = self._watches[prefix]
+        await asyncio.wait_for(ready.wait(), self.config.request_timeout_s * 2)
+        return dict(cache)
+
+    async def _watch(self, prefix: str) -> None:
+        cache, ready = self._watches[prefix]
+        while not self._closing:
             try:
+                assert self._kv is not None
+                watcher = await self._kv.watch(f"{prefix}>")
+                fresh: dict[str, bytes] = {}
+                loaded = False
                 async for entry in watcher:
-                    if entry is None:  # the end of the current values
-                        break
-                    if entry.value:
-                        out[entry.key] = entry.value
-            finally:
-                await watcher.stop()
-            return out
-
-        return self.call(items(), timeout=self.config.request_timeout_s * 3)
+                    if entry is None:  # the current values are in: switch over
+                        cache.clear()
+                        cache.update(fresh)
+                        loaded = True
+                        ready.set()
+                        continue
+                    target = cache if loaded else fresh
+                    if entry.operation in ("DEL", "PURGE") or not entry.value:
+                        target.pop(entry.key, None)
+                    else:
+                        target[entry.key] = entry.value
+            except asyncio.CancelledError:
+                return
+            except Exception as exc:  # the server went away: watch again when it is back
+                log.debug("%s: watch of %s ended: %s", self.name, prefix, exc)
+                await asyncio.sleep(1.0)
 
     def object_put(self, name: str, data: bytes) -> None:
         assert self._objects is not None

@@ -74,10 +74,11 @@ def claim_leadership(session: Any, holder: str, now: datetime, term_s: float) ->
 class CentreConfig:
     def __init__(self, *, lease_s: float = 6.0, node_timeout_s: float = 3.0,
                  tick_s: float = 1.0, default_sinks: tuple[str, ...] = (),
-                 retention_every_s: float = 600.0) -> None:
+                 retention_every_s: float = 600.0, forget_node_s: float = 3600.0) -> None:
         self.lease_s, self.node_timeout_s, self.tick_s = lease_s, node_timeout_s, tick_s
         self.default_sinks = tuple(default_sinks)
         self.retention_every_s = retention_every_s
+        self.forget_node_s = forget_node_s  # a dead node stays listed (marked) this long
 
 
 class Centre:
@@ -242,7 +243,12 @@ class Centre:
             except ValidationError:
                 continue
         for n in nodes:
-            n.alive = (now - n.reported_at).total_seconds() <= self.config.node_timeout_s
+            silent_s = (now - n.reported_at).total_seconds()
+            n.alive = silent_s <= self.config.node_timeout_s
+            if silent_s > self.config.forget_node_s and self.leader:
+                self.bus.kv_delete(f"node.{n.name}")  # long gone: off the control room's list
+        nodes = [n for n in nodes if (now - n.reported_at).total_seconds()
+                 <= self.config.forget_node_s]
         self._nodes = sorted(nodes, key=lambda n: n.name)
         return nodes
 
