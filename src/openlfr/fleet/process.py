@@ -189,6 +189,7 @@ def camera_main(conn: Any, payload: dict[str, Any]) -> None:
     asked_to_stop = False
     last_status = 0.0
     last_preview: bytes | None = None
+    lost: str | None = None
     while worker.running:
         try:
             if conn.poll(0.25):
@@ -212,8 +213,13 @@ def camera_main(conn: Any, payload: dict[str, Any]) -> None:
         if now - last_status >= 1.0:
             last_status = now
             _send(conn, {"status": _status(worker, recorder, started)})
+        if recorded and worker.counts["refused"]:
+            # a recorded clip is scanned whole or not at all: stop rather than skip frames;
+            # the next lease scans it again (its alerts keep their ids, stored once)
+            lost = "lease lost part-way through the recorded clip"
+            break
     worker.stop()
-    finished = recorded and not asked_to_stop and worker.error is None
+    finished = recorded and not asked_to_stop and worker.error is None and lost is None
     if finished:
         recorder.counters({}, finished=True)
     flushed = recorder.close(timeout=30.0)
@@ -221,7 +227,7 @@ def camera_main(conn: Any, payload: dict[str, Any]) -> None:
         log.error("camera %s: %d messages not acknowledged by the stream at exit", cam,
                   recorder.pending)
     _send(conn, {"status": _status(worker, recorder, started), "finished": finished,
-                 "error": str(worker.error) if worker.error else None, "final": True})
+                 "error": str(worker.error) if worker.error else lost, "final": True})
     bus.close()
 
 
