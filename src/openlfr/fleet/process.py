@@ -271,6 +271,10 @@ class CameraProcess:
         self.final = False
         self.error: str | None = None
         self.last_heard = time.monotonic()
+        # the child's messages are read as they come, so it never blocks on a full pipe
+        self._reader = threading.Thread(target=self._read, daemon=True,
+                                        name=f"pipe:{self.camera_id}")
+        self._reader.start()
 
     @property
     def pid(self) -> int | None:
@@ -284,21 +288,26 @@ class CameraProcess:
         _send(self._conn, {"until_monotonic": until_monotonic,
                            "state": state.model_dump(mode="json")})
 
-    def poll(self) -> None:
-        try:
-            while self._conn.poll(0):
+    def _read(self) -> None:
+        while True:
+            try:
                 msg = self._conn.recv()
-                self.last_heard = time.monotonic()
-                if "status" in msg:
-                    self.status = msg["status"]
-                if msg.get("preview") is not None:
-                    self.preview = msg["preview"]
-                if msg.get("final"):
-                    self.final = True
-                    self.finished = bool(msg.get("finished"))
-                    self.error = msg.get("error")
-        except (EOFError, OSError):
-            pass
+            except (EOFError, OSError):
+                return
+            self.last_heard = time.monotonic()
+            if "status" in msg:
+                self.status = msg["status"]
+            if msg.get("preview") is not None:
+                self.preview = msg["preview"]
+            if msg.get("final"):
+                self.error = msg.get("error")
+                self.finished = bool(msg.get("finished"))
+                self.final = True
+
+    def poll(self) -> None:
+        """Wait a moment for the child's last words once it has exited."""
+        if not self.proc.is_alive():
+            self._reader.join(1.0)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the camera to end (it publishes what it holds), then make sure it did."""
@@ -310,7 +319,7 @@ class CameraProcess:
         if self.proc.is_alive():
             self.proc.kill()
             self.proc.join(3)
-        self.poll()
+        self._reader.join(2.0)
         self._conn.close()
 
     def kill(self) -> None:
