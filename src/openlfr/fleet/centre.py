@@ -97,7 +97,8 @@ class Centre:
         self._threads: list[threading.Thread] = []
         self._nodes: list[NodeStatus] = []
         self.figures = dict(alerts_recorded=0, alerts_duplicate=0, alerts_refused=0,
-                            counters_applied=0, redelivered=0, store_errors=0,
+                            counters_applied=0, counters_refused=0, redelivered=0,
+                            store_errors=0,
                             assign_passes=0)
         self._last_retention = 0.0
         # this centre's id in the leader's row: stable across restarts of one server (its
@@ -313,7 +314,7 @@ class Centre:
             else:
                 raise OpenLFRError(f"unknown event subject {msg.subject}")
         except OpenLFRError as exc:  # can never be recorded: say so once, do not retry
-            self.figures["alerts_refused" if kind == "alert" else "store_errors"] += 1
+            self.figures["alerts_refused" if kind == "alert" else "counters_refused"] += 1
             log.warning("centre: %s message refused: %s", kind or "unknown", exc)
             self.bus.call(msg.ack())
             return
