@@ -27,7 +27,13 @@ from typing import Any, Protocol
 
 from openlfr.alerts.model import Alert
 from openlfr.errors import StateError
-from openlfr.pipeline.sources import FileSourceConfig, FolderSourceConfig, Mode, source_config
+from openlfr.pipeline.sources import (
+    FileSourceConfig,
+    FolderSourceConfig,
+    Mode,
+    open_source,
+    source_config,
+)
 from openlfr.pipeline.worker import CameraWorker, Guard, WorkerConfig
 from openlfr.watchlist.index import WatchlistIndex
 
@@ -54,6 +60,10 @@ class CameraSpec:
     evaluation: bool  # the deployment is of kind evaluation
     index: WatchlistIndex
     worker_options: dict[str, Any] = field(default_factory=dict)
+    #: recorded footage resumed part-way (the centre's stored progress): the first frame to
+    #: analyse and the first track id; a live camera starts from now whatever they say
+    start_frame: int = 0
+    start_track_id: int = 1
 
 
 def is_recorded(source: str) -> bool:
@@ -77,10 +87,19 @@ def build_camera(spec: CameraSpec, engine: Any, *, guard: Guard, recorder: Recor
                          "deployment)")
     mode = Mode.evaluation if recorded else Mode.live
     options = {"preview_every": 2, **spec.worker_options, "preview": preview}
+    resumed = recorded and spec.start_frame > 0
+    if resumed:
+        options["first_track_id"] = spec.start_track_id
     cfg = WorkerConfig(camera_id=spec.camera_id, threshold=spec.threshold, mode=mode,
                        evaluation=spec.evaluation, deployment_id=spec.deployment_id,
                        stable_alert_ids=recorded, **options)
-    return CameraWorker(source if source is not None else source_config(spec.source), engine,
+    if source is None:
+        source = (open_source(spec.source, mode, start_frame=spec.start_frame) if resumed
+                  else source_config(spec.source))
+        if resumed:
+            log.info("camera %s of deployment %s: resuming the recorded clip at frame %d",
+                     spec.camera_id, spec.deployment_id, spec.start_frame)
+    return CameraWorker(source, engine,
                         spec.index, cfg, guard=guard, sinks=sinks, on_alert=recorder.alert,
                         on_counters=recorder.counters, on_frame=on_frame)
 

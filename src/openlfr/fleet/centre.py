@@ -188,6 +188,7 @@ class Centre:
         with self.store.session() as s:
             end_expired(s, now=now)
         wanted: dict[CameraKey, tuple[DeploymentState, str]] = {}
+        resume: dict[CameraKey, tuple[int, int]] = {}
         on_bus = set(self.bus.object_names())
         for dep_id in [d for d in self._published if bundle_name(d) not in on_bus]:
             del self._published[dep_id]  # the bus lost it (a restart): publish it again
@@ -202,10 +203,12 @@ class Centre:
                                         window_end=dep.window_end,
                                         camera_ids=list(dep.camera_ids), kind=dep.kind.value)
                 for cam in dep.camera_ids:
-                    progress = GA.get_progress(s, dep.id, cam)
-                    if progress is not None and progress[1]:
+                    progress = GA.get_resume_point(s, dep.id, cam)
+                    if progress is not None and progress.finished:
                         continue  # a recorded clip that was scanned to its end
                     wanted[(dep.id, cam)] = (state, digest)
+                    if progress is not None:  # a recorded clip resumes where it stopped
+                        resume[(dep.id, cam)] = (progress.frame_index, progress.next_track_id)
             active_ids = {d.id for d in active}
         for dep_id in [d for d in self._published if d not in active_ids]:
             self.bus.object_delete(bundle_name(dep_id))  # the snapshot leaves the bus
@@ -225,7 +228,7 @@ class Centre:
         now = self._clock()
         nodes = self._read_nodes(now)
         p = plan(wanted, leases, nodes, now, lease_s=self.config.lease_s,
-                 node_timeout_s=self.config.node_timeout_s)
+                 node_timeout_s=self.config.node_timeout_s, resume=resume)
         for key in p.delete:
             self.bus.kv_delete(lease_key(*key))
         for lease in p.put:
@@ -254,6 +257,7 @@ class Centre:
         return nodes
 
     def _publish_bundle(self, session: Any, dep: Any) -> str | None:
+        from openlfr.governance.deployments import camera_sources
         from openlfr.governance.watchlist import load_snapshot
 
         have = self._published.get(dep.id)
@@ -264,10 +268,15 @@ class Centre:
         except OpenLFRError as exc:
             log.error("centre: deployment %s cannot run: %s", dep.id, exc)
             return None
+        try:
+            cameras = camera_sources(session, dep, self.store.keyring)
+        except OpenLFRError as exc:
+            log.error("centre: deployment %s cannot run: %s", dep.id, exc)
+            return None
         ids = [str(int(x)) for x in snap.subject_ids]
         bundle = Bundle(deployment_id=dep.id, kind=dep.kind.value,
                         threshold=float(dep.threshold), embedder_key=dep.embedder_key,
-                        cameras={c.camera_id: c.source_url for c in dep.cameras},
+                        cameras=cameras,
                         subject_ids=ids, labels=list(snap.labels),
                         categories=[getattr(c, "value", c) for c in snap.categories],
                         embeddings=snap.embeddings)
@@ -355,5 +364,6 @@ class Centre:
             if GA.add_run_counters(s, ev.deployment_id, ev.camera_id, ev.run_id, ev.seq,
                                    ev.totals, ev.at):
                 self.figures["counters_applied"] += 1
-            if ev.finished:
-                GA.save_progress(s, ev.deployment_id, ev.camera_id, ev.frames, True, ev.at)
+            if ev.frame_index is not None or ev.finished:  # how far a recorded clip got
+                GA.save_progress(s, ev.deployment_id, ev.camera_id, ev.frame_index or 0,
+                                 ev.finished, ev.at, next_track_id=ev.next_track_id or 1)

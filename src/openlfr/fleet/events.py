@@ -64,7 +64,10 @@ class CountersEvent(BaseModel):
     dropped: int = Field(0, ge=0)
     faces: int = Field(0, ge=0)
     tracks: int = Field(0, ge=0)
-    frame_index: int | None = Field(None, ge=0, description="Next frame of a recorded clip.")
+    frame_index: int | None = Field(None, ge=0, lt=2**62, description="Next frame of a "
+                                    "recorded clip: where a restarted camera resumes.")
+    next_track_id: int | None = Field(None, ge=1, lt=2**62, description="The first track id "
+                                      "of a run resumed at frame_index.")
     finished: bool = Field(False, description="A recorded clip reached its end.")
     at: datetime
 

@@ -59,6 +59,9 @@ class Lease(BaseModel):
     until: datetime
     state: DeploymentState
     bundle_digest: str
+    start_frame: int = Field(0, ge=0, lt=2**62, description="A recorded clip's stored "
+                             "progress: the camera starts (or restarts) at this frame.")
+    start_track_id: int = Field(1, ge=1, lt=2**62)
 
     @property
     def key(self) -> CameraKey:
@@ -78,11 +81,15 @@ class Plan:
 
 def plan(wanted: Mapping[CameraKey, tuple[DeploymentState, str]],
          leases: Mapping[CameraKey, Lease], nodes: Iterable[NodeStatus], now: datetime, *,
-         lease_s: float, node_timeout_s: float) -> Plan:
+         lease_s: float, node_timeout_s: float,
+         resume: Mapping[CameraKey, tuple[int, int]] | None = None) -> Plan:
     """Renew the leases of live owners, move cameras whose owner is gone once its lease has
     run out, place new cameras on the live node with the most room, and drop leases of
     cameras no longer wanted. ``wanted`` maps each camera to its deployment's state and the
-    digest of the deployment's current bundle."""
+    digest of the deployment's current bundle; ``resume`` the (start frame, start track id)
+    of recorded clips with stored progress, carried by their leases (renewals included, so a
+    camera restarted by its node resumes from the latest progress)."""
+    resume = resume or {}
     alive = {n.name: n for n in nodes
              if (now - n.reported_at).total_seconds() <= node_timeout_s}
     load = {name: 0 for name in alive}
@@ -93,10 +100,12 @@ def plan(wanted: Mapping[CameraKey, tuple[DeploymentState, str]],
     out = Plan([], [k for k in leases if k not in wanted], [], [])
     for key in sorted(wanted):
         state, digest = wanted[key]
+        start_frame, start_track = resume.get(key, (0, 1))
         lease = leases.get(key)
         if lease is not None and lease.node in alive:
             out.put.append(lease.model_copy(update={
-                "issued_at": now, "until": until, "state": state, "bundle_digest": digest}))
+                "issued_at": now, "until": until, "state": state, "bundle_digest": digest,
+                "start_frame": start_frame, "start_track_id": start_track}))
             continue
         if lease is not None and lease.until > now:
             out.waiting.append(key)
@@ -109,5 +118,6 @@ def plan(wanted: Mapping[CameraKey, tuple[DeploymentState, str]],
         load[best.name] += 1
         out.put.append(Lease(deployment_id=key[0], camera_id=key[1], node=best.name,
                              epoch=(lease.epoch + 1) if lease is not None else 1,
-                             issued_at=now, until=until, state=state, bundle_digest=digest))
+                             issued_at=now, until=until, state=state, bundle_digest=digest,
+                             start_frame=start_frame, start_track_id=start_track))
     return out

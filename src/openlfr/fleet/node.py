@@ -246,7 +246,8 @@ class Node:
             "bus": self.bus_config.model_dump(mode="json"),
             "grace_s": self.config.grace_s, "vision": vision, "worker_options": worker,
             "preview": self.config.preview and worker.pop("preview", True), "until_monotonic": end,
-            "state": lease.state.model_dump(mode="json"), "log_level": self.config.log_level}
+            "state": lease.state.model_dump(mode="json"), "log_level": self.config.log_level,
+            "start_frame": lease.start_frame, "start_track_id": lease.start_track_id}
 
     def _end(self, key: CameraKey, why: str) -> None:
         """Stop a camera without holding up the node: it stops analysing at once (its lease

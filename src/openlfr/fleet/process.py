@@ -89,6 +89,7 @@ class BusRecorder:
         self._queue: queue.Queue[tuple[str, bytes, str] | None] = queue.Queue()
         self._totals = dict(frames=0, dropped=0, faces=0, tracks=0)
         self._seq = 0
+        self._resume: tuple[int, int] | None = None  # (next frame, next track id)
         self._lock = threading.Lock()
         self.raised = 0
         self.published = 0
@@ -111,9 +112,13 @@ class BusRecorder:
         with self._lock:
             for k in self._totals:
                 self._totals[k] += int(delta.get(k, 0))
+            if delta.get("frame_index") is not None:  # recorded footage: how far it got
+                self._resume = (int(delta["frame_index"]), int(delta.get("next_track_id", 1)))
             self._seq += 1
+            frame_index, next_track = self._resume or (None, None)
             ev = CountersEvent(run_id=self.run_id, seq=self._seq,
                                deployment_id=self.deployment_id, camera_id=self.camera_id,
+                               frame_index=frame_index, next_track_id=next_track,
                                finished=finished, at=datetime.now(UTC), **self._totals)
         self._queue.put((counters_subject(self.deployment_id, self.camera_id), ev.to_wire(),
                          f"{self.run_id}.{ev.seq}"))
@@ -172,7 +177,9 @@ def camera_main(conn: Any, payload: dict[str, Any]) -> None:
                                categories=idx["categories"], image_refs=idx["image_refs"])
         spec = CameraSpec(dep, cam, payload["source"], float(payload["threshold"]),
                           bool(payload["evaluation"]), index,
-                          dict(payload.get("worker_options") or {}))
+                          dict(payload.get("worker_options") or {}),
+                          start_frame=int(payload.get("start_frame") or 0),
+                          start_track_id=int(payload.get("start_track_id") or 1))
         bus = Bus(BusConfig.model_validate(payload["bus"]), f"camera:{dep}/{cam}").connect()
         recorder = BusRecorder(bus, dep, cam)
         worker = build_camera(spec, engine, guard=guard, recorder=recorder,

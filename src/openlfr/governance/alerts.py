@@ -19,7 +19,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import case, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -51,7 +51,7 @@ from openlfr.store.models import (
 from openlfr.store.types import as_utc
 
 __all__ = ["record_alert", "record_alert_event", "alert_refusal", "add_run_counters",
-           "save_progress", "get_progress", "adjudicate", "decide_status", "hold_alert",
+           "save_progress", "get_progress", "get_resume_point", "ResumePoint", "adjudicate", "decide_status", "hold_alert",
            "release_hold", "list_alerts", "get_alert", "alert_probe_image", "add_counters",
            "get_counters", "FINAL"]
 
@@ -151,31 +151,51 @@ def add_run_counters(session: Session, deployment_id: int, camera_id: str, run_i
 
 
 def save_progress(session: Session, deployment_id: int, camera_id: str, frame_index: int,
-                  finished: bool, now: datetime) -> None:
-    """Store how far a camera got through a recorded clip. Never moves back: a redelivered
-    older report keeps the furthest frame, and ``finished`` stays set once set."""
-    _check_counts({"frame_index": frame_index})
+                  finished: bool, now: datetime, *, next_track_id: int = 1) -> None:
+    """Store how far a camera got through a recorded clip: the next frame to analyse and the
+    first track id of a run resumed there. Never moves back: a redelivered older report keeps
+    the furthest frame (with its track id), and ``finished`` stays set once set."""
+    _check_counts({"frame_index": frame_index, "next_track_id": next_track_id})
     now = as_utc(now)
     get_deployment(session, deployment_id)
+    further = CameraProgress.frame_index < frame_index
     stmt = (update(CameraProgress)
             .where(CameraProgress.deployment_id == deployment_id,
                    CameraProgress.camera_id == camera_id)
-            .values(frame_index=case((CameraProgress.frame_index < frame_index, frame_index),
+            .values(frame_index=case((further, frame_index),
                                      else_=CameraProgress.frame_index),
+                    next_track_id=case((further, next_track_id),
+                                       else_=CameraProgress.next_track_id),
                     finished=or_(CameraProgress.finished, bool(finished)), updated_at=now)
             .execution_options(synchronize_session=False))
     _upsert(session, stmt, lambda: CameraProgress(
         deployment_id=deployment_id, camera_id=camera_id, frame_index=frame_index,
-        finished=bool(finished), updated_at=now))
+        next_track_id=next_track_id, finished=bool(finished), updated_at=now))
+
+
+class ResumePoint(NamedTuple):
+    frame_index: int  # the next frame to analyse
+    next_track_id: int  # the first track id of a run resumed there
+    finished: bool  # the clip was scanned to its end
+
+
+def get_resume_point(session: Session, deployment_id: int, camera_id: str
+                     ) -> ResumePoint | None:
+    """Where a recorded clip's camera resumes, or None if no progress was ever saved."""
+    row = session.execute(select(CameraProgress.frame_index, CameraProgress.next_track_id,
+                                 CameraProgress.finished).where(
+        CameraProgress.deployment_id == deployment_id,
+        CameraProgress.camera_id == camera_id)).first()
+    if row is None:
+        return None
+    return ResumePoint(int(row[0]), int(row[1] or 1), bool(row[2]))
 
 
 def get_progress(session: Session, deployment_id: int, camera_id: str
                  ) -> tuple[int, bool] | None:
     """``(next frame to analyse, finished)`` of a recorded clip, or None if never saved."""
-    row = session.execute(select(CameraProgress.frame_index, CameraProgress.finished).where(
-        CameraProgress.deployment_id == deployment_id,
-        CameraProgress.camera_id == camera_id)).first()
-    return None if row is None else (int(row[0]), bool(row[1]))
+    point = get_resume_point(session, deployment_id, camera_id)
+    return None if point is None else (point.frame_index, point.finished)
 
 
 def get_counters(session: Session, deployment_id: int) -> list[CountersPublic]:

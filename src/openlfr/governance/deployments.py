@@ -22,16 +22,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from openlfr.errors import NotFound, StateError
+from openlfr.errors import ConfigError, NotFound, StateError
 from openlfr.governance import audit
 from openlfr.governance.auth import Action, get_user, require
-from openlfr.governance.schemas import DeploymentCreate, DeploymentUpdate
+from openlfr.governance.crypto import Keyring, aad_for
+from openlfr.governance.schemas import DeploymentCreate, DeploymentUpdate, redact_url
 from openlfr.store.models import (
     Deployment,
     DeploymentCamera,
+    DeploymentCounter,
     DeploymentStatus,
     Role,
     Snapshot,
@@ -278,10 +280,12 @@ def create_deployment(session: Session, actor: User, data: DeploymentCreate,
         authorising_officer_id=officer.id, created_by_id=actor.id, threshold=data.threshold,
         embedder_key=data.embedder_key, two_person_verification=data.two_person_verification,
         sinks=list(data.sinks), created_at=now,
-        cameras=[DeploymentCamera(camera_id=c.camera_id, source_url=c.source_url)
+        cameras=[DeploymentCamera(camera_id=c.camera_id, source_url=redact_url(c.source_url))
                  for c in data.cameras])
     session.add(dep)
     session.flush()
+    for cam, spec in zip(dep.cameras, data.cameras, strict=True):
+        _seal_camera_source(session, cam, spec.source_url)
     audit.append(session, actor=actor.username, action="deployment_create", now=now,
                  target=_ref(dep), details={
                      "name": dep.name, "kind": dep.kind, "location": dep.location,
@@ -316,6 +320,58 @@ def update_deployment(session: Session, actor: User, deployment_id: int,
     audit.append(session, actor=actor.username, action="deployment_update", now=now,
                  target=_ref(dep), details={"changed": sorted(changes)})
     return dep
+
+
+# --- camera sources: encrypted at rest ----------------------------------------------------
+
+
+def _camera_aad(cam: DeploymentCamera) -> bytes:
+    return aad_for("deployment_cameras", cam.id, "source_secret")
+
+
+def _keyring(session: Session, keyring: Keyring | None) -> Keyring | None:
+    return keyring if keyring is not None else session.info.get("keyring")
+
+
+def _seal_camera_source(session: Session, cam: DeploymentCamera, url: str,
+                        keyring: Keyring | None = None) -> None:
+    """Store ``url`` encrypted (the row must have its id), keeping only its redacted form in
+    the clear. A URL without a password may stay plain when no key is at hand; one with a
+    password is refused then, never stored in the clear."""
+    kr = _keyring(session, keyring)
+    if kr is None:
+        if redact_url(url) != url:
+            raise ConfigError("camera credentials are stored encrypted: open the store with "
+                              "the encryption key (OPENLFR_KEY or OPENLFR_KEY_FILE)")
+        cam.source_url, cam.source_secret = url, None
+        return
+    cam.source_secret = kr.encrypt(url.encode(), _camera_aad(cam))
+    cam.source_url = redact_url(url)
+    session.flush()
+
+
+def camera_source(session: Session, cam: DeploymentCamera,
+                  keyring: Keyring | None = None) -> str:
+    """The one way to read a camera's source URL (with its credentials): decrypted with the
+    store's keyring. A row written before encryption (revision 0003 could not encrypt it
+    without the key) is encrypted here, on its first read with the key, and its displayed URL
+    redacted (the caller's transaction commits it)."""
+    if cam.source_secret is not None:
+        kr = _keyring(session, keyring)
+        if kr is None:
+            raise ConfigError(f"camera {cam.camera_id!r}: its source URL is encrypted and this "
+                              "session has no encryption key")
+        return kr.decrypt(cam.source_secret, _camera_aad(cam)).decode()
+    url = cam.source_url  # plain: credential-free, or from before encryption
+    if _keyring(session, keyring) is not None:
+        _seal_camera_source(session, cam, url, keyring)
+    return url
+
+
+def camera_sources(session: Session, dep: Deployment,
+                   keyring: Keyring | None = None) -> dict[str, str]:
+    """Camera id -> source URL (decrypted) of every camera of ``dep``."""
+    return {c.camera_id: camera_source(session, c, keyring) for c in dep.cameras}
 
 
 def authorise(session: Session, actor: User, deployment_id: int, now: datetime) -> Deployment:
@@ -371,10 +427,11 @@ def start(session: Session, actor: User, deployment_id: int, now: datetime) -> D
     return dep
 
 
-def _end(session: Session, dep: Deployment, actor: str, now: datetime, reason: str) -> None:
+def _end(session: Session, dep: Deployment, actor: str, now: datetime, reason: str,
+         ended: datetime | None = None) -> None:
     check_transition(dep.status, S.ENDED, dep.id)
     # The use ends at the window's end even if the sweeper notices later.
-    ended = min(now, dep.window_end)
+    ended = min(now, dep.window_end) if ended is None else ended
     dep.status, dep.ended_at, dep.end_reason = S.ENDED, ended, reason
     session.flush()
     audit.append(session, actor=actor, action="deployment_end", now=now, target=_ref(dep),
@@ -392,6 +449,20 @@ def stop(session: Session, actor: User, deployment_id: int, now: datetime,
     return dep
 
 
+def _last_analysed(session: Session, dep: Deployment) -> datetime:
+    """When a deployment whose window closed last analysed a frame, as far as the store
+    knows: the latest counter update of its cameras, capped at the window's end (and never
+    before its start). The server may have been down at the window's end, and the sweeper
+    noticed later: that is not when scanning ended. With no counters at all (no camera ever
+    reported), the window's end."""
+    last = session.scalar(select(func.max(DeploymentCounter.updated_at)).where(
+        DeploymentCounter.deployment_id == dep.id))
+    if last is None:
+        return dep.window_end
+    start = dep.started_at or dep.window_start
+    return max(start, min(as_utc(last), dep.window_end))
+
+
 def end_expired(session: Session, now: datetime) -> list[int]:
     """End every active deployment whose window has closed; cancel authorised ones whose
     window closed without a start. Returns the ids changed. Run by the server on a timer."""
@@ -402,7 +473,7 @@ def end_expired(session: Session, now: datetime) -> list[int]:
         Deployment.window_end <= now).order_by(Deployment.id).with_for_update())
     for dep in rows:
         if dep.status == S.ACTIVE:
-            _end(session, dep, audit.SYSTEM, now, "window_end")
+            _end(session, dep, audit.SYSTEM, now, "window_end", _last_analysed(session, dep))
         else:
             dep.status, dep.cancelled_at = S.CANCELLED, now
             dep.end_reason = "window closed without a start"

@@ -177,6 +177,8 @@ class _Reader:
     reconnect: tuple[float, float, int | None] | None = None  # initial, max, max attempts
     loop: bool = False
     describe: Callable[[], str] = field(default=lambda: "")
+    #: pass over one frame without handing it out (False at the end); None: read and drop
+    skip: Callable[[], bool] | None = None
 
 
 class Source:
@@ -184,13 +186,21 @@ class Source:
     call :meth:`start` and :meth:`stop`.
 
     ``clock``/``sleep`` are injectable for tests of pacing and backoff.
+
+    ``start_frame`` (recorded footage in evaluation mode only: a resumed clip) passes over the
+    frames before it, decoded but never handed out, so the first frame read has that index
+    and media time; a live source, or a looping clip, starts from now whatever it says.
     """
 
     def __init__(self, reader: _Reader, mode: Mode = Mode.live, *,
                  sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, start_frame: int = 0) -> None:
+        if start_frame < 0:
+            raise ValueError("start_frame must be >= 0")
         self._r = reader
         self.mode = Mode(mode)
+        self.start_frame = (int(start_frame) if self.mode is Mode.evaluation
+                            and not reader.live_input and not reader.loop else 0)
         self.name = reader.name
         self.stats = SourceStats()
         self._sleep = sleep
@@ -324,7 +334,14 @@ class Source:
         media_t = 0.0
         attempts = 0
         try:
+            skip = r.skip or (lambda: r.read() is not None)
+            while index < self.start_frame and not self._stop.is_set():
+                if not skip():
+                    break  # the clip ends before its resume point: nothing is left
+                index += 1
             while not self._stop.is_set():
+                if index < self.start_frame:
+                    break
                 image = r.read()
                 if image is None:
                     if r.reconnect is None:
@@ -425,6 +442,10 @@ def _capture_reader(name: str, target: str | int, *, live_input: bool,
         ok, image = cap.read()  # type: ignore[attr-defined]
         return image if ok and image is not None else None
 
+    def skip() -> bool:
+        cap = state["cap"]
+        return cap is not None and bool(cap.grab())  # type: ignore[attr-defined]
+
     def close() -> None:
         cap = state["cap"]
         if cap is not None:
@@ -432,7 +453,7 @@ def _capture_reader(name: str, target: str | int, *, live_input: bool,
         state["cap"] = None
 
     return _Reader(name=name, open=open_, read=read, close=close, live_input=live_input,
-                   reconnect=reconnect, loop=loop)
+                   reconnect=reconnect, loop=loop, skip=skip)
 
 
 def _file_reader(cfg: FileSourceConfig, mode: Mode) -> _Reader:
@@ -460,7 +481,16 @@ def _file_reader(cfg: FileSourceConfig, mode: Mode) -> _Reader:
     def read_first() -> np.ndarray | None:
         return first.pop() if first else inner_read()
 
-    reader.open, reader.read = open_checked, read_first
+    inner_skip = reader.skip
+    assert inner_skip is not None
+
+    def skip_first() -> bool:
+        if first:
+            first.clear()
+            return True
+        return inner_skip()
+
+    reader.open, reader.read, reader.skip = open_checked, read_first, skip_first
     return reader
 
 
@@ -491,7 +521,7 @@ def _folder_reader(cfg: FolderSourceConfig) -> _Reader:
         return None
 
     return _Reader(name=str(path), open=open_, read=read, close=lambda: None,
-                   live_input=False)
+                   live_input=False)  # a resumed folder reads what it skips (same indices)
 
 
 def open_source(config: SourceConfig | str | dict, mode: Mode | str = Mode.live, **kw: object

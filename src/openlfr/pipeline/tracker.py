@@ -158,12 +158,13 @@ class IoUTracker:
     """IoU + constant-velocity tracker. ``update(faces, frame_index) -> faces`` with ids."""
 
     def __init__(self, config: IoUTrackerConfig | None = None, *,
-                 evidence_factory: Callable[[], TrackEvidence] | None = None) -> None:
+                 evidence_factory: Callable[[], TrackEvidence] | None = None,
+                 first_id: int = 1) -> None:
         self.config = config or IoUTrackerConfig()
         keep = self.config.keep_best
         self._evidence_factory = evidence_factory or (lambda: TrackEvidence(keep=keep))
         self._tracks: dict[int, Track] = {}
-        self._next_id = 1
+        self._next_id = int(first_id)  # a resumed clip goes on numbering where it stopped
         self._ended: list[Track] = []
         self._frame = -1
         self.tracks_started = 0
@@ -227,6 +228,11 @@ class IoUTracker:
         it needs; their evidence is cleared when the next call is made."""
         ended, self._ended = self._ended, []
         return ended
+
+    @property
+    def next_id(self) -> int:
+        """The id the next new track gets."""
+        return self._next_id
 
     @property
     def live_tracks(self) -> dict[int, Track]:

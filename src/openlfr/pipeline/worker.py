@@ -83,7 +83,9 @@ class WorkerConfig(BaseModel):
     preview_every: int = Field(1, ge=1, le=1000, description="Encode the live preview every "
                                "N analysed frames (JPEG encoding costs a few ms).")
     counters_every_s: float = Field(5.0, gt=0, description="How often on_counters is called "
-                                    "with the counts since the last call.")
+                                    "with the counts since the last call (frames, dropped, "
+                                    "faces, tracks; in evaluation mode also frame_index and "
+                                    "next_track_id, the resume point: not deltas).")
     scene_cut: float | None = Field(0.4, ge=0.0, le=1.0, description="End every track when "
                                     "consecutive frames differ this much (Bhattacharyya "
                                     "distance of colour histograms; edited footage, a moved "
@@ -96,6 +98,10 @@ class WorkerConfig(BaseModel):
                                    "(deployment, camera, frame, track, subject) instead of "
                                    "drawing one at random, so replaying recorded footage "
                                    "raises the same ids (the store keeps each once).")
+    first_track_id: int = Field(1, ge=1, lt=2**62, description="The id of the first new "
+                                "track: a recorded clip resumed part-way goes on numbering "
+                                "where its last run stood at the resume point, so its "
+                                "replayed alerts keep their ids.")
     max_consecutive_errors: int = Field(25, ge=1, le=100_000, description="A frame whose "
                                         "analysis fails is skipped and counted; this many "
                                         "failures in a row stop the worker with the error.")
@@ -148,7 +154,7 @@ class CameraWorker:
         self.on_frame = on_frame  # receives each redacted preview frame (e.g. a video writer)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._dispatcher = Dispatcher(list(sinks or []))
-        self._tracker = IoUTracker(config.tracker)
+        self._tracker = IoUTracker(config.tracker, first_id=config.first_track_id)
         self._matcher = TrackMatcher(index, MatcherConfig(threshold=config.threshold,
                                                           min_hits=config.min_hits))
         self._alert_labels: dict[int, str] = {}  # track id -> label, for the preview
@@ -170,6 +176,13 @@ class CameraWorker:
         self._embed_aligned = getattr(engine.embedder, "embed_aligned", None)
         self._prev_hist: np.ndarray | None = None
         self._best_non_alert = -1.0  # highest rank-1 score of a track that did not alert
+        #: index of the last frame analysed (not refused, not failed); None before the first
+        self.last_frame_index: int | None = None
+        # where a resumed run of recorded footage may start, and the track id it starts at:
+        # the frame after the last one analysed with no track left open, so a run resumed
+        # there analyses what follows exactly as this run did (same tracks, same alert ids)
+        self._resume = (int(getattr(self.source, "start_frame", 0) or 0),
+                        config.first_track_id)
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> CameraWorker:
@@ -211,6 +224,14 @@ class CameraWorker:
         if self.error is not None:
             raise self.error
         return self.stats()
+
+    @property
+    def resume_point(self) -> tuple[int, int]:
+        """``(frame index, first track id)`` a later run of this recorded footage can resume
+        from: after the last frame analysed with no track open (the start frame until then).
+        Frames between it and :attr:`last_frame_index` are analysed again by the resumed run,
+        which raises the same alerts with the same ids (``stable_alert_ids``)."""
+        return self._resume
 
     @property
     def running(self) -> bool:
@@ -344,6 +365,9 @@ class CameraWorker:
                 self._raise_alert(frame, d, crop_face(image, faces.boxes[i]), t_begin)
             self.latency.add("match", time.perf_counter() - t4)
         self._drop_ended()
+        self.last_frame_index = frame.index
+        if not self._tracker.live_tracks:
+            self._resume = (frame.index + 1, self._tracker.next_id)
         t5 = time.perf_counter()
         if self.config.preview or self.on_frame is not None:
             self._make_preview(image, faces, unsure)
@@ -470,7 +494,10 @@ class CameraWorker:
                        faces=self.counts["faces"], tracks=self._tracker.tracks_started)
         delta = {k: current[k] - self._reported[k] for k in current}
         self._reported = current
-        if force or any(delta.values()):
+        changed = any(delta.values())
+        if self.config.mode is Mode.evaluation:  # how far it got (see resume_point)
+            delta["frame_index"], delta["next_track_id"] = self._resume
+        if force or changed:
             try:
                 self.on_counters(delta)
             except Exception:

@@ -227,7 +227,12 @@ class DeploymentCamera(Base):
     deployment_id: Mapped[int] = mapped_column(
         ForeignKey("deployments.id", ondelete="CASCADE"), index=True)
     camera_id: Mapped[str] = mapped_column(String(64))
+    #: for display: the URL with its password redacted (the plain URL in a row from before
+    #: revision 0003 not yet read with the key; see ``source_secret``)
     source_url: Mapped[str] = mapped_column(Text)
+    #: the URL itself, encrypted (AES-GCM, ``aad_for("deployment_cameras", id,
+    #: "source_secret")``); read it with ``openlfr.governance.deployments.camera_source``
+    source_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     deployment: Mapped[Deployment] = relationship(back_populates="cameras")
 
@@ -482,6 +487,9 @@ class CameraProgress(Base):
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
     camera_id: Mapped[str] = mapped_column(String(64))
     frame_index: Mapped[int] = mapped_column(Integer, default=0)
+    #: the first track id of a run resumed at ``frame_index`` (alert ids of recorded footage
+    #: include the track id, so a resumed run numbers its tracks as the stopped one did)
+    next_track_id: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     finished: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
