@@ -350,9 +350,28 @@ def _install_handlers(app: FastAPI) -> None:
                             headers=getattr(exc, "headers", None))
 
 
+#: Largest body a caller without credentials may send (the sign-in forms are far smaller);
+#: past it the request is answered 401 without reading the rest.
+ANONYMOUS_BODY_BYTES = 64 * 1024
+
+
+class _BodyRefused(StarletteHTTPException):
+    """Raised from the wrapped ``receive``: the body ran past what this caller may send.
+    An HTTPException, so FastAPI's body parsing passes it on rather than calling it a 400."""
+
+
 class _Edge:
-    """Pure ASGI middleware (streams pass through untouched): refuses oversized bodies by
-    their Content-Length, counts requests per route template, adds security headers."""
+    """Pure ASGI middleware (streams pass through untouched) at the edge of the app.
+
+    - Bounds every request body, sized or chunked: bytes are counted as they stream in, and
+      past ``max_upload_bytes`` (+1 MiB for form fields) the request is answered 413 (at once
+      when the Content-Length says so).
+    - Reads no large body before authentication: a body past :data:`ANONYMOUS_BODY_BYTES`
+      from a caller without a bearer token or session cookie is answered 401; with
+      credentials, they are checked against the store before more is read (401 if invalid).
+      Small bodies go on to the routes, whose own check audits the refusal.
+    - Counts requests per route template and adds security headers.
+    """
 
     def __init__(self, app: Any, ctx: AppContext) -> None:
         self.app = app
@@ -368,20 +387,98 @@ class _Edge:
             length = int(headers.get(b"content-length", b"0"))
         except ValueError:
             length = 0
+        credentials = _has_credentials(headers)
+        early: tuple[int, str] | None = None
+        verified = False
         if length > limit:
-            response = JSONResponse({"detail": f"request body too large: at most "
-                                     f"{self.ctx.max_upload_bytes // (1024 * 1024)} MiB"},
-                                    status_code=413)
-            await response(scope, receive, send)
-            self._count(scope, 413)
+            early = (413, self._too_large())
+        elif length > ANONYMOUS_BODY_BYTES:
+            if not credentials or not await self._valid_caller(scope):
+                early = (401, _SIGN_IN)
+            verified = True
+        if early is not None:
+            await _refusal(*early)(scope, receive, send)
+            self._count(scope, early[0])
             return
+
         path: str = scope.get("path", "")
         status = 500
+        received = 0
+        refused: tuple[int, str] | None = None
+        replaced = False
+
+        async def receive_bounded() -> Any:
+            nonlocal received, verified, refused
+            if refused is not None:
+                raise _refused_error(*refused)
+            message = await receive()
+            if message.get("type") != "http.request":
+                return message
+            received += len(message.get("body", b""))
+            if received > limit:
+                refused = (413, self._too_large())
+            elif received > ANONYMOUS_BODY_BYTES and not verified:
+                verified = True
+                if not credentials or not await self._valid_caller(scope):
+                    refused = (401, _SIGN_IN)
+            if refused is not None:
+                raise _refused_error(*refused)
+            return message
 
         async def send_wrapped(message: Any) -> None:
-            nonlocal status
+            nonlocal status, replaced
+            if replaced:
+                return
+            if (message["type"] == "http.response.start" and refused is not None
+                    and message["status"] != refused[0]):
+                # the app swallowed the refusal and answered otherwise: answer the refusal
+                replaced = True
+                status = refused[0]
+                await _refusal(*refused)(scope, _no_body, self._secure(send, path))
+                return
             if message["type"] == "http.response.start":
                 status = message["status"]
+            await self._secure(send, path)(message)
+
+        try:
+            await self.app(scope, receive_bounded, send_wrapped)
+        except _BodyRefused:
+            if status == 500 and not replaced:  # nothing sent yet
+                assert refused is not None
+                status = refused[0]
+                await _refusal(*refused)(scope, _no_body, self._secure(send, path))
+        finally:
+            self._count(scope, status)
+
+    def _too_large(self) -> str:
+        return (f"request body too large: at most "
+                f"{self.ctx.max_upload_bytes // (1024 * 1024)} MiB")
+
+    async def _valid_caller(self, scope: Any) -> bool:
+        """Whether the request's bearer token or session cookie names a signed-in user (the
+        same check as the routes', on a reading session)."""
+        from openlfr.api.deps import current_principal
+
+        def check() -> bool:
+            store = getattr(self.ctx, "store", None)
+            factory = store.read_sessions if store is not None else self.ctx.sessions
+            session = factory()
+            try:
+                return current_principal(Request(scope), session) is not None
+            except Exception:
+                log.warning("credentials could not be checked before a large body",
+                            exc_info=True)
+                return False
+            finally:
+                session.rollback()
+                session.close()
+
+        return await run_in_threadpool(check)
+
+    @staticmethod
+    def _secure(send: Any, path: str) -> Callable[[Any], Any]:
+        async def secured(message: Any) -> None:
+            if message["type"] == "http.response.start":
                 extra = [(b"x-content-type-options", b"nosniff"),
                          (b"referrer-policy", b"same-origin"),
                          (b"x-frame-options", b"DENY"),
@@ -395,16 +492,46 @@ class _Edge:
                                                   *[(k, v) for k, v in extra if k not in names]]}
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_wrapped)
-        finally:
-            self._count(scope, status)
+        return secured
 
     def _count(self, scope: Any, status: int) -> None:
         route = scope.get("route")
         template = getattr(route, "path", None) or getattr(route, "path_format", None) or \
             "unmatched"
         self.ctx.metrics.requests.labels(scope.get("method", ""), template, str(status)).inc()
+
+
+_SIGN_IN = "sign in first: no valid session or API token"
+
+
+def _has_credentials(headers: dict[bytes, bytes]) -> bool:
+    """A bearer token or a session cookie is present (not yet checked)."""
+    from openlfr.api.deps import COOKIE
+
+    scheme, _, value = headers.get(b"authorization", b"").partition(b" ")
+    if scheme.lower() == b"bearer" and value.strip():
+        return True
+    cookie = headers.get(b"cookie", b"")
+    return f"{COOKIE}=".encode() in cookie
+
+
+def _refusal_headers(status: int) -> dict[str, str]:
+    # close: the client stops sending, and the rest of the body is never read
+    return ({"WWW-Authenticate": "Bearer", "Connection": "close"} if status == 401 else
+            {"Connection": "close"})
+
+
+def _refusal(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status,
+                        headers=_refusal_headers(status))
+
+
+def _refused_error(status: int, detail: str) -> _BodyRefused:
+    return _BodyRefused(status, detail, headers=_refusal_headers(status))
+
+
+async def _no_body() -> Any:
+    return {"type": "http.disconnect"}
 
 
 def _install_request_metrics(app: FastAPI) -> None:

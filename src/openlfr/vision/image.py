@@ -3,7 +3,8 @@
 ``load_image`` accepts a path or the encoded bytes and returns a BGR ``uint8`` array, or raises
 :class:`ImageError` with a message a user can act on: missing file, not an image, corrupt or
 truncated data, or an image so large that decoding it would exhaust memory (the header is
-read first and checked against a pixel cap before any pixel is decoded).
+read first and checked against a pixel cap before any pixel is decoded; data whose header
+gives no size is refused, never decoded).
 """
 
 from __future__ import annotations
@@ -24,54 +25,167 @@ MAX_FILE_BYTES = 100 * 1024 * 1024
 
 
 def image_size_from_header(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG, JPEG, GIF, BMP or WebP header, without decoding pixels.
+    """(width, height) from an image's header, without decoding pixels: PNG, JPEG, GIF, BMP,
+    WebP, TIFF (and BigTIFF), PBM/PGM/PPM/PAM, PFM, Sun raster, Radiance HDR, JPEG 2000 and
+    AVIF, every format this OpenCV decodes.
 
-    Returns None when the format is not recognised or the header is cut short.
+    Returns None when the format is not recognised or the header is cut short; ``load_image``
+    then refuses the data rather than decode an image of unknown size.
     """
     try:
-        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
-            w, h = struct.unpack(">II", data[16:24])
-            return int(w), int(h)
-        if data[:6] in (b"GIF87a", b"GIF89a"):
-            w, h = struct.unpack("<HH", data[6:10])
-            return int(w), int(h)
-        if data[:2] == b"BM":
-            w, h = struct.unpack("<ii", data[18:26])
-            return abs(int(w)), abs(int(h))
-        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-            chunk = data[12:16]
-            if chunk == b"VP8X":
-                w = int.from_bytes(data[24:27], "little") + 1
-                h = int.from_bytes(data[27:30], "little") + 1
-                return w, h
-            if chunk == b"VP8 ":
-                w, h = struct.unpack("<HH", data[26:30])
-                return w & 0x3FFF, h & 0x3FFF
-            if chunk == b"VP8L":
-                b = data[21:25]
-                bits = int.from_bytes(b, "little")
-                return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-            return None
-        if data[:2] == b"\xff\xd8":
-            i = 2
-            while i + 4 <= len(data):
-                if data[i] != 0xFF:
-                    i += 1
-                    continue
-                marker = data[i + 1]
-                if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
-                    i += 1 if marker == 0xFF else 2
-                    continue
-                seg_len = struct.unpack(">H", data[i + 2:i + 4])[0]
-                if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB,
-                              0xCD, 0xCE, 0xCF):
-                    h, w = struct.unpack(">HH", data[i + 5:i + 9])
-                    return int(w), int(h)
-                i += 2 + seg_len
-            return None
-    except struct.error:
+        return _size(data)
+    except (struct.error, ValueError, IndexError, KeyError):
         return None
+
+
+def _size(data: bytes) -> tuple[int, int] | None:
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        if data[12:16] != b"IHDR":
+            return None
+        w, h = struct.unpack(">II", data[16:24])
+        return int(w), int(h)
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        w, h = struct.unpack("<HH", data[6:10])
+        return int(w), int(h)
+    if data[:2] == b"BM":
+        header = struct.unpack("<I", data[14:18])[0]
+        if header == 12:  # OS/2 BITMAPCOREHEADER: 16-bit sizes
+            w, h = struct.unpack("<HH", data[18:22])
+            return int(w), int(h)
+        w, h = struct.unpack("<ii", data[18:26])
+        return abs(int(w)), abs(int(h))
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        chunk = data[12:16]
+        if chunk == b"VP8X":
+            w = int.from_bytes(data[24:27], "little") + 1
+            h = int.from_bytes(data[27:30], "little") + 1
+            return w, h
+        if chunk == b"VP8 ":
+            w, h = struct.unpack("<HH", data[26:30])
+            return w & 0x3FFF, h & 0x3FFF
+        if chunk == b"VP8L":
+            bits = int.from_bytes(data[21:25], "little")
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        return None
+    if data[:2] == b"\xff\xd8":
+        return _jpeg_size(data)
+    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return _tiff_size(data)
+    if data[:1] == b"P" and data[1:2] in (b"1", b"2", b"3", b"4", b"5", b"6", b"7"):
+        return _pnm_size(data)
+    if data[:2] in (b"PF", b"Pf") and data[2:3] in (b"\n", b"\r", b" ", b"\t"):
+        fields = data[2:256].split()
+        return int(fields[0]), int(fields[1])
+    if data[:4] == b"\x59\xa6\x6a\x95":  # Sun raster
+        w, h = struct.unpack(">II", data[4:12])
+        return int(w), int(h)
+    if data[:2] == b"#?":  # Radiance HDR: text header, blank line, then "-Y h +X w"
+        end = data.find(b"\n\n", 0, 64 * 1024)
+        if end < 0:
+            return None
+        line = data[end + 2:end + 2 + 64].split(b"\n", 1)[0].split()
+        if len(line) != 4 or line[0][1:] not in (b"Y", b"X"):
+            return None
+        a, b = int(line[1]), int(line[3])
+        return (b, a) if line[0][1:] == b"Y" else (a, b)
+    if data[:4] == b"\xff\x4f\xff\x51":  # JPEG 2000 codestream: SIZ segment
+        return _j2k_siz(data, 4)
+    if data[4:12] == b"jP  \r\n\x87\n":  # JP2 file: the ihdr box inside jp2h
+        i = data.find(b"ihdr", 0, 64 * 1024)
+        if i < 0:
+            return None
+        h, w = struct.unpack(">II", data[i + 4:i + 12])
+        return int(w), int(h)
+    if data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis", b"mif1", b"msf1"):
+        return _avif_size(data)
     return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            i += 1
+            continue
+        marker = data[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
+            i += 1 if marker == 0xFF else 2
+            continue
+        seg_len = struct.unpack(">H", data[i + 2:i + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB,
+                      0xCD, 0xCE, 0xCF):
+            h, w = struct.unpack(">HH", data[i + 5:i + 9])
+            return int(w), int(h)
+        i += 2 + seg_len
+    return None
+
+
+#: TIFF field types -> (struct code, size) for the two tags read (SHORT, LONG, LONG8).
+_TIFF_TYPES = {3: ("H", 2), 4: ("I", 4), 16: ("Q", 8)}
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    """ImageWidth (256) and ImageLength (257) of the first directory, the one decoded. A
+    file without both is refused (None)."""
+    end = "<" if data[:2] == b"II" else ">"
+    big = data[2:4] in (b"+\x00", b"\x00+")
+    if big:  # BigTIFF: 8-byte offsets and counts, 20-byte entries
+        offset = struct.unpack(end + "Q", data[8:16])[0]
+        count = struct.unpack(end + "Q", data[offset:offset + 8])[0]
+        first, size = offset + 8, 20
+    else:
+        offset = struct.unpack(end + "I", data[4:8])[0]
+        count = struct.unpack(end + "H", data[offset:offset + 2])[0]
+        first, size = offset + 2, 12
+    found: dict[int, int] = {}
+    for n in range(min(count, 4096)):
+        e = first + n * size
+        tag, kind = struct.unpack(end + "HH", data[e:e + 4])
+        if tag not in (256, 257):
+            continue
+        if kind not in _TIFF_TYPES:
+            return None
+        code, width = _TIFF_TYPES[kind]
+        at = e + (12 if big else 8)  # the value itself: it fits in the entry
+        found[tag] = int(struct.unpack(end + code, data[at:at + width])[0])
+        if len(found) == 2:
+            return found[256], found[257]
+    return None
+
+
+def _pnm_size(data: bytes) -> tuple[int, int] | None:
+    head = data[:4096]
+    if head[1:2] == b"7":  # PAM: WIDTH / HEIGHT lines before ENDHDR
+        fields: dict[bytes, bytes] = {}
+        for line in head.split(b"\n")[1:]:
+            key, _, value = line.strip().partition(b" ")
+            if key == b"ENDHDR":
+                break
+            fields[key] = value.strip()
+        return int(fields[b"WIDTH"]), int(fields[b"HEIGHT"])
+    tokens: list[bytes] = []
+    for line in head[2:].split(b"\n"):
+        tokens += line.split(b"#", 1)[0].split()
+        if len(tokens) >= 2:
+            return int(tokens[0]), int(tokens[1])
+    return None
+
+
+def _j2k_siz(data: bytes, at: int) -> tuple[int, int] | None:
+    # SIZ: Lsiz(2) Rsiz(2) Xsiz(4) Ysiz(4) XOsiz(4) YOsiz(4)
+    xsiz, ysiz, xo, yo = struct.unpack(">IIII", data[at + 4:at + 20])
+    return int(xsiz - xo), int(ysiz - yo)
+
+
+def _avif_size(data: bytes) -> tuple[int, int] | None:
+    """The largest 'ispe' (image spatial extents) property: the decoded image is no larger."""
+    sizes = []
+    i = data.find(b"ispe", 0, 1 << 20)
+    while i >= 0 and len(sizes) < 64:
+        w, h = struct.unpack(">II", data[i + 8:i + 16])  # after version/flags
+        sizes.append((int(w), int(h)))
+        i = data.find(b"ispe", i + 4, 1 << 20)
+    return max(sizes, key=lambda s: s[0] * s[1]) if sizes else None
 
 
 def _decode(data: bytes, what: str, max_pixels: int) -> np.ndarray:
@@ -80,7 +194,11 @@ def _decode(data: bytes, what: str, max_pixels: int) -> np.ndarray:
     if not data:
         raise ImageError(f"{what}: file is empty")
     size = image_size_from_header(data)
-    if size is not None and size[0] * size[1] > max_pixels:
+    if size is None:  # never decode an image whose size is not known first
+        raise ImageError(f"{what}: not a readable image (not an image, or not a format whose "
+                         f"size can be read before decoding: JPEG, PNG, BMP, WebP, GIF, "
+                         f"TIFF, ...)")
+    if size[0] * size[1] > max_pixels:
         raise ImageError(f"{what}: image is {size[0]}x{size[1]} pixels, more than the "
                          f"{max_pixels:,} pixel limit; resize it first")
     buf = np.frombuffer(data, dtype=np.uint8)
