@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import pytest
 from sqlalchemy import select
@@ -12,6 +13,12 @@ from openlfr.api.deps import COOKIE, SessionSigner
 from openlfr.store.models import AuditEntry, Role
 
 from .conftest import PASSWORD, Api
+
+
+def csrf_of(page: str) -> str:
+    m = re.search(r'<meta name="csrf-token" content="([^"]*)">', page)
+    assert m is not None and m.group(1), "the page carries no CSRF token"
+    return m.group(1)
 
 
 def test_signer_round_trip_and_tamper() -> None:
@@ -61,7 +68,11 @@ def test_console_login_cookie_and_logout(api: Api, caplog: pytest.LogCaptureFixt
     client.cookies.set(COOKIE, value[:-2] + "xx")  # tampered signature
     assert client.get("/console/operator", follow_redirects=False).status_code == 303
     client.cookies.set(COOKIE, value)
+    token = csrf_of(client.get("/console/operator").text)
     resp = client.post("/logout", follow_redirects=False)
+    assert resp.status_code == 403  # no CSRF token: another site cannot sign the user out
+    assert api.last_audit().action == "csrf_refused"
+    resp = client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
     assert resp.status_code == 303
     client.cookies.set(COOKIE, value)  # the old cookie no longer works: its session is revoked
     assert client.get("/console/operator", follow_redirects=False).status_code == 303
@@ -119,25 +130,118 @@ def test_images_are_not_cached(api: Api) -> None:
     assert api.last_audit().action == "view_image"
 
 
-def test_login_throttle_unit() -> None:
+def _req(host: str):  # noqa: ANN202
     from starlette.requests import Request
 
+    return Request({"type": "http", "client": (host, 1), "headers": []})
+
+
+def test_login_throttle_unit() -> None:
     from openlfr.api.routes.auth import LoginThrottle
 
     t = [0.0]
-    throttle = LoginThrottle(limit=3, window_s=60, clock=lambda: t[0])
-    req = Request({"type": "http", "client": ("10.0.0.1", 1), "headers": []})
-    other = Request({"type": "http", "client": ("10.0.0.2", 1), "headers": []})
-    for _ in range(3):
-        assert throttle.wait_s(req, "Bob") == 0
+    throttle = LoginThrottle(per_user=3, per_ip=5, window_s=60, lockout_s=600,
+                             clock=lambda: t[0])
+    a, b, c = _req("10.0.0.1"), _req("10.0.0.2"), _req("10.0.0.3")
+    # per user, across addresses: three failures from three places lock the name everywhere
+    for req in (a, b, c):
+        assert throttle.check(req, "Bob") == (0, None)
         throttle.failed(req, "bob")
-    assert throttle.wait_s(req, "BOB ") == 60  # names compare case-insensitively
-    assert throttle.wait_s(other, "bob") == 0  # another address is not affected
-    t[0] = 61
-    assert throttle.wait_s(req, "bob") == 0  # the window has passed
-    throttle.failed(req, "bob")
-    throttle.succeeded(req, "bob")
-    assert throttle.wait_s(req, "bob") == 0
+    fresh = _req("10.9.9.9")
+    assert throttle.check(fresh, "BOB ") == (600, "user")  # names compare case-insensitively
+    assert throttle.check(fresh, "alice") == (0, None)  # others are not affected
+    t[0] = 599
+    assert throttle.wait_s(fresh, "bob") == 1  # failures do not extend it; it expires
+    t[0] = 600
+    assert throttle.check(fresh, "bob") == (0, None)
+    # per address, across users: a spray over names locks the address for every name
+    for name in ("u1", "u2", "u3", "u4", "u5"):
+        assert throttle.wait_s(a, name) == 0
+        throttle.failed(a, name)
+    assert throttle.check(a, "someone-else") == (600, "address")
+    assert throttle.check(b, "u1") == (0, None)
+    t[0] = 1200
+    assert throttle.check(a, "u1") == (0, None)
+    # failures spread wider than the window do not add up; a success clears the name's
+    throttle.failed(b, "carol")
+    t[0] = 1300
+    throttle.failed(b, "carol")
+    throttle.failed(b, "carol")
+    assert throttle.wait_s(b, "carol") == 0
+    throttle.succeeded(b, "carol")
+    throttle.failed(b, "carol")
+    throttle.failed(b, "carol")
+    assert throttle.wait_s(b, "carol") == 0
+
+
+@pytest.fixture
+def clocked(api: Api):  # noqa: ANN201
+    """The app's sign-in throttle on a clock the test moves (no sleeps)."""
+    from openlfr.api.routes.auth import LoginThrottle
+
+    t = [1000.0]
+    ctx = api.app.state.ctx
+    old = ctx.login_throttle
+    ctx.login_throttle = LoginThrottle(per_user=3, per_ip=6, window_s=60, lockout_s=300,
+                                       clock=lambda: t[0])
+    try:
+        yield t
+    finally:
+        ctx.login_throttle = old
+
+
+def test_a_locked_user_stays_locked_from_a_new_address_until_it_expires(
+        api: Api, clocked: list[float]) -> None:
+    from fastapi.testclient import TestClient
+
+    here = TestClient(api.app, client=("198.51.100.1", 1))
+    there = TestClient(api.app, client=("203.0.113.9", 1))
+    elsewhere = TestClient(api.app, client=("192.0.2.77", 1))
+    for client in (here, there, here):
+        assert client.post("/api/auth/login", json={"username": "watchlist_manager",
+                                                    "password": "guess"}).status_code == 401
+    before = api.audit_count()
+    resp = elsewhere.post("/api/auth/login", json={"username": "watchlist_manager",
+                                                   "password": PASSWORD})
+    assert resp.status_code == 429 and "try again in 300 s" in resp.json()["detail"]
+    entry = api.last_audit()
+    assert api.audit_count() == before + 1  # the refusal, and no login check behind it
+    assert (entry.actor, entry.action) == ("watchlist_manager", "login_throttled")
+    assert json.loads(entry.details) == {"locked": "user", "retry_after_s": 300}
+    page = elsewhere.post("/login", data={"username": "watchlist_manager",
+                                          "password": PASSWORD}, follow_redirects=False)
+    assert page.status_code == 429 and "too many failed sign-ins" in page.text
+    clocked[0] += 299
+    assert elsewhere.post("/api/auth/login", json={"username": "watchlist_manager",
+                                                   "password": PASSWORD}).status_code == 429
+    clocked[0] += 1
+    assert elsewhere.post("/api/auth/login", json={"username": "watchlist_manager",
+                                                   "password": PASSWORD}).status_code == 200
+
+
+def test_a_spray_across_names_locks_the_address(api: Api, clocked: list[float]) -> None:
+    from fastapi.testclient import TestClient
+
+    sprayer = TestClient(api.app, client=("198.51.100.66", 1))
+    other = TestClient(api.app, client=("198.51.100.67", 1))
+    for name in ("ann", "ben", "cat", "dan", "eve", "fay"):
+        assert sprayer.post("/api/auth/login", json={"username": name,
+                                                     "password": "Winter2026"}).status_code == 401
+    resp = sprayer.post("/api/auth/login", json={"username": "auditor", "password": PASSWORD})
+    assert resp.status_code == 429
+    entry = api.last_audit()
+    assert (entry.actor, entry.action) == ("auditor", "login_throttled")
+    assert json.loads(entry.details)["locked"] == "address"
+    resp = sprayer.post("/api/auth/login", json={"username": "nobody", "password": "x"})
+    assert resp.status_code == 429
+    entry = api.last_audit()
+    assert (entry.actor, entry.action) == ("anonymous", "login_throttled")
+    assert "nobody" not in entry.details
+    assert other.post("/api/auth/login", json={"username": "auditor",
+                                               "password": PASSWORD}).status_code == 200
+    clocked[0] += 300
+    assert sprayer.post("/api/auth/login", json={"username": "auditor",
+                                                 "password": PASSWORD}).status_code == 200
 
 
 def test_repeated_failed_logins_are_refused(api: Api) -> None:
@@ -174,3 +278,107 @@ def test_counts_with_fewer_tracks_than_false_alerts(api: Api) -> None:
     assert counts.json()["alert_precision"]["total"] == 1
     page = api.client.get(f"/console/deployments/{did}", headers=api.auth(Role.AUDITOR))
     assert page.status_code == 200 and "undefined" in page.text
+
+
+def _console(api: Api, username: str):  # noqa: ANN202
+    """A browser signed in to the console as ``username`` (its own cookie jar), and the
+    page's CSRF token."""
+    from fastapi.testclient import TestClient
+
+    browser = TestClient(api.app, client=(f"192.0.2.{len(username)}", 1))
+    resp = browser.post("/login", data={"username": username, "password": PASSWORD},
+                        follow_redirects=False)
+    assert resp.status_code == 303, resp.text
+    return browser, csrf_of(browser.get("/").text)
+
+
+def test_a_cross_origin_form_post_is_refused(api: Api) -> None:
+    browser, token = _console(api, "authorising_officer")
+    evil = {"Origin": "https://evil.example", "Referer": "https://evil.example/x"}
+    before = api.audit_count()
+    # what a page on another site can make the browser send: a form post with the cookie
+    resp = browser.post("/api/auth/tokens", data={"name": "stolen"}, headers=evil)
+    assert resp.status_code == 403 and "CSRF" in resp.text
+    resp = browser.post("/api/auth/logout", data={}, headers=evil)
+    assert resp.status_code == 403
+    entry = api.last_audit()
+    assert api.audit_count() == before + 2
+    assert (entry.actor, entry.action) == ("authorising_officer", "csrf_refused")
+    assert browser.get("/api/auth/me").status_code == 200  # still signed in
+    # a wrong token is no better than none
+    resp = browser.post("/api/auth/tokens", json={"name": "x"}, headers={"X-CSRF-Token": "x"})
+    assert resp.status_code == 403
+    # another session's token neither
+    _, other = _console(api, "auditor")
+    resp = browser.post("/api/auth/tokens", json={"name": "x"}, headers={"X-CSRF-Token": other})
+    assert resp.status_code == 403
+
+
+def test_the_consoles_own_calls_are_accepted(api: Api) -> None:
+    from pathlib import Path
+
+    import openlfr.api as pkg
+
+    js = (Path(pkg.__file__).parent / "static" / "console.js").read_text()
+    # console.js sends the page's token on every call that is not a read
+    assert 'querySelector(\'meta[name="csrf-token"]\')' in js
+    assert 'opts.headers["X-CSRF-Token"] = csrfToken()' in js
+    browser, token = _console(api, "authorising_officer")
+    resp = browser.post("/api/auth/tokens", json={"name": "from the console"},
+                        headers={"X-CSRF-Token": token, "Origin": "http://testserver"})
+    assert resp.status_code == 201, resp.text
+    did = api.ids["deployment_id"]
+    page = browser.get(f"/console/deployments/{did}")
+    assert page.status_code == 200 and csrf_of(page.text) == token  # one token per session
+    # reads need none; bearer-token calls are exempt (no cookie, nothing for a site to ride)
+    assert browser.get("/api/deployments").status_code == 200
+    bearer = api.client.post("/api/auth/tokens", json={"name": "cli"},
+                             headers=api.auth(Role.AUTHORISING_OFFICER))
+    assert bearer.status_code == 201
+    resp = browser.post("/api/auth/logout", headers={"X-CSRF-Token": token})
+    assert resp.status_code == 200
+    assert browser.get("/api/auth/me").status_code == 401
+
+
+def test_a_password_reset_ends_sessions_and_forces_a_new_password(api: Api) -> None:
+    from fastapi.testclient import TestClient
+
+    from openlfr.governance import auth
+    from openlfr.store.models import User
+
+    with api.sessions() as s:
+        admin = s.get(User, api.users[Role.ADMIN].id)
+        auth.create_user(s, admin, auth.UserCreate(username="resetme", roles=[Role.AUDITOR],
+                                                   password=PASSWORD))
+        s.commit()
+    browser, _ = _console(api, "resetme")
+    tok = api.client.post("/api/auth/login", json={"username": "resetme",
+                                                   "password": PASSWORD}).json()["token"]
+    h = {"Authorization": f"Bearer {tok}"}
+    assert api.client.get("/api/auth/me", headers=h).status_code == 200
+    uid = api.client.get("/api/auth/me", headers=h).json()["id"]
+    resp = api.client.patch(f"/api/users/{uid}", json={"password": "admin-knows-this"},
+                            headers=api.auth(Role.ADMIN))
+    assert resp.status_code == 200, resp.text
+    assert api.client.get("/api/auth/me", headers=h).status_code == 401  # token revoked
+    assert browser.get("/api/auth/me").status_code == 401  # console session revoked
+    # the admin's password does not sign in (so the admin cannot act as the user) ...
+    resp = api.client.post("/api/auth/login", json={"username": "resetme",
+                                                    "password": "admin-knows-this"})
+    assert resp.status_code == 403 and "/api/auth/password" in resp.json()["detail"]
+    fresh = TestClient(api.app, client=("192.0.2.200", 1))
+    page = fresh.post("/login", data={"username": "resetme", "password": "admin-knows-this"},
+                      follow_redirects=False)
+    assert page.status_code == 403 and 'name="new_password"' in page.text
+    # ... it serves once, to choose a new one
+    resp = api.client.post("/api/auth/password", json={
+        "username": "resetme", "password": "admin-knows-this", "new_password": "my-own-pass"})
+    assert resp.status_code == 200, resp.text
+    h = {"Authorization": f"Bearer {resp.json()['token']}"}
+    assert api.client.get("/api/auth/me", headers=h).json()["username"] == "resetme"
+    assert api.client.post("/api/auth/login", json={"username": "resetme",
+                                                    "password": "admin-knows-this"}
+                           ).status_code == 401
+    page = fresh.post("/login", data={"username": "resetme", "password": "my-own-pass"},
+                      follow_redirects=False)
+    assert page.status_code == 303

@@ -122,9 +122,8 @@ def test_bootstrap_only_when_there_are_no_users(session: Session, people: People
     with pytest.raises(StateError, match="already exists"):
         auth.create_user(session, people.admin, UserCreate(username="op", roles=[Role.ADMIN]),
                          now=T0)
-    auth.set_roles(session, people.admin, "op", [Role.OPERATOR, Role.ENGAGEMENT_OFFICER],
-                   now=T0)
-    assert people.op.roles == {Role.OPERATOR, Role.ENGAGEMENT_OFFICER}
+    auth.set_roles(session, people.admin, "op", [Role.OPERATOR, Role.AUDITOR], now=T0)
+    assert people.op.roles == {Role.OPERATOR, Role.AUDITOR}  # no face-image role: one admin
 
 
 def test_concurrent_bootstraps_make_one_first_user(db: DB) -> None:
@@ -154,3 +153,98 @@ def test_concurrent_bootstraps_make_one_first_user(db: DB) -> None:
     with db.sessions() as s:
         assert s.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action == "user_create")) == 1
+
+
+# --- separation of duties (issue 14, item 5) ---
+
+
+def _admin2(session: Session, people: People) -> auth.User:
+    a2 = auth.create_user(session, people.admin, UserCreate(username="admin2",
+                                                            roles=[Role.ADMIN]), now=T0)
+    session.commit()
+    return a2
+
+
+def test_no_one_grants_roles_to_themself(session: Session, people: People) -> None:
+    a2 = _admin2(session, people)
+    for roles in ([Role.ADMIN, Role.ENGAGEMENT_OFFICER], [Role.ADMIN, Role.AUDITOR], []):
+        with pytest.raises(PermissionDenied, match="their own roles"):
+            auth.set_roles(session, people.admin, "admin", roles, now=T0)
+        entry = last(session)
+        assert (entry.actor, entry.action) == ("admin", "permission_denied")
+    # not with a second admin's help either: admin and a face-image role never go together
+    for actor in (people.admin, a2):
+        with pytest.raises(StateError, match="admin account cannot also hold"):
+            auth.set_roles(session, actor, "admin" if actor is a2 else "admin2",
+                           [Role.ADMIN, Role.ENGAGEMENT_OFFICER], now=T0)
+        session.rollback()
+    assert people.admin.roles == {Role.ADMIN} and a2.roles == {Role.ADMIN}
+
+
+def test_a_face_image_role_needs_a_second_admin(session: Session, people: People) -> None:
+    a2 = _admin2(session, people)
+    want = [Role.AUDITOR, Role.ENGAGEMENT_OFFICER]
+    user = auth.set_roles(session, people.admin, "aud", want, now=T0)
+    session.commit()
+    assert user.roles == {Role.AUDITOR} and auth.grant_pending(user, want)
+    entry = last(session)
+    assert (entry.actor, entry.action) == ("admin", "user_roles_requested")
+    assert json.loads(entry.details)["granted"] == ["engagement_officer"]
+    # the same admin again: still waiting, nothing new recorded
+    auth.set_roles(session, people.admin, "aud", want, now=T0 + timedelta(minutes=1))
+    assert user.roles == {Role.AUDITOR} and last(session).seq == entry.seq
+    # a second admin, too late: a fresh request instead
+    auth.set_roles(session, a2, "aud", want, now=T0 + timedelta(hours=25))
+    assert user.roles == {Role.AUDITOR} and last(session).actor == "admin2"
+    # the first admin approves the second's request
+    auth.set_roles(session, people.admin, "aud", want, now=T0 + timedelta(hours=26))
+    session.commit()
+    assert user.roles == {Role.AUDITOR, Role.ENGAGEMENT_OFFICER}
+    entry = last(session)
+    assert entry.action == "user_roles"
+    assert json.loads(entry.details).items() >= {"requested_by": "admin2",
+                                                 "approved_by": "admin"}.items()
+    # removing a role, or granting one that sees no face image, takes one admin
+    auth.set_roles(session, people.admin, "aud", [Role.AUDITOR], now=T0 + timedelta(hours=27))
+    assert user.roles == {Role.AUDITOR}
+    auth.set_roles(session, people.admin, "wm", [Role.WATCHLIST_MANAGER, Role.AUDITOR],
+                   now=T0 + timedelta(hours=27))
+    assert people.wm.roles == {Role.WATCHLIST_MANAGER, Role.AUDITOR}
+
+
+def test_a_password_reset_revokes_tokens_and_forces_a_new_password(
+        session: Session, people: People) -> None:
+    _, token = auth.issue_token(session, people.op, name="console session", now=T0)
+    _, token2 = auth.issue_token(session, people.op, name="cli", now=T0)
+    session.commit()
+    assert auth.user_for_token(session, token, now=T0) is not None
+    auth.set_password(session, people.admin, "op", "admin-chosen-1", now=T0)
+    session.commit()
+    entry = last(session)
+    assert entry.action == "user_password"
+    assert json.loads(entry.details) == {"reset": True, "tokens_revoked": 2}
+    assert auth.user_for_token(session, token, now=T0) is None
+    assert auth.user_for_token(session, token2, now=T0) is None
+    # the admin's password signs in only to choose a new one
+    assert auth.authenticate(session, "op", "admin-chosen-1", now=T0) is None
+    assert auth.sign_in(session, "op", "admin-chosen-1", now=T0) == (
+        None, "password change required")
+    assert json.loads(last(session).details)["reason"] == "password change required"
+    assert auth.sign_in(session, "op", "wrong", "mine-now-123", now=T0) == (None, None)
+    assert auth.sign_in(session, "op", "admin-chosen-1", "admin-chosen-1", now=T0)[0] is None
+    user, _ = auth.sign_in(session, "op", "admin-chosen-1", "mine-now-123", now=T0)
+    assert user is not None and not auth.must_change_password(user)
+    assert auth.authenticate(session, "op", "mine-now-123", now=T0) is not None
+    assert auth.authenticate(session, "op", "admin-chosen-1", now=T0) is None
+    # one's own new password is not a reset
+    auth.set_password(session, people.op, "op", "mine-again-456", now=T0)
+    assert auth.authenticate(session, "op", "mine-again-456", now=T0) is not None
+
+
+@pytest.mark.parametrize("action", [a for a in auth.Action if a not in {
+    auth.Action.USER_LIST, auth.Action.DEPLOYMENT_VIEW, auth.Action.SUBJECT_LIST,
+    auth.Action.ALERT_VIEW, auth.Action.COUNTERS_VIEW, auth.Action.AUDIT_VERIFY,
+    auth.Action.AUDIT_EXPORT, auth.Action.REPORT_VIEW, auth.Action.EVALUATION_RUN,
+    auth.Action.NODES_VIEW}])
+def test_the_auditor_changes_nothing(action: auth.Action) -> None:
+    assert Role.AUDITOR not in auth.PERMISSIONS[action]

@@ -46,7 +46,7 @@ def test_lifecycle_and_scanning_only_inside_the_active_window(session: Session,
     assert dep.status is S.ENDED and dep.ended_at == T0 + 3 * H
     assert not D.may_scan(dep, "cam1", T0 + 4 * H)
     assert not D.ScanGuard.load(session, dep.id).allows("cam1", T0 + 4 * H)
-    D.review(session, people.auditor, dep.id, T0 + 30 * H, note="no issues")
+    D.review(session, people.ao, dep.id, T0 + 30 * H, note="no issues")
     assert dep.status is S.REVIEWED
     assert [a for a in actions(session) if a.startswith("deployment_")] == [
         "deployment_create", "deployment_authorise", "deployment_start", "deployment_end",
@@ -80,7 +80,7 @@ def test_illegal_transitions_from_draft_are_refused(session: Session, people: Pe
                                                     op: str) -> None:
     dep = D.create_deployment(session, people.ao, deployment_data(), T0)
     session.commit()
-    actor = people.auditor if op == "review" else people.op
+    actor = people.ao if op == "review" else people.op
     with pytest.raises(StateError, match=f"cannot {op} deployment {dep.id}: it is draft"):
         getattr(D, op)(session, actor, dep.id, T0 + 2 * H)
     session.rollback()

@@ -11,6 +11,13 @@ if TYPE_CHECKING:
     from openlfr.settings import Settings
 
 
+def proxy_options(forwarded_allow_ips: str | None) -> dict[str, object]:
+    """uvicorn's proxy settings: headers believed only from the given proxy addresses."""
+    if not forwarded_allow_ips or not forwarded_allow_ips.strip():
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips.strip()}
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on. Keep 127.0.0.1 unless a "
                                       "TLS-terminating proxy sits in front.")] = "127.0.0.1",
@@ -42,6 +49,12 @@ def serve(
                                                    "here, at least once, from the outbox: "
                                                    "mqtt://HOST:PORT/TOPIC, webhook:URL, "
                                                    "jsonl:PATH (repeatable).")] = None,
+    forwarded_allow_ips: Annotated[str | None, typer.Option(
+        "--forwarded-allow-ips", help="Behind a TLS-terminating proxy: the proxy's address "
+        "(comma-separated addresses or networks; '*' trusts any, only if nothing else can "
+        "reach the port). Its X-Forwarded-For/-Proto are then believed, so the console cookie "
+        "is Secure and sign-in throttling sees the real client. Default: no proxy headers "
+        "are believed.")] = None,
 ) -> None:
     """Run the server: migrate the store, run the centre of the camera fleet (and a local
     camera node), serve the console at http://HOST:PORT/ and the API under /api."""
@@ -67,7 +80,7 @@ def serve(
     typer.echo(f"OpenLFR console: http://{host}:{port}/  (API under /api, metrics /metrics)",
                err=True)
     server = uvicorn.Server(uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, proxy_headers=False,
+        app, host=host, port=port, log_level=log_level, **proxy_options(forwarded_allow_ips),
         server_header=False, timeout_graceful_shutdown=5))
     uvicorn_exit = server.handle_exit
 

@@ -42,7 +42,7 @@ from openlfr.governance.auth import Action as A
 __all__ = ["Principal", "SessionSigner", "GuardedRoute", "permit", "declared_permission",
            "undeclared_routes", "flatten_routes", "get_db", "Db", "get_read_db", "ReadDb",
            "PUBLIC", "AUTHENTICATED", "COOKIE", "Limit", "Before", "After", "next_page",
-           "page", "MAX_ID"]
+           "page", "MAX_ID", "csrf_ok", "CSRF_HEADER", "CSRF_FIELD"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,9 @@ PERMISSION_ATTR = "__openlfr_permission__"
 PUBLIC = "public"  # no caller needed (login page, static files, health)
 AUTHENTICATED = "authenticated"  # any signed-in user (own profile, console home)
 COOKIE = "openlfr_session"
+CSRF_HEADER = "x-csrf-token"  # the console's calls send it (static/console.js)
+CSRF_FIELD = "csrf_token"  # the console's plain HTML forms (sign-out) send it
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class NotAuthenticated(PermissionDenied):
@@ -121,6 +124,12 @@ class SessionSigner:
         if age < 0 or age > self.max_age_s:
             return None
         return token
+
+    def csrf(self, session_token: str) -> str:
+        """The console's anti-CSRF token for one session: a keyed hash of the session token,
+        so it is bound to the session, needs no storage and dies with the session."""
+        mac = hmac.new(self._key, b"csrf:" + session_token.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
     @staticmethod
     def new_key() -> bytes:
@@ -224,6 +233,27 @@ def current_principal(request: Request, db: Session) -> Principal | None:
     return None
 
 
+def csrf_ok(request: Request, principal: Principal | None, sent: str | None = None) -> bool:
+    """May this request change something? Bearer-token calls and safe methods always; a
+    cookie-authenticated state change only with the session's CSRF token (header
+    ``X-CSRF-Token``, or ``sent`` from a form field), which a cross-origin page cannot read."""
+    if principal is None or principal.via != "cookie" or request.method in SAFE_METHODS:
+        return True
+    expected = request.app.state.ctx.signer.csrf(principal.token)
+    got = sent if sent is not None else request.headers.get(CSRF_HEADER, "")
+    return hmac.compare_digest(got.encode(), expected.encode())
+
+
+def refuse_csrf(request: Request, db: Session, principal: Principal) -> None:
+    """Audit a cookie-authenticated state change without the CSRF token, and raise 403."""
+    from openlfr.governance.auth import refuse
+
+    refuse(db, principal.user, f"{request.method} {request.url.path}",
+           "cross-site request: the console's CSRF token is missing or wrong (reload the "
+           "page)", target=f"route:{request.method} {request.url.path}",
+           audit_action="csrf_refused")
+
+
 def permit(action: str) -> Any:
     """A dependency that admits the caller only if governance allows ``action``."""
     action = str(action)
@@ -235,6 +265,10 @@ def permit(action: str) -> Any:
 
         principal = current_principal(request, db)
         request.state.principal = principal
+        if principal is not None and principal.via == "cookie":
+            request.state.csrf = request.app.state.ctx.signer.csrf(principal.token)
+        if action != PUBLIC and principal is not None and not csrf_ok(request, principal):
+            refuse_csrf(request, db, principal)
         if action == PUBLIC or (action == AUTHENTICATED and principal is not None):
             db.commit()  # end the read: streaming routes must not hold a snapshot
             return principal

@@ -12,9 +12,11 @@ import enum
 import functools
 import hashlib
 import hmac
+import json
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -25,10 +27,11 @@ from openlfr.errors import ConfigError, NotFound, PermissionDenied, StateError
 from openlfr.governance import audit
 from openlfr.governance.schemas import UserCreate
 from openlfr.store.db import session_scope
-from openlfr.store.models import ApiToken, Role, User, UserRole
+from openlfr.store.models import ApiToken, AuditEntry, Role, User, UserRole
 from openlfr.store.types import as_utc
 
-__all__ = ["Action", "PERMISSIONS", "allowed", "require", "create_user", "get_user",
+__all__ = ["Action", "PERMISSIONS", "BIOMETRIC_ROLES", "allowed", "require", "refuse",
+           "require_image_scope", "must_change_password", "sign_in", "create_user", "get_user",
            "list_users", "disable_user", "set_password", "set_roles", "authenticate",
            "issue_token", "revoke_token", "user_for_token", "hash_token", "TOKEN_PREFIX"]
 
@@ -67,7 +70,9 @@ class Action(enum.StrEnum):
 
 
 # Role -> actions, read as: who may do what. Admin sees no biometric data (no *.image,
-# no subject list, no alerts) unless granted another role as well.
+# no subject list, no alerts), and an admin account may not hold a role that does
+# (:data:`BIOMETRIC_ROLES`). The auditor only reads: every action listed for it changes
+# nothing (docs/governance.md has the table; tests/api/test_permissions.py walks it).
 PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.USER_MANAGE: frozenset({R.ADMIN}),
     Action.USER_LIST: frozenset({R.ADMIN, R.AUDITOR}),
@@ -78,7 +83,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.DEPLOYMENT_START: frozenset({R.AUTHORISING_OFFICER, R.OPERATOR}),
     Action.DEPLOYMENT_STOP: frozenset({R.AUTHORISING_OFFICER, R.OPERATOR}),
     Action.DEPLOYMENT_CANCEL: frozenset({R.AUTHORISING_OFFICER}),
-    Action.DEPLOYMENT_REVIEW: frozenset({R.AUTHORISING_OFFICER, R.AUDITOR}),
+    Action.DEPLOYMENT_REVIEW: frozenset({R.AUTHORISING_OFFICER}),
     Action.SUBJECT_ADD: frozenset({R.WATCHLIST_MANAGER}),
     Action.SUBJECT_LIST: frozenset({R.WATCHLIST_MANAGER, R.AUTHORISING_OFFICER, R.AUDITOR}),
     Action.SUBJECT_EXPIRE: frozenset({R.WATCHLIST_MANAGER, R.AUTHORISING_OFFICER}),
@@ -90,15 +95,31 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
                                   R.AUDITOR}),
     Action.ALERT_IMAGE: frozenset({R.OPERATOR, R.ENGAGEMENT_OFFICER, R.AUTHORISING_OFFICER}),
     Action.ALERT_ADJUDICATE: frozenset({R.OPERATOR, R.ENGAGEMENT_OFFICER}),
-    Action.ALERT_HOLD: frozenset({R.AUTHORISING_OFFICER, R.AUDITOR}),
+    Action.ALERT_HOLD: frozenset({R.AUTHORISING_OFFICER}),
     Action.COUNTERS_VIEW: frozenset({R.OPERATOR, R.AUTHORISING_OFFICER, R.AUDITOR, R.ADMIN}),
-    Action.RETENTION_RUN: frozenset({R.ADMIN, R.AUDITOR}),
+    Action.RETENTION_RUN: frozenset({R.ADMIN}),
     Action.AUDIT_VERIFY: frozenset({R.AUDITOR, R.ADMIN}),
     Action.AUDIT_EXPORT: frozenset({R.AUDITOR}),
     Action.REPORT_VIEW: frozenset({R.AUDITOR, R.AUTHORISING_OFFICER, R.ADMIN}),
     Action.EVALUATION_RUN: frozenset({R.AUTHORISING_OFFICER, R.AUDITOR, R.ADMIN}),
     Action.NODES_VIEW: frozenset({R.OPERATOR, R.AUTHORISING_OFFICER, R.AUDITOR, R.ADMIN}),
 }
+
+#: Roles whose holders see face images (probe or watchlist). Granting one needs a second
+#: admin (:func:`set_roles`), and none may be held together with ``admin``.
+BIOMETRIC_ROLES: frozenset[Role] = frozenset(
+    r for a in (Action.ALERT_IMAGE, Action.SUBJECT_IMAGE) for r in PERMISSIONS[a])
+
+#: Roles whose sight of images is limited to the subjects and alerts of deployments that are
+#: running (:func:`require_image_scope`); the others with image rights manage the watchlist.
+SCOPED_IMAGE_ROLES: frozenset[Role] = frozenset({R.OPERATOR, R.ENGAGEMENT_OFFICER})
+
+#: A role grant waiting for a second admin lapses after this long.
+GRANT_REQUEST_TTL = timedelta(hours=24)
+
+#: Prefix of a password hash set by someone else (an admin's reset): it signs in only to
+#: choose a new password.
+RESET_MARK = "reset$"
 
 _hasher = PasswordHasher()
 
@@ -132,15 +153,23 @@ def require(session: Session, actor: User | None, action: Action | str, *,
     """
     if actor is not None and not actor.disabled and allowed(actor.roles, action):
         return actor
-    name = actor.username if actor is not None else "anonymous"
     roles = sorted(r.value for r in actor.roles) if actor is not None else []
     why = ("no authenticated user" if actor is None else
            "the account is disabled" if actor.disabled else
            f"roles {roles or '(none)'} do not include any of "
            f"{sorted(r.value for r in PERMISSIONS.get(Action(action), frozenset()))}"
            if action in Action._value2member_map_ else f"unknown action {action!r}")
+    refuse(session, actor, action, why, now=now, target=target)
+
+
+def refuse(session: Session, actor: User | None, action: Action | str, why: str, *,
+           now: datetime | None = None, target: str | None = None,
+           audit_action: str = "permission_denied") -> NoReturn:
+    """Roll back, audit the refusal (committed, on a reading session too) and raise."""
+    name = actor.username if actor is not None else "anonymous"
+    roles = sorted(r.value for r in actor.roles) if actor is not None else []
     session.rollback()
-    entry = {"actor": name, "action": "permission_denied", "now": _now(now), "target": target,
+    entry = {"actor": name, "action": audit_action, "now": _now(now), "target": target,
              "details": {"action": str(action), "roles": roles, "reason": why}}
     writer = session.info.get("write_sessions") if session.info.get("read_only") else None
     if writer is not None:  # a reading session cannot write: one short write transaction
@@ -150,6 +179,35 @@ def require(session: Session, actor: User | None, action: Action | str, *,
         audit.append(session, **entry)
         session.commit()
     raise PermissionDenied(f"{name} may not {action}: {why}")
+
+
+def require_image_scope(session: Session, actor: User, action: Action, *,
+                        deployment_id: int | None = None, subject_id: int | None = None,
+                        now: datetime | None = None, target: str | None = None) -> None:
+    """Operators and engagement officers see images only of what they work on: an alert of
+    a running (``active``) deployment, or a subject in the snapshot of one (the store names
+    no crew per deployment, so every running deployment counts). Other roles with the image
+    permission are not limited; a refusal is audited like any other."""
+    from openlfr.store.models import Deployment, DeploymentStatus, Snapshot, SnapshotSubject
+
+    granting = PERMISSIONS[action] & actor.roles
+    if not granting or granting - SCOPED_IMAGE_ROLES:
+        return
+    q = select(Deployment.id).where(Deployment.status == DeploymentStatus.ACTIVE)
+    if deployment_id is not None:
+        q = q.where(Deployment.id == deployment_id)
+    if subject_id is not None:
+        q = (q.join(Snapshot, Snapshot.deployment_id == Deployment.id)
+             .join(SnapshotSubject, SnapshotSubject.snapshot_id == Snapshot.id)
+             .where(SnapshotSubject.subject_id == subject_id))
+    if session.scalar(q.limit(1)) is None:
+        what = (f"subject {subject_id} is in no running deployment's snapshot"
+                if subject_id is not None and deployment_id is None else
+                f"deployment {deployment_id} is not running" if subject_id is None else
+                f"subject {subject_id} is not in running deployment {deployment_id}'s "
+                "snapshot")
+        refuse(session, actor, action, f"outside the deployment scope: {what}", now=now,
+               target=target)
 
 
 # --- users ---
@@ -203,30 +261,97 @@ def create_user(session: Session, actor: User | None, data: UserCreate, *,
 
 def set_roles(session: Session, actor: User, username: str, roles: list[Role], *,
               now: datetime | None = None) -> User:
+    """Set a user's roles, under separation of duties:
+
+    - no one changes their own roles (refused and audited);
+    - ``admin`` is never held with a role that sees face images (:data:`BIOMETRIC_ROLES`);
+    - adding such a role takes two admins: the first call records the request
+      (``user_roles_requested``) and changes nothing; the same change made by another admin
+      within :data:`GRANT_REQUEST_TTL`, while the user's roles are as they were, applies it
+      (``user_roles`` names both). Removing roles takes one admin.
+
+    Returns the user; its roles are unchanged while a grant waits for the second admin.
+    """
     now = _now(now)
     require(session, actor, Action.USER_MANAGE, now=now, target=f"user:{username}")
     user = get_user(session, username)
+    if user.id == actor.id:
+        refuse(session, actor, Action.USER_MANAGE, "no one may change their own roles",
+               now=now, target=f"user:{user.id}")
+    after = sorted(set(roles))
+    if R.ADMIN in after and set(after) & BIOMETRIC_ROLES:
+        raise StateError("an admin account cannot also hold "
+                         f"{sorted(r.value for r in set(after) & BIOMETRIC_ROLES)}: admins see "
+                         "no face images (use a separate account)")
     before = sorted(r.value for r in user.roles)
-    user.role_rows = [UserRole(role=r) for r in sorted(set(roles))]
+    after_v = [r.value for r in after]
+    granted = sorted(r.value for r in (set(after) - user.roles) & BIOMETRIC_ROLES)
+    details: dict[str, object] = {"before": before, "after": after_v}
+    if granted:
+        last = session.scalar(
+            select(AuditEntry).where(AuditEntry.target == f"user:{user.id}",
+                                     AuditEntry.action.in_(["user_roles_requested",
+                                                            "user_roles"]))
+            .order_by(AuditEntry.seq.desc()).limit(1))
+        req = json.loads(last.details) if last is not None else {}
+        pending = (last is not None and last.action == "user_roles_requested"
+                   and as_utc(last.at) > now - GRANT_REQUEST_TTL
+                   and req.get("before") == before and req.get("after") == after_v)
+        if not pending or last is None or last.actor == actor.username:
+            if not pending:
+                audit.append(session, actor=actor.username, action="user_roles_requested",
+                             now=now, target=f"user:{user.id}",
+                             details={**details, "granted": granted})
+            return user
+        details = {**details, "requested_by": last.actor, "approved_by": actor.username}
+    user.role_rows = [UserRole(role=r) for r in after]
     session.flush()
     audit.append(session, actor=actor.username, action="user_roles", now=now,
-                 target=f"user:{user.id}", details={"before": before,
-                                                    "after": sorted(r.value for r in roles)})
+                 target=f"user:{user.id}", details=details)
     return user
+
+
+def grant_pending(user: User, roles: list[Role]) -> bool:
+    """After :func:`set_roles`: is the change waiting for a second admin?"""
+    return set(user.roles) != set(roles)
+
+
+def must_change_password(user: User) -> bool:
+    """Was this user's password set by someone else (an admin's reset)?"""
+    return bool(user.password_hash and user.password_hash.startswith(RESET_MARK))
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise ConfigError("a password needs at least 8 characters")
 
 
 def set_password(session: Session, actor: User, username: str, password: str, *,
                  now: datetime | None = None) -> None:
+    """Set a password. Set by someone else (an admin's reset), it revokes every token and
+    console session of the user and serves only to choose a new password at the next
+    sign-in (:func:`sign_in`)."""
     now = _now(now)
     if actor.username != username:
         require(session, actor, Action.USER_MANAGE, now=now, target=f"user:{username}")
-    if len(password) < 8:
-        raise ConfigError("a password needs at least 8 characters")
+    _check_password(password)
     user = get_user(session, username)
-    user.password_hash = _hasher.hash(password)
+    reset = user.id != actor.id
+    user.password_hash = (RESET_MARK if reset else "") + _hasher.hash(password)
+    revoked = _revoke_all(session, user, now) if reset else 0
     session.flush()
     audit.append(session, actor=actor.username, action="user_password", now=now,
-                 target=f"user:{user.id}")
+                 target=f"user:{user.id}",
+                 details={"reset": True, "tokens_revoked": revoked} if reset else None)
+
+
+def _revoke_all(session: Session, user: User, now: datetime) -> int:
+    revoked = 0
+    for tok in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id,
+                                                      ApiToken.revoked_at.is_(None))):
+        tok.revoked_at = now
+        revoked += 1
+    return revoked
 
 
 def disable_user(session: Session, actor: User, username: str, *,
@@ -239,11 +364,7 @@ def disable_user(session: Session, actor: User, username: str, *,
     if user.id == actor.id:
         raise StateError("you cannot disable your own account")
     user.disabled = True
-    revoked = 0
-    for tok in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id,
-                                                      ApiToken.revoked_at.is_(None))):
-        tok.revoked_at = now
-        revoked += 1
+    revoked = _revoke_all(session, user, now)
     session.flush()
     audit.append(session, actor=actor.username, action="user_disable", now=now,
                  target=f"user:{user.id}", details={"tokens_revoked": revoked})
@@ -252,34 +373,65 @@ def disable_user(session: Session, actor: User, username: str, *,
 
 def authenticate(session: Session, username: str, password: str,
                  now: datetime | None = None) -> User | None:
-    """The user if the password is right and the account enabled, else None. Audits both
-    ``login`` and ``login_failed`` (never the password)."""
+    """The user if the password is right and the account enabled, else None (a password
+    reset by an admin is refused here: see :func:`sign_in`)."""
+    return sign_in(session, username, password, now=now)[0]
+
+
+def sign_in(session: Session, username: str, password: str, new_password: str | None = None,
+            now: datetime | None = None) -> tuple[User | None, str | None]:
+    """(the user, None) if the password is right and the account enabled, else (None, why).
+    Audits both ``login`` and ``login_failed`` (never the password).
+
+    A password an admin has reset signs in only with ``new_password``, which replaces it
+    (``why`` is ``"password change required"`` without one, and it is said only to a caller
+    who gave the right password)."""
     now = _now(now)
     user = session.scalar(select(User).where(User.username == username))
+    stored = user.password_hash if user and user.password_hash else None
+    reset = stored is not None and stored.startswith(RESET_MARK)
+    if reset and stored is not None:
+        stored = stored[len(RESET_MARK):]
     ok = False
     try:
-        ok = _hasher.verify(user.password_hash if user and user.password_hash else _dummy_hash(),
-                            password)
+        ok = _hasher.verify(stored or _dummy_hash(), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
-    ok = ok and user is not None and user.password_hash is not None and not user.disabled
-    if ok and user is not None and _hasher.check_needs_rehash(user.password_hash or ""):
-        user.password_hash = _hasher.hash(password)
+    ok = ok and user is not None and stored is not None and not user.disabled
+    why: str | None = None if ok else (
+        "no such user" if user is None else "disabled" if user.disabled else "bad password")
+    if ok and reset:
+        if new_password is None:
+            ok, why = False, "password change required"
+        elif new_password == password:
+            ok, why = False, "password change required"
+        else:
+            _check_password(new_password)
+    if ok and user is not None:
+        if reset and new_password is not None:
+            user.password_hash = _hasher.hash(new_password)
+            audit.append(session, actor=user.username, action="user_password", now=now,
+                         target=f"user:{user.id}", details={"after_reset": True})
+        elif _hasher.check_needs_rehash(stored or ""):
+            user.password_hash = _hasher.hash(password)
     # An unknown name is not written out: people type passwords into the username field.
     actor = user.username if user is not None else "anonymous"
-    details: dict[str, str] = {} if ok else {
-        "reason": "no such user" if user is None else
-        "disabled" if user.disabled else "bad password"}
+    details: dict[str, str] = {} if ok else {"reason": why or "bad password"}
     audit_key = session.info.get("audit_key")
     if user is None and audit_key:
         # Keyed, so a password typed into the name field cannot be recovered from the log by
         # hashing guesses; repeated failures on one name still share a value. Without an
         # audit key nothing about the name is recorded.
-        details["username_hmac"] = hmac.new(audit_key, username.encode(),
-                                            hashlib.sha256).hexdigest()[:16]
+        details["username_hmac"] = username_hmac(audit_key, username)
     audit.append(session, actor=actor, action="login" if ok else "login_failed", now=now,
                  target=f"user:{user.id}" if user else None, details=details)
-    return user if ok else None
+    if ok:
+        return user, None
+    return None, why if why == "password change required" else None
+
+
+def username_hmac(key: bytes, username: str) -> str:
+    return hmac.new(key, username.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 # --- tokens ---

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from openlfr.api.deps import (
-    MAX_ID,
     Before,
     CanAdjudicate,
     CanHoldAlert,
     CanSeeAlertImage,
-    CanSeeSubjectImage,
     CanViewAlerts,
     Db,
     GuardedRoute,
@@ -25,9 +22,18 @@ from openlfr.api.deps import (
     page,
 )
 from openlfr.api.routes.watchlist import image_response
-from openlfr.api.schemas import AdjudicationIn, AlertList, AlertPublic, AlertView, HoldIn
+from openlfr.api.schemas import (
+    AdjudicationIn,
+    AlertList,
+    AlertPublic,
+    AlertView,
+    HoldIn,
+    PathId,
+    QueryId,
+)
 from openlfr.errors import NotFound
 from openlfr.governance import alerts as svc
+from openlfr.governance.auth import Action, require_image_scope
 from openlfr.governance.watchlist import snapshot_image
 from openlfr.store.models import Alert, AlertStatus, Deployment
 
@@ -52,7 +58,7 @@ def alert_view(session: Session, alert_id: int) -> AlertView | None:
 
 @router.get("", response_model=AlertList)
 def list_alerts(request: Request, response: Response, db: ReadDb, me: CanViewAlerts,
-                deployment_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+                deployment_id: QueryId | None = None,
                 status: AlertStatus | None = None, limit: Limit = 100,
                 before: Before = None) -> AlertList:
     """Newest first, at most ``limit``; the next page is ``before=<X-Next-Before>`` (also in
@@ -65,12 +71,12 @@ def list_alerts(request: Request, response: Response, db: ReadDb, me: CanViewAle
 
 
 @router.get("/{alert_id}", response_model=AlertView)
-def show_alert(alert_id: int, db: ReadDb, me: CanViewAlerts) -> AlertView:
+def show_alert(alert_id: PathId, db: ReadDb, me: CanViewAlerts) -> AlertView:
     return _view(db, svc.get_alert(db, alert_id))
 
 
 @router.post("/{alert_id}/adjudicate", response_model=AlertView)
-def adjudicate(alert_id: int, body: AdjudicationIn, request: Request, db: Db,
+def adjudicate(alert_id: PathId, body: AdjudicationIn, request: Request, db: Db,
                me: CanAdjudicate) -> AlertView:
     """Record the outcome: confirmed, rejected (false alert) or not_engaged. Other open
     consoles see the decision at once."""
@@ -83,8 +89,12 @@ def adjudicate(alert_id: int, body: AdjudicationIn, request: Request, db: Db,
 
 @router.get("/{alert_id}/probe", response_class=Response, response_model=None,
             responses={200: {"content": {"image/jpeg": {}}}})
-def probe_image(alert_id: int, db: Db, me: CanSeeAlertImage) -> Response:
-    """The face seen by the camera (decrypted; viewing is audited; never cached)."""
+def probe_image(alert_id: PathId, db: Db, me: CanSeeAlertImage) -> Response:
+    """The face seen by the camera (decrypted; viewing is audited; never cached). Operators
+    and engagement officers see those of running deployments only."""
+    alert = svc.get_alert(db, alert_id)
+    require_image_scope(db, me.user, Action.ALERT_IMAGE, deployment_id=alert.deployment_id,
+                        target=f"alert:{alert_id}")
     data = svc.alert_probe_image(db, me.user, alert_id, _now())
     db.commit()
     return image_response(data)
@@ -92,11 +102,15 @@ def probe_image(alert_id: int, db: Db, me: CanSeeAlertImage) -> Response:
 
 @router.get("/{alert_id}/reference", response_class=Response, response_model=None,
             responses={200: {"content": {"image/*": {}}}})
-def reference_image(alert_id: int, db: Db, me: CanSeeSubjectImage) -> Response:
-    """The watchlist image the alert matched, as frozen in the deployment's snapshot."""
+def reference_image(alert_id: PathId, db: Db, me: CanSeeAlertImage) -> Response:
+    """The watchlist image the alert matched, as frozen in the deployment's snapshot. Needs
+    both image permissions (alert and watchlist) and, for operators and engagement
+    officers, a running deployment."""
     alert = svc.get_alert(db, alert_id)
     if alert.subject_id is None:
         raise NotFound(f"alert {alert_id}'s watchlist entry has been removed")
+    require_image_scope(db, me.user, Action.SUBJECT_IMAGE, deployment_id=alert.deployment_id,
+                        subject_id=alert.subject_id, target=f"alert:{alert_id}")
     data = snapshot_image(db, me.user, alert.deployment_id, alert.subject_id, _now())
     if data is None:
         raise NotFound(f"alert {alert_id}'s watchlist entry has no image")
@@ -105,7 +119,7 @@ def reference_image(alert_id: int, db: Db, me: CanSeeSubjectImage) -> Response:
 
 
 @router.post("/{alert_id}/hold", response_model=AlertView)
-def hold(alert_id: int, body: HoldIn, db: Db, me: CanHoldAlert) -> AlertView:
+def hold(alert_id: PathId, body: HoldIn, db: Db, me: CanHoldAlert) -> AlertView:
     """Keep the alert past the retention period, for a stated reason (e.g. a prosecution)."""
     alert = svc.hold_alert(db, me.user, alert_id, body.reason, _now())
     db.commit()
@@ -113,7 +127,7 @@ def hold(alert_id: int, body: HoldIn, db: Db, me: CanHoldAlert) -> AlertView:
 
 
 @router.post("/{alert_id}/release", response_model=AlertView)
-def release(alert_id: int, db: Db, me: CanHoldAlert) -> AlertView:
+def release(alert_id: PathId, db: Db, me: CanHoldAlert) -> AlertView:
     """End a hold: the alert is purged when its retention period has passed."""
     alert = svc.release_hold(db, me.user, alert_id, _now())
     db.commit()

@@ -6,6 +6,7 @@ cookie) wrapped in a signed, HttpOnly, SameSite=Strict cookie; signing out revok
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -15,6 +16,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from sqlalchemy import select
 
 from openlfr.api.deps import (
@@ -26,9 +28,19 @@ from openlfr.api.deps import (
     Public,
     SignedIn,
     TooManyAttempts,
+    csrf_ok,
+    refuse_csrf,
 )
 from openlfr.api.schemas import LoginIn, MePublic, TokenCreate, TokenIssued
-from openlfr.governance.auth import authenticate, hash_token, issue_token, revoke_token
+from openlfr.errors import PermissionDenied
+from openlfr.governance import audit
+from openlfr.governance.auth import (
+    hash_token,
+    issue_token,
+    revoke_token,
+    sign_in,
+    username_hmac,
+)
 from openlfr.store.models import ApiToken, User
 
 router = APIRouter(route_class=GuardedRoute, tags=["auth"])
@@ -37,39 +49,68 @@ SESSION_HOURS = 12
 
 
 class LoginThrottle:
-    """At most ``limit`` failed sign-ins per (address, username) in ``window_s``; further
-    attempts are refused (429) without checking the password until the window has passed."""
+    """Failed sign-ins are counted per user (from any address) and per address (for any
+    name). ``per_user`` failures on one name within ``window_s`` lock that name for
+    ``lockout_s`` from every address, the right password included; ``per_ip`` failures from
+    one address lock that address for every name (a spray across names). Locks expire.
+    Addresses are the client's as uvicorn sees it: behind a proxy, start ``openlfr serve``
+    with ``--forwarded-allow-ips`` so it is the real client's, not the proxy's."""
 
-    def __init__(self, limit: int = 5, window_s: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit, self.window_s, self._clock = limit, window_s, clock
+    def __init__(self, per_user: int = 5, per_ip: int = 20, window_s: float = 300.0,
+                 lockout_s: float = 900.0, clock: Callable[[], float] = time.monotonic,
+                 *, limit: int | None = None) -> None:
+        self.per_user = limit if limit is not None else per_user
+        self.per_ip, self.window_s, self.lockout_s = per_ip, window_s, lockout_s
+        self._clock = clock
         self._fails: dict[tuple[str, str], deque[float]] = {}
+        self._locked: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
 
-    def _key(self, request: Request, username: str) -> tuple[str, str]:
+    @staticmethod
+    def _keys(request: Request, username: str) -> tuple[tuple[str, str], tuple[str, str]]:
         host = request.client.host if request.client else "?"
-        return host, username.strip().lower()
+        return ("user", username.strip().lower()), ("address", host)
+
+    def check(self, request: Request, username: str) -> tuple[float, str | None]:
+        """(seconds until this caller may try again, what is locked: "user"/"address");
+        (0, None) when it may try now."""
+        now = self._clock()
+        wait, scope = 0.0, None
+        with self._lock:
+            for key in self._keys(request, username):
+                until = self._locked.get(key)
+                if until is None:
+                    continue
+                if until <= now:
+                    del self._locked[key]
+                elif until - now > wait:
+                    wait, scope = until - now, key[0]
+        return wait, scope
 
     def wait_s(self, request: Request, username: str) -> float:
         """Seconds until this caller may try again (0: now)."""
-        now = self._clock()
-        with self._lock:
-            q = self._fails.get(self._key(request, username))
-            while q and now - q[0] > self.window_s:
-                q.popleft()
-            if not q or len(q) < self.limit:
-                return 0.0
-            return self.window_s - (now - q[0])
+        return self.check(request, username)[0]
 
     def failed(self, request: Request, username: str) -> None:
+        now = self._clock()
         with self._lock:
-            if len(self._fails) > 100_000:  # bounded memory under a flood
+            if len(self._fails) > 100_000:  # bounded memory under a flood (locks are kept)
                 self._fails.clear()
-            self._fails.setdefault(self._key(request, username), deque()).append(self._clock())
+            for key, limit in zip(self._keys(request, username), (self.per_user, self.per_ip),
+                                  strict=True):
+                q = self._fails.setdefault(key, deque())
+                q.append(now)
+                while q and now - q[0] > self.window_s:
+                    q.popleft()
+                if len(q) >= limit:
+                    self._locked[key] = now + self.lockout_s
+                    del self._fails[key]
 
     def succeeded(self, request: Request, username: str) -> None:
+        """A right password clears the name's failures (not the address's: one known
+        account must not reset a spray's count)."""
         with self._lock:
-            self._fails.pop(self._key(request, username), None)
+            self._fails.pop(self._keys(request, username)[0], None)
 
 
 def _throttle(request: Request) -> LoginThrottle:
@@ -77,7 +118,25 @@ def _throttle(request: Request) -> LoginThrottle:
 
 
 def _too_many(wait: float) -> TooManyAttempts:
-    return TooManyAttempts(f"too many failed sign-ins: try again in {int(wait) + 1} s")
+    return TooManyAttempts(f"too many failed sign-ins: try again in {math.ceil(wait)} s")
+
+
+def _throttled(request: Request, db: Db, username: str) -> float:
+    """Seconds this sign-in must wait (0: go on). A refusal is audited (``login_throttled``,
+    naming the user if it exists, else a keyed hash of the name as for failed sign-ins)."""
+    wait, scope = _throttle(request).check(request, username)
+    if wait <= 0:
+        return 0.0
+    user = db.scalar(select(User).where(User.username == username))
+    details: dict[str, object] = {"locked": scope, "retry_after_s": math.ceil(wait)}
+    key = db.info.get("audit_key")
+    if user is None and key:
+        details["username_hmac"] = username_hmac(key, username)
+    audit.append(db, actor=user.username if user else "anonymous", action="login_throttled",
+                 now=datetime.now(UTC), target=f"user:{user.id}" if user else None,
+                 details=details)
+    db.commit()
+    return wait
 
 
 def _start_session(db: Db, user: User, name: str, hours: float) -> tuple[ApiToken, str]:
@@ -109,23 +168,32 @@ def login_page(request: Request, caller: Public) -> Response:
         request, "login.html", {"me": None, "nav": [], "error": None})
 
 
+CHANGE_REQUIRED = "password change required"
+
+
+def _login_page(request: Request, error: str, status: int, change: bool = False) -> Response:
+    return request.app.state.ctx.templates.TemplateResponse(
+        request, "login.html", {"me": None, "nav": [], "error": error, "change": change},
+        status_code=status)
+
+
 @router.post("/login", response_class=HTMLResponse, include_in_schema=False)
 def login_form(request: Request, db: Db, caller: Public,
                username: Annotated[str, Form(max_length=64)],
-               password: Annotated[str, Form(max_length=1024)]) -> Response:
-    wait = _throttle(request).wait_s(request, username)
+               password: Annotated[str, Form(max_length=1024)],
+               new_password: Annotated[str | None, Form(max_length=1024)] = None) -> Response:
+    wait = _throttled(request, db, username)
     if wait > 0:
-        return request.app.state.ctx.templates.TemplateResponse(
-            request, "login.html", {"me": None, "nav": [], "error": str(_too_many(wait))},
-            status_code=429)
-    user = authenticate(db, username, password)
+        return _login_page(request, str(_too_many(wait)), 429)
+    user, why = sign_in(db, username, password, new_password or None)
     db.commit()  # the login / login_failed audit entry
     if user is None:
+        if why == CHANGE_REQUIRED:
+            return _login_page(request, "Your password was reset by an administrator: choose "
+                               "a new one (at least 8 characters).", 403, change=True)
         _throttle(request).failed(request, username)
-        return request.app.state.ctx.templates.TemplateResponse(
-            request, "login.html",
-            {"me": None, "nav": [], "error": "Wrong username or password, or the account is "
-             "disabled."}, status_code=401)
+        return _login_page(request, "Wrong username or password, or the account is "
+                           "disabled.", 401)
     _throttle(request).succeeded(request, username)
     _, token = _start_session(db, user, "console session", SESSION_HOURS)
     signer = request.app.state.ctx.signer
@@ -135,27 +203,58 @@ def login_form(request: Request, db: Db, caller: Public,
 
 
 @router.post("/logout", response_class=HTMLResponse, include_in_schema=False)
-def logout_form(db: Db, caller: Public) -> Response:
+def logout_form(request: Request, db: Db, caller: Public,
+                csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """Sign out (the form carries the session's CSRF token: another site cannot sign a
+    user out)."""
+    if caller is not None and not csrf_ok(request, caller, csrf_token):
+        refuse_csrf(request, db, caller)
     _end_session(db, caller)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response
 
 
-@router.post("/api/auth/login", response_model=TokenIssued)
-def api_login(body: LoginIn, request: Request, db: Db, caller: Public) -> TokenIssued:
-    """Exchange a username and password for a bearer token (valid 12 hours)."""
-    wait = _throttle(request).wait_s(request, body.username)
+class PasswordChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=64)
+    password: SecretStr = Field(min_length=1, max_length=1024)
+    new_password: SecretStr = Field(min_length=8, max_length=1024)
+
+
+def _api_sign_in(request: Request, db: Db, username: str, password: str,
+                 new_password: str | None) -> TokenIssued:
+    wait = _throttled(request, db, username)
     if wait > 0:
         raise _too_many(wait)
-    user = authenticate(db, body.username, body.password.get_secret_value())
+    user, why = sign_in(db, username, password, new_password)
     db.commit()
     if user is None:
-        _throttle(request).failed(request, body.username)
+        if why == CHANGE_REQUIRED:
+            raise PermissionDenied("your password was reset by an administrator: choose a new "
+                                   "one with POST /api/auth/password")
+        _throttle(request).failed(request, username)
         raise NotAuthenticated("wrong username or password, or the account is disabled")
-    _throttle(request).succeeded(request, body.username)
+    _throttle(request).succeeded(request, username)
     row, token = _start_session(db, user, "api login", SESSION_HOURS)
     return TokenIssued(id=row.id, name=row.name, token=token, expires_at=row.expires_at)
+
+
+@router.post("/api/auth/login", response_model=TokenIssued)
+def api_login(body: LoginIn, request: Request, db: Db, caller: Public) -> TokenIssued:
+    """Exchange a username and password for a bearer token (valid 12 hours). Refused (403)
+    while the password is one an admin reset: choose a new one with ``/api/auth/password``."""
+    return _api_sign_in(request, db, body.username, body.password.get_secret_value(), None)
+
+
+@router.post("/api/auth/password", response_model=TokenIssued)
+def api_change_password(body: PasswordChangeIn, request: Request, db: Db,
+                        caller: Public) -> TokenIssued:
+    """Replace a password an admin has reset with one of your own, and sign in (a bearer
+    token, as ``/api/auth/login``). Throttled like sign-in."""
+    return _api_sign_in(request, db, body.username, body.password.get_secret_value(),
+                        body.new_password.get_secret_value())
 
 
 @router.post("/api/auth/logout", response_model=MePublic)

@@ -40,8 +40,19 @@ def list_users(request: Request, response: Response, db: ReadDb, me: CanListUser
 
 
 @router.post("", response_model=UserPublic, status_code=201)
-def create_user(body: UserCreate, db: Db, me: CanManageUsers) -> UserPublic:
-    user = svc.create_user(db, me.user, body)
+def create_user(body: UserCreate, db: Db, me: CanManageUsers,
+                response: Response) -> UserPublic:
+    """Create a user. Roles that see face images are only requested: a second admin grants
+    them (``PATCH`` with the same roles), and the password given here serves once, to choose
+    a new one at the first sign-in. ``X-Roles-Pending: 1`` says a grant is waiting."""
+    wanted = sorted(set(body.roles))
+    plain = [r for r in wanted if r not in svc.BIOMETRIC_ROLES]
+    user = svc.create_user(db, me.user, body.model_copy(update={"roles": plain}))
+    if body.password:
+        svc.set_password(db, me.user, user.username, body.password)
+    if plain != wanted:
+        svc.set_roles(db, me.user, user.username, wanted)
+        response.headers["X-Roles-Pending"] = "1"
     db.commit()
     return UserPublic.model_validate(user)
 
@@ -58,12 +69,23 @@ def show_user(user_id: int, db: ReadDb, me: CanListUsers) -> UserPublic:
     return UserPublic.model_validate(_user(db, user_id))
 
 
-@router.patch("/{user_id}", response_model=UserPublic)
-def update_user(user_id: int, body: UserUpdate, db: Db, me: CanManageUsers) -> UserPublic:
-    """Change roles, disable the account (revokes its tokens) or set a new password."""
+@router.patch("/{user_id}", response_model=UserPublic,
+              responses={202: {"model": UserPublic, "description": "A role grant waits for a "
+                               "second admin."}})
+def update_user(user_id: int, body: UserUpdate, db: Db, me: CanManageUsers,
+                response: Response) -> UserPublic:
+    """Change roles, disable the account (revokes its tokens) or reset the password (revokes
+    its tokens and sessions; the user chooses a new one at the next sign-in).
+
+    No one changes their own roles. A role that sees face images is granted only when a
+    second admin makes the same change (the first is recorded as a request): the answer is
+    then ``202`` with the roles as they still are."""
     user = _user(db, user_id)
     if body.roles is not None:
         svc.set_roles(db, me.user, user.username, body.roles)
+        if svc.grant_pending(user, body.roles):
+            response.status_code = 202
+            response.headers["X-Roles-Pending"] = "1"
     if body.password is not None:
         svc.set_password(db, me.user, user.username, body.password.get_secret_value())
     if body.disabled:

@@ -29,10 +29,11 @@ from openlfr.api.deps import (
     next_page,
     page,
 )
-from openlfr.api.schemas import ExpireIn, SnapshotPublic, SubjectList, SubjectPublic
+from openlfr.api.schemas import ExpireIn, PathId, SnapshotPublic, SubjectList, SubjectPublic
 from openlfr.configio import validation_lines
 from openlfr.errors import ConfigError, ImageError
 from openlfr.governance import watchlist as svc
+from openlfr.governance.auth import Action, require_image_scope
 from openlfr.governance.schemas import SubjectCreate
 from openlfr.store.models import Category, Subject
 
@@ -152,12 +153,12 @@ def _aware(dt: datetime) -> datetime:
 
 
 @router.get("/watchlist/subjects/{subject_id}", response_model=SubjectPublic)
-def show_subject(subject_id: int, db: ReadDb, me: CanListSubjects) -> SubjectPublic:
+def show_subject(subject_id: PathId, db: ReadDb, me: CanListSubjects) -> SubjectPublic:
     return SubjectPublic.model_validate(svc.get_subject(db, subject_id))
 
 
 @router.post("/watchlist/subjects/{subject_id}/expire", response_model=SubjectPublic)
-def expire_subject(subject_id: int, db: Db, me: CanExpireSubject,
+def expire_subject(subject_id: PathId, db: Db, me: CanExpireSubject,
                    body: ExpireIn | None = None) -> SubjectPublic:
     """Take the subject off the watchlist now (removed later by the retention sweeper)."""
     s = svc.expire_subject(db, me.user, subject_id, _now(),
@@ -168,8 +169,12 @@ def expire_subject(subject_id: int, db: Db, me: CanExpireSubject,
 
 @router.get("/watchlist/subjects/{subject_id}/image", response_class=Response,
             response_model=None, responses={200: {"content": {"image/*": {}}}})
-def subject_image(subject_id: int, db: Db, me: CanSeeSubjectImage) -> Response:
-    """The subject's most recent photo, decrypted (viewing is audited; never cached)."""
+def subject_image(subject_id: PathId, db: Db, me: CanSeeSubjectImage) -> Response:
+    """The subject's most recent photo, decrypted (viewing is audited; never cached).
+    Operators and engagement officers see only subjects in a running deployment's
+    snapshot."""
+    require_image_scope(db, me.user, Action.SUBJECT_IMAGE, subject_id=subject_id,
+                        target=f"subject:{subject_id}")
     data = svc.subject_image(db, me.user, subject_id, _now())
     db.commit()
     return image_response(data)
@@ -180,7 +185,7 @@ def subject_image(subject_id: int, db: Db, me: CanSeeSubjectImage) -> Response:
 
 @router.post("/deployments/{deployment_id}/snapshot", response_model=SnapshotPublic,
              status_code=201, tags=["snapshots"])
-def create_snapshot(deployment_id: int, db: Db, me: CanCreateSnapshot) -> SnapshotPublic:
+def create_snapshot(deployment_id: PathId, db: Db, me: CanCreateSnapshot) -> SnapshotPublic:
     """Freeze the subjects meeting the deployment's criteria (replaces an unapproved one)."""
     snap = svc.create_snapshot(db, me.user, deployment_id, _now())
     db.commit()
@@ -189,13 +194,13 @@ def create_snapshot(deployment_id: int, db: Db, me: CanCreateSnapshot) -> Snapsh
 
 @router.get("/deployments/{deployment_id}/snapshot", response_model=SnapshotPublic,
             tags=["snapshots"])
-def show_snapshot(deployment_id: int, db: ReadDb, me: CanViewDeployments) -> SnapshotPublic:
+def show_snapshot(deployment_id: PathId, db: ReadDb, me: CanViewDeployments) -> SnapshotPublic:
     return SnapshotPublic.model_validate(svc.get_snapshot(db, deployment_id))
 
 
 @router.post("/deployments/{deployment_id}/snapshot/approve", response_model=SnapshotPublic,
              tags=["snapshots"])
-def approve_snapshot(deployment_id: int, db: Db, me: CanApproveSnapshot) -> SnapshotPublic:
+def approve_snapshot(deployment_id: PathId, db: Db, me: CanApproveSnapshot) -> SnapshotPublic:
     """The deployment's authorising officer approves its watchlist snapshot."""
     snap = svc.approve_snapshot(db, me.user, deployment_id, _now())
     db.commit()

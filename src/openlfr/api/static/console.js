@@ -11,8 +11,18 @@ function flash(message, isError) {
   flash.timer = setTimeout(() => { el.className = "flash"; }, 6000);
 }
 
+function csrfToken() {
+  // The session's anti-CSRF token, from the page (base.html); the server refuses a
+  // cookie-authenticated change without it.
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.getAttribute("content") : "";
+}
+
 async function api(method, url, body) {
   const opts = { method: method, credentials: "same-origin", headers: { "Accept": "application/json" } };
+  if (!["GET", "HEAD", "OPTIONS"].includes(method.toUpperCase())) {
+    opts.headers["X-CSRF-Token"] = csrfToken();
+  }
   if (body instanceof FormData) {
     opts.body = body;
   } else if (body !== undefined) {
