@@ -14,8 +14,8 @@ import pytest
 
 from openlfr.demoscene import sample_photo
 from openlfr.fleet.camera import CameraSpec, build_camera
-from openlfr.fleet.leases import DeploymentState, plan
 from openlfr.fleet.health import NodeStatus
+from openlfr.fleet.leases import DeploymentState, plan
 from openlfr.fleet.process import LeaseGuard
 from openlfr.pipeline.sources import Mode, open_source
 from openlfr.store.models import DeploymentStatus

@@ -51,7 +51,8 @@ from openlfr.store.models import (
 from openlfr.store.types import as_utc
 
 __all__ = ["record_alert", "record_alert_event", "alert_refusal", "add_run_counters",
-           "save_progress", "get_progress", "get_resume_point", "ResumePoint", "adjudicate", "decide_status", "hold_alert",
+           "save_progress", "get_progress", "get_resume_point", "ResumePoint", "adjudicate",
+           "decide_status", "hold_alert",
            "release_hold", "list_alerts", "get_alert", "alert_probe_image", "add_counters",
            "get_counters", "FINAL"]
 

@@ -94,13 +94,12 @@ def scan(
     engine = VisionEngine.from_config(scfg.vision)
     out_err = as_json  # with --json, human lines go to stderr
     extra: dict[str, Any] = {}
-    store = None
+    gov = None
     try:
         if deployment is not None:
             from openlfr.fleet.camera import open_governed
 
             gov = open_governed(deployment, engine, camera_id, recorded=is_recorded, dev=dev)
-            store = gov.store
             index, guard, on_alert, on_counters = (gov.index, gov.guard, gov.on_alert,
                                                    gov.on_counters)
             extra["deployment"] = gov.info
@@ -137,8 +136,8 @@ def scan(
                           on_alert=on_alert_all, on_counters=on_counters,
                           deployment_id=deployment, worker_options=worker_options)
     finally:
-        if store is not None:
-            store.close()
+        if gov is not None:
+            gov.close()  # what the recorder holds is written before the store closes
     st = result.stats
     if cfg.type == "stream":  # the summary is printed: no password
         from openlfr.governance.schemas import redact_url
@@ -157,6 +156,7 @@ def scan(
         "alert_latency_ms": st["alert_latency_ms"], "delivery": st["delivery"],
         "best_score_without_alert": st["best_score_without_alert"],
         "alert_list": [a.to_public() for a in result.alerts],
+        "interrupted": bool(st.get("interrupted", False)),
         **extra,
     }
     if as_json:
@@ -166,7 +166,8 @@ def scan(
                f"{summary['dropped']}, refused {summary['refused']}), faces {summary['faces']} "
                f"(embedded {summary['faces_embedded']}), tracks {summary['tracks']}, alerts "
                f"{summary['alerts']}; {summary['frames_per_s']} frames/s, real-time factor "
-               f"{summary['real_time_factor']}")
+               f"{summary['real_time_factor']}"
+               + ("; interrupted (Ctrl-C)" if summary["interrupted"] else ""))
 
 
 def watchlist_add(

@@ -10,6 +10,9 @@ summary. A scan inside a governed deployment gets its index, guard and recorder 
 from __future__ import annotations
 
 import logging
+import signal
+import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,13 +129,36 @@ def run_scan(source: str, index: WatchlistIndex, threshold: float, *, engine: An
         on_frame, close_preview = write_preview_video(Path(preview), src.fps or 25.0)
     worker = CameraWorker(src, engine, index, cfg, guard=guard, sinks=sinks,
                           on_alert=on_alert, on_counters=on_counters, on_frame=on_frame)
+    # Ctrl-C asks the worker to stop instead of raising KeyboardInterrupt wherever the main
+    # thread happens to be: the scan then always ends the same way, its threads joined
+    # (none left inside native code at exit, which aborted the process: "terminate called
+    # without an active exception"), its queued alerts delivered, and its summary says so.
+    interrupted = threading.Event()
+
+    def on_sigint(_signum: int, _frame: object) -> None:
+        if interrupted.is_set():
+            print("stopping: finishing the current frame and delivering queued alerts",
+                  file=sys.stderr)
+        interrupted.set()
+        worker.request_stop()
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        stats = worker.run()
-    except KeyboardInterrupt:
-        worker.stop()
-        stats = worker.stats()
-        stats["interrupted"] = True
+        worker.start()
+        while not worker.wait(0.2):
+            pass
     finally:
+        worker.stop()
+        worker.wait()  # stop() waits a bounded time: never leave the thread running
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         if close_preview is not None:
             close_preview()
+    if worker.error is not None:
+        raise worker.error
+    stats = worker.stats()
+    if interrupted.is_set():
+        stats["interrupted"] = True
     return ScanResult(stats, list(worker.alerts))

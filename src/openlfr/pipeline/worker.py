@@ -205,6 +205,11 @@ class CameraWorker:
         self.source.stop()
         self._dispatcher.close(timeout)
 
+    def request_stop(self) -> None:
+        """Ask the analysis thread to end after its current frame (returns at once; call
+        :meth:`stop` to wait for it). Safe from a signal handler."""
+        self._stop.set()
+
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the end of the input (files, folders); True when finished."""
         if self._thread is None:
