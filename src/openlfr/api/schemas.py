@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from fastapi import Path, Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from openlfr.governance.schemas import (
     AlertPublic,
@@ -23,6 +24,8 @@ from openlfr.governance.schemas import (
     TokenPublic,
     UserCreate,
     UserPublic,
+    no_nul,
+    sane_year,
 )
 from openlfr.store.models import Outcome, Role
 
@@ -33,11 +36,44 @@ __all__ = [
     "AlertView", "AlertList", "AdjudicationIn", "HoldIn", "AuditEntryPublic", "AuditList",
     "AuditVerifyPublic", "UserUpdate", "UserList", "TokenCreate", "TokenIssued", "LoginIn",
     "MePublic", "CameraLive", "CameraLiveList", "RatePublic", "DeploymentCounts",
+    "MAX_DB_ID", "PathId", "QueryId", "QueryTime", "CameraIdPath", "ErrorBody",
+    "ValidationIssue",
 ]
+
+# --- bounds shared by every route's path and query parameters ------------------------------
+
+#: Largest id the store holds: its ids are ``Integer`` columns (32-bit on PostgreSQL).
+MAX_DB_ID = 2**31 - 1
+#: A store id in a path (``/api/alerts/{alert_id}``): 1..2**31-1, else 422.
+PathId = Annotated[int, Path(ge=1, le=MAX_DB_ID, description="A store id (1 to 2^31-1).")]
+#: A store id in a query (``?deployment_id=``), the same bounds.
+QueryId = Annotated[int, Query(ge=1, le=MAX_DB_ID, description="A store id (1 to 2^31-1).")]
+#: A camera id in a path: as :class:`CameraSpec` accepts it.
+CameraIdPath = Annotated[str, Path(min_length=1, max_length=64,
+                                   pattern=r"^[A-Za-z0-9_.:-]+$")]
+#: A point in time in a query: ISO 8601, in the years 2000..2100.
+QueryTime = Annotated[datetime, AfterValidator(sane_year)]
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a message, or (422 on malformed input) the list of problems."""
+
+    detail: str | list[ValidationIssue]
 
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: object) -> object:
+        return no_nul(data)
 
 
 class DeploymentDraft(DeploymentCreate):

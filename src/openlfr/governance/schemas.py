@@ -29,9 +29,35 @@ from openlfr.store.types import as_utc
 __all__ = ["UserCreate", "UserPublic", "TokenPublic", "CameraSpec", "CameraPublic",
            "DeploymentCreate", "DeploymentUpdate", "DeploymentPublic", "SubjectCreate",
            "SubjectPublic", "SnapshotPublic", "AlertPublic", "AdjudicationPublic",
-           "CountersPublic", "redact_url"]
+           "CountersPublic", "redact_url", "no_nul", "sane_year", "MIN_YEAR", "MAX_YEAR"]
 
-AwareDatetime = Annotated[datetime, AfterValidator(as_utc)]
+#: Years a deployment window, an expiry or a review date may fall in (a year-25 window broke
+#: the reports; dates past 2100 are typos).
+MIN_YEAR, MAX_YEAR = 2000, 2100
+
+
+def sane_year(value: datetime) -> datetime:
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"the year must be between {MIN_YEAR} and {MAX_YEAR}")
+    return value
+
+
+def no_nul(value: Any) -> Any:
+    """Refuse NUL bytes anywhere in the input (PostgreSQL cannot store them in text)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text may not contain a NUL character")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            no_nul(k)
+            no_nul(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            no_nul(v)
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(as_utc), AfterValidator(sane_year)]
 Text = Annotated[str, Field(min_length=1, max_length=10_000)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 #: A sink of the server config file (``sinks:`` there), named by a deployment.
@@ -53,6 +79,11 @@ def redact_url(url: str) -> str:
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return no_nul(data)
 
 
 class _Public(BaseModel):

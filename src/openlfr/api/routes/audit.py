@@ -39,7 +39,8 @@ def audit_page(db: Db, *, limit: int, before: int | None = None,
 @router.get("", response_model=AuditList)
 def list_entries(request: Request, response: Response, db: ReadDb, me: CanExportAudit,
                  limit: Limit = 100, before: Before = None,
-                 action: Annotated[str | None, Query(max_length=64)] = None) -> AuditList:
+                 action: Annotated[str | None, Query(
+                     max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")] = None) -> AuditList:
     """Newest first; page back with ``before=<seq>`` (the ``X-Next-Before`` header, also in
     ``Link``). Entries hold references and hashes, never images or templates."""
     found = audit_page(db, limit=limit + 1, before=before, action=action)

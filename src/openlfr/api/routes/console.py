@@ -27,6 +27,7 @@ from openlfr.api.deps import (
     SignedIn,
 )
 from openlfr.api.routes.nodes import CanViewNodes
+from openlfr.api.schemas import PathId
 from openlfr.governance.auth import Action, allowed
 from openlfr.store.models import Category, DeploymentKind, DeploymentStatus, Role, Snapshot, User
 
@@ -110,7 +111,7 @@ def deployments(request: Request, db: Db, me: CanViewDeployments) -> Response:
 
 
 @router.get("/console/deployments/{deployment_id}")
-def deployment(deployment_id: int, request: Request, db: Db,
+def deployment(deployment_id: PathId, request: Request, db: Db,
                me: CanViewDeployments) -> Response:
     from openlfr.api.routes.deployments import deployment_counts
     from openlfr.api.schemas import DeploymentPublic

@@ -33,6 +33,7 @@ from openlfr.api.schemas import (
     DeploymentDraft,
     DeploymentList,
     DeploymentPublic,
+    PathId,
     RatePublic,
     ReviewIn,
     Transition,
@@ -83,19 +84,19 @@ def create_deployment(body: DeploymentDraft, request: Request, db: Db,
 
 
 @router.get("/{deployment_id}", response_model=DeploymentPublic)
-def show_deployment(deployment_id: int, db: ReadDb, me: CanViewDeployments) -> DeploymentPublic:
+def show_deployment(deployment_id: PathId, db: ReadDb, me: CanViewDeployments) -> DeploymentPublic:
     return DeploymentPublic.model_validate(svc.get_deployment(db, deployment_id))
 
 
 @router.post("/{deployment_id}/authorise", response_model=DeploymentPublic)
-def authorise(deployment_id: int, db: Db, me: CanAuthoriseDeployment) -> DeploymentPublic:
+def authorise(deployment_id: PathId, db: Db, me: CanAuthoriseDeployment) -> DeploymentPublic:
     dep = svc.authorise(db, me.user, deployment_id, _now())
     db.commit()
     return DeploymentPublic.model_validate(dep)
 
 
 @router.post("/{deployment_id}/start", response_model=DeploymentPublic)
-def start(deployment_id: int, request: Request, db: Db,
+def start(deployment_id: PathId, request: Request, db: Db,
           me: CanStartDeployment) -> DeploymentPublic:
     """authorised -> active; the cameras start within a couple of seconds."""
     dep = svc.start(db, me.user, deployment_id, _now())
@@ -105,7 +106,7 @@ def start(deployment_id: int, request: Request, db: Db,
 
 
 @router.post("/{deployment_id}/stop", response_model=DeploymentPublic)
-def stop(deployment_id: int, request: Request, db: Db, me: CanStopDeployment,
+def stop(deployment_id: PathId, request: Request, db: Db, me: CanStopDeployment,
          body: Transition | None = None) -> DeploymentPublic:
     dep = svc.stop(db, me.user, deployment_id, _now(),
                    reason=(body.reason if body and body.reason else "stopped"))
@@ -115,7 +116,7 @@ def stop(deployment_id: int, request: Request, db: Db, me: CanStopDeployment,
 
 
 @router.post("/{deployment_id}/review", response_model=DeploymentPublic)
-def review(deployment_id: int, body: ReviewIn, db: Db,
+def review(deployment_id: PathId, body: ReviewIn, db: Db,
            me: CanReviewDeployment) -> DeploymentPublic:
     dep = svc.review(db, me.user, deployment_id, _now(), note=body.note)
     db.commit()
@@ -123,7 +124,7 @@ def review(deployment_id: int, body: ReviewIn, db: Db,
 
 
 @router.post("/{deployment_id}/cancel", response_model=DeploymentPublic)
-def cancel(deployment_id: int, db: Db, me: CanCancelDeployment,
+def cancel(deployment_id: PathId, db: Db, me: CanCancelDeployment,
            body: Transition | None = None) -> DeploymentPublic:
     dep = svc.cancel(db, me.user, deployment_id, _now(), reason=body.reason if body else "")
     db.commit()
@@ -155,7 +156,7 @@ def deployment_counts(db: Db, deployment_id: int) -> DeploymentCounts:
 
 
 @router.get("/{deployment_id}/counts", response_model=DeploymentCounts)
-def counts(deployment_id: int, db: ReadDb, me: CanViewCounters) -> DeploymentCounts:
+def counts(deployment_id: PathId, db: ReadDb, me: CanViewCounters) -> DeploymentCounts:
     """Frames, faces, tracks, alerts and outcomes, with the false alert rate and the alert
     precision (counts and Wilson 95% intervals)."""
     return deployment_counts(db, deployment_id)
@@ -169,14 +170,14 @@ def _report_figures(db: Db, deployment_id: int):  # type: ignore[no-untyped-def]
 
 
 @router.get("/{deployment_id}/report.json", response_model=dict[str, object])
-def report_json(deployment_id: int, db: ReadDb, me: CanViewReports) -> JSONResponse:
+def report_json(deployment_id: PathId, db: ReadDb, me: CanViewReports) -> JSONResponse:
     from openlfr.reports.deployment import figures_json
 
     return JSONResponse(figures_json(_report_figures(db, deployment_id)))
 
 
 @router.get("/{deployment_id}/report.html", response_class=HTMLResponse, response_model=None)
-def report_html(deployment_id: int, db: ReadDb, me: CanViewReports) -> HTMLResponse:
+def report_html(deployment_id: PathId, db: ReadDb, me: CanViewReports) -> HTMLResponse:
     from openlfr.reports.deployment import render_html
 
     return HTMLResponse(render_html(_report_figures(db, deployment_id)))
@@ -184,7 +185,7 @@ def report_html(deployment_id: int, db: ReadDb, me: CanViewReports) -> HTMLRespo
 
 @router.get("/{deployment_id}/report.pdf", response_class=Response, response_model=None,
             responses={200: {"content": {"application/pdf": {}}}})
-def report_pdf(deployment_id: int, db: ReadDb, me: CanViewReports,
+def report_pdf(deployment_id: PathId, db: ReadDb, me: CanViewReports,
                download: Annotated[bool, Query()] = False) -> Response:
     from openlfr.reports.deployment import render_pdf
 

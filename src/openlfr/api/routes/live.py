@@ -17,7 +17,7 @@ from openlfr.api.deps import (
 )
 from openlfr.api.live import MJPEG_BOUNDARY, mjpeg_stream, sse_stream
 from openlfr.api.prometheus import CONTENT_TYPE
-from openlfr.api.schemas import CameraLive, CameraLiveList
+from openlfr.api.schemas import CameraIdPath, CameraLive, CameraLiveList, PathId
 from openlfr.errors import NotFound
 
 router = APIRouter(route_class=GuardedRoute, tags=["live"])
@@ -68,7 +68,7 @@ def cameras(request: Request, me: CanViewDeployments) -> CameraLiveList:
             response_model=None,
             responses={200: {"content": {f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}":
                                          {}}}})
-async def live_view(deployment_id: int, camera_id: str, request: Request,
+async def live_view(deployment_id: PathId, camera_id: CameraIdPath, request: Request,
                     me: CanSeeAlertImage,
                     fps: Annotated[float, Query(gt=0, le=25)] = 8.0,
                     frames: Annotated[int | None, Query(ge=1, le=100000)] = None

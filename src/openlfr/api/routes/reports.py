@@ -9,12 +9,13 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from openlfr.api.deps import CanViewReports, GuardedRoute, ReadDb
+from openlfr.api.schemas import QueryTime
 from openlfr.errors import ConfigError
 
 router = APIRouter(route_class=GuardedRoute, prefix="/api/reports", tags=["reports"])
 
-Start = Annotated[datetime | None, Query(description="Period start (default: a year ago).")]
-End = Annotated[datetime | None, Query(description="Period end (default: now).")]
+Start = Annotated[QueryTime | None, Query(description="Period start (default: a year ago).")]
+End = Annotated[QueryTime | None, Query(description="Period end (default: now).")]
 
 
 def _figures(db: ReadDb, start: datetime | None, end: datetime | None) -> Any:
