@@ -382,3 +382,38 @@ def test_a_password_reset_ends_sessions_and_forces_a_new_password(api: Api) -> N
     page = fresh.post("/login", data={"username": "resetme", "password": "my-own-pass"},
                       follow_redirects=False)
     assert page.status_code == 303
+
+
+def test_behind_a_trusted_tls_proxy_the_cookie_is_secure(api: Api) -> None:
+    """``openlfr serve --forwarded-allow-ips`` turns uvicorn's proxy headers on for that
+    proxy only; without it no forwarded header is believed."""
+    import inspect
+
+    import uvicorn
+    from fastapi.testclient import TestClient
+
+    from openlfr.api import cli
+
+    assert cli.proxy_options(None) == {"proxy_headers": False}
+    assert cli.proxy_options(" ") == {"proxy_headers": False}
+    assert cli.proxy_options("10.0.0.1,10.0.0.2") == {
+        "proxy_headers": True, "forwarded_allow_ips": "10.0.0.1,10.0.0.2"}
+    assert "**proxy_options(forwarded_allow_ips)" in inspect.getsource(cli.serve)
+    assert "forwarded_allow_ips" in inspect.signature(cli.serve).parameters
+
+    def cookie(options: dict, client: tuple[str, int]) -> str:
+        config = uvicorn.Config(api.app, **options)
+        config.load()
+        browser = TestClient(config.loaded_app, client=client)
+        resp = browser.post("/login", data={"username": "operator", "password": PASSWORD},
+                            headers={"X-Forwarded-Proto": "https",
+                                     "X-Forwarded-For": "203.0.113.5"},
+                            follow_redirects=False)
+        assert resp.status_code == 303, resp.text
+        return resp.headers["set-cookie"]
+
+    proxy = ("10.0.0.1", 4000)
+    assert "secure" in cookie(cli.proxy_options("10.0.0.1"), proxy).lower()
+    assert "secure" not in cookie(cli.proxy_options(None), proxy).lower()
+    # a forwarded header from anyone but the named proxy is not believed
+    assert "secure" not in cookie(cli.proxy_options("10.0.0.1"), ("10.0.0.9", 1)).lower()
