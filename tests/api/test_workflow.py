@@ -121,10 +121,12 @@ def test_deployment_life_and_errors(wf: Api) -> None:
     assert counts["alert_precision"]["total"] == 1
     assert "95% CI" in counts["alert_precision"]["text"]
 
-    assert c.post(f"/api/deployments/{did}/review", headers=aud,
+    assert c.post(f"/api/deployments/{did}/review", headers=ao,
                   json={"note": "too early"}).status_code == 409
     assert c.post(f"/api/deployments/{did}/stop", headers=op).json()["status"] == "ended"
-    assert c.post(f"/api/deployments/{did}/review", headers=aud,
+    assert c.post(f"/api/deployments/{did}/review", headers=aud,  # the auditor only reads
+                  json={"note": "x"}).status_code == 403
+    assert c.post(f"/api/deployments/{did}/review", headers=ao,
                   json={"note": "one confirmed alert"}).json()["status"] == "reviewed"
 
     report = c.get(f"/api/deployments/{did}/report.json", headers=aud)
@@ -134,7 +136,8 @@ def test_deployment_life_and_errors(wf: Api) -> None:
     pdf = c.get(f"/api/deployments/{did}/report.pdf", headers=aud)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
-    held = c.post(f"/api/alerts/{aid}/hold", headers=aud, json={"reason": "court case 12"})
+    assert c.post(f"/api/alerts/{aid}/hold", headers=aud, json={"reason": "x"}).status_code == 403
+    held = c.post(f"/api/alerts/{aid}/hold", headers=ao, json={"reason": "court case 12"})
     assert held.status_code == 200 and held.json()["hold_reason"] == "court case 12"
     assert c.post(f"/api/alerts/{aid}/hold", headers=op, json={"reason": "x"}).status_code == 403
     assert c.post(f"/api/alerts/{aid}/release", headers=ao).json()["hold_reason"] is None
