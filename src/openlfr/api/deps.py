@@ -7,7 +7,9 @@ Every route declares exactly one permission through an ``Annotated`` alias defin
    ``openlfr_session`` cookie for the console),
 2. asks governance's ``require(session, actor, action)``, which raises ``PermissionDenied``
    and writes the refusal to the audit chain, for anonymous callers too,
-3. commits that audit entry even though the request fails.
+3. commits that audit entry even though the request fails,
+4. refuses (403, audited ``csrf_refused``) a cookie-authenticated state change that lacks
+   the session's CSRF token (:func:`csrf_ok`); bearer-token calls are exempt.
 
 Authentication and the check run on a reading session (:data:`ReadDb`), which never takes the
 store's write lock; read routes use it too. Routes that change something use :data:`Db`, a

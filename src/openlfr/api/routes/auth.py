@@ -1,7 +1,12 @@
 """Sign-in and sign-out: console cookie sessions and API tokens.
 
 A console session is a governance API token (named ``console session``, expiring with the
-cookie) wrapped in a signed, HttpOnly, SameSite=Strict cookie; signing out revokes it.
+cookie) wrapped in a signed, HttpOnly, SameSite=Strict cookie (``Secure`` over HTTPS, and
+behind a proxy named with ``openlfr serve --forwarded-allow-ips``); signing out revokes it.
+Cookie-authenticated changes need the session's CSRF token (:func:`openlfr.api.deps.csrf_ok`).
+Failed sign-ins are throttled per user and per address (:class:`LoginThrottle`); a password
+an admin reset serves only to choose a new one (``/api/auth/password``, or the console's
+sign-in form).
 """
 
 from __future__ import annotations
