@@ -331,7 +331,11 @@ def dep_create(
         data = DeploymentCreate(**fields)
     except ValidationError as exc:
         raise ConfigError(_validation(exc)) from None
-    with _store(need_key=False) as store, store.session() as s:
+    from openlfr.governance.schemas import redact_url
+
+    # camera credentials are stored encrypted: a URL with a password needs the key
+    secret = any(redact_url(c.source_url) != c.source_url for c in data.cameras)
+    with _store(need_key=secret) as store, store.session() as s:
         dep = D.create_deployment(s, _actor(s, as_user), data, now)
         out = _dump(DeploymentPublic.model_validate(dep))
     if as_json:
