@@ -171,9 +171,9 @@ class AuditVerifyPublic(BaseModel):
 
 
 class UserUpdate(_In):
-    roles: list[Role] | None = None
+    roles: Annotated[list[Role], Field(max_length=len(Role))] | None = None
     disabled: bool | None = None
-    password: SecretStr | None = None
+    password: Annotated[SecretStr, Field(max_length=1024)] | None = None
 
 
 class UserList(BaseModel):
@@ -196,7 +196,7 @@ class TokenIssued(BaseModel):
 
 class LoginIn(_In):
     username: Annotated[str, Field(min_length=1, max_length=64)]
-    password: SecretStr
+    password: Annotated[SecretStr, Field(max_length=1024)]
 
 
 class MePublic(BaseModel):

@@ -63,6 +63,8 @@ ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 #: A sink of the server config file (``sinks:`` there), named by a deployment.
 SinkName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 MAX_DEPLOYMENT_SINKS = 16
+#: Most cameras one deployment names.
+MAX_DEPLOYMENT_CAMERAS = 256
 
 
 def redact_url(url: str) -> str:
@@ -96,7 +98,7 @@ class _Public(BaseModel):
 class UserCreate(_Strict):
     username: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
     display_name: str = Field("", max_length=200)
-    roles: list[Role] = Field(min_length=1)
+    roles: list[Role] = Field(min_length=1, max_length=len(Role))
     password: str | None = Field(None, min_length=8, max_length=1024, repr=False)
 
 
@@ -150,8 +152,8 @@ class DeploymentCreate(_Strict):
     location: Text
     window_start: AwareDatetime
     window_end: AwareDatetime
-    cameras: list[CameraSpec] = Field(min_length=1)
-    categories: list[Category] = Field(min_length=1)
+    cameras: list[CameraSpec] = Field(min_length=1, max_length=MAX_DEPLOYMENT_CAMERAS)
+    categories: list[Category] = Field(min_length=1, max_length=len(Category))
     dpia_reference: ShortText
     signage_confirmed: bool
     authorising_officer: ShortText  # username
@@ -191,7 +193,7 @@ class DeploymentUpdate(_Strict):
     location: Text | None = None
     window_start: AwareDatetime | None = None
     window_end: AwareDatetime | None = None
-    categories: list[Category] | None = None
+    categories: Annotated[list[Category], Field(max_length=len(Category))] | None = None
     dpia_reference: ShortText | None = None
     signage_confirmed: bool | None = None
     threshold: float | None = Field(None, gt=0.0, lt=1.0)
