@@ -266,16 +266,22 @@ def _raw_chunked(port: int, path: str, headers: dict[str, str], total: int,
     return int(reply.split(b" ", 2)[1]), sent
 
 
+@pytest.mark.parametrize("path,content_type,first", [
+    ("/api/deployments", "application/json", b'{"name": "'),
+    ("/api/watchlist/subjects", "multipart/form-data; boundary=xyz",
+     b'--xyz\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n'
+     b"Content-Type: image/jpeg\r\n\r\n"),
+])
 def test_server_memory_stays_flat_for_an_anonymous_300_mib_chunked_body(
-        server: tuple[int, int, str]) -> None:
+        server: tuple[int, int, str], path: str, content_type: str, first: bytes) -> None:
     pid, port, _ = server
-    _raw_chunked(port, "/api/watchlist/subjects", {}, 2 * 1024 * 1024)  # warm up
+    _raw_chunked(port, path, {"Content-Type": content_type}, 2 * 1024 * 1024, first)  # warm up
     before = _rss_kib(pid)
-    status, sent = _raw_chunked(port, "/api/watchlist/subjects",
-                                {"Content-Type": "application/json"}, 300 * 1024 * 1024)
+    status, sent = _raw_chunked(port, path, {"Content-Type": content_type},
+                                300 * 1024 * 1024, first)
     growth_mb = (_rss_kib(pid) - before) / 1024
-    print(f"anonymous chunked body: {sent / 2**20:.0f} MiB sent, 401 after, RSS "
-          f"{before / 1024:.0f} MB -> +{growth_mb:.1f} MB")
+    print(f"anonymous chunked body to {path}: {sent / 2**20:.0f} MiB sent before the "
+          f"{status}, RSS {before / 1024:.0f} MB -> +{growth_mb:.1f} MB")
     assert status == 401
     assert growth_mb < 50
 
