@@ -182,11 +182,15 @@ def _login_page(request: Request, error: str, status: int, change: bool = False)
         status_code=status)
 
 
+_NO_NUL = r"^[^\x00]*$"  # a NUL byte is never part of a name or password
+
+
 @router.post("/login", response_class=HTMLResponse, include_in_schema=False)
 def login_form(request: Request, db: Db, caller: Public,
-               username: Annotated[str, Form(max_length=64)],
-               password: Annotated[str, Form(max_length=1024)],
-               new_password: Annotated[str | None, Form(max_length=1024)] = None) -> Response:
+               username: Annotated[str, Form(max_length=64, pattern=_NO_NUL)],
+               password: Annotated[str, Form(max_length=1024, pattern=_NO_NUL)],
+               new_password: Annotated[str | None, Form(max_length=1024, pattern=_NO_NUL)
+                                       ] = None) -> Response:
     wait = _throttled(request, db, username)
     if wait > 0:
         return _login_page(request, str(_too_many(wait)), 429)

@@ -17,7 +17,7 @@ from openlfr.api.deps import (
     next_page,
     page,
 )
-from openlfr.api.schemas import UserCreate, UserList, UserPublic, UserUpdate
+from openlfr.api.schemas import PathId, UserCreate, UserList, UserPublic, UserUpdate
 from openlfr.errors import NotFound
 from openlfr.governance import auth as svc
 from openlfr.store.models import User
@@ -65,14 +65,14 @@ def _user(db: Db, user_id: int) -> User:
 
 
 @router.get("/{user_id}", response_model=UserPublic)
-def show_user(user_id: int, db: ReadDb, me: CanListUsers) -> UserPublic:
+def show_user(user_id: PathId, db: ReadDb, me: CanListUsers) -> UserPublic:
     return UserPublic.model_validate(_user(db, user_id))
 
 
 @router.patch("/{user_id}", response_model=UserPublic,
               responses={202: {"model": UserPublic, "description": "A role grant waits for a "
                                "second admin."}})
-def update_user(user_id: int, body: UserUpdate, db: Db, me: CanManageUsers,
+def update_user(user_id: PathId, body: UserUpdate, db: Db, me: CanManageUsers,
                 response: Response) -> UserPublic:
     """Change roles, disable the account (revokes its tokens) or reset the password (revokes
     its tokens and sessions; the user chooses a new one at the next sign-in).
