@@ -13,13 +13,11 @@ import json
 import os
 import select
 import socket
-import struct
 import subprocess
 import sys
 import textwrap
 import time
 import urllib.request
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -140,36 +138,15 @@ def test_small_anonymous_bodies_reach_the_routes(lim: Api) -> None:
     assert r.status_code == 200
 
 
-def test_tiff_bomb_upload_is_refused_from_its_header(lim: Api) -> None:
+def test_tiff_bomb_upload_is_refused_from_its_header(lim: Api, tiff_bomb: bytes) -> None:
     r = lim.client.post("/api/watchlist/subjects", headers=lim.auth(Role.WATCHLIST_MANAGER),
                         data={"name": "T", "category": "wanted_by_courts", "source": "s",
                               "justification": "j", "expires_at": "2099-01-01T00:00:00Z"},
-                        files={"image": ("bomb.tiff", tiff_bomb(), "image/tiff")})
+                        files={"image": ("bomb.tiff", tiff_bomb, "image/tiff")})
     assert r.status_code == 422
     assert "20000x20000" in r.json()["detail"]
 
 
-def tiff_bomb(width: int = 20000, height: int = 20000, rows: int = 200) -> bytes:
-    """A real ~12 KB TIFF of ``width`` x ``height`` black pixels: deflate strips that all
-    share one compressed block (OpenCV decodes it, to ~2.3 GB at 20000 x 20000)."""
-    strip = zlib.compress(bytes(width * 3 * rows), 9)
-    n = -(-height // rows)
-    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 3, 0), (259, 3, 1, 8),
-               (262, 3, 1, 2), (273, 4, n, 0), (277, 3, 1, 3), (278, 4, 1, rows),
-               (279, 4, n, 0), (284, 3, 1, 1)]
-    bps_at = 8 + 2 + 12 * len(entries) + 4
-    offsets_at = bps_at + 6
-    counts_at = offsets_at + 4 * n
-    strip_at = counts_at + 4 * n
-    at = {258: bps_at, 273: offsets_at, 279: counts_at}
-    out = b"II*\x00" + struct.pack("<IH", 8, len(entries))
-    for tag, kind, count, value in entries:
-        value = at.get(tag, value)
-        out += (struct.pack("<HHIHH", tag, kind, count, value, 0) if kind == 3 and count == 1
-                else struct.pack("<HHII", tag, kind, count, value))
-    out += struct.pack("<I", 0) + struct.pack("<HHH", 8, 8, 8)
-    out += struct.pack(f"<{n}I", *[strip_at] * n) + struct.pack(f"<{n}I", *[len(strip)] * n)
-    return out + strip
 
 
 # --- the real server: its memory ------------------------------------------------------------
@@ -286,7 +263,8 @@ def test_server_memory_stays_flat_for_an_anonymous_300_mib_chunked_body(
     assert growth_mb < 50
 
 
-def test_server_memory_stays_flat_for_a_tiff_bomb(server: tuple[int, int, str]) -> None:
+def test_server_memory_stays_flat_for_a_tiff_bomb(server: tuple[int, int, str],
+                                                   tiff_bomb: bytes) -> None:
     pid, port, token = server
     boundary = "bomb"
 
@@ -310,7 +288,7 @@ def test_server_memory_stays_flat_for_a_tiff_bomb(server: tuple[int, int, str]) 
 
     assert upload(b"not an image at all", "warm.txt") == 422  # imports the decoder
     before = _rss_kib(pid)
-    bomb = tiff_bomb()
+    bomb = tiff_bomb
     status = upload(bomb, "bomb.tiff")
     growth_mb = (_rss_kib(pid) - before) / 1024
     print(f"TIFF bomb: {len(bomb) / 1024:.1f} KiB file claiming 20000x20000, RSS "
