@@ -46,7 +46,7 @@ def say(msg: str) -> None:
 
 class Drill:
     def __init__(self, work: Path, deadline: float) -> None:
-        from openlfr.fleet.bus import EmbeddedNats, free_port
+        from openlfr.fleet.embedded import EmbeddedNats, free_port
 
         self.work, self.deadline = work, deadline
         self.data = work / "data"

@@ -11,7 +11,7 @@ import cv2
 import pytest
 
 from openlfr.demoscene import DemoScene, build_scene
-from openlfr.fleet.bus import EmbeddedNats
+from openlfr.fleet.embedded import EmbeddedNats
 
 
 @pytest.fixture

