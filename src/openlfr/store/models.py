@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -39,7 +40,7 @@ __all__ = [
     "User", "UserRole", "ApiToken", "Deployment", "DeploymentCamera", "Subject", "SubjectImage",
     "Template", "Snapshot", "SnapshotSubject", "SnapshotTemplate", "Alert", "Adjudication",
     "DeploymentCounter", "AuditEntry", "AuditHead", "CentreLeader", "DeliveryStatus",
-    "AlertDelivery", "CameraRun", "CameraProgress",
+    "AlertDelivery", "CameraRun", "CameraProgress", "BiasEvaluation",
 ]
 
 NAMING = {
@@ -208,6 +209,37 @@ class Deployment(Base):
     # Sinks named in the server config that this deployment's alerts go to, besides the
     # server-wide ones.
     sinks: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    # --- rule profiles (openlfr.governance.profiles; revision 0004) ---
+    #: the rule profile it is authorised under (uk-app, eu-ai-act, custom) and its version
+    profile: Mapped[str] = mapped_column(String(32), default="custom",
+                                         server_default="custom")
+    profile_version: Mapped[str | None] = mapped_column(String(32))
+    #: per-deployment overrides of profile parameters: rule id -> {"value", "reason", "by",
+    #: "at"}; each needs a stated reason and is audited
+    profile_overrides: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=dict, server_default=text("'{}'"))
+    authorising_officer_rank: Mapped[str | None] = mapped_column(String(64))
+    watchlist_criteria: Mapped[str | None] = mapped_column(Text)
+    fria_reference: Mapped[str | None] = mapped_column(String(200))
+    #: the legal ground for not requiring two-person verification (AI Act Art. 14(5) 2nd
+    #: subparagraph), when it applies
+    two_person_exception: Mapped[str | None] = mapped_column(Text)
+    #: notification of the use to the market-surveillance and data-protection authorities
+    notification_reference: Mapped[str | None] = mapped_column(String(200))
+    #: the external (judicial or independent administrative) authorisation, AI Act Art. 5(3)
+    external_authority: Mapped[str | None] = mapped_column(String(200))
+    external_reference: Mapped[str | None] = mapped_column(String(200))
+    external_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    external_scope: Mapped[str | None] = mapped_column(Text)
+    #: granted | refused (None: not yet decided)
+    external_decision: Mapped[str | None] = mapped_column(String(16))
+    external_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: urgent use: started before the external authorisation, which is due by the deadline
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    urgent_reason: Mapped[str | None] = mapped_column(Text)
+    urgent_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: when a refused or lapsed urgent use had its alerts and probe images deleted
+    urgent_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     cameras: Mapped[list[DeploymentCamera]] = relationship(
         back_populates="deployment", cascade="all, delete-orphan", lazy="selectin",
@@ -256,6 +288,9 @@ class Subject(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expired_reason: Mapped[str | None] = mapped_column(Text)
+    #: a child (under 18): not normally on a watchlist; included only with a justification
+    under_18: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    under_18_justification: Mapped[str | None] = mapped_column(Text)
 
     images: Mapped[list[SubjectImage]] = relationship(
         back_populates="subject", cascade="all, delete-orphan", passive_deletes=True,
@@ -503,6 +538,26 @@ class CentreLeader(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     holder: Mapped[str] = mapped_column(String(64))
     until: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BiasEvaluation(Base):
+    """A recorded ``openlfr evaluate bias`` result on the user's own labelled data set, for
+    one embedder and flip setting over a range of thresholds: live authorisation needs one
+    (:mod:`openlfr.governance.profiles`)."""
+
+    __tablename__ = "bias_evaluations"
+    __table_args__ = (Index(None, "embedder_key", "flip"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    embedder_key: Mapped[str] = mapped_column(String(200))
+    flip: Mapped[bool] = mapped_column(Boolean)
+    dataset_name: Mapped[str] = mapped_column(String(200))
+    dataset_description: Mapped[str] = mapped_column(Text, default="")
+    thresholds_covered_min: Mapped[float] = mapped_column(Float)
+    thresholds_covered_max: Mapped[float] = mapped_column(Float)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 # --- audit -------------------------------------------------------------------------------
