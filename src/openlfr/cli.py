@@ -49,7 +49,7 @@ for _area in AREAS:
 def main() -> None:
     """Entry point: runs the app and turns OpenLFRError into a clear message and exit code."""
     try:
-        rc = app(standalone_mode=False)
+        rc = app(prog_name="openlfr", standalone_mode=False)
         # Without standalone mode, click returns typer.Exit(code)'s code instead of exiting.
         if isinstance(rc, int) and rc:
             sys.exit(rc)
@@ -63,11 +63,19 @@ def main() -> None:
         code = getattr(exc, "exit_code", getattr(exc, "code", 0))
         sys.exit(code or 0)
     except Exception as exc:  # usage errors: typer raises its own bundled click's exceptions
-        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None),
-                                                               int):
-            exc.show()
+        if callable(getattr(exc, "format_message", None)) and isinstance(
+                getattr(exc, "exit_code", None), int):
+            typer.secho(usage_line(exc), err=True, fg=typer.colors.RED)
             sys.exit(exc.exit_code)
         raise
+
+
+def usage_line(exc: Exception) -> str:
+    """A click usage error as one line: the message and where to find the command's help."""
+    message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
+    ctx = getattr(exc, "ctx", None)
+    path = ctx.command_path if ctx is not None else "openlfr"
+    return f"error: {message} (see '{path} --help')"
 
 
 if __name__ == "__main__":
