@@ -209,10 +209,25 @@ def calibrate(target_fpir: Annotated[float, typer.Option(
                                   "<data_dir>/calibration.json).")] = None,
               no_write: Annotated[bool, typer.Option(
                   "--no-write", help="Report only; record nothing.")] = False,
+              predicted: Annotated[bool, typer.Option(
+                  "--predicted", help="No data: the threshold for --watchlist-size (any "
+                                      "size) from the model's packaged impostor score "
+                                      "distribution, FPIR(N, t) ~= 1 - (1 - FMR(t))^N.")
+              ] = False,
+              crowd: Annotated[int | None, typer.Option(
+                  "--crowd", min=0, help="With --predicted: expected faces, for the "
+                                         "expected false alerts.")] = None,
               out: Out = None, as_json: AsJson = False, cache_dir: CacheDir = None,
               threads: Threads = 2, seed: Seed = 0) -> None:
     """Threshold for a target FPIR at a watchlist size, its expected TPIR, and a held-out
-    check on disjoint identities; recorded in the calibration file scans read."""
+    check on disjoint identities; recorded in the calibration file scans read. With
+    --predicted, the threshold for any size from the packaged distribution (records
+    nothing)."""
+    if predicted:
+        from openlfr.evaluation.cli_helpers import predicted as show_predicted
+
+        return show_predicted(target_fpir, watchlist_size, embedder, flip, crowd, as_json,
+                              _emit)
     from openlfr.evaluation.calibration import calibrate as do_calibrate
     from openlfr.evaluation.calibration import held_out, write_calibration
     from openlfr.evaluation.lfw import LFW_NOTE
@@ -282,15 +297,35 @@ def bias(groups: Annotated[Path, typer.Option("--groups", help="CSV with columns
              "--folder", help="A folder of Name/*.jpg instead of LFW.")] = None,
          embedder: Embedder = EmbedderChoice.arcface,
          detector: Detector = DetectorChoice.scrfd, flip: Flip = True,
+         cover: Annotated[str | None, typer.Option(
+             "--cover", help="Also evaluate at these thresholds (comma-separated, e.g. "
+                             "0.30,0.35): a record covers the lowest to the highest "
+                             "threshold evaluated.")] = None,
+         record: Annotated[bool, typer.Option(
+             "--record", help="Store the result in the database (bias_evaluations, "
+                              "audited): live authorisation needs one for the model, flip "
+                              "setting and threshold.")] = False,
+         dataset_name: Annotated[str | None, typer.Option(
+             "--dataset-name", help="With --record: the labelled data set the groups come "
+                                    "from (your own labels: LFW has none, OpenLFR never "
+                                    "infers them).")] = None,
+         dataset_description: Annotated[str, typer.Option(
+             "--dataset-description", help="With --record: where the data and its labels "
+                                           "come from.")] = "",
+         as_user: Annotated[str | None, typer.Option(
+             "--as", envvar="OPENLFR_AS", help="With --record: the acting user (needs "
+                                               "evaluation.run).")] = None,
          out: Out = None, as_json: AsJson = False, cache_dir: CacheDir = None,
          threads: Threads = 2, seed: Seed = 0) -> None:
     """FPIR and FNIR per group at the operating threshold, with intervals and a plain
-    statement of what the data can (not) support."""
+    statement of what the data can (not) support; --record stores it for authorisation."""
     from openlfr.evaluation.bias import bias_report, read_groups
+    from openlfr.evaluation.cli_helpers import bias_thresholds, record_bias
     from openlfr.evaluation.lfw import LFW_NOTE
     from openlfr.evaluation.plots import bias_plot
     from openlfr.evaluation.protocols import write_outputs
 
+    extra = bias_thresholds(cover, record, dataset_name)
     group_map = read_groups(groups)
     images = folder if folder is not None else _lfw(data) / "images"
     run = _watchlist(images, embedder, detector, flip, threads, cache_dir, seed)
@@ -302,10 +337,18 @@ def bias(groups: Annotated[Path, typer.Option("--groups", help="CSV with columns
         th = default_threshold(spec["embedder_sha256"],
                                bool(spec["options"].get("flip", False)))
         threshold, source = th.value, th.provenance
-    rep = bias_report(run.open_set(), group_map, threshold, min_searches)
+    scores = run.open_set()
+    rep = bias_report(scores, group_map, threshold, min_searches)
     result = {"protocol": "per-group FPIR/FNIR on the open-set watchlist searches",
               "groups_file": str(groups), "threshold_source": source,
               "embedding": run.embedding, **rep}
+    if extra:
+        result["covered"] = [bias_report(scores, group_map, t, min_searches) for t in extra]
+    if record:
+        result["recorded"] = record_bias(result, f"{embedder.value}:"
+                                          f"{run.embedding['embedder_sha256']}", flip,
+                                          [threshold, *extra], str(dataset_name),
+                                          dataset_description, as_user)
     if folder is None:
         result["note"] = LFW_NOTE + " LFW has no demographic labels: groups come from --groups."
     write_outputs(out, _name("bias", embedder, flip), result,
@@ -315,6 +358,14 @@ def bias(groups: Annotated[Path, typer.Option("--groups", help="CSV with columns
     for g, v in rep["groups"].items():
         lines.append(f"{g}: FNIR {_p(v['fnir'])}; FPIR {_p(v['fpir'])}")
     lines += [rep["fnir"]["statement"], rep["fpir"]["statement"]]
+    for r in result.get("covered", []):
+        lines.append(f"at {r['threshold']:.4f}: {r['fnir']['statement']} "
+                     f"{r['fpir']['statement']}")
+    if record:
+        rec = result["recorded"]
+        lines.append(f"recorded as bias evaluation #{rec['id']} ({rec['dataset_name']}, "
+                     f"thresholds {rec['thresholds_covered'][0]:.4f}-"
+                     f"{rec['thresholds_covered'][1]:.4f})")
     _emit(result, as_json, lines)
 
 

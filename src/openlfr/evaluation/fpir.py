@@ -1,0 +1,236 @@
+"""Size-aware FPIR: what a threshold means for a watchlist of N people.
+
+A live search compares each passer-by with all N enrolled people and alerts on the best
+candidate at or above the threshold ``t``. Its false positive identification rate grows with
+N: more templates, more chances for an impostor score to reach ``t``. Given the 1:1 false
+match rate of the embedder (the share of impostor pairs, two different people, scoring
+``>= t``), and treating the N comparisons as independent,
+
+    FPIR(N, t) ~= 1 - (1 - FMR(t)) ** N          (~= N * FMR(t) while that is small)
+
+The FMR comes from a packaged *impostor score distribution* per embedder model and flip
+setting (``openlfr/evaluation/data/impostor-*.json``), measured once on labelled data by
+:func:`impostor_distribution` (``scripts/build_impostor_scores.py``: every pair of LFW images
+of two different people). It is checked against the measured open-set FPIR at the watchlist
+sizes LFW allows (``scripts/lfw_fpir_check.py``, docs/results/fpir-check-*.json,
+tests/evaluation/test_fpir.py): within a factor of 2 at 100, 420 and 840 enrolled.
+
+Resolution. Below the lowest grid point every pair counts; between grid points the count is
+interpolated (log-linear); the highest impostor scores are kept exactly. Fewer than three
+pairs above ``t`` cannot show a rate (rule of three, one-sided 95%): FMR is never taken below
+``3 / pairs``, so the prediction is conservative where the data runs out, and a target FPIR
+below what the data can show is refused with a clear error.
+
+What it is not: LFW is mostly adult, white, male press photos; a crowd in the street is not.
+The prediction says how FPIR scales with N for this model on this data; the counts a force
+publishes after a deployment are the real figures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from openlfr.errors import ConfigError
+from openlfr.evaluation.openset import round_up
+from openlfr.reports.baserate import BaseRateScenario
+
+__all__ = ["ImpostorDistribution", "impostor_distribution", "load_distribution",
+           "predicted_fpir", "threshold_for_size", "expected_false_alerts", "fpir_from_fmr",
+           "DATA_FILES", "MIN_PAIRS_ABOVE"]
+
+#: Packaged distributions: (model sha256, flip) -> file under openlfr/evaluation/data/.
+DATA_FILES: dict[tuple[str, bool], str] = {
+    ("9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f", False):
+        "impostor-arcface-noflip.json",
+    ("9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f", True):
+        "impostor-arcface.json",
+}
+#: Rule of three: with fewer pairs above t the data cannot show a rate.
+MIN_PAIRS_ABOVE = 3
+GRID = (-1.0, 1.0, 4001)  # start, stop, points: step 0.0005 on cosine similarity
+TAIL = 2000  # highest impostor scores kept exactly
+
+
+@dataclass(frozen=True)
+class ImpostorDistribution:
+    """How many impostor pairs score at or above each threshold."""
+
+    pairs: int
+    grid: npt.NDArray[np.float64]       # ascending thresholds
+    at_or_above: npt.NDArray[np.int64]  # pairs scoring >= grid[i] (non-increasing)
+    tail: npt.NDArray[np.float64]       # the highest scores, descending
+    meta: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        if self.pairs < 1:
+            raise ConfigError("an impostor distribution needs at least one pair")
+        if self.grid.shape != self.at_or_above.shape or self.grid.ndim != 1:
+            raise ConfigError(f"grid {self.grid.shape} and counts {self.at_or_above.shape} "
+                              "must be the same 1-d shape")
+        if np.any(np.diff(self.at_or_above) > 0) or np.any(np.diff(self.grid) <= 0):
+            raise ConfigError("grid must ascend and counts must not increase")
+
+    def count_at_or_above(self, t: float) -> float:
+        """Impostor pairs scoring >= t: exact in the kept tail, interpolated below it."""
+        if self.tail.size and t >= self.tail[-1]:
+            return float(np.count_nonzero(self.tail >= t))
+        g, c = self.grid, self.at_or_above
+        if t <= g[0]:
+            return float(self.pairs)
+        i = int(np.searchsorted(g, t, side="right")) - 1
+        if i >= g.size - 1:
+            return float(c[-1])
+        lo, hi = float(c[i]), float(c[i + 1])
+        w = (t - g[i]) / (g[i + 1] - g[i])
+        if lo > 0 and hi > 0:
+            return math.exp((1 - w) * math.log(lo) + w * math.log(hi))
+        return (1 - w) * lo + w * hi
+
+    def fmr(self, t: float) -> float:
+        """1:1 false match rate at ``t``, never below ``MIN_PAIRS_ABOVE / pairs``."""
+        return max(self.count_at_or_above(t), MIN_PAIRS_ABOVE) / self.pairs
+
+    @property
+    def fmr_floor(self) -> float:
+        return MIN_PAIRS_ABOVE / self.pairs
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.meta, "pairs": self.pairs,
+                "grid": {"start": float(self.grid[0]), "stop": float(self.grid[-1]),
+                         "points": int(self.grid.size)},
+                "at_or_above": self.at_or_above.tolist(),
+                "tail": [round(float(x), 6) for x in self.tail]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ImpostorDistribution:
+        try:
+            g = d["grid"]
+            return cls(int(d["pairs"]), np.linspace(g["start"], g["stop"], int(g["points"])),
+                       np.asarray(d["at_or_above"], dtype=np.int64),
+                       np.asarray(d["tail"], dtype=np.float64),
+                       {k: v for k, v in d.items()
+                        if k not in ("pairs", "grid", "at_or_above", "tail")})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"not an impostor score distribution: {exc}") from None
+
+
+def impostor_distribution(embeddings: npt.ArrayLike, identities: Sequence[str],
+                          chunk: int = 1024, **meta: Any) -> ImpostorDistribution:
+    """Every pair of rows with different identities, counted on the grid (cosine similarity
+    of L2-normalised rows; each unordered pair once)."""
+    e = np.asarray(embeddings, dtype=np.float32)
+    ids = np.asarray(list(identities), dtype=object)
+    if e.ndim != 2 or e.shape[0] != ids.size:
+        raise ConfigError(f"embeddings (n, D) and n identities, got {e.shape} and {ids.size}")
+    e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    _, codes = np.unique(ids, return_inverse=True)
+    edges = np.linspace(*GRID[:2], GRID[2])
+    hist = np.zeros(edges.size, dtype=np.int64)  # hist[i]: scores in [edges[i], edges[i+1])
+    below = 0
+    tail = np.empty(0, dtype=np.float64)
+    pairs = 0
+    for i in range(0, e.shape[0], chunk):
+        block = e[i:i + chunk] @ e.T
+        rows = np.arange(i, min(i + chunk, e.shape[0]))
+        keep = (np.arange(e.shape[0])[None, :] > rows[:, None]) \
+            & (codes[rows][:, None] != codes[None, :])
+        s = block[keep].astype(np.float64)
+        pairs += s.size
+        idx = np.searchsorted(edges, s, side="right") - 1
+        below += int((idx < 0).sum())
+        hist += np.bincount(idx[idx >= 0], minlength=edges.size)[:edges.size]
+        tail = np.sort(np.r_[tail, np.partition(s, -min(TAIL, s.size))[-TAIL:]
+                             if s.size else s])[::-1][:TAIL]
+    at_or_above = np.cumsum(hist[::-1])[::-1]
+    return ImpostorDistribution(pairs, edges, at_or_above, tail, dict(meta))
+
+
+@lru_cache(maxsize=16)
+def _packaged(name: str) -> ImpostorDistribution:
+    text = (resources.files("openlfr.evaluation") / "data" / name).read_text()
+    return ImpostorDistribution.from_dict(json.loads(text))
+
+
+def _sha(embedder_key: str) -> str:
+    sha = embedder_key.rsplit(":", 1)[-1].strip().lower()
+    if not sha:
+        raise ConfigError(f"embedder key {embedder_key!r} names no model (name:sha256)")
+    return sha
+
+
+def load_distribution(embedder_key: str, flip: bool = False) -> ImpostorDistribution:
+    """The packaged distribution for ``name:model_sha256`` (or a bare sha256) and flip."""
+    sha = _sha(embedder_key)
+    name = DATA_FILES.get((sha, flip))
+    if name is None:
+        have = ", ".join(f"{s[:12]}... flip={f}" for s, f in DATA_FILES) or "none"
+        raise ConfigError(
+            f"no calibrated impostor score distribution for embedder {embedder_key!r} "
+            f"(flip={flip}): the expected FPIR for a watchlist size cannot be computed. "
+            f"Packaged: {have}. Measure one on labelled data like your cameras' "
+            f"(scripts/build_impostor_scores.py) before relying on this model")
+    return _packaged(name)
+
+
+def fpir_from_fmr(fmr: float, watchlist_size: int) -> float:
+    """1 - (1 - FMR) ** N, computed without cancellation."""
+    if watchlist_size < 1:
+        raise ConfigError(f"watchlist size must be at least 1, got {watchlist_size}")
+    if not 0 <= fmr <= 1:
+        raise ConfigError(f"a false match rate lies in [0, 1], got {fmr}")
+    if fmr == 1:
+        return 1.0
+    return float(-math.expm1(watchlist_size * math.log1p(-fmr)))
+
+
+def predicted_fpir(watchlist_size: int, threshold: float, embedder_key: str,
+                   flip: bool = False) -> float:
+    """Expected FPIR of a watchlist of ``watchlist_size`` at ``threshold`` (module doc)."""
+    if not -1 <= threshold <= 1 or math.isnan(threshold):
+        raise ConfigError(f"a cosine threshold lies in [-1, 1], got {threshold}")
+    dist = load_distribution(embedder_key, flip)
+    return fpir_from_fmr(dist.fmr(threshold), watchlist_size)
+
+
+def threshold_for_size(watchlist_size: int, target_fpir: float, embedder_key: str,
+                       flip: bool = False) -> float:
+    """Lowest threshold (rounded up to 4 decimals) whose predicted FPIR at this size is
+    <= ``target_fpir``; ConfigError when the data cannot show a rate that low."""
+    if not 0 < target_fpir < 1:
+        raise ConfigError(f"target FPIR must lie in (0, 1), got {target_fpir}")
+    dist = load_distribution(embedder_key, flip)
+    floor = fpir_from_fmr(dist.fmr_floor, watchlist_size)
+    if target_fpir < floor:
+        raise ConfigError(
+            f"target FPIR {target_fpir:g} at watchlist size {watchlist_size:,} is below what "
+            f"the calibration data can show ({floor:.3g}: {MIN_PAIRS_ABOVE} of "
+            f"{dist.pairs:,} impostor pairs); choose a higher target or a smaller watchlist")
+    lo, hi = -1.0, 1.0  # predicted FPIR is non-increasing in t; hi always meets the target
+    while hi - lo > 1e-6:
+        mid = (lo + hi) / 2
+        if fpir_from_fmr(dist.fmr(mid), watchlist_size) <= target_fpir:
+            hi = mid
+        else:
+            lo = mid
+    return round_up(hi)
+
+
+def expected_false_alerts(fpir: float, expected_crowd: int, present: int = 0) -> float:
+    """False alerts expected from a crowd of ``expected_crowd`` faces, ``present`` of them on
+    the watchlist: (C - m) * FPIR (:class:`openlfr.reports.baserate.BaseRateScenario`)."""
+    if expected_crowd < 0 or not 0 <= present <= expected_crowd:
+        raise ConfigError(f"crowd {expected_crowd} and people present {present}: need "
+                          "0 <= present <= crowd")
+    if not 0 <= fpir <= 1:
+        raise ConfigError(f"FPIR lies in [0, 1], got {fpir}")
+    return BaseRateScenario(crowd=expected_crowd, present=present, tpir=0.0,
+                            fpir=fpir).expected_false
