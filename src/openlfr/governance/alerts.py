@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import case, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from openlfr.alerts.model import Alert as AlertEvent
 from openlfr.errors import ConfigError, NotFound, StateError
@@ -447,7 +447,8 @@ def list_alerts(session: Session, actor: User, now: datetime, *,
                 limit: int = 1000, before: int | None = None) -> list[Alert]:
     """Newest first, at most ``limit``; ``before`` (an alert id) pages back."""
     require(session, actor, Action.ALERT_VIEW, now=now)
-    q = select(Alert).order_by(Alert.id.desc()).limit(limit)
+    # a page never carries images: the probe stays in the store until someone asks for it
+    q = select(Alert).options(defer(Alert.probe_blob)).order_by(Alert.id.desc()).limit(limit)
     if before is not None:
         q = q.where(Alert.id < before)
     if deployment_id is not None:

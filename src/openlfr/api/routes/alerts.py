@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openlfr.api.deps import (
@@ -45,9 +46,24 @@ def _now() -> datetime:
 
 
 def _view(session: Session, alert: Alert) -> AlertView:
-    dep = session.get(Deployment, alert.deployment_id)
-    public = AlertPublic.model_validate(alert)
-    return AlertView(**public.model_dump(), threshold=dep.threshold if dep else None)
+    return _views(session, [alert])[0]
+
+
+def _views(session: Session, alerts: list[Alert]) -> list[AlertView]:
+    """The public views of ``alerts`` in three queries whatever their number: the alerts
+    (loaded without their images), their deployments' thresholds, and which still hold a
+    probe image. Reading a page never loads an image or a deployment's cameras."""
+    if not alerts:
+        return []
+    ids = [a.id for a in alerts]
+    thresholds = {dep_id: t for dep_id, t in session.execute(
+        select(Deployment.id, Deployment.threshold)
+        .where(Deployment.id.in_({a.deployment_id for a in alerts})))}
+    with_image = set(session.scalars(
+        select(Alert.id).where(Alert.id.in_(ids), Alert.probe_blob.is_not(None))))
+    fields = [n for n in AlertPublic.model_fields if n != "has_probe_image"]
+    return [AlertView(**{n: getattr(a, n) for n in fields}, has_probe_image=a.id in with_image,
+                      threshold=thresholds.get(a.deployment_id)) for a in alerts]
 
 
 def alert_view(session: Session, alert_id: int) -> AlertView | None:
@@ -67,7 +83,7 @@ def list_alerts(request: Request, response: Response, db: ReadDb, me: CanViewAle
                            limit=limit + 1, before=before)
     rows, cursor = page(rows, limit, lambda a: a.id)
     next_page(request, response, "before", cursor)
-    return AlertList(items=[_view(db, a) for a in rows])
+    return AlertList(items=_views(db, rows))
 
 
 @router.get("/{alert_id}", response_model=AlertView)
