@@ -23,9 +23,11 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 @contextmanager
 def mjpeg_camera(frames_per_connection: int = 10, connections_served: int = 2,
                  interval_s: float = 0.01, stall_s: float = 0.0,
+                 stall_until: threading.Event | None = None,
                  images: list[np.ndarray] | None = None) -> Iterator[dict]:
     """An HTTP camera serving multipart MJPEG. Each connection gets a few frames and then
-    drops (or, with ``stall_s``, stops sending but keeps the connection open that long);
+    drops (or, with ``stall_s``, stops sending but keeps the connection open that long; with
+    ``stall_until``, until that event is set);
     after ``connections_served`` connections it answers 503 (camera down). ``images``:
     what to send (cycled), else flat grey frames."""
     state = {"connections": 0, "url": ""}
@@ -50,7 +52,10 @@ def mjpeg_camera(frames_per_connection: int = 10, connections_served: int = 2,
                 except (BrokenPipeError, ConnectionResetError):
                     return
                 time.sleep(interval_s)
-            time.sleep(stall_s)
+            if stall_until is not None:
+                stall_until.wait()
+            else:
+                time.sleep(stall_s)
 
         def log_message(self, *args: object) -> None:
             pass

@@ -77,12 +77,24 @@ def test_unreachable_webhook_is_given_up_and_counted_without_blocking_submit():
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
-    d = Dispatcher([WebhookSink(f"http://127.0.0.1:{port}/x", timeout_s=0.5)], retries=2,
+    gate, entered = threading.Event(), threading.Event()
+
+    class Held(WebhookSink):  # the first delivery attempt waits until the test lets it go
+        def send(self, a):
+            entered.set()
+            assert gate.wait(30)
+            super().send(a)
+
+    d = Dispatcher([Held(f"http://127.0.0.1:{port}/x", timeout_s=0.5)], retries=2,
                    backoff_s=0.01)
-    t0 = time.monotonic()
     for i in range(5):
         d.submit(alert(track_id=i))
-    assert time.monotonic() - t0 < 0.1  # the frame loop never waits for delivery
+    # every submit returned while delivery had not even failed once: the frame loop never
+    # waits for a sink
+    assert entered.wait(30)
+    st = next(iter(d.stats().values()))
+    assert st["given_up"] == 0 and st["failed_attempts"] == 0
+    gate.set()
     assert d.flush(20)
     d.close()
     st = next(iter(d.stats().values()))
@@ -90,28 +102,35 @@ def test_unreachable_webhook_is_given_up_and_counted_without_blocking_submit():
 
 
 def test_a_slow_sink_does_not_block_and_a_full_queue_is_counted():
-    gate = threading.Event()
+    gate, entered, six = threading.Event(), threading.Event(), threading.Event()
 
     class Slow(RecordingSink):
         def send(self, a):
-            gate.wait(5)
+            entered.set()
+            assert gate.wait(30)
             super().send(a)
 
-    slow, fast = Slow(), RecordingSink()
+    class Fast(RecordingSink):
+        def send(self, a):
+            super().send(a)
+            if len(self.alerts) == 6:
+                six.set()
+
+    slow, fast = Slow(), Fast()
     d = Dispatcher([slow, fast], queue_size=3, retries=1)
-    worst = 0.0
-    for i in range(6):
-        t0 = time.monotonic()
+    d.submit(alert(track_id=0))
+    assert entered.wait(30)  # the slow sink holds alert 0 in flight
+    for i in range(1, 6):
         d.submit(alert(track_id=i))
-        worst = max(worst, time.monotonic() - t0)
-        time.sleep(0.05)
-    assert worst < 0.05  # submit never waits for the slow sink
-    assert len(fast.alerts) == 6  # the fast sink is not held up by the slow one
+    # submit never waits for the slow sink: all six returned while it still holds the first
+    assert slow.alerts == [] and not gate.is_set()
+    assert six.wait(30)  # the fast sink is not held up by the slow one
     gate.set()
     d.close()
     slow_stats, fast_stats = (lane.stats for lane in d._lanes)
     assert slow_stats.dropped == 2 and slow_stats.delivered == 4  # 1 in flight + 3 queued
     assert fast_stats.dropped == 0
+    assert [a.track_id for a in slow.alerts] == [0, 1, 2, 3]
 
 
 def test_failing_sink_is_retried():

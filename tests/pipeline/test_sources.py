@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import time
+import threading
 
 import cv2
 import numpy as np
@@ -76,21 +76,48 @@ def test_file_evaluation_mode_delivers_every_frame_then_ends(tmp_path):
     assert src.read() is None  # stays ended
 
 
+class _VirtualTime:
+    """A clock that moves only when the decoder sleeps, and a consumer that reads at 20
+    frames/s of that time: the decoder's pacing and the drops are then exact."""
+
+    def __init__(self, consumer_fps: float) -> None:
+        self.now = 0.0
+        self.tick = 1 / consumer_fps
+        self.next_read = 0.0
+        self.source = None
+        self.got: list[int] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        # called by the decoder before each frame after the first, with the previous frame
+        # published and not yet read: the consumer takes it if its next read time has come
+        self.now += seconds
+        if self.now >= self.next_read - 1e-9:
+            self.got.append(self.source.read().index)
+            self.next_read += self.tick
+
+
 def test_file_live_mode_plays_at_its_frame_rate_and_counts_drops(tmp_path):
     path = tmp_path / "clip.avi"
     write_video(path, _frames(20), fps=50.0)  # 0.4 s of video
-    src = open_source(FileSourceConfig(path=path), Mode.live).start()
-    t0 = time.monotonic()
-    got = []
-    while (f := src.read(timeout=5)) is not None:
-        got.append(f.index)
-        time.sleep(0.05)  # a slow analysis stage: 20 fps against 50 fps
-    elapsed = time.monotonic() - t0
-    src.stop()
-    assert elapsed >= 0.35  # not faster than the video's own frame rate
+    vt = _VirtualTime(consumer_fps=20)  # a slow analysis stage: 20 fps against 50 fps
+    src = vt.source = open_source(FileSourceConfig(path=path), Mode.live, clock=vt.clock,
+                                  sleep=vt.sleep)
+    decoded_at: list[float] = []
+    with src:
+        for decoder in [t for t in threading.enumerate() if t.name == f"decode:{src.name}"]:
+            decoder.join(30)  # the clip is decoded; only the consumer in vt.sleep has read
+        while (f := src.read()) is not None:  # what the decoder left: the latest frame
+            vt.got.append(f.index)
+            decoded_at.append(f.decoded_at)
+    assert vt.now == pytest.approx(19 / 50)  # each frame waited for its own media time
+    assert decoded_at == [pytest.approx(19 / 50)]  # the last frame, at 0.38 s
     assert src.stats.dropped > 0
-    assert len(got) + src.stats.dropped == 20
-    assert got == sorted(got)
+    assert len(vt.got) + src.stats.dropped == 20
+    assert vt.got == sorted(vt.got) and vt.got[-1] == 19
+    assert vt.got == [0, 2, 4, 7, 9, 12, 14, 17, 19]  # one in 2.5, the others dropped
 
 
 def test_image_folder_source_skips_unreadable_files(tmp_path, caplog):
@@ -141,19 +168,25 @@ def test_broken_stream_reconnects_with_backoff_then_gives_up(caplog):
 
 def test_stalled_stream_counts_as_broken_and_reconnects(caplog):
     # the camera stops sending but keeps the connection open: the read timeout notices
-    with mjpeg_camera(frames_per_connection=5, connections_served=2, stall_s=8) as cam, \
+    # (it stalls until the test ends: had the source waited for the stall to end, no frame
+    # and no end would come, and read would raise TimeoutError instead of giving up)
+    stall = threading.Event()
+    with mjpeg_camera(frames_per_connection=5, connections_served=2,
+                      stall_until=stall) as cam, \
             caplog.at_level(logging.WARNING, logger="openlfr.pipeline.sources"):
         cfg = StreamSourceConfig(url=cam["url"], reconnect_initial_s=0.05,
                                  read_timeout_s=1.0, max_reconnects=1)
         src = open_source(cfg, Mode.evaluation).start()
-        t0 = time.monotonic()
         got = 0
-        with pytest.raises(SourceError, match="giving up"):
-            while src.read(timeout=15) is not None:
-                got += 1
-        src.stop()
+        try:
+            with pytest.raises(SourceError, match="giving up"):
+                while src.read(timeout=15) is not None:
+                    got += 1
+        finally:
+            src.stop()
+            stall.set()
     assert src.stats.reconnects == 1 and got >= 8
-    assert time.monotonic() - t0 < 7  # well before the camera's 8 s stalls ended
+    assert src.stats.failures == 2  # both stalls noticed as broken streams
 
 
 def test_password_is_not_logged():
@@ -165,7 +198,31 @@ def test_stop_does_not_hang_when_consumer_stops_reading(tmp_path):
     path = tmp_path / "clip.avi"
     write_video(path, _frames(50))
     src = open_source(FileSourceConfig(path=path), Mode.evaluation).start()
-    src.read(timeout=5)
-    t0 = time.monotonic()
+    src.read(timeout=5)  # the decoder is now blocked on the full queue
     src.stop()
-    assert time.monotonic() - t0 < 2
+    assert not [t for t in threading.enumerate() if t.name == f"decode:{src.name}"]
+
+
+def test_image_folders_take_every_format_opencv_reads(tmp_path):
+    """One shared list of suffixes (``vision.image.IMAGE_SUFFIXES``) for the folder source
+    and watchlist enrolment; cv2 writes a file of each kind and both read every one."""
+    from openlfr.vision.image import IMAGE_SUFFIXES
+    from openlfr.watchlist.enrol import folder_subjects
+
+    person = tmp_path / "Jane_Doe"
+    person.mkdir()
+    colour = np.full((64, 64, 3), 120, np.uint8)
+    for i, ext in enumerate(IMAGE_SUFFIXES):
+        img = colour[:, :, 0] if ext in (".pbm", ".pgm", ".pxm") else colour
+        if ext in (".hdr", ".pic", ".pfm"):
+            img = img.astype(np.float32) / 255
+        target = person / f"{i:02d}{ext.upper() if i % 2 else ext}"  # any case
+        name = target.with_suffix(".pgm" if ext == ".pxm" else ext)  # no writer for .pxm
+        assert cv2.imwrite(str(name), img), ext
+        name.rename(target)
+    (person / "notes.txt").write_text("not an image")
+    with open_source(FolderSourceConfig(path=person, fps=10), Mode.evaluation) as src:
+        frames = list(src)
+    assert len(frames) == len(IMAGE_SUFFIXES) and src.stats.failures == 0
+    assert all(f.image.shape == (64, 64, 3) for f in frames)
+    assert len(folder_subjects(tmp_path)["Jane_Doe"]) == len(IMAGE_SUFFIXES)

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from openlfr.configio import validation_lines
 from openlfr.errors import ConfigError, SourceError
-from openlfr.watchlist.enrol import IMAGE_SUFFIXES
+from openlfr.vision.image import IMAGE_SUFFIXES, image_files
 
 __all__ = [
     "Mode", "Frame", "SourceStats", "Source",
@@ -500,7 +500,7 @@ def _folder_reader(cfg: FolderSourceConfig) -> _Reader:
     path = cfg.path
     if not path.is_dir():
         raise SourceError(f"image folder not found: {path}")
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(path)
     state = {"i": 0}
 
     def open_() -> float:

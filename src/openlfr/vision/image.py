@@ -16,12 +16,29 @@ import numpy as np
 
 from openlfr.errors import ImageError
 
-__all__ = ["MAX_PIXELS", "MAX_FILE_BYTES", "load_image", "as_bgr", "image_size_from_header"]
+__all__ = ["MAX_PIXELS", "MAX_FILE_BYTES", "IMAGE_SUFFIXES", "image_files", "load_image",
+           "as_bgr", "image_size_from_header"]
+
+#: File-name suffixes of every format this OpenCV build reads (``cv2.imread``), the one list
+#: that image folders (watchlist enrolment, the folder source) are filtered by. OpenEXR
+#: (``.exr``) is left out: OpenCV's wheels read it only when ``OPENCV_IO_ENABLE_OPENEXR`` is
+#: set, which OpenLFR does not do. ``tests/pipeline/test_sources.py`` writes a file of each kind
+#: and reads it back.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".webp", ".avif", ".gif",
+                  ".tif", ".tiff", ".jp2", ".pbm", ".pgm", ".ppm", ".pxm", ".pnm", ".pam",
+                  ".pfm", ".sr", ".ras", ".hdr", ".pic")
 
 #: Largest image (width x height) ``load_image`` decodes: 64 megapixels (e.g. 8192 x 8192).
 MAX_PIXELS = 64_000_000
 #: Largest encoded file ``load_image`` reads.
 MAX_FILE_BYTES = 100 * 1024 * 1024
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The files directly inside ``folder`` whose suffix (any case) is in
+    :data:`IMAGE_SUFFIXES`, sorted by name."""
+    return sorted(p for p in Path(folder).iterdir()
+                  if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def image_size_from_header(data: bytes) -> tuple[int, int] | None:

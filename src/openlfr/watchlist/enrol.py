@@ -23,12 +23,11 @@ import numpy as np
 
 from openlfr.errors import ImageError
 from openlfr.faces import Faces
+from openlfr.vision.image import IMAGE_SUFFIXES, image_files
 
 __all__ = ["Template", "face_template", "enrol_image", "enrol_file", "embedder_key",
            "compute_templates", "enrolment_engine", "folder_subjects", "enrol_folder",
            "FolderEnrolment", "IMAGE_SUFFIXES"]
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,7 +153,7 @@ def folder_subjects(root: str | Path) -> dict[str, list[Path]]:
         raise ImageError(f"{root}: not a folder")
     out = {}
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
-        imgs = sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        imgs = image_files(d)
         if imgs:
             out[d.name] = imgs
     if not out:
