@@ -9,6 +9,7 @@ from openlfr.api.routes import (
     deployments,
     live,
     nodes,
+    public,
     reports,
     users,
     watchlist,
@@ -17,6 +18,6 @@ from openlfr.api.routes import (
 # live before alerts: /api/alerts/stream must not be taken for /api/alerts/{alert_id}
 ROUTERS = [auth.router, console.router, deployments.router, watchlist.router, live.router,
            alerts.router, reports.router, audit.router, users.router, nodes.router,
-           deliveries.router]
+           deliveries.router, public.router]
 
 __all__ = ["ROUTERS"]
