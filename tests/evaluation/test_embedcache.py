@@ -121,3 +121,17 @@ def test_too_few_detections_fall_back_to_the_lfw_constant(tmp_path: Path) -> Non
                                                                           progress=False)
     assert int(emb.fallback.sum()) == 2
     np.testing.assert_allclose(fe.fallback_landmarks[0], LFW_CENTRE_LANDMARKS * 250, rtol=1e-5)
+
+
+def test_long_work_says_why_on_stderr_and_keeps_stdout_clean(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    paths = folder(tmp_path, 6)
+    cache = EmbeddingCache(tmp_path / "imgs", FakeEmbedder(), tmp_path / "cache")
+    cache.ensure(paths, progress=True)
+    out, err = capsys.readouterr()
+    assert out == ""  # stdout stays for the one JSON object of --json
+    assert "embedding 6 of 6 images" in err and "resumes" in err and str(cache.dir) in err
+    assert "6/6" in err  # the progress bar
+    EmbeddingCache(tmp_path / "imgs", FakeEmbedder(), tmp_path / "cache").ensure(
+        paths, progress=True)
+    assert capsys.readouterr() == ("", "")  # nothing to do: nothing said

@@ -1,7 +1,7 @@
 """Embeddings of an evaluation image folder, computed once and cached on disk.
 
 This cache holds embeddings of *evaluation data* (e.g. LFW), never of live faces: live faces
-follow DESIGN section 2 (in memory only). It lives under ``Settings.cache_dir``::
+follow safeguard 2 (in memory only; README, Safeguards). It lives under ``Settings.cache_dir``::
 
     <cache_dir>/embeddings/<spec key>/<folder key>/manifest.json, chunk_00000.npz, ...
 
@@ -243,6 +243,10 @@ class EmbeddingCache:
         rels = list(dict.fromkeys(self.relative(p) for p in paths))
         rows = self._load_all()
         todo = [r for r in rels if r not in rows]
+        if todo and progress:
+            print(f"embedding {len(todo):,} of {len(rels):,} images of {self.root} not cached "
+                  f"yet ({self.fe.spec['embedder']}); each is done once, saved as it goes "
+                  f"(an interrupted run resumes) under {self.dir}", file=sys.stderr, flush=True)
         bar = tqdm(total=len(todo), desc=f"embedding ({self.fe.spec['embedder']})",
                    unit="img", file=sys.stderr, disable=not progress or not todo)
         for start in range(0, len(todo), chunk_size):

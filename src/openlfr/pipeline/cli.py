@@ -106,8 +106,8 @@ def scan(
             thr_value = gov.threshold
             thr_source = f"deployment {deployment} (authorised threshold)"
         else:
-            wl = build_watchlist(watchlist or [], distractors=distractors,
-                                 progress=not as_json)
+            # progress and the reason for a long wait go to stderr, with --json too
+            wl = build_watchlist(watchlist or [], distractors=distractors, progress=True)
             index, guard, on_counters = wl.index, None, None
             on_alert = None
             if threshold is not None:
@@ -223,7 +223,7 @@ def watchlist_add(
     failures: list[dict[str, str]] = []
     key = embedder_key(engine)
     for subj, paths in tqdm(subjects.items(), desc="checking images", unit="subject",
-                            file=sys.stderr, disable=as_json or len(subjects) < 20):
+                            file=sys.stderr, disable=len(subjects) < 20):
         blobs, temps = [], []
         for p in paths:
             if folder is not None and len(temps) >= per_subject:
@@ -246,7 +246,7 @@ def watchlist_add(
     stored: list[dict[str, Any]] = []
     if not check_only and ready:
         stored = _store_subjects(ready, category, source, justification, expires, reference,
-                                 as_user, dev, progress=not as_json and len(ready) >= 20)
+                                 as_user, dev, progress=len(ready) >= 20)
     out = {"checked": len(subjects), "usable": len(ready), "stored": len(stored),
            "subjects": stored if not check_only else [s for s, _, _ in ready],
            "failures": failures, "embedder_key": key}
