@@ -106,7 +106,9 @@ def test_every_route_declares_exactly_one_permission(api: Api) -> None:
             perm = declared_permission(r)
             assert perm in (PUBLIC, AUTHENTICATED) or perm in {a.value for a in Action}, perm
     public = sorted({r.path for r in routes if declared_permission(r) == PUBLIC})
-    assert public == ["/api/auth/login", "/api/auth/password", "/login", "/logout", "/static"]
+    assert public == ["/api/auth/login", "/api/auth/password", "/login", "/logout",
+                      "/public/deployments", "/public/deployments.atom",
+                      "/public/deployments.json", "/static"]
     for r in routes:  # every JSON route declares its public schema
         if isinstance(r, APIRoute) and r.path.startswith("/api/") and r.response_model is None:
             rc = getattr(r.response_class, "value", r.response_class)
