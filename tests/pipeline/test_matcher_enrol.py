@@ -8,6 +8,7 @@ import pytest
 
 from openlfr.errors import ImageError
 from openlfr.pipeline.matcher import MatcherConfig, TrackMatcher
+from openlfr.pipeline.trackstate import TrackState
 from openlfr.watchlist.index import WatchlistIndex
 
 
@@ -25,28 +26,32 @@ def _probe(subject: int, score: float) -> np.ndarray:
 
 def test_best_evidence_above_threshold_alerts_once_per_track_and_subject():
     m = TrackMatcher(_index(), MatcherConfig(threshold=0.5))
-    assert m.observe(np.array([1]), _probe(0, 0.4)[None]) == []  # below t
-    (d,) = m.observe(np.array([1]), _probe(0, 0.6)[None])
+    one, two = TrackState(1), TrackState(2)
+    assert m.observe([one], _probe(0, 0.4)[None]) == []  # below t
+    (d,) = m.observe([one], _probe(0, 0.6)[None])
     assert d.track_id == 1 and d.match.subject_id == "a"
     assert d.match.score == pytest.approx(0.6, abs=1e-5)
-    assert m.observe(np.array([1]), _probe(0, 0.9)[None]) == []  # never twice
-    assert len(m.observe(np.array([2]), _probe(0, 0.7)[None])) == 1  # another track
-    assert len(m.observe(np.array([1]), _probe(1, 0.8)[None])) == 1  # another subject
+    assert m.observe([one], _probe(0, 0.9)[None]) == []  # never twice
+    assert len(m.observe([two], _probe(0, 0.7)[None])) == 1  # another track
+    assert len(m.observe([one], _probe(1, 0.8)[None])) == 1  # another subject
 
 
 def test_min_hits_needs_several_views_of_the_same_subject():
     m = TrackMatcher(_index(), MatcherConfig(threshold=0.5, min_hits=2))
-    assert m.observe(np.array([1]), _probe(0, 0.9)[None]) == []
-    assert m.observe(np.array([1]), _probe(1, 0.9)[None]) == []  # a different subject
-    (d,) = m.observe(np.array([1]), _probe(0, 0.6)[None])
+    st = TrackState(1)
+    assert m.observe([st], _probe(0, 0.9)[None]) == []
+    assert m.observe([st], _probe(1, 0.9)[None]) == []  # a different subject
+    (d,) = m.observe([st], _probe(0, 0.6)[None])
     assert d.hits == 2 and d.match.score == pytest.approx(0.9, abs=1e-5)  # best reported
 
 
 def test_ending_a_track_forgets_it():
     m = TrackMatcher(_index(), MatcherConfig(threshold=0.5))
-    m.observe(np.array([1]), _probe(0, 0.6)[None])
-    m.end_track(1)
-    assert m.live_tracks == 0 and not m.alerted(1)
+    st = TrackState(1)
+    m.observe([st], _probe(0, 0.6)[None])
+    assert st.alerted and st.best_score == pytest.approx(0.6, abs=1e-5)
+    st.clear()  # the track ended: its match state is gone with it
+    assert not st.alerted and not st.hits
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import inspect
 import pytest
 
 MODULES = ["openlfr.pipeline.sources", "openlfr.pipeline.tracker", "openlfr.pipeline.matcher",
+           "openlfr.pipeline.kalman", "openlfr.pipeline.trackstate",
            "openlfr.pipeline.privacy", "openlfr.pipeline.worker", "openlfr.pipeline.scan",
            "openlfr.pipeline.config",
            "openlfr.alerts.model", "openlfr.alerts.sinks", "openlfr.watchlist.index",

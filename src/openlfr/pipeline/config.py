@@ -5,16 +5,16 @@ Every key is optional and strict (unknown keys are errors that name the key)::
     vision:                 # openlfr.vision.engine.VisionConfig
       detector: {type: scrfd, max_size: 640}
       quality: {min_face_px: 40}
-    tracker:                # openlfr.pipeline.tracker.IoUTrackerConfig
-      type: iou
-      max_missed: 8
+    tracker:                # openlfr.pipeline.tracker.TrackerConfig (docs/tracking.md)
+      type: byte            # "iou", the old name, is read as "byte"
+      max_missed: 30
       refresh_every: 50
     min_hits: 1             # openlfr.pipeline.matcher
     scene_cut: 0.4          # null: never end tracks on a cut
     threshold: null         # null: the embedder's calibrated value
 
-The knobs and their trade-offs are documented where they are defined and in README
-(Live scanning).
+The knobs and their trade-offs are documented where they are defined, in README (Live
+scanning) and, for the tracker, in docs/tracking.md.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from openlfr.configio import load_yaml_model
-from openlfr.pipeline.tracker import IoUTrackerConfig
+from openlfr.pipeline.tracker import TrackerConfig
 from openlfr.vision.engine import VisionConfig
 
 __all__ = ["ScanConfig"]
@@ -35,7 +35,7 @@ class ScanConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     vision: VisionConfig = Field(default_factory=VisionConfig)
-    tracker: IoUTrackerConfig = Field(default_factory=IoUTrackerConfig)
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     min_hits: int = Field(1, ge=1, le=100)
     scene_cut: float | None = Field(0.4, ge=0.0, le=1.0)
     threshold: float | None = Field(None, gt=0.0, lt=1.0, description="Overrides the "

@@ -16,18 +16,21 @@ Trade-offs:
                2 or more wants the same answer from several views of the track: a
                single odd frame (motion blur, a look-alike angle) no longer alerts, but
                people seen only once or twice are missed and alerts come later.
-Using the best evidence (by quality, kept by the tracker) rather than every frame is what
-keeps both cost and false alerts down: a passer-by is compared a few times, not 25 times a
-second, so a track's chance of a false alert does not grow with how long they stay in view.
+Using the best evidence (by quality, kept in each track's
+:class:`~openlfr.pipeline.trackstate.TrackState`) rather than every frame is what keeps both
+cost and false alerts down: a passer-by is compared a few times, not 25 times a second, so a
+track's chance of a false alert does not grow with how long they stay in view.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from openlfr.pipeline.trackstate import TrackState
 from openlfr.watchlist.index import Match, WatchlistIndex
 
 __all__ = ["MatcherConfig", "Decision", "TrackMatcher"]
@@ -49,58 +52,28 @@ class Decision:
     hits: int
 
 
-@dataclass
-class _TrackState:
-    hits: dict[int, int] = field(default_factory=dict)  # subject position -> hits
-    best: dict[int, float] = field(default_factory=dict)
-    alerted: set[int] = field(default_factory=set)
-    best_score: float = -1.0  # best rank-1 score of any evidence (for statistics)
-
-
 class TrackMatcher:
-    """Applies the decision rule to each track's evidence. State per track, dropped with
-    :meth:`end_track`."""
+    """Applies the decision rule to each track's evidence. Holds no per-track state: the
+    hits, best scores and alerts of a track live in its :class:`TrackState` and end with
+    it."""
 
     def __init__(self, index: WatchlistIndex, config: MatcherConfig) -> None:
         self.index = index
         self.config = config
-        self._tracks: dict[int, _TrackState] = {}
 
-    def observe(self, track_ids: np.ndarray, embeddings: np.ndarray) -> list[Decision]:
-        """Search new evidence embeddings (one per row, with their track ids); returns the
-        decisions that became alerts now (each (track, subject) at most once, ever)."""
-        track_ids = np.asarray(track_ids).reshape(-1)
-        if len(track_ids) == 0 or len(self.index) == 0:
-            for tid in track_ids:
-                self._tracks.setdefault(int(tid), _TrackState())
+    def observe(self, states: Sequence[TrackState], embeddings: np.ndarray) -> list[Decision]:
+        """Search new evidence embeddings (one row per entry of ``states``, the tracks they
+        belong to); returns the decisions that became alerts now (each (track, subject) at
+        most once, ever)."""
+        if len(states) == 0 or len(self.index) == 0:
             return []
+        embeddings = np.asarray(embeddings, dtype=np.float32).reshape(len(states), -1)
         scores, pos = self.index.search_arrays(embeddings, k=1)
         out = []
-        t = self.config.threshold
-        for tid, s, p in zip(track_ids, scores[:, 0], pos[:, 0], strict=True):
-            st = self._tracks.setdefault(int(tid), _TrackState())
-            st.best_score = max(st.best_score, float(s))
-            if p < 0 or s < t:
-                continue
-            p = int(p)
-            st.hits[p] = st.hits.get(p, 0) + 1
-            st.best[p] = max(st.best.get(p, -1.0), float(s))
-            if p not in st.alerted and st.hits[p] >= self.config.min_hits:
-                st.alerted.add(p)
-                out.append(Decision(int(tid), self.index.match_for(p, st.best[p]), st.hits[p]))
+        cfg = self.config
+        for st, s, p in zip(states, scores[:, 0], pos[:, 0], strict=True):
+            if st.record_match(int(p), float(s), cfg.threshold, cfg.min_hits):
+                p = int(p)
+                out.append(Decision(st.track_id, self.index.match_for(p, st.best[p]),
+                                    st.hits[p]))
         return out
-
-    def alerted(self, track_id: int) -> bool:
-        st = self._tracks.get(int(track_id))
-        return bool(st and st.alerted)
-
-    def best_score(self, track_id: int) -> float | None:
-        st = self._tracks.get(int(track_id))
-        return None if st is None else st.best_score
-
-    def end_track(self, track_id: int) -> None:
-        self._tracks.pop(int(track_id), None)
-
-    @property
-    def live_tracks(self) -> int:
-        return len(self._tracks)

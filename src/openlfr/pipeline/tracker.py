@@ -1,138 +1,135 @@
-"""Face tracking across frames, and the per-track evidence used for matching.
+"""Face tracking across frames: one track per passer-by, built for crowds.
 
-One track stands for one passer-by. :meth:`IoUTracker.update` assigns track ids:
-each live track predicts its box in the new frame with a constant-velocity model
-(box centre and size move by the track's smoothed per-frame velocity), and detections
-are matched to predictions greedily by IoU (highest first). Unmatched detections start
-new tracks; a track not seen for more than ``max_missed`` frames ends.
+:meth:`ByteTracker.update` assigns track ids (``update(faces, frame_index, low=...) ->
+faces``). Each track's box moves by a constant-velocity Kalman filter
+(:mod:`openlfr.pipeline.kalman`); every frame, ByteTrack-style:
 
-Each track carries **evidence**: the best few embeddings it has seen, by face quality.
-Embedding is the expensive step (DESIGN 9: ~10 ms per face), so the tracker says which faces
-*need* one (:meth:`IoUTracker.needs_embedding`) instead of embedding every face on every
-frame:
+1. **high-score detections** (the faces that go on to analysis) are matched to the
+   predicted boxes of every live track, lost ones included, greedily by IoU (highest first,
+   at least ``iou_threshold``);
+2. a **camera-motion retry**: tracks and faces left over are matched again after shifting
+   the tracks' predictions by the median displacement of this frame's matches (a camera pan
+   moves every face alike, faster than one track's filter learns it);
+3. **low-score detections** (down to ``low_score``: faces the detector is unsure of, which
+   the worker already finds to blur them in the preview) are matched to the tracks still
+   left, at a stricter ``low_iou_threshold``. They keep a track alive through motion blur
+   or a turned head but never start one, and are not returned: only high-score faces are
+   analysed;
+4. faces still unmatched start new tracks; a track unseen for more than ``max_missed``
+   frames ends.
 
-* a new track (no evidence yet);
-* a face clearly better than the track's best evidence (quality above the best by
-  ``improve_margin``);
-* a refresh every ``refresh_every`` frames, so a face turning toward the camera slowly
-  is still sampled;
-* never more than ``max_embeddings`` per track.
+**Re-joining a lost track.** A face that comes back after a gap too long or a jump too large
+for the motion model starts a new track, which is embedded at once (a new track has no
+evidence). :meth:`ByteTracker.reassociate` then compares that first embedding with the
+evidence of the tracks lost within ``max_missed``: at cosine similarity ``reid_similarity``
+or more, and within ``reid_max_distance`` face heights of where the lost track was predicted,
+the new track is folded back into the lost one (its id, its evidence, its alerts). The
+evidence is the track's own, in memory (:class:`~openlfr.pipeline.trackstate.TrackState`),
+and dies with it: a face never re-joins a track that has ended.
 
-Evidence lives in memory only and is dropped when the track ends (DESIGN safeguard 2):
-:meth:`IoUTracker.pop_ended` hands the ended tracks' ids to the caller (for counters and
-matcher clean-up) and nothing else survives.
+The tracker only tracks. What to embed, the evidence and the match state of each track live
+in its :class:`~openlfr.pipeline.trackstate.TrackState`, one per track from
+``state_factory`` (no state is shared), dropped when the track ends; the caller reads the
+ended tracks with :meth:`ByteTracker.pop_ended`.
 
-Knobs and their trade-offs (:class:`IoUTrackerConfig`):
+Knobs and their trade-offs (:class:`TrackerConfig`; the evidence knobs are those of
+:class:`~openlfr.pipeline.trackstate.EvidencePolicy`):
 
-``iou_threshold``   lower joins faces that moved far between frames (low frame rate, drops)
-                    but risks swapping two close faces; higher splits one person into
-                    several tracks (more embeddings, more chances of a false alert).
-``max_missed``      frames a track survives unseen: higher bridges occlusions and missed
-                    detections (fewer tracks per person) but keeps evidence in memory
-                    longer and can hand a track to a newcomer at the same place.
-``keep_best``       evidence kept per track: more makes the decision more robust to one
-                    odd embedding, at memory cost.
-``improve_margin``  quality gain that earns a new embedding: lower embeds more often
-                    (more cost, slightly better evidence); higher saves compute.
-``refresh_every``   frames between refresh embeddings of a tracked face (0: never).
-Per-track state is created by a factory (``evidence_factory``), so no state is shared.
+``iou_threshold``      lower joins faces that moved far between frames (low frame rate,
+                       drops) but risks swapping two close faces; higher splits one person
+                       into several tracks (more embeddings, more chances of a false alert).
+``low_score``          floor of the second stage: lower bridges more blurred or turned faces
+                       (fewer fragments) but may keep a track alive on a false detection;
+                       None turns the second stage off.
+``low_iou_threshold``  overlap a low-score detection needs: kept high because an unsure
+                       detection is more likely a non-face.
+``max_missed``         frames a track survives unseen: higher bridges longer occlusions and
+                       allows re-joins after longer gaps (fewer tracks per person) but keeps
+                       evidence in memory longer and can hand a track to a newcomer at the
+                       same place.
+``reid_similarity``    cosine similarity to re-join a lost track: lower re-joins more
+                       fragments but risks merging two people into one track (one person's
+                       alert then shown on another); 0.5 is far above the calibrated
+                       watchlist threshold.
+``reid_max_distance``  how far (in face heights, from the lost track's prediction) a re-join
+                       may be: higher re-joins after erratic motion, lower limits merges of
+                       look-alikes across the frame.
+``std_position``, ``std_velocity``  the Kalman filter's noise (``openlfr.pipeline.kalman``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from openlfr.faces import Faces
+from openlfr.pipeline.kalman import BoxKalman, to_cxcywh, to_xyxy
+from openlfr.pipeline.trackstate import EvidencePolicy, TrackState
 
-__all__ = ["Evidence", "TrackEvidence", "Track", "IoUTrackerConfig", "IoUTracker",
-           "make_tracker", "iou_matrix"]
+__all__ = ["TrackerConfig", "IoUTrackerConfig", "Track", "ByteTracker", "make_tracker",
+           "iou_matrix", "greedy_match"]
 
 
-class IoUTrackerConfig(BaseModel):
+class TrackerConfig(EvidencePolicy):
+    """The ``tracker`` section of a scan or camera configuration: tracking knobs and the
+    per-track evidence policy."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    type: Literal["iou"] = "iou"
-    iou_threshold: float = Field(0.25, ge=0.0, le=1.0, description="Minimum IoU between a "
+    type: Literal["byte"] = Field("byte", description="The tracker (``iou``, the name of the "
+                                  "tracker before this one, is read as ``byte``).")
+    iou_threshold: float = Field(0.2, ge=0.0, le=1.0, description="Minimum IoU between a "
                                  "track's predicted box and a detection to join them.")
-    max_missed: int = Field(12, ge=0, le=10_000, description="Frames a track may go unseen "
+    low_score: float | None = Field(0.3, ge=0.0, le=1.0, description="Detections down to "
+                                    "this confidence (below the detector's threshold) keep "
+                                    "tracks alive; None: no second stage.")
+    low_iou_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Minimum IoU for a "
+                                     "low-score detection.")
+    max_missed: int = Field(30, ge=0, le=10_000, description="Frames a track may go unseen "
                             "before it ends.")
-    velocity_smoothing: float = Field(0.6, ge=0.0, le=1.0, description="Weight of the new "
-                                      "velocity estimate (1: last displacement only).")
-    keep_best: int = Field(3, ge=1, le=32, description="Evidence embeddings kept per track.")
-    improve_margin: float = Field(0.08, ge=0.0, le=1.0, description="Quality gain over the "
-                                  "track's best evidence that earns a new embedding.")
-    refresh_every: int = Field(25, ge=0, le=100_000, description="Frames between refresh "
-                               "embeddings of a tracked face (0: never).")
-    max_embeddings: int = Field(12, ge=1, le=10_000, description="Embeddings computed per "
-                                "track at most.")
+    reid_similarity: float = Field(0.5, ge=-1.0, le=1.0, description="Cosine similarity of "
+                                   "a new track's first embedding with a lost track's "
+                                   "evidence that joins them.")
+    reid_max_distance: float = Field(3.0, ge=0.0, le=100.0, description="Farthest re-join, "
+                                     "in face heights from the lost track's prediction.")
+    std_position: float = Field(0.05, gt=0.0, le=1.0, description="Kalman position noise "
+                                "per frame, as a fraction of the face height.")
+    std_velocity: float = Field(0.02, gt=0.0, le=1.0, description="Kalman velocity noise "
+                                "per frame, as a fraction of the face height.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_type_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("type") == "iou":
+            data = {**data, "type": "byte"}
+        return data
+
+    def evidence_policy(self) -> EvidencePolicy:
+        return EvidencePolicy(**{k: getattr(self, k) for k in EvidencePolicy.model_fields})
 
 
-@dataclass(eq=False)
-class Evidence:
-    """One embedding of a track's face and the quality it was taken at."""
-
-    embedding: np.ndarray
-    quality: float
-    frame_index: int
-
-
-@dataclass(eq=False)
-class TrackEvidence:
-    """The best ``keep`` evidence items of one track, by quality. In memory only."""
-
-    keep: int
-    items: list[Evidence] = field(default_factory=list)
-    embeddings_computed: int = 0
-    last_embedded_frame: int = -1
-
-    @property
-    def best_quality(self) -> float:
-        return max((e.quality for e in self.items), default=-1.0)
-
-    def add(self, ev: Evidence) -> bool:
-        """Add ``ev``; returns whether it is kept among the best."""
-        self.embeddings_computed += 1
-        self.last_embedded_frame = ev.frame_index
-        self.items.append(ev)
-        self.items.sort(key=lambda e: -e.quality)
-        dropped = self.items[self.keep:]
-        del self.items[self.keep:]
-        return ev not in dropped
-
-    def clear(self) -> None:
-        self.items.clear()
+#: The name this configuration had before the ByteTrack-style tracker (kept for imports).
+IoUTrackerConfig = TrackerConfig
 
 
 @dataclass(eq=False)
 class Track:
     track_id: int
-    box: np.ndarray  # last observed x1 y1 x2 y2
-    velocity: np.ndarray  # per-frame change of (cx, cy, w, h)
+    mean: np.ndarray  # Kalman state (cx, cy, w, h, vcx, vcy, vw, vh)
+    cov: np.ndarray
     first_frame: int
-    last_frame: int
+    last_frame: int  # last frame with a detection
     hits: int
-    evidence: TrackEvidence
+    state: TrackState
 
-    def predict(self, frame_index: int) -> np.ndarray:
-        gap = frame_index - self.last_frame
-        cx, cy, w, h = _to_cxcywh(self.box)
-        vx, vy, vw, vh = self.velocity
-        w2, h2 = max(1.0, w + vw * gap), max(1.0, h + vh * gap)
-        return _to_xyxy(np.array([cx + vx * gap, cy + vy * gap, w2, h2]))
-
-
-def _to_cxcywh(b: np.ndarray) -> np.ndarray:
-    return np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[2] - b[0], b[3] - b[1]],
-                    dtype=np.float64)
-
-
-def _to_xyxy(c: np.ndarray) -> np.ndarray:
-    return np.array([c[0] - c[2] / 2, c[1] - c[3] / 2, c[0] + c[2] / 2, c[1] + c[3] / 2])
+    @property
+    def box(self) -> np.ndarray:
+        """The current estimate of the box, x1 y1 x2 y2."""
+        return to_xyxy(self.mean[None])[0]
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -141,94 +138,196 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)))
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
     union = area_a[:, None] + area_b[None, :] - inter
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(union > 0, inter / union, 0.0)
-    return out
+        return np.where(union > 0, inter / union, 0.0)
 
 
-class IoUTracker:
-    """IoU + constant-velocity tracker. ``update(faces, frame_index) -> faces`` with ids."""
+def greedy_match(score: np.ndarray, minimum: float) -> list[tuple[int, int]]:
+    """Pairs (row, column) of ``score`` taken greedily, highest first, each row and column at
+    most once, every pair at least ``minimum`` (and above 0)."""
+    rows, cols = np.nonzero(score >= max(minimum, 1e-9))
+    order = np.argsort(-score[rows, cols], kind="stable")
+    used_r: set[int] = set()
+    used_c: set[int] = set()
+    pairs = []
+    for k in order:
+        r, c = int(rows[k]), int(cols[k])
+        if r not in used_r and c not in used_c:
+            used_r.add(r)
+            used_c.add(c)
+            pairs.append((r, c))
+    return pairs
 
-    def __init__(self, config: IoUTrackerConfig | None = None, *,
-                 evidence_factory: Callable[[], TrackEvidence] | None = None,
+
+class ByteTracker:
+    """Kalman + two-stage association + re-joins of lost tracks (module docstring)."""
+
+    def __init__(self, config: TrackerConfig | None = None, *,
+                 state_factory: Callable[[int], TrackState] | None = None,
                  first_id: int = 1) -> None:
-        self.config = config or IoUTrackerConfig()
-        keep = self.config.keep_best
-        self._evidence_factory = evidence_factory or (lambda: TrackEvidence(keep=keep))
+        self.config = config or TrackerConfig()
+        policy = self.config.evidence_policy()
+        self._state_factory = state_factory or (lambda tid: TrackState(tid, policy))
+        self._kalman = BoxKalman(self.config.std_position, self.config.std_velocity)
         self._tracks: dict[int, Track] = {}
         self._next_id = int(first_id)  # a resumed clip goes on numbering where it stopped
         self._ended: list[Track] = []
         self._frame = -1
-        self.tracks_started = 0
+        self.tracks_started = 0  # tracks begun, less those folded back into a lost track
 
     # -- tracking ------------------------------------------------------------------------
-    def update(self, faces: Faces, frame_index: int | None = None) -> Faces:
-        """Assign track ids to ``faces`` seen in frame ``frame_index`` (default: next)."""
+    def update(self, faces: Faces, frame_index: int | None = None,
+               low: Faces | None = None) -> Faces:
+        """Assign track ids to ``faces`` seen in frame ``frame_index`` (default: the next).
+        ``low``: the frame's detections below the detector's threshold (not returned)."""
         frame_index = self._frame + 1 if frame_index is None else int(frame_index)
+        if frame_index <= self._frame:
+            raise ValueError(f"tracker: frame {frame_index} after frame {self._frame}")
+        dt = 1 if self._frame < 0 else frame_index - self._frame
         self._frame = frame_index
         cfg = self.config
-        ids = np.full(len(faces), -1, dtype=np.int64)
         live = list(self._tracks.values())
-        if live and len(faces):
-            pred = np.stack([t.predict(frame_index) for t in live])
-            iou = iou_matrix(pred, faces.boxes)
-            pairs = np.argwhere(iou >= max(cfg.iou_threshold, 1e-9))
-            order = np.argsort(-iou[pairs[:, 0], pairs[:, 1]], kind="stable")
-            used_t: set[int] = set()
-            used_d: set[int] = set()
-            for k in order:
-                ti, di = (int(x) for x in pairs[k])
-                if ti in used_t or di in used_d:
-                    continue
-                used_t.add(ti)
-                used_d.add(di)
-                self._observe(live[ti], faces.boxes[di], frame_index)
-                ids[di] = live[ti].track_id
+        if live:
+            mean, cov = self._kalman.predict(np.stack([t.mean for t in live]),
+                                             np.stack([t.cov for t in live]), dt)
+            for t, m, c in zip(live, mean, cov, strict=True):
+                t.mean, t.cov = m, c
+        ids = np.full(len(faces), -1, dtype=np.int64)
+        pred = to_xyxy(np.stack([t.mean for t in live])) if live else np.zeros((0, 4))
+        boxes = faces.boxes.astype(np.float64)
+        matched: list[tuple[int, int]] = greedy_match(iou_matrix(pred, boxes),
+                                                      cfg.iou_threshold)
+        matched += self._motion_retry(pred, boxes, matched)
+        self._correct(live, matched, boxes, frame_index)
+        if low is not None:
+            low_pairs = self._low_stage(pred, matched, low)
+            self._correct(live, low_pairs, low.boxes.astype(np.float64), frame_index)
+        for ti, di in matched:
+            ids[di] = live[ti].track_id
         for di in np.flatnonzero(ids < 0):
-            t = Track(track_id=self._next_id, box=faces.boxes[di].astype(np.float64),
-                      velocity=np.zeros(4), first_frame=frame_index, last_frame=frame_index,
-                      hits=1, evidence=self._evidence_factory())
-            self._next_id += 1
-            self.tracks_started += 1
-            self._tracks[t.track_id] = t
-            ids[di] = t.track_id
+            ids[di] = self._start(boxes[di], frame_index)
         for tid, t in list(self._tracks.items()):
             if frame_index - t.last_frame > cfg.max_missed:
                 self._end(tid)
         return faces.with_track_ids(ids)
 
-    def _observe(self, t: Track, box: np.ndarray, frame_index: int) -> None:
-        gap = max(1, frame_index - t.last_frame)
-        new_v = (_to_cxcywh(box) - _to_cxcywh(t.box)) / gap
-        a = self.config.velocity_smoothing
-        t.velocity = new_v if t.hits == 1 else a * new_v + (1 - a) * t.velocity
-        t.box = box.astype(np.float64)
-        t.last_frame = frame_index
-        t.hits += 1
+    def _motion_retry(self, pred: np.ndarray, boxes: np.ndarray,
+                      matched: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Match what stage 1 left after shifting predictions by the frame's median motion."""
+        if not matched or len(matched) == min(len(pred), len(boxes)):
+            return []
+        ti, di = (np.array(x) for x in zip(*matched, strict=True))
+        shift = np.median(to_cxcywh(boxes[di])[:, :2] - to_cxcywh(pred[ti])[:, :2], axis=0)
+        rest_t = np.setdiff1d(np.arange(len(pred)), ti)
+        rest_d = np.setdiff1d(np.arange(len(boxes)), di)
+        moved = pred[rest_t] + np.tile(shift, 2)
+        pairs = greedy_match(iou_matrix(moved, boxes[rest_d]), self.config.iou_threshold)
+        return [(int(rest_t[a]), int(rest_d[b])) for a, b in pairs]
 
+    def _low_stage(self, pred: np.ndarray, matched: list[tuple[int, int]],
+                   low: Faces) -> list[tuple[int, int]]:
+        floor = self.config.low_score
+        if floor is None or len(low) == 0 or len(pred) == 0:
+            return []
+        done = {ti for ti, _ in matched}
+        rest_t = np.array([i for i in range(len(pred)) if i not in done], dtype=np.int64)
+        usable = np.flatnonzero(low.scores >= floor)
+        if len(rest_t) == 0 or len(usable) == 0:
+            return []
+        iou = iou_matrix(pred[rest_t], low.boxes[usable])
+        pairs = greedy_match(iou, self.config.low_iou_threshold)
+        return [(int(rest_t[a]), int(usable[b])) for a, b in pairs]
+
+    def _correct(self, live: list[Track], pairs: list[tuple[int, int]], boxes: np.ndarray,
+                 frame_index: int) -> None:
+        if not pairs:
+            return
+        tracks = [live[ti] for ti, _ in pairs]
+        mean, cov = self._kalman.update(np.stack([t.mean for t in tracks]),
+                                        np.stack([t.cov for t in tracks]),
+                                        boxes[[di for _, di in pairs]])
+        for t, m, c in zip(tracks, mean, cov, strict=True):
+            t.mean, t.cov = m, c
+            t.last_frame = frame_index
+            t.hits += 1
+
+    def _start(self, box: np.ndarray, frame_index: int) -> int:
+        mean, cov = self._kalman.initiate(box[None])
+        tid = self._next_id
+        self._next_id += 1
+        self.tracks_started += 1
+        self._tracks[tid] = Track(track_id=tid, mean=mean[0], cov=cov[0],
+                                  first_frame=frame_index, last_frame=frame_index, hits=1,
+                                  state=self._state_factory(tid))
+        return tid
+
+    # -- re-joining lost tracks ------------------------------------------------------------
+    def reassociate(self, faces: Faces) -> Faces:
+        """Fold new tracks back into the lost tracks they continue (module docstring).
+
+        ``faces``: this frame's faces as :meth:`update` returned them, with embeddings for
+        some (NaN rows for the others). A face is a candidate when its track has no evidence
+        yet; a lost track when it has evidence and was not seen in this frame. Returns the
+        faces with the ids of re-joined tracks replaced; the caller then stores the new
+        embeddings as evidence of the tracks the faces now belong to."""
+        if faces.track_ids is None or faces.embeddings is None:
+            return faces
+        cfg = self.config
+        lost = [t for t in self._tracks.values()
+                if t.last_frame < self._frame and t.state.evidence]
+        if not lost:
+            return faces
+        ids = faces.track_ids.copy()
+        for i in np.flatnonzero(faces.embedded):
+            young = self._tracks.get(int(ids[i]))
+            if young is None or young.state.compared:
+                continue
+            best, best_sim = None, cfg.reid_similarity
+            for t in lost:
+                if t.last_frame >= young.first_frame:
+                    continue  # seen together with the new track: two people
+                c = t.mean[:4]
+                if np.hypot(*(young.mean[:2] - c[:2])) > cfg.reid_max_distance * max(c[3], 1.0):
+                    continue
+                sim = t.state.similarity(faces.embeddings[i])
+                if sim is not None and sim >= best_sim:
+                    best, best_sim = t, sim
+            if best is not None:
+                self._fold(young, best)
+                lost.remove(best)
+                ids[i] = best.track_id
+        return faces.with_track_ids(ids)
+
+    def _fold(self, young: Track, lost: Track) -> None:
+        del self._tracks[young.track_id]
+        lost.mean, lost.cov = young.mean, young.cov
+        lost.last_frame = young.last_frame
+        lost.hits += young.hits
+        lost.state.absorb(young.state)
+        self.tracks_started -= 1
+
+    # -- ending --------------------------------------------------------------------------
     def _end(self, track_id: int) -> None:
-        t = self._tracks.pop(track_id)
-        self._ended.append(t)
+        self._ended.append(self._tracks.pop(track_id))
 
     def end_all(self) -> None:
-        """End every live track (end of input)."""
+        """End every live track (end of input, a scene cut, scanning stopped)."""
         for tid in list(self._tracks):
             self._end(tid)
 
     def pop_ended(self) -> list[Track]:
-        """Tracks ended since the last call. The caller must drop them after reading what
-        it needs; their evidence is cleared when the next call is made."""
+        """Tracks ended since the last call. The caller reads what it needs from their
+        states and clears them."""
         ended, self._ended = self._ended, []
         return ended
 
+    # -- reading -------------------------------------------------------------------------
     @property
     def next_id(self) -> int:
         """The id the next new track gets."""
@@ -239,56 +338,17 @@ class IoUTracker:
         return dict(self._tracks)
 
     def track(self, track_id: int) -> Track | None:
-        return self._tracks.get(track_id)
+        return self._tracks.get(int(track_id))
 
-    # -- evidence ------------------------------------------------------------------------
-    def needs_embedding(self, faces: Faces, eligible: np.ndarray | None = None) -> np.ndarray:
-        """Mask of tracked faces that should be embedded now (see module doc)."""
-        cfg = self.config
-        if faces.track_ids is None:
-            raise ValueError("needs_embedding: faces have no track ids; call update() first")
-        quality = faces.quality if faces.quality is not None else faces.scores
-        mask = np.zeros(len(faces), dtype=bool)
-        for i, tid in enumerate(faces.track_ids):
-            if eligible is not None and not eligible[i]:
-                continue
-            t = self._tracks.get(int(tid))
-            if t is None:
-                continue
-            ev = t.evidence
-            if ev.embeddings_computed >= cfg.max_embeddings:
-                continue
-            if not ev.items:
-                mask[i] = True
-            elif quality[i] >= ev.best_quality + cfg.improve_margin:
-                mask[i] = True
-            elif cfg.refresh_every and self._frame - ev.last_embedded_frame >= cfg.refresh_every:
-                mask[i] = True
-        return mask
-
-    def add_evidence(self, faces: Faces, frame_index: int) -> list[tuple[int, Evidence]]:
-        """Store the embedded faces of ``faces`` as evidence of their tracks. Returns
-        (track_id, evidence) of each added item."""
-        if faces.track_ids is None or faces.embeddings is None:
-            return []
-        quality = faces.quality if faces.quality is not None else faces.scores
-        added = []
-        for i in np.flatnonzero(faces.embedded):
-            t = self._tracks.get(int(faces.track_ids[i]))
-            if t is None:
-                continue
-            ev = Evidence(embedding=faces.embeddings[i].copy(), quality=float(quality[i]),
-                          frame_index=frame_index)
-            t.evidence.add(ev)
-            added.append((t.track_id, ev))
-        return added
+    def state(self, track_id: int) -> TrackState:
+        """The state of live track ``track_id`` (KeyError if it is not live)."""
+        return self._tracks[int(track_id)].state
 
 
-def make_tracker(config: IoUTrackerConfig | dict | None = None) -> IoUTracker:
-    """A tracker from its config (``type`` selects the implementation)."""
+def make_tracker(config: TrackerConfig | dict | None = None, *,
+                 first_id: int = 1) -> ByteTracker:
+    """A tracker from its config (a ``TrackerConfig``, a dict of its fields, or None for the
+    defaults)."""
     if isinstance(config, dict):
-        config = IoUTrackerConfig.model_validate(config)
-    config = config or IoUTrackerConfig()
-    if config.type == "iou":
-        return IoUTracker(config)
-    raise ValueError(f"unknown tracker type {config.type!r}")  # pragma: no cover
+        config = TrackerConfig.model_validate(config)
+    return ByteTracker(config or TrackerConfig(), first_id=first_id)

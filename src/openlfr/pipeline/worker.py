@@ -48,7 +48,8 @@ from openlfr.faces import Faces
 from openlfr.pipeline.matcher import MatcherConfig, TrackMatcher
 from openlfr.pipeline.privacy import crop_face, encode_jpeg, redact
 from openlfr.pipeline.sources import Frame, Mode, Source, SourceConfig, open_source
-from openlfr.pipeline.tracker import IoUTracker, IoUTrackerConfig
+from openlfr.pipeline.tracker import TrackerConfig, make_tracker
+from openlfr.pipeline.trackstate import TrackState
 from openlfr.watchlist.index import WatchlistIndex
 
 __all__ = ["WorkerConfig", "CameraWorker", "Guard", "STAGES", "write_preview_video"]
@@ -71,7 +72,7 @@ class WorkerConfig(BaseModel):
     min_hits: int = Field(1, ge=1, le=100, description="See openlfr.pipeline.matcher.")
     mode: Mode = Field(Mode.live, description="live: latest frame, drops counted; "
                        "evaluation: every frame, as fast as possible.")
-    tracker: IoUTrackerConfig = Field(default_factory=IoUTrackerConfig)
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     preview: bool = Field(False, description="Keep a blurred JPEG of the latest frame.")
     preview_max_width: int = Field(960, ge=64, le=4096)
     preview_blur_score: float | None = Field(
@@ -154,10 +155,9 @@ class CameraWorker:
         self.on_frame = on_frame  # receives each redacted preview frame (e.g. a video writer)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._dispatcher = Dispatcher(list(sinks or []))
-        self._tracker = IoUTracker(config.tracker, first_id=config.first_track_id)
+        self._tracker = make_tracker(config.tracker, first_id=config.first_track_id)
         self._matcher = TrackMatcher(index, MatcherConfig(threshold=config.threshold,
                                                           min_hits=config.min_hits))
-        self._alert_labels: dict[int, str] = {}  # track id -> label, for the preview
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -337,7 +337,7 @@ class CameraWorker:
             self._tracker.end_all()  # a new shot: nobody carries over
             self._drop_ended()
         t0 = time.perf_counter()
-        faces, unsure = self._detect(image)
+        faces, unsure, low = self._detect(image)
         t1 = time.perf_counter()
         self.latency.add("detect", t1 - t0)
         crops = align(image, faces.landmarks) if len(faces) else None
@@ -349,8 +349,12 @@ class CameraWorker:
             eligible = np.zeros(0, bool)
         t2 = time.perf_counter()
         self.latency.add("quality", t2 - t1)
-        faces = self._tracker.update(faces, frame.index)
-        need = self._tracker.needs_embedding(faces, eligible)
+        faces = self._tracker.update(faces, frame.index, low=low)
+        assert faces.track_ids is not None and faces.quality is not None
+        states = [self._tracker.state(t) for t in faces.track_ids]
+        need = np.array([bool(ok) and st.wants_embedding(float(q), frame.index)
+                         for ok, st, q in zip(eligible, states, faces.quality, strict=True)],
+                        dtype=bool)
         t3 = time.perf_counter()
         self.latency.add("track", t3 - t2)
         self.counts["frames"] += 1
@@ -361,10 +365,13 @@ class CameraWorker:
             t4 = time.perf_counter()
             self.latency.add("embed", t4 - t3)
             self.counts["embedded"] += int(need.sum())
+            faces = self._tracker.reassociate(faces)  # a lost track's face is back
             idx = np.flatnonzero(need)
-            self._tracker.add_evidence(faces, frame.index)
             assert faces.embeddings is not None and faces.track_ids is not None
-            decisions = self._matcher.observe(faces.track_ids[idx], faces.embeddings[idx])
+            embedded = [self._tracker.state(faces.track_ids[i]) for i in idx]
+            for i, st in zip(idx, embedded, strict=True):
+                st.add_evidence(faces.embeddings[i], float(faces.quality[i]), frame.index)
+            decisions = self._matcher.observe(embedded, faces.embeddings[idx])
             for d in decisions:
                 i = int(idx[list(faces.track_ids[idx]).index(d.track_id)])
                 self._raise_alert(frame, d, crop_face(image, faces.boxes[i]), t_begin)
@@ -415,7 +422,7 @@ class CameraWorker:
         self.counts["alerts"] += 1
         self.alert_latency.append(alert.latency_s or 0.0)
         self.analysis_latency.append(time.perf_counter() - t_begin)
-        self._alert_labels[d.track_id] = f"{m.label} {m.score:.2f}"
+        self._tracker.state(d.track_id).alert_label = f"{m.label} {m.score:.2f}"
         self.alerts.append(alert)
         log.info("camera %s: possible match track %d subject %s score %.3f (t=%.3f)",
                  self.camera_id, d.track_id, m.subject_id, m.score, self.config.threshold)
@@ -435,27 +442,29 @@ class CameraWorker:
 
     def _drop_ended(self) -> None:
         for t in self._tracker.pop_ended():
-            t.evidence.clear()  # the embeddings of this passer-by are gone
-            best = self._matcher.best_score(t.track_id)
-            if best is not None and not self._matcher.alerted(t.track_id):
-                self._best_non_alert = max(self._best_non_alert, best)
-            self._matcher.end_track(t.track_id)
-            self._alert_labels.pop(t.track_id, None)
+            st: TrackState = t.state
+            if st.compared and not st.alerted:
+                self._best_non_alert = max(self._best_non_alert, st.best_score)
             self.counts["tracks_ended"] += 1
-            if t.evidence.embeddings_computed:
-                self.counts["tracks_compared"] += 1
+            self.counts["tracks_compared"] += int(st.compared)
+            st.clear()  # the embeddings and matches of this passer-by are gone
 
-    def _detect(self, image: np.ndarray) -> tuple[Faces, Faces | None]:
-        """The faces to analyse and, when a preview is made, the less certain detections
-        that only get blurred in it (see ``preview_blur_score``)."""
-        floor = self.config.preview_blur_score
+    def _detect(self, image: np.ndarray) -> tuple[Faces, Faces | None, Faces | None]:
+        """The faces to analyse; when a preview is made, the less certain detections that
+        only get blurred in it (see ``preview_blur_score``); and the less certain detections
+        the tracker's second stage may use (see its ``low_score``)."""
         threshold = getattr(getattr(self.engine.detector, "cfg", None), "score_threshold", None)
         wants_preview = self.config.preview or self.on_frame is not None
-        if not wants_preview or floor is None or threshold is None or floor >= threshold:
-            return self.engine.detector.detect(image), None
-        found = self.engine.detector.detect(image, min_score=floor)
+        blur = self.config.preview_blur_score if wants_preview else None
+        floors = [f for f in (blur, self.config.tracker.low_score)
+                  if f is not None and threshold is not None and f < threshold]
+        if not floors:
+            return self.engine.detector.detect(image), None, None
+        found = self.engine.detector.detect(image, min_score=min(floors))
         sure = found.scores >= threshold
-        return found[sure], found[~sure]
+        unsure = found[~sure]
+        shown = None if blur is None or blur >= threshold else unsure[unsure.scores >= blur]
+        return found[sure], shown, unsure
 
     def _make_preview(self, image: np.ndarray, faces: Faces, unsure: Faces | None = None
                       ) -> None:
@@ -468,7 +477,8 @@ class CameraWorker:
         keep, labels = [], {}
         if faces.track_ids is not None:
             for i, tid in enumerate(faces.track_ids):
-                label = self._alert_labels.get(int(tid))
+                track = self._tracker.track(int(tid))
+                label = None if track is None else track.state.alert_label
                 if label is not None:
                     keep.append(i)
                     labels[i] = label
