@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from openlfr.alerts.model import Alert
 from openlfr.errors import ConfigError
+from openlfr.urls import redact_url
 
 __all__ = ["AlertSink", "JsonlSink", "WebhookSink", "MqttSink", "CallbackSink",
            "Dispatcher", "DeliveryStats", "DeliveryRefused", "sink_from_spec"]
@@ -89,8 +90,6 @@ class WebhookSink:
     def __init__(self, url: str, *, timeout_s: float = 5.0, include_probe: bool = False,
                  headers: dict[str, str] | None = None) -> None:
         import httpx
-
-        from openlfr.governance.schemas import redact_url
 
         if urlsplit(url).scheme not in ("http", "https"):
             raise ConfigError(f"webhook sink: expected an http(s) URL, got {redact_url(url)!r}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     AfterValidator,
@@ -25,6 +24,7 @@ from openlfr.store.models import (
     Role,
 )
 from openlfr.store.types import as_utc
+from openlfr.urls import redact_url  # re-exported: the one definition is in the core
 
 __all__ = ["UserCreate", "UserPublic", "TokenPublic", "CameraSpec", "CameraPublic",
            "DeploymentCreate", "DeploymentUpdate", "DeploymentPublic", "SubjectCreate",
@@ -65,18 +65,6 @@ SinkName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0
 MAX_DEPLOYMENT_SINKS = 16
 #: Most cameras one deployment names.
 MAX_DEPLOYMENT_CAMERAS = 256
-
-
-def redact_url(url: str) -> str:
-    """A camera URL without its password (``rtsp://user:***@host/...``)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class _Strict(BaseModel):

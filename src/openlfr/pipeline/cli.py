@@ -140,7 +140,7 @@ def scan(
             gov.close()  # what the recorder holds is written before the store closes
     st = result.stats
     if cfg.type == "stream":  # the summary is printed: no password
-        from openlfr.governance.schemas import redact_url
+        from openlfr.urls import redact_url
 
         source = redact_url(source)
     summary = {

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from openlfr.configio import validation_lines
 from openlfr.errors import ConfigError, SourceError
+from openlfr.urls import redact_url
 from openlfr.vision.image import IMAGE_SUFFIXES, image_files
 
 __all__ = [
@@ -536,9 +537,7 @@ def open_source(config: SourceConfig | str | dict, mode: Mode | str = Mode.live,
     elif isinstance(cfg, FolderSourceConfig):
         reader = _folder_reader(cfg)
     elif isinstance(cfg, StreamSourceConfig):
-        from openlfr.governance.schemas import redact_url  # the name is logged: no password
-
-        reader = _capture_reader(redact_url(cfg.url), cfg.url, live_input=True,
+        reader = _capture_reader(redact_url(cfg.url), cfg.url, live_input=True,  # logged
                                  reconnect=(cfg.reconnect_initial_s, cfg.reconnect_max_s,
                                             cfg.max_reconnects),
                                  fps_default=cfg.fps, what="stream",
