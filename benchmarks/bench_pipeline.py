@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_pipeline.py --json     # one JSON object on stdout
 
 naive:   decode every frame; detect (SCRFD-500M at 640 wide); align, embed (ArcFace MBF, no
-         flip) and search EVERY face on EVERY frame (the DESIGN section 9 reference:
+         flip) and search EVERY face on EVERY frame (the reference figures of docs/benchmarks.md:
          7.1 frames/s, real-time factor 0.28 at 25 fps).
 openlfr: the CameraWorker in evaluation mode (every frame analysed, none dropped): detect,
          quality gates, track, embed only when a track needs new evidence, match per track.

@@ -1,4 +1,4 @@
-"""The figures OpenLFR reports, defined once (DESIGN section 5).
+"""The figures OpenLFR reports, defined once (docs/reports.md).
 
 Every rate is a :class:`Proportion`: a count over a count, with its Wilson 95% interval.
 Never report a bare percentage; ``str(p)`` gives "k/n = r% (95% CI lo-hi%)".

@@ -1,5 +1,5 @@
-"""DESIGN safeguard 2: a scan with no match leaves nothing derived from a face behind: no
-image, crop or embedding on disk, in the database or in the logs; only counters."""
+"""Safeguard 2 (README, Safeguards): a scan with no match leaves nothing derived from a
+face behind: no image, crop or embedding on disk, in the database or in the logs; only counters."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The alert: a *possible match* between a tracked face and a watchlist subject.
 
-An alert is not an identification: a human decides (DESIGN safeguard 3). It carries what
+An alert is not an identification: a human decides (safeguard 3). It carries what
 that human needs side by side: the probe crop (JPEG bytes, in memory; the store encrypts
 it at rest) and a reference to the watchlist image, the similarity score and the threshold
 in force, the camera, time and track.
@@ -40,7 +40,7 @@ class Alert:
     category: str | None = None
     watchlist_image_ref: str | None = None
     deployment_id: int | None = None
-    evaluation: bool = False  # a test run on recorded footage (DESIGN safeguard 1)
+    evaluation: bool = False  # a test run on recorded footage (safeguard 1)
     alert_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     latency_s: float | None = None  # frame decoded -> alert raised
     probe_digest: str | None = field(default=None, repr=False)  # when probe_jpeg is None

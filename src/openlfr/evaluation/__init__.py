@@ -1,4 +1,4 @@
-"""Accuracy on labelled data: protocols, threshold calibration and bias (DESIGN sections 5-6).
+"""Accuracy on labelled data: protocols, threshold calibration and bias (docs/accuracy.md).
 
 - :mod:`~openlfr.evaluation.lfw`: LFW files (pairs, people) and the seeded watchlist split.
 - :mod:`~openlfr.evaluation.embedcache`: embeddings of an evaluation folder, cached and

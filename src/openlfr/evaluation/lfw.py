@@ -1,4 +1,4 @@
-"""LFW files and the two protocols' splits (DESIGN section 6).
+"""LFW files and the two protocols' splits (docs/accuracy.md).
 
 LFW (Huang et al. 2007) is a research benchmark for 1:1 *verification*. It is mostly adult,
 male and white, and says so itself (``LFW_DISCLAIMER``): a figure measured on it is evidence
@@ -17,9 +17,9 @@ Watchlist (open-set 1:N), the exact sampling procedure of :func:`watchlist_split
        ``sorted`` (code-point order); on LFW there are 1,680;
     3. ``chosen = numpy.random.default_rng(seed).choice(len(eligible), len(eligible) // 2,
        replace=False)`` with seed 0; the watchlist is ``eligible[i] for i in chosen`` (840 on
-       LFW), kept in sorted-name order. (This is the draw behind DESIGN section 9's reference
-       figures: with the same model and no flip fusion it gives the same thresholds, 0.329
-       at FPIR 1e-2 and 0.380 at 1e-3.);
+       LFW), kept in sorted-name order. (This is the draw behind the naive reference
+       figures of docs/benchmarks.md: with the same model and no flip fusion it gives the
+       same thresholds, 0.329 at FPIR 1e-2 and 0.380 at 1e-3.);
     4. each watchlisted person is enrolled from their lowest-numbered image; their other
        images are mated searches;
     5. every image of everyone else (the other 840 eligible people and the 4,069 people with a

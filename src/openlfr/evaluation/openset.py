@@ -1,4 +1,4 @@
-"""Open-set 1:N identification figures (NIST/NPL style, DESIGN section 5).
+"""Open-set 1:N identification figures (NIST/NPL style; docs/accuracy.md).
 
 Every search (probe) is compared with every enrolled template by cosine similarity; only the
 top-1 candidate counts. A search is *mated* when its identity is enrolled, *non-mated*

@@ -1,6 +1,6 @@
 """Deployments: who may scan where, when, why, against which watchlist.
 
-State machine (DESIGN section 4)::
+State machine (docs/governance.md)::
 
     draft -> authorised -> active -> ended -> reviewed
       \\----------\\-> cancelled

@@ -77,8 +77,8 @@ def scan(
     cfg = source_config(source)
     is_recorded = cfg.type in ("file", "folder")
     if deployment is None and not is_recorded:
-        # DESIGN safeguard 1: live capture is analysed only inside an active, authorised
-        # deployment; an in-memory watchlist is for evaluating recorded footage.
+        # safeguard 1 (README, Safeguards): live capture is analysed only inside an
+        # active, authorised deployment; an in-memory watchlist is for evaluating recorded footage.
         raise ConfigError(f"{cfg.type} sources are scanned only inside an active, authorised "
                           "deployment (--deployment ID); --watchlist runs are for recorded "
                           "footage (video files, image folders)")

@@ -1,6 +1,6 @@
 """Base rates: why a low false alert rate and a low alert precision can both be true.
 
-Two different questions, two different denominators (DESIGN section 5):
+Two different questions, two different denominators (docs/reports.md):
 
 * **false alert rate** = false alerts / faces seen. "1 in 6,000" answers: how often does the
   system wrongly flag a passer-by?

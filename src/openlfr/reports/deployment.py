@@ -8,7 +8,7 @@ Input is a plain typed value, :class:`DeploymentFigures`, built from the store b
 * :func:`render_pdf` -> bytes, the same content for print;
 * :func:`timeline_png` -> bytes, alerts over time coloured by outcome.
 
-Definitions (DESIGN section 5; ``openlfr.metrics``):
+Definitions (docs/reports.md; ``openlfr.metrics``):
 
 * false alert rate = rejected alerts / tracks (tracks approximate passers-by seen);
 * alert precision = confirmed / adjudicated, adjudicated = confirmed + rejected. Alerts not

@@ -57,8 +57,8 @@ class Base(DeclarativeBase):
 
 
 class Role(enum.StrEnum):
-    """DESIGN section 1. ``admin`` manages users and settings and sees no biometric data
-    unless also granted another role."""
+    """The roles of docs/governance.md. ``admin`` manages users and settings and sees no
+    biometric data unless also granted another role."""
 
     AUTHORISING_OFFICER = "authorising_officer"
     WATCHLIST_MANAGER = "watchlist_manager"

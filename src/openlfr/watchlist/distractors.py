@@ -1,7 +1,7 @@
 """LFW identities as watchlist *distractors* for tests and demonstrations.
 
 A watchlist of thousands of people nobody expects to see shows whether a pipeline raises
-false alerts at scale (FPIR grows with watchlist size, DESIGN section 5). Each LFW person
+false alerts at scale (FPIR grows with watchlist size; docs/accuracy.md). Each LFW person
 contributes one template, from their lowest-numbered image, embedded with the evaluation
 engineer's on-disk embedding cache (``openlfr.evaluation.embedcache``; ArcFace with flip
 fusion, the enrolment configuration), so the 5,749 templates are computed once per machine.
