@@ -41,6 +41,7 @@ from openlfr.api.deps import (
     undeclared_routes,
 )
 from openlfr.api.live import AlertHub
+from openlfr.api.priority import REQUEST_NICE, lower_this_thread
 from openlfr.api.prometheus import AppMetrics
 from openlfr.errors import (
     ConfigError,
@@ -98,6 +99,7 @@ class AppContext:
     fleet: Any  # openlfr.fleet.runtime.FleetRuntime, or None when no cameras run
     templates: Jinja2Templates
     max_upload_bytes: int = 10 * 1024 * 1024
+    request_nice: int = REQUEST_NICE  # see openlfr.api.priority
     background: list[asyncio.Task[None]] = field(default_factory=list)
     vision_factory: Callable[[], Any] | None = None
     login_throttle: Any = None  # openlfr.api.routes.auth.LoginThrottle
@@ -168,14 +170,17 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
                vision_factory: Callable[[], Any] | None = None,
                fleet_config: Any = None, nats_url: str | None = None,
                local_node: bool = True,
-               max_upload_bytes: int = 10 * 1024 * 1024) -> FastAPI:
+               max_upload_bytes: int = 10 * 1024 * 1024,
+               request_nice: int = REQUEST_NICE) -> FastAPI:
     """Build the app for ``settings``.
 
     ``fleet_config`` is the server config file's model (camera settings, sinks, NATS, node);
     ``nats_url`` overrides its NATS URL (none at all: an embedded nats-server);
     ``local_node=False`` runs a pure centre. ``vision_factory`` replaces the enrolment engine
     (tests); ``run_cameras=False`` runs no fleet at all (API-only tests).
-    ``settings.dev`` allows a generated development key.
+    ``settings.dev`` allows a generated development key. ``request_nice`` lowers the CPU
+    priority of the threads that answer requests, so readers never starve the cameras
+    (:mod:`openlfr.api.priority`).
     """
     from openlfr.fleet.runtime import FleetRuntime
     from openlfr.governance.runtime import open_store
@@ -204,7 +209,7 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
     ctx = AppContext(settings=settings, store=store, sessions=sessions,
                      signer=SessionSigner(_session_key(session_key)),
                      hub=hub, metrics=metrics, fleet=fleet, templates=templates,
-                     max_upload_bytes=max_upload_bytes,
+                     max_upload_bytes=max_upload_bytes, request_nice=request_nice,
                      vision_factory=vision_factory)
     if fleet is not None:
         ctx.fleet_status = fleet.nodes
@@ -221,6 +226,9 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
         ctx._loop, ctx._wake = loop, asyncio.Event()
         if fleet is not None:
             await run_in_threadpool(fleet.start)
+        # after the fleet's threads exist, so they (and the camera processes they start)
+        # keep the normal priority; worker threads made from now on inherit the lower one
+        lower_this_thread(request_nice)
         try:
             yield
         finally:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from openlfr.api.priority import REQUEST_NICE
+
 if TYPE_CHECKING:
     from openlfr.settings import Settings
 
@@ -55,6 +57,10 @@ def serve(
         "reach the port). Its X-Forwarded-For/-Proto are then believed, so the console cookie "
         "is Secure and sign-in throttling sees the real client. Default: no proxy headers "
         "are believed.")] = None,
+    request_nice: Annotated[int, typer.Option(
+        "--request-nice", min=0, max=19, help="Run the threads that answer requests this "
+        "much below the cameras' CPU priority, so readers never starve the analysis on a "
+        "machine that also runs cameras (Linux; 0: same priority).")] = REQUEST_NICE,
 ) -> None:
     """Run the server: migrate the store, run the centre of the camera fleet (and a local
     camera node), serve the console at http://HOST:PORT/ and the API under /api."""
@@ -76,7 +82,7 @@ def serve(
     path = config or settings.server_config
     fleet_config = with_cli_sinks(load_server_config(path) if path else None, sink or [])
     app = create_app(settings, fleet_config=fleet_config, nats_url=nats,
-                     local_node=not no_local_node)
+                     local_node=not no_local_node, request_nice=request_nice)
     typer.echo(f"OpenLFR console: http://{host}:{port}/  (API under /api, metrics /metrics)",
                err=True)
     server = uvicorn.Server(uvicorn.Config(

@@ -38,6 +38,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute, Mount
 
+from openlfr.api.priority import lower_this_thread
 from openlfr.errors import ImageError, PermissionDenied
 from openlfr.governance.auth import Action as A
 
@@ -265,6 +266,7 @@ def permit(action: str) -> Any:
         # for (or hold) the write lock; a refusal is audited in one short write.
         from openlfr.governance.auth import require
 
+        lower_this_thread(request.app.state.ctx.request_nice)  # analysis outranks reads
         principal = current_principal(request, db)
         request.state.principal = principal
         if principal is not None and principal.via == "cookie":

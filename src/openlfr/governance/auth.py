@@ -21,7 +21,7 @@ from typing import NoReturn
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from openlfr.errors import ConfigError, NotFound, PermissionDenied, StateError
 from openlfr.governance import audit
@@ -518,13 +518,19 @@ def user_for_token(session: Session, token: str, now: datetime | None = None) ->
     now = _now(now)
     if not token.startswith(TOKEN_PREFIX):
         return None
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
-    if row is None or row.revoked_at is not None:
+    # one query for the token, its user and the user's roles: this runs on every request
+    found = session.execute(
+        select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == hash_token(token))
+        .options(joinedload(User.role_rows))).unique().first()
+    if found is None:
+        return None
+    row, user = found
+    if row.revoked_at is not None:
         return None
     if row.expires_at is not None and row.expires_at <= now:
         return None
-    user = session.get(User, row.user_id)
-    if user is None or user.disabled:
+    if user.disabled:
         return None
     _touch_token(session, row, now)
     return user
