@@ -245,7 +245,7 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
     app = FastAPI(title="OpenLFR", version=_version(), lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None,
                   description="Live facial recognition for watchlist alerting, with safeguards. "
-                  "Every route requires a role; see README 'Console and API'.")
+                  "Every route requires a role; see docs/console-api.md.")
     app.router.route_class = GuardedRoute
     app.state.ctx = ctx
 

@@ -13,8 +13,8 @@ Every key is optional and strict (unknown keys are errors that name the key)::
     scene_cut: 0.4          # null: never end tracks on a cut
     threshold: null         # null: the embedder's calibrated value
 
-The knobs and their trade-offs are documented where they are defined, in README (Live
-scanning) and, for the tracker, in docs/tracking.md.
+The knobs and their trade-offs are documented where they are defined, in docs/live-scanning.md
+and, for the tracker, in docs/tracking.md.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ where its value came from.
 
 The shipped values are calibrated on LFW by ``openlfr calibrate`` (evaluation): the lowest
 threshold whose FPIR on the LFW watchlist protocol (840 enrolled, seed 0) is <= 1e-3, with a
-held-out check on disjoint identities; the numbers and commands are in README "Accuracy (LFW)"
+held-out check on disjoint identities; the numbers and commands are in docs/accuracy.md
 and docs/results/. LFW is mostly adult, male and white press photos: calibrate at your own
 watchlist size on data like your cameras' before relying on them. A calibration file written
 by ``openlfr calibrate`` (Settings.calibration_file, default data_dir/calibration.json)
