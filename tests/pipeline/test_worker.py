@@ -47,7 +47,7 @@ def performer(shared_data):
 @pytest.fixture(scope="module")
 def hamilton_watchlist(performer, lfw_dir):
     # the performer plus 300 LFW people (spread over the alphabet) as distractors; the full
-    # 5,749 run is `openlfr scan ... --distractors lfw` (README, Live scanning)
+    # 5,749 run is `openlfr scan ... --distractors lfw` (docs/live-scanning.md)
     wl = build_watchlist([performer], distractors="lfw:300", progress=False)
     assert len(wl.index) == 301
     return wl.index

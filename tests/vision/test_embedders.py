@@ -114,8 +114,8 @@ def test_lfw_pairs_separate(embedder, scrfd, lfw_dir: Path) -> None:
     threshold = default_threshold(embedder.model_sha256).value
     assert threshold > np.mean(diff)
     if embedder.name.startswith("arcface"):
-        # dlib's shipped threshold is calibrated for FPIR 1e-3 in 1:N search (README "Accuracy
-        # (LFW)"): strict enough that many genuine LFW pairs fall below it, by design.
+        # dlib's shipped threshold is calibrated for FPIR 1e-3 in 1:N search (docs/accuracy.md):
+        # strict enough that many genuine LFW pairs fall below it, by design.
         assert np.mean(same) > threshold
     # ROC area of the 100 same/different comparisons
     auc = np.mean([s > d for s in same for d in diff])
