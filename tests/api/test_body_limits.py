@@ -86,6 +86,15 @@ def test_anonymous_chunked_body_is_refused_after_64_kib(lim: Api) -> None:
     assert "sign in" in json.loads(body)["detail"]
 
 
+def test_refused_unsigned_bodies_are_audited(lim: Api) -> None:
+    """The route never runs for them, so the edge puts each refusal on record itself."""
+    before = lim.audit_count()
+    _call(lim.app, "/api/watchlist/subjects", {}, 1024 * 1024)  # chunked
+    _call(lim.app, "/api/deployments", {"content-type": "application/json"}, 1024 * 1024,
+          content_length=True)  # sized: refused unread
+    assert lim.audit_count() == before + 2
+
+
 def test_anonymous_sized_body_is_refused_unread(lim: Api) -> None:
     status, pulled, _ = _call(lim.app, "/api/deployments", {"content-type": "application/json"},
                               1024 * 1024, content_length=True)

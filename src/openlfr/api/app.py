@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -377,8 +378,6 @@ def _when(value: Any) -> str:
     """A datetime as ``YYYY-MM-DD HH:MM`` UTC for the console."""
     if value is None:
         return ""
-    from datetime import UTC, datetime
-
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(UTC)
@@ -477,6 +476,8 @@ class _Edge:
         if early is not None:
             await _refusal(*early)(scope, receive, send)
             self._count(scope, early[0])
+            if early[0] == 401:
+                await self._audit_unsigned(scope)
             return
 
         path: str = scope.get("path", "")
@@ -527,10 +528,33 @@ class _Edge:
                 await _refusal(*refused)(scope, _no_body, self._secure(send, path))
         finally:
             self._count(scope, status)
+        if refused is not None and refused[0] == 401:
+            await self._audit_unsigned(scope)
 
     def _too_large(self) -> str:
         return (f"request body too large: at most "
                 f"{self.ctx.max_upload_bytes // (1024 * 1024)} MiB")
+
+    async def _audit_unsigned(self, scope: Any) -> None:
+        """Put a large body refused for want of credentials on record, as the routes do for
+        every refusal (the route never ran, so its own check could not)."""
+        from openlfr.governance import audit
+        from openlfr.store.db import session_scope
+
+        route = f"route:{scope.get('method', '?')} {scope.get('path', '')}"
+
+        def write() -> None:
+            with session_scope(self.ctx.sessions) as session:
+                audit.append(session, actor="anonymous", action="permission_denied",
+                             now=datetime.now(UTC), target=route, details={
+                                 "action": "send a request body", "roles": [],
+                                 "reason": f"a body past {ANONYMOUS_BODY_BYTES // 1024} KiB without valid "
+                                           "credentials"})
+
+        try:
+            await run_in_threadpool(write)
+        except Exception:  # the 401 stands; the store's trouble is logged, not raised
+            log.warning("the refusal of an unsigned body could not be audited", exc_info=True)
 
     async def _valid_caller(self, scope: Any) -> bool:
         """Whether the request's bearer token or session cookie names a signed-in user (the
