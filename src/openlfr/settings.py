@@ -6,6 +6,7 @@ Settings are built explicitly (``Settings()``) and passed down; nothing is read 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,13 @@ class Settings(BaseSettings):
                                         "when OPENLFR_FLEET_KEY is unset.")
     server_config: Path | None = Field(None, description="The server's YAML config (camera "
                                        "settings, sinks, NATS, node): see docs/operations.md.")
+    profile: Literal["uk-app", "eu-ai-act", "custom"] = Field(
+        "custom", description="The rule profile deployments are authorised under "
+        "(openlfr/governance/profiles/*.yaml; docs/compliance.md).")
+    retention_audit_days: float | None = Field(None, ge=183, description="Audit entries are "
+                                               "purged this many days after they were "
+                                               "written; unset: kept forever. Never under "
+                                               "the floor of 183 days (six months).")
     retention_alert_days: float = Field(31, gt=0, description="Alert records and images are "
                                         "purged this many days after the alert unless held.")
     retention_snapshot_hours: float = Field(24, ge=0, le=24, description="A deployment's "

@@ -172,6 +172,7 @@ class Centre:
     def assign(self) -> None:
         from openlfr.governance import alerts as GA
         from openlfr.governance.deployments import end_expired
+        from openlfr.governance.urgent import lapse_overdue
         from openlfr.store.models import Deployment, DeploymentStatus
 
         assert self.bus is not None
@@ -187,6 +188,7 @@ class Centre:
             return
         with self.store.session() as s:
             end_expired(s, now=now)
+            lapse_overdue(s, now)  # urgent uses without an external decision in time
         wanted: dict[CameraKey, tuple[DeploymentState, str]] = {}
         resume: dict[CameraKey, tuple[int, int]] = {}
         on_bus = set(self.bus.object_names())

@@ -159,9 +159,17 @@ def verify(session: Session, key: bytes | None = None, max_problems: int = 100) 
         if len(problems) < max_problems:
             problems.append(Problem(seq, kind, message))
 
-    prev_hash, expected_seq, count, seen_hmac = GENESIS, 1, 0, False
+    # Retention may have purged the oldest entries (after the six-month floor): the chain
+    # then starts after the last one purged, which a later audit_purge entry vouches for.
+    start = session.get(AuditHead, 1, populate_existing=True)
+    base_seq, base_hash = (start.base_seq, start.base_hash) if start else (0, GENESIS)
+    prev_hash, expected_seq, count, seen_hmac = base_hash, base_seq + 1, 0, False
+    vouched = base_seq == 0
     for e in iter_entries(session):
         count += 1
+        if not vouched and e.action == "audit_purge":
+            d = json.loads(e.details)
+            vouched = d.get("through_seq") == base_seq and d.get("through_hash") == base_hash
         if e.seq != expected_seq:
             missing = e.seq - expected_seq
             bad(e.seq, "gap", f"entry {e.seq} follows entry {expected_seq - 1}: {missing} "
@@ -185,6 +193,9 @@ def verify(session: Session, key: bytes | None = None, max_problems: int = 100) 
         else:
             bad(e.seq, "edited", f"entry {e.seq} has unknown algorithm {e.alg!r}")
         prev_hash, expected_seq = e.hash, e.seq + 1
+    if not vouched:
+        bad(base_seq + 1, "truncated", f"entries up to {base_seq} are gone but no "
+            "audit_purge entry records their purge")
     head = session.get(AuditHead, 1, populate_existing=True)
     if head is None:
         bad(None, "truncated", "the audit chain head row is missing")

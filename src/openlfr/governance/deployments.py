@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import func, select
@@ -29,6 +29,8 @@ from openlfr.errors import ConfigError, NotFound, StateError
 from openlfr.governance import audit
 from openlfr.governance.auth import Action, get_user, require
 from openlfr.governance.crypto import Keyring, aad_for
+from openlfr.governance.facts import installation_profile, overrides_record, require_rules
+from openlfr.governance.profiles import load_profile
 from openlfr.governance.schemas import DeploymentCreate, DeploymentUpdate, redact_url
 from openlfr.store.models import (
     Deployment,
@@ -265,6 +267,10 @@ def _authorising_officer(session: Session, username: str) -> User:
     return officer
 
 
+_PROFILE_FIELDS = {"authorising_officer_rank", "watchlist_criteria", "fria_reference",
+                   "notification_reference", "two_person_exception"}
+
+
 def create_deployment(session: Session, actor: User, data: DeploymentCreate,
                       now: datetime) -> Deployment:
     """A new deployment in ``draft``. Every field the law asks for is required by
@@ -272,6 +278,11 @@ def create_deployment(session: Session, actor: User, data: DeploymentCreate,
     now = as_utc(now)
     require(session, actor, Action.DEPLOYMENT_CREATE, now=now)
     officer = _authorising_officer(session, data.authorising_officer)
+    profile = installation_profile(session)
+    overrides = overrides_record(profile, data.overrides, actor.username, now)
+    if data.urgent and not load_profile(profile).urgent_use.allowed:
+        raise StateError(f"profile {profile} allows no urgent use: record the authorisation "
+                         "first")
     dep = Deployment(
         name=data.name, kind=data.kind, status=S.DRAFT, purpose=data.purpose,
         legal_basis=data.legal_basis, location=data.location, window_start=data.window_start,
@@ -279,7 +290,9 @@ def create_deployment(session: Session, actor: User, data: DeploymentCreate,
         dpia_reference=data.dpia_reference, signage_confirmed=data.signage_confirmed,
         authorising_officer_id=officer.id, created_by_id=actor.id, threshold=data.threshold,
         embedder_key=data.embedder_key, two_person_verification=data.two_person_verification,
-        sinks=list(data.sinks), created_at=now,
+        sinks=list(data.sinks), created_at=now, profile=profile, profile_overrides=overrides,
+        urgent=data.urgent, urgent_reason=data.urgent_reason,
+        **data.model_dump(include=_PROFILE_FIELDS),
         cameras=[DeploymentCamera(camera_id=c.camera_id, source_url=redact_url(c.source_url))
                  for c in data.cameras])
     session.add(dep)
@@ -295,7 +308,8 @@ def create_deployment(session: Session, actor: User, data: DeploymentCreate,
                      "embedder_key": dep.embedder_key,
                      "authorising_officer": officer.username,
                      "two_person_verification": dep.two_person_verification,
-                     "sinks": list(dep.sinks)})
+                     "sinks": list(dep.sinks), "profile": profile, "overrides": overrides,
+                     "urgent": dep.urgent} | data.model_dump(include=_PROFILE_FIELDS))
     return dep
 
 
@@ -313,12 +327,16 @@ def update_deployment(session: Session, actor: User, deployment_id: int,
     for field, value in changes.items():
         if field == "categories":
             value = [c.value for c in value]
+        if field == "overrides":
+            field, value = "profile_overrides", overrides_record(
+                dep.profile, data.overrides or {}, actor.username, now)
         setattr(dep, field, value)
     if dep.window_end <= dep.window_start:
         raise StateError("window_end must be after window_start")
     session.flush()
     audit.append(session, actor=actor.username, action="deployment_update", now=now,
-                 target=_ref(dep), details={"changed": sorted(changes)})
+                 target=_ref(dep), details={"changed": sorted(changes),
+                                            "overrides": dep.profile_overrides})
     return dep
 
 
@@ -390,11 +408,14 @@ def authorise(session: Session, actor: User, deployment_id: int, now: datetime) 
     if dep.window_end <= now:
         raise StateError(f"deployment {dep.id}: its window ended at "
                          f"{dep.window_end.isoformat()}")
+    assessment = require_rules(session, dep, now, "authorise")
     dep.status, dep.authorised_at = S.AUTHORISED, now
+    dep.profile_version = assessment.profile.version
     session.flush()
     audit.append(session, actor=actor.username, action="deployment_authorise", now=now,
                  target=_ref(dep), details={"legal_basis": dep.legal_basis,
-                                            "dpia_reference": dep.dpia_reference})
+                                            "dpia_reference": dep.dpia_reference,
+                                            "assessment": assessment.to_dict()})
     return dep
 
 
@@ -416,6 +437,10 @@ def start(session: Session, actor: User, deployment_id: int, now: datetime) -> D
         raise StateError(f"deployment {dep.id} has no approved watchlist snapshot: create one "
                          "(`openlfr watchlist snapshot create`) and have the authorising "
                          "officer approve it")
+    require_rules(session, dep, now, "start")
+    urgent_use = load_profile(dep.profile).urgent_use
+    if dep.urgent and dep.external_decision is None:  # allowed: require_rules checked it
+        dep.urgent_deadline = now + timedelta(hours=urgent_use.deadline_hours)
     dep.status, dep.started_at = S.ACTIVE, now
     session.flush()
     audit.append(session, actor=actor.username, action="deployment_start", now=now,
@@ -423,7 +448,8 @@ def start(session: Session, actor: User, deployment_id: int, now: datetime) -> D
                      "kind": dep.kind, "cameras": list(dep.camera_ids),
                      "snapshot_id": snap.id, "snapshot_hash": snap.content_hash,
                      "snapshot_subjects": snap.subject_count, "threshold": dep.threshold,
-                     "embedder_key": dep.embedder_key})
+                     "embedder_key": dep.embedder_key, "urgent": dep.urgent,
+                     "urgent_deadline": dep.urgent_deadline})
     return dep
 
 

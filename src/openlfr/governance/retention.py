@@ -7,7 +7,11 @@ Policies are pure functions of (record, policy, now), tested without a database 
 - a deployment's watchlist snapshot: deleted ``snapshot_hours`` (default 24, at most 24)
   after the deployment ended or was cancelled;
 - watchlist subjects: removed (with their images and templates) ``subject_grace_days``
-  (default 0) after they expire.
+  (default 0) after they expire;
+- audit entries: kept forever unless ``audit_days`` is set, and never purged before the floor
+  of :data:`AUDIT_FLOOR_DAYS` (six months, EU AI Act Art. 26(6)), whatever the setting; the
+  oldest are purged in chain order and an ``audit_purge`` entry vouches for where the chain
+  now starts (:func:`openlfr.governance.audit.verify`).
 
 :func:`run_retention` applies them and writes one ``purge`` audit entry per kind with the
 counts and references. The server runs it on a timer; ``openlfr retention run`` by hand.
@@ -19,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,6 +32,7 @@ from openlfr.governance.auth import Action, require
 from openlfr.settings import Settings
 from openlfr.store.models import (
     Alert,
+    AuditEntry,
     Deployment,
     DeploymentStatus,
     Snapshot,
@@ -36,8 +41,12 @@ from openlfr.store.models import (
 )
 from openlfr.store.types import as_utc
 
-__all__ = ["RetentionPolicy", "alert_due", "snapshot_due", "subject_due", "run_retention",
-           "RetentionResult"]
+__all__ = ["AUDIT_FLOOR_DAYS", "RetentionPolicy", "alert_due", "audit_due", "snapshot_due",
+           "subject_due", "run_retention", "RetentionResult"]
+
+
+#: Audit entries are never purged younger than this (six months: EU AI Act Art. 26(6)).
+AUDIT_FLOOR_DAYS = 183
 
 
 class RetentionPolicy(BaseModel):
@@ -49,12 +58,24 @@ class RetentionPolicy(BaseModel):
                                   "this long after the deployment ends.")
     subject_grace_days: float = Field(0, ge=0, description="Expired subjects removed this "
                                       "long after expiry.")
+    audit_days: float | None = Field(None, description="Audit entries purged this long "
+                                     "after they were written (None: kept forever); at "
+                                     f"least {AUDIT_FLOOR_DAYS} days.")
+
+    @field_validator("audit_days")
+    @classmethod
+    def _audit_floor(cls, v: float | None) -> float | None:
+        if v is not None and v < AUDIT_FLOOR_DAYS:
+            raise ValueError(f"audit entries are kept at least {AUDIT_FLOOR_DAYS} days (six "
+                             f"months, EU AI Act Art. 26(6)); {v:g} is under that floor")
+        return v
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetentionPolicy:
         return cls(alert_days=settings.retention_alert_days,
                    snapshot_hours=settings.retention_snapshot_hours,
-                   subject_grace_days=settings.retention_subject_grace_days)
+                   subject_grace_days=settings.retention_subject_grace_days,
+                   audit_days=settings.retention_audit_days)
 
 
 class AlertLike(Protocol):
@@ -93,6 +114,15 @@ def snapshot_due(deployment: DeploymentLike, policy: RetentionPolicy, now: datet
     return now >= finished + timedelta(hours=policy.snapshot_hours)
 
 
+def audit_due(written_at: datetime, policy: RetentionPolicy, now: datetime) -> bool:
+    """Pure: may an audit entry written at ``written_at`` be purged now? Never before the
+    floor, even under a policy built without validation."""
+    if policy.audit_days is None:
+        return False
+    days = max(policy.audit_days, AUDIT_FLOOR_DAYS)
+    return now >= as_utc(written_at) + timedelta(days=days)
+
+
 def subject_due(subject: SubjectLike, policy: RetentionPolicy, now: datetime) -> bool:
     """Pure: should this watchlist subject be removed now?"""
     expiry = subject.expired_at or subject.expires_at
@@ -107,12 +137,14 @@ class RetentionResult:
     alerts: list[int] = field(default_factory=list)
     snapshots: list[int] = field(default_factory=list)
     subjects: list[str] = field(default_factory=list)
+    audit_through: int | None = None  # the last audit entry purged
 
     def to_dict(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run,
                 "alerts_purged": len(self.alerts), "alert_ids": self.alerts,
                 "snapshots_deleted": len(self.snapshots), "snapshot_ids": self.snapshots,
-                "subjects_removed": len(self.subjects), "subject_references": self.subjects}
+                "subjects_removed": len(self.subjects), "subject_references": self.subjects,
+                "audit_purged_through": self.audit_through}
 
 
 def run_retention(session: Session, policy: RetentionPolicy, now: datetime,
@@ -145,6 +177,8 @@ def run_retention(session: Session, policy: RetentionPolicy, now: datetime,
     due_subjects = [s for s in subjects if subject_due(s, policy, now)]
     result.subjects = [s.reference for s in due_subjects]
 
+    due_audit = _due_audit(session, policy, now)
+    result.audit_through = due_audit[-1].seq if due_audit else None
     if dry_run:
         return result
     for a in due_alerts:
@@ -172,4 +206,38 @@ def run_retention(session: Session, policy: RetentionPolicy, now: datetime,
         audit.append(session, actor=who, action="purge", now=now, target="subjects",
                      details={"kind": "subjects", "count": len(due_subjects),
                               "references": result.subjects, "policy": policy_d})
+    if due_audit:
+        _purge_audit(session, due_audit, who, now, policy_d)
     return result
+
+
+def _due_audit(session: Session, policy: RetentionPolicy, now: datetime) -> list[AuditEntry]:
+    """The oldest entries due, in chain order, up to the first one that is not."""
+    if policy.audit_days is None:
+        return []
+    head = audit.lock_head(session)
+    cutoff = now - timedelta(days=max(policy.audit_days, AUDIT_FLOOR_DAYS))
+    due = []
+    for e in session.scalars(select(AuditEntry).where(AuditEntry.seq > head.base_seq,
+                                                      AuditEntry.at <= cutoff)
+                             .order_by(AuditEntry.seq)):
+        if e.seq != (due[-1].seq if due else head.base_seq) + 1 or not audit_due(
+                e.at, policy, now):
+            break
+        due.append(e)
+    return due
+
+
+def _purge_audit(session: Session, due: list[AuditEntry], who: str, now: datetime,
+                 policy_d: dict[str, Any]) -> None:
+    head = audit.lock_head(session)
+    last = due[-1]
+    through_seq, through_hash, first = last.seq, last.hash, due[0].seq
+    for e in due:
+        session.delete(e)
+    head.base_seq, head.base_hash = through_seq, through_hash
+    session.flush()
+    audit.append(session, actor=who, action="audit_purge", now=now, target="audit",
+                 details={"kind": "audit", "count": len(due), "from_seq": first,
+                          "through_seq": through_seq, "through_hash": through_hash,
+                          "policy": policy_d})

@@ -28,11 +28,14 @@ __all__ = ["Store", "open_store", "governed_factory"]
 
 def governed_factory(engine: Engine, keyring: Keyring | None,
                      audit_key: bytes | None = None, *,
-                     writer: sessionmaker[Session] | None = None) -> sessionmaker[Session]:
-    """Sessions carrying the keyring and audit key. ``writer`` marks a reading factory: its
+                     writer: sessionmaker[Session] | None = None, profile: str = "custom",
+                     policy: RetentionPolicy | None = None) -> sessionmaker[Session]:
+    """Sessions carrying the keyring and audit key, the installation's rule profile and
+    retention policy. ``writer`` marks a reading factory: its
     sessions have ``info["read_only"]`` and ``info["write_sessions"]`` (the factory for the
     short write transactions a read may need, e.g. auditing a refusal)."""
-    info = {"keyring": keyring, "audit_key": audit_key}
+    info = {"keyring": keyring, "audit_key": audit_key, "profile": profile,
+            "retention": policy}
     if writer is not None:
         info |= {"read_only": True, "write_sessions": writer}
     return make_session_factory(engine, info=info)
@@ -64,8 +67,9 @@ class Store:
                 if self.read_engine is None:
                     self.read_engine = make_engine(self.engine.url.render_as_string(
                         hide_password=False), read_only=True)
-                self._read_factory = governed_factory(self.read_engine, self.keyring,
-                                                      self.audit_key, writer=self.sessions)
+                self._read_factory = governed_factory(
+                    self.read_engine, self.keyring, self.audit_key, writer=self.sessions,
+                    profile=self.sessions.kw["info"]["profile"], policy=self.policy)
             return self._read_factory
 
     @contextmanager
@@ -99,5 +103,6 @@ def open_store(settings: Settings, *, dev: bool | None = None, need_key: bool = 
             raise
     audit_key = (settings.audit_key.get_secret_value().encode()
                  if settings.audit_key is not None else None)
-    return Store(engine, governed_factory(engine, keyring, audit_key), keyring, audit_key,
-                 RetentionPolicy.from_settings(settings))
+    policy = RetentionPolicy.from_settings(settings)
+    return Store(engine, governed_factory(engine, keyring, audit_key, profile=settings.profile,
+                                          policy=policy), keyring, audit_key, policy)

@@ -29,7 +29,8 @@ from openlfr.urls import redact_url  # re-exported: the one definition is in the
 __all__ = ["UserCreate", "UserPublic", "TokenPublic", "CameraSpec", "CameraPublic",
            "DeploymentCreate", "DeploymentUpdate", "DeploymentPublic", "SubjectCreate",
            "SubjectPublic", "SnapshotPublic", "AlertPublic", "AdjudicationPublic",
-           "CountersPublic", "redact_url", "no_nul", "sane_year", "MIN_YEAR", "MAX_YEAR"]
+           "CountersPublic", "RuleOverrideIn", "ExternalAuthorisationIn", "redact_url",
+           "no_nul", "sane_year", "MIN_YEAR", "MAX_YEAR"]
 
 #: Years a deployment window, an expiry or a review date may fall in (a year-25 window broke
 #: the reports; dates past 2100 are typos).
@@ -132,7 +133,45 @@ class CameraPublic(_Public):
         return redact_url(v)
 
 
-class DeploymentCreate(_Strict):
+#: A rule id of a profile (openlfr/governance/profiles/*.yaml).
+RuleId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+MAX_OVERRIDES = 16
+
+
+class RuleOverrideIn(_Strict):
+    """Another value for an overridable rule of the profile (a cap, a limit), with why."""
+
+    value: float = Field(ge=0, le=1e9)
+    reason: Text
+
+
+class ExternalAuthorisationIn(_Strict):
+    """The decision of the judicial or independent administrative authority (AI Act
+    Art. 5(3)); a refusal may leave the scope out."""
+
+    authority: ShortText
+    reference: ShortText
+    date: AwareDatetime
+    scope: Text | None = None
+
+
+class _ProfileFields(_Strict):
+    """What the rule profiles look at, besides the core deployment fields."""
+
+    authorising_officer_rank: ShortText | None = Field(None, description="e.g. "
+                                                       "Superintendent (uk-app).")
+    watchlist_criteria: Text | None = Field(None, description="Who may be on this "
+                                            "operation's watchlist, and why (uk-app).")
+    fria_reference: ShortText | None = Field(None, description="Fundamental-rights impact "
+                                             "assessment (AI Act Art. 27).")
+    notification_reference: ShortText | None = Field(None, description="The notification "
+                                                     "of the market-surveillance and data-"
+                                                     "protection authorities (Art. 5(4)).")
+    two_person_exception: Text | None = Field(None, description="The legal ground for "
+                                              "no two-person verification (Art. 14(5)).")
+
+
+class DeploymentCreate(_ProfileFields):
     name: ShortText
     kind: DeploymentKind = DeploymentKind.LIVE
     purpose: Text
@@ -154,6 +193,12 @@ class DeploymentCreate(_Strict):
         description="Sinks of the server config file this deployment's alerts also go to, "
         "besides the server-wide ones (a name the server does not have stays pending and is "
         "reported as unconfigured).")
+    urgent: bool = Field(False, description="Urgent use: it may start before the external "
+                         "authorisation, due within the profile's deadline of the start.")
+    urgent_reason: Text | None = None
+    overrides: dict[RuleId, RuleOverrideIn] = Field(
+        default_factory=dict, max_length=MAX_OVERRIDES,
+        description="Rule id -> another value, with a stated reason (audited).")
 
     @field_validator("sinks")
     @classmethod
@@ -169,10 +214,12 @@ class DeploymentCreate(_Strict):
             raise ValueError(f"camera ids must be unique, got {ids}")
         if len(set(self.categories)) != len(self.categories):
             raise ValueError("categories must not repeat")
+        if self.urgent and not self.urgent_reason:
+            raise ValueError("urgent use needs urgent_reason")
         return self
 
 
-class DeploymentUpdate(_Strict):
+class DeploymentUpdate(_ProfileFields):
     """Changes allowed while a deployment is a draft."""
 
     name: ShortText | None = None
@@ -186,6 +233,8 @@ class DeploymentUpdate(_Strict):
     signage_confirmed: bool | None = None
     threshold: float | None = Field(None, gt=0.0, lt=1.0)
     two_person_verification: bool | None = None
+    overrides: Annotated[dict[RuleId, RuleOverrideIn],
+                         Field(max_length=MAX_OVERRIDES)] | None = None
 
 
 class DeploymentPublic(_Public):
@@ -217,6 +266,23 @@ class DeploymentPublic(_Public):
     review_note: str | None
     cancelled_at: datetime | None
     snapshot_hash: str | None
+    profile: str = "custom"
+    profile_version: str | None = None
+    profile_overrides: dict[str, Any] = Field(default_factory=dict)
+    authorising_officer_rank: str | None = None
+    watchlist_criteria: str | None = None
+    fria_reference: str | None = None
+    notification_reference: str | None = None
+    two_person_exception: str | None = None
+    external_authority: str | None = None
+    external_reference: str | None = None
+    external_date: datetime | None = None
+    external_scope: str | None = None
+    external_decision: str | None = None
+    urgent: bool = False
+    urgent_reason: str | None = None
+    urgent_deadline: datetime | None = None
+    urgent_purged_at: datetime | None = None
 
 
 # --- watchlist ---
@@ -230,6 +296,9 @@ class SubjectCreate(_Strict):
     justification: Text
     expires_at: AwareDatetime
     review_at: AwareDatetime | None = None
+    under_18: bool = Field(False, description="A child: not normally on a watchlist.")
+    under_18_justification: Text | None = Field(None, description="Why this child is on "
+                                                "it (the profiles refuse one without).")
 
 
 class SubjectPublic(_Public):
@@ -245,6 +314,8 @@ class SubjectPublic(_Public):
     expires_at: datetime
     expired_at: datetime | None
     expired_reason: str | None
+    under_18: bool = False
+    under_18_justification: str | None = None
     image_count: int = 0
     template_keys: list[str] = []
 

@@ -133,7 +133,8 @@ def add_subject(session: Session, actor: User, data: SubjectCreate, images: list
     subject = Subject(reference=data.reference, name=data.name, category=data.category,
                       source=data.source, justification=data.justification,
                       added_by_id=actor.id, created_at=now, review_at=data.review_at,
-                      expires_at=data.expires_at)
+                      expires_at=data.expires_at, under_18=data.under_18,
+                      under_18_justification=data.under_18_justification)
     session.add(subject)
     session.flush()
     hashes = []

@@ -586,10 +586,15 @@ class AuditEntry(Base):
 
 
 class AuditHead(Base):
-    """The chain head (single row, id 1): locked by every append so appends are serialised."""
+    """The chain head (single row, id 1): locked by every append so appends are serialised.
+    ``base_seq``/``base_hash``: the last entry purged by retention (0 and the genesis hash
+    while none was); the chain verifies from there."""
 
     __tablename__ = "audit_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+    base_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    base_hash: Mapped[str] = mapped_column(String(64), default="0" * 64,
+                                           server_default="0" * 64)

@@ -12,6 +12,8 @@ Create Date: 2026-12-02 10:00:00
   when recorded); urgent use (flag, reason, deadline, when its data was deleted).
 - ``subjects.under_18`` and ``subjects.under_18_justification``.
 - ``bias_evaluations``: recorded ``openlfr evaluate bias`` results (the bias gate).
+- ``audit_head.base_seq``/``base_hash``: the last audit entry purged by retention (after the
+  six-month floor); the chain verifies from there.
 
 Added columns only on existing tables (SQLite ALTER TABLE in place; see 0002 on why no
 table is recreated).
@@ -67,6 +69,10 @@ def upgrade() -> None:
         b.add_column(sa.Column("under_18", sa.Boolean(), nullable=False,
                                server_default=sa.false()))
         b.add_column(sa.Column("under_18_justification", sa.Text(), nullable=True))
+    with op.batch_alter_table("audit_head", schema=None, recreate="never") as b:
+        b.add_column(sa.Column("base_seq", sa.Integer(), nullable=False, server_default="0"))
+        b.add_column(sa.Column("base_hash", sa.String(length=64), nullable=False,
+                               server_default="0" * 64))
     op.create_table(
         "bias_evaluations",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -103,5 +109,6 @@ def downgrade() -> None:
     with op.batch_alter_table("bias_evaluations", schema=None) as b:
         b.drop_index(b.f("ix_bias_evaluations_embedder_key"))
     op.drop_table("bias_evaluations")
+    _drop_columns("audit_head", "base_hash", "base_seq")
     _drop_columns("subjects", *reversed(_SUBJECT_COLUMNS))
     _drop_columns("deployments", *reversed([c.name for c in _deployment_columns()]))
