@@ -13,9 +13,12 @@ positive, and a track seen only on such faces is not counted. From the matches:
 ``interruptions``        times a person's tracking stopped and resumed (motmetrics'
                          ``num_fragmentations``; not the same as tracks per person).
 ``recall``, ``precision`` matched faces / visible truth faces; / track boxes.
-``tracks``               distinct tracks on scored faces or on no face (false tracks count).
-``tracks_started``       the tracker's own counter (what the deployment report divides by),
-                         ignore regions included; None when the tracker keeps none.
+``tracks_started``       the tracker's own counter (what the deployment report divides by;
+                         a tracker that folds a new track back into a lost one counts it
+                         once); None when the tracker keeps none.
+``tracks``               tracks_started less the tracks seen only on ignored faces (without
+                         a counter: the distinct ids seen on scored faces or on no face; a
+                         false track counts).
 ``tracks_per_person``    tracks / appearances, the **fragmentation** a report's "1 in N
                          tracks" must be read against (1.0: one track per passer-by;
                          2.0: the rate looks twice as good as it is per person).
@@ -102,14 +105,16 @@ def _motmetrics():  # type: ignore[no-untyped-def]
 
 
 def _accumulate(clip: Clip, tracks: Sequence[FrameTracks]
-                ) -> tuple[Any, set[int]]:
-    """The motmetrics accumulator of a clip and the ids of the tracks that count."""
+                ) -> tuple[Any, set[int], set[int]]:
+    """The motmetrics accumulator of a clip and the ids of the tracks seen only on
+    ignored faces (and of those seen elsewhere)."""
     mm = _motmetrics()
     if len(tracks) != len(clip.truth):
         raise ValueError(f"clip {clip.name}: {len(tracks)} frames of tracks for "
                          f"{len(clip.truth)} frames of truth")
     acc = mm.MOTAccumulator(auto_id=False)
     counted: set[int] = set()
+    every: set[int] = set()
     for truth, out in zip(clip.truth, tracks, strict=True):
         if truth.index != out.index:
             raise ValueError(f"clip {clip.name}: tracks for frame {out.index} where the "
@@ -122,8 +127,9 @@ def _accumulate(clip: Clip, tracks: Sequence[FrameTracks]
                                                     out.boxes)), axis=0)
         keep = on_scored | ~on_ignored
         counted.update(int(i) for i in hyp_ids[keep])
+        every.update(int(i) for i in hyp_ids)
         acc.update(ids.tolist(), hyp_ids[keep].tolist(), dist[:, keep], frameid=truth.index)
-    return acc, counted
+    return acc, every - counted, counted
 
 
 def _metrics(name: str, row: Any, frames: int, appearances: int, people: int,
@@ -160,11 +166,11 @@ def evaluate_many(runs: Sequence[Run]) -> list[TrackingMetrics]:
     names = [clip.name for clip, _t, _n in runs]
     if len(set(names)) != len(names):
         raise ValueError(f"clip names must be unique, got {names}")
-    table = mm.metrics.create().compute_many([acc for acc, _c in done], metrics=_MM_METRICS,
+    table = mm.metrics.create().compute_many([d[0] for d in done], metrics=_MM_METRICS,
                                              names=names, generate_overall=len(runs) > 1)
     out = [_metrics(clip.name, table.loc[clip.name], len(clip), clip.appearances,
-                    clip.people, len(counted), n)
-           for (clip, _t, n), (_acc, counted) in zip(runs, done, strict=True)]
+                    clip.people, len(counted) if n is None else max(0, n - len(ignored)), n)
+           for (clip, _t, n), (_acc, ignored, counted) in zip(runs, done, strict=True)]
     if len(runs) > 1:
         started = [m.tracks_started for m in out]
         out.append(_metrics("all", table.loc["OVERALL"], sum(m.frames for m in out),

@@ -271,30 +271,30 @@ def crossing_scenario(name: str, *, people: int, frames: int, seed: int,
                       size: tuple[int, int] = (960, 540), approach: float = 0.0,
                       blur: float = 0.0, drop: float = 0.0, burst: int = 0,
                       aspects: Sequence[float] | None = None) -> Scenario:
-    """People in pairs walking toward each other and crossing mid-frame (the nearer one
-    hides the other for a few frames). A share ``approach`` of them walk toward the camera
+    """People in pairs walking toward each other, each pair in its own band of the frame,
+    meeting at its own place and time (the nearer one hides the other for a few frames). A share ``approach`` of them walk toward the camera
     (the face doubles in size), ``blur`` of them are fast and motion-blurred; ``drop`` of
     the frames are dropped at random, plus one ``burst`` of consecutive drops."""
     rng = np.random.default_rng(seed)
     w, h = size
     walkers: list[Walker] = []
+    pairs = (people + 1) // 2
     for i in range(people):
-        leftward = i % 2 == 1
+        p, leftward = divmod(i, 2)
         fast = rng.random() < blur
         speed = float(rng.uniform(9.0, 13.0) if fast else rng.uniform(3.0, 6.0))
         h0 = float(rng.uniform(55.0, 80.0))
         grows = rng.random() < approach
         h1 = 2.0 * h0 if grows else h0 * float(rng.uniform(0.9, 1.1))
-        pair_y = h * float(rng.uniform(0.3, 0.6)) if i % 2 == 0 else walkers[-1].start[1]
-        y0 = pair_y + float(rng.uniform(-0.2, 0.2)) * h0
-        y1 = y0 + (0.18 * h if grows else float(rng.uniform(-0.05, 0.05)) * h)
+        if not leftward:  # each pair has its own band and meeting point and time
+            band_y = h * (0.28 + 0.22 * (p % 3)) + float(rng.uniform(-0.03, 0.03)) * h
+            meet_x = w * float(rng.uniform(0.3, 0.7))
+            meet_t = frames * (0.25 + 0.5 * p / max(pairs - 1, 1)) + float(rng.uniform(-8, 8))
+        y0 = band_y + float(rng.uniform(-0.15, 0.15)) * h0
+        y1 = y0 + (0.18 * h if grows else float(rng.uniform(-0.03, 0.03)) * h)
         x0, x1 = (w + h0, -h0) if leftward else (-h0, w + h0)
         length = int(abs(x1 - x0) / speed)
-        if i % 2 == 0:  # the pair meets near mid-frame, at a random time
-            meet = int(rng.integers(length // 2, max(length // 2 + 1, frames - length // 2)))
-            first = meet - length // 2
-        else:
-            first = walkers[-1].first + (walkers[-1].last - walkers[-1].first) // 2 - length // 2
+        first = int(meet_t - abs(meet_x - x0) / speed)
         aspect = float(aspects[i % len(aspects)]) if aspects else 0.8
         walkers.append(Walker(i, first, first + length, (x0, y0), (x1, y1), h0, h1,
                               aspect, fast))
@@ -313,12 +313,14 @@ REFERENCE = (
     ("approach", {"people": 6, "frames": 300, "seed": 12, "approach": 0.5}),
     ("blur-drops", {"people": 8, "frames": 360, "seed": 13, "approach": 0.25, "blur": 0.4,
                     "drop": 0.04, "burst": 4}),
+    ("crowd", {"people": 10, "frames": 360, "seed": 14, "approach": 0.3, "blur": 0.5,
+               "drop": 0.08, "burst": 6}),
 )
 
 
 def reference_clips(sprites: Sequence[Sprite] | None = None) -> list[Clip]:
-    """The generated reference clips (20 people), rendered from ``sprites`` when given (at
-    least 8), else truth only."""
+    """The generated reference clips (30 people), rendered from ``sprites`` when given (at
+    least 10), else truth only."""
     clips = []
     offset = 0
     for name, kw in REFERENCE:
