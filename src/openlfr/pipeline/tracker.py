@@ -41,8 +41,9 @@ Knobs and their trade-offs (:class:`TrackerConfig`; the evidence knobs are those
 ``low_score``          floor of the second stage: lower bridges more blurred or turned faces
                        (fewer fragments) but may keep a track alive on a false detection;
                        None turns the second stage off.
-``low_iou_threshold``  overlap a low-score detection needs: kept high because an unsure
-                       detection is more likely a non-face.
+``low_iou_threshold``  overlap a low-score detection needs: higher lets a non-face next to a
+                       lost track keep it alive less often; lower bridges more blurred,
+                       fast-moving faces (the demo pan: 0.3 against 0.5 removed 5 tracks).
 ``max_missed``         frames a track survives unseen: higher bridges longer occlusions and
                        allows re-joins after longer gaps (fewer tracks per person) but keeps
                        evidence in memory longer and can hand a track to a newcomer at the
@@ -67,7 +68,7 @@ import numpy as np
 from pydantic import ConfigDict, Field, model_validator
 
 from openlfr.faces import Faces
-from openlfr.pipeline.kalman import BoxKalman, to_cxcywh, to_xyxy
+from openlfr.pipeline.kalman import BoxKalman, to_xyxy
 from openlfr.pipeline.trackstate import EvidencePolicy, TrackState
 
 __all__ = ["TrackerConfig", "IoUTrackerConfig", "Track", "ByteTracker", "make_tracker",
@@ -82,12 +83,12 @@ class TrackerConfig(EvidencePolicy):
 
     type: Literal["byte"] = Field("byte", description="The tracker (``iou``, the name of the "
                                   "tracker before this one, is read as ``byte``).")
-    iou_threshold: float = Field(0.2, ge=0.0, le=1.0, description="Minimum IoU between a "
+    iou_threshold: float = Field(0.15, ge=0.0, le=1.0, description="Minimum IoU between a "
                                  "track's predicted box and a detection to join them.")
     low_score: float | None = Field(0.3, ge=0.0, le=1.0, description="Detections down to "
                                     "this confidence (below the detector's threshold) keep "
                                     "tracks alive; None: no second stage.")
-    low_iou_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Minimum IoU for a "
+    low_iou_threshold: float = Field(0.3, ge=0.0, le=1.0, description="Minimum IoU for a "
                                      "low-score detection.")
     max_missed: int = Field(30, ge=0, le=10_000, description="Frames a track may go unseen "
                             "before it ends.")
@@ -118,18 +119,13 @@ IoUTrackerConfig = TrackerConfig
 
 @dataclass(eq=False)
 class Track:
+    """One live (or just ended) track. Its Kalman state is kept by the tracker, batched."""
+
     track_id: int
-    mean: np.ndarray  # Kalman state (cx, cy, w, h, vcx, vcy, vw, vh)
-    cov: np.ndarray
     first_frame: int
-    last_frame: int  # last frame with a detection
+    last_frame: int  # last frame with a detection (high or low score)
     hits: int
     state: TrackState
-
-    @property
-    def box(self) -> np.ndarray:
-        """The current estimate of the box, x1 y1 x2 y2."""
-        return to_xyxy(self.mean[None])[0]
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -138,12 +134,11 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)))
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
+    side = np.maximum(np.minimum(a[:, None, 2:], b[None, :, 2:])
+                      - np.maximum(a[:, None, :2], b[None, :, :2]), 0.0)
+    inter = side[..., 0] * side[..., 1]
+    size_a, size_b = np.maximum(a[:, 2:] - a[:, :2], 0.0), np.maximum(b[:, 2:] - b[:, :2], 0.0)
+    union = (size_a[:, 0] * size_a[:, 1])[:, None] + (size_b[:, 0] * size_b[:, 1])[None] - inter
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(union > 0, inter / union, 0.0)
 
@@ -175,7 +170,9 @@ class ByteTracker:
         policy = self.config.evidence_policy()
         self._state_factory = state_factory or (lambda tid: TrackState(tid, policy))
         self._kalman = BoxKalman(self.config.std_position, self.config.std_velocity)
-        self._tracks: dict[int, Track] = {}
+        self._tracks: dict[int, Track] = {}  # in the order of the rows below
+        self._mean = np.zeros((0, 8))  # Kalman means, one row per live track
+        self._cov = np.zeros((0, 3, 4))
         self._next_id = int(first_id)  # a resumed clip goes on numbering where it stopped
         self._ended: list[Track] = []
         self._frame = -1
@@ -193,28 +190,25 @@ class ByteTracker:
         self._frame = frame_index
         cfg = self.config
         live = list(self._tracks.values())
-        if live:
-            mean, cov = self._kalman.predict(np.stack([t.mean for t in live]),
-                                             np.stack([t.cov for t in live]), dt)
-            for t, m, c in zip(live, mean, cov, strict=True):
-                t.mean, t.cov = m, c
-        ids = np.full(len(faces), -1, dtype=np.int64)
-        pred = to_xyxy(np.stack([t.mean for t in live])) if live else np.zeros((0, 4))
+        self._mean, self._cov = self._kalman.predict(self._mean, self._cov, dt)
+        pred = to_xyxy(self._mean)
         boxes = faces.boxes.astype(np.float64)
-        matched: list[tuple[int, int]] = greedy_match(iou_matrix(pred, boxes),
-                                                      cfg.iou_threshold)
+        matched = greedy_match(iou_matrix(pred, boxes), cfg.iou_threshold)
         matched += self._motion_retry(pred, boxes, matched)
         self._correct(live, matched, boxes, frame_index)
         if low is not None:
             low_pairs = self._low_stage(pred, matched, low)
             self._correct(live, low_pairs, low.boxes.astype(np.float64), frame_index)
+        ids = np.full(len(faces), -1, dtype=np.int64)
         for ti, di in matched:
             ids[di] = live[ti].track_id
-        for di in np.flatnonzero(ids < 0):
-            ids[di] = self._start(boxes[di], frame_index)
-        for tid, t in list(self._tracks.items()):
-            if frame_index - t.last_frame > cfg.max_missed:
-                self._end(tid)
+        new = np.flatnonzero(ids < 0)
+        if len(new):
+            ids[new] = self._start(boxes[new], frame_index)
+        stale = [tid for tid, t in self._tracks.items()
+                 if frame_index - t.last_frame > cfg.max_missed]
+        if stale:
+            self._end(stale)
         return faces.with_track_ids(ids)
 
     def _motion_retry(self, pred: np.ndarray, boxes: np.ndarray,
@@ -223,7 +217,8 @@ class ByteTracker:
         if not matched or len(matched) == min(len(pred), len(boxes)):
             return []
         ti, di = (np.array(x) for x in zip(*matched, strict=True))
-        shift = np.median(to_cxcywh(boxes[di])[:, :2] - to_cxcywh(pred[ti])[:, :2], axis=0)
+        shift = np.median((boxes[di, :2] + boxes[di, 2:]) - (pred[ti, :2] + pred[ti, 2:]),
+                          axis=0) / 2
         rest_t = np.setdiff1d(np.arange(len(pred)), ti)
         rest_d = np.setdiff1d(np.arange(len(boxes)), di)
         moved = pred[rest_t] + np.tile(shift, 2)
@@ -235,8 +230,7 @@ class ByteTracker:
         floor = self.config.low_score
         if floor is None or len(low) == 0 or len(pred) == 0:
             return []
-        done = {ti for ti, _ in matched}
-        rest_t = np.array([i for i in range(len(pred)) if i not in done], dtype=np.int64)
+        rest_t = np.setdiff1d(np.arange(len(pred)), [ti for ti, _ in matched])
         usable = np.flatnonzero(low.scores >= floor)
         if len(rest_t) == 0 or len(usable) == 0:
             return []
@@ -248,24 +242,32 @@ class ByteTracker:
                  frame_index: int) -> None:
         if not pairs:
             return
-        tracks = [live[ti] for ti, _ in pairs]
-        mean, cov = self._kalman.update(np.stack([t.mean for t in tracks]),
-                                        np.stack([t.cov for t in tracks]),
-                                        boxes[[di for _, di in pairs]])
-        for t, m, c in zip(tracks, mean, cov, strict=True):
-            t.mean, t.cov = m, c
+        rows = np.array([ti for ti, _ in pairs])
+        self._mean[rows], self._cov[rows] = self._kalman.update(
+            self._mean[rows], self._cov[rows], boxes[[di for _, di in pairs]])
+        for ti in rows:
+            t = live[ti]
             t.last_frame = frame_index
             t.hits += 1
 
-    def _start(self, box: np.ndarray, frame_index: int) -> int:
-        mean, cov = self._kalman.initiate(box[None])
-        tid = self._next_id
-        self._next_id += 1
-        self.tracks_started += 1
-        self._tracks[tid] = Track(track_id=tid, mean=mean[0], cov=cov[0],
-                                  first_frame=frame_index, last_frame=frame_index, hits=1,
-                                  state=self._state_factory(tid))
-        return tid
+    def _start(self, boxes: np.ndarray, frame_index: int) -> np.ndarray:
+        mean, cov = self._kalman.initiate(boxes)
+        self._mean = np.concatenate([self._mean, mean])
+        self._cov = np.concatenate([self._cov, cov])
+        ids = np.arange(self._next_id, self._next_id + len(boxes), dtype=np.int64)
+        self._next_id += len(boxes)
+        self.tracks_started += len(boxes)
+        for tid in ids.tolist():
+            self._tracks[tid] = Track(track_id=tid, first_frame=frame_index,
+                                      last_frame=frame_index, hits=1,
+                                      state=self._state_factory(tid))
+        return ids
+
+    def _remove(self, track_ids: list[int]) -> list[Track]:
+        gone = set(track_ids)
+        keep = np.array([tid not in gone for tid in self._tracks], dtype=bool)
+        self._mean, self._cov = self._mean[keep], self._cov[keep]
+        return [self._tracks.pop(tid) for tid in track_ids]
 
     # -- re-joining lost tracks ------------------------------------------------------------
     def reassociate(self, faces: Faces) -> Faces:
@@ -284,6 +286,7 @@ class ByteTracker:
         if not lost:
             return faces
         ids = faces.track_ids.copy()
+        row = {tid: r for r, tid in enumerate(self._tracks)}
         for i in np.flatnonzero(faces.embedded):
             young = self._tracks.get(int(ids[i]))
             if young is None or young.state.compared:
@@ -292,34 +295,35 @@ class ByteTracker:
             for t in lost:
                 if t.last_frame >= young.first_frame:
                     continue  # seen together with the new track: two people
-                c = t.mean[:4]
-                if np.hypot(*(young.mean[:2] - c[:2])) > cfg.reid_max_distance * max(c[3], 1.0):
+                c, y = self._mean[row[t.track_id]], self._mean[row[young.track_id]]
+                if np.hypot(*(y[:2] - c[:2])) > cfg.reid_max_distance * max(c[3], 1.0):
                     continue
                 sim = t.state.similarity(faces.embeddings[i])
                 if sim is not None and sim >= best_sim:
                     best, best_sim = t, sim
             if best is not None:
-                self._fold(young, best)
+                self._fold(young, best, row)
+                row = {tid: r for r, tid in enumerate(self._tracks)}
                 lost.remove(best)
                 ids[i] = best.track_id
         return faces.with_track_ids(ids)
 
-    def _fold(self, young: Track, lost: Track) -> None:
-        del self._tracks[young.track_id]
-        lost.mean, lost.cov = young.mean, young.cov
+    def _fold(self, young: Track, lost: Track, row: dict[int, int]) -> None:
+        r_young, r_lost = row[young.track_id], row[lost.track_id]
+        self._mean[r_lost], self._cov[r_lost] = self._mean[r_young], self._cov[r_young]
+        self._remove([young.track_id])
         lost.last_frame = young.last_frame
         lost.hits += young.hits
         lost.state.absorb(young.state)
         self.tracks_started -= 1
 
     # -- ending --------------------------------------------------------------------------
-    def _end(self, track_id: int) -> None:
-        self._ended.append(self._tracks.pop(track_id))
+    def _end(self, track_ids: list[int]) -> None:
+        self._ended.extend(self._remove(track_ids))
 
     def end_all(self) -> None:
         """End every live track (end of input, a scene cut, scanning stopped)."""
-        for tid in list(self._tracks):
-            self._end(tid)
+        self._end(list(self._tracks))
 
     def pop_ended(self) -> list[Track]:
         """Tracks ended since the last call. The caller reads what it needs from their
