@@ -5,17 +5,25 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from openlfr.errors import NotFound, PermissionDenied
 from openlfr.governance import alerts as A
+from openlfr.governance import audit
 from openlfr.governance import deployments as D
 from openlfr.governance import watchlist as W
-from openlfr.governance.retention import RetentionPolicy, run_retention
+from openlfr.governance.retention import (
+    AUDIT_FLOOR_DAYS,
+    RetentionPolicy,
+    audit_due,
+    run_retention,
+)
 from openlfr.store.models import (
     Alert,
     AuditEntry,
+    AuditHead,
     SnapshotSubject,
     SnapshotTemplate,
     Subject,
@@ -102,3 +110,47 @@ def test_expired_subjects_removed_with_their_biometrics(session: Session,
 def test_retention_by_hand_needs_permission(session: Session, people: People) -> None:
     with pytest.raises(PermissionDenied):
         run_retention(session, RetentionPolicy(), T0, people.op)
+
+
+def test_audit_floor_is_pure_and_cannot_be_configured_away() -> None:
+    with pytest.raises(ValidationError, match="at least 183 days"):
+        RetentionPolicy(audit_days=30)
+    assert not audit_due(T0, RetentionPolicy(), T0 + 10_000 * DAY)  # unset: kept forever
+    policy = RetentionPolicy(audit_days=AUDIT_FLOOR_DAYS)
+    assert not audit_due(T0, policy, T0 + AUDIT_FLOOR_DAYS * DAY - H)
+    assert audit_due(T0, policy, T0 + AUDIT_FLOOR_DAYS * DAY)
+    # even a policy built without validation keeps the floor
+    sneaky = RetentionPolicy.model_construct(audit_days=1.0, alert_days=31,
+                                             snapshot_hours=24, subject_grace_days=0)
+    assert not audit_due(T0, sneaky, T0 + 100 * DAY)
+
+
+def test_sweeper_keeps_audit_entries_younger_than_the_floor_and_alerts_keep_theirs(
+        session: Session, people: People) -> None:
+    dep = active_deployment(session, people)
+    sid = W.get_snapshot(session, dep.id).subjects[0].subject_id
+    A.record_alert(session, dep.id, "cam1", "t1", sid, 0.6, b"p", T0 + 2 * H)
+    session.commit()
+    written = count(session, AuditEntry)
+    policy = RetentionPolicy(audit_days=AUDIT_FLOOR_DAYS)
+    first = run_retention(session, policy, T0 + 182 * DAY)
+    session.commit()
+    assert len(first.alerts) == 1 and first.audit_through is None  # alerts: 31 days
+    assert count(session, AuditEntry) > written  # nothing purged, the purges recorded
+    later = T0 + (AUDIT_FLOOR_DAYS + 1) * DAY
+    result = run_retention(session, policy, later)
+    session.commit()
+    assert result.audit_through == written  # exactly the entries older than the floor
+    remaining = session.scalars(select(AuditEntry.at)).all()
+    assert all(at >= later - AUDIT_FLOOR_DAYS * DAY for at in remaining)
+    report = audit.verify(session)
+    assert report.ok, report.problems
+    (vouch,) = session.scalars(select(AuditEntry).where(
+        AuditEntry.action == "audit_purge")).all()
+    assert f'"through_seq":{written}' in vouch.details
+    session.delete(vouch)  # whoever removes the record of the purge is found out
+    session.flush()
+    assert {p.kind for p in audit.verify(session).problems} >= {"truncated"}
+    session.rollback()
+    head = session.get(AuditHead, 1)
+    assert head is not None and head.base_seq == written
