@@ -16,6 +16,7 @@ from openlfr.errors import PermissionDenied, StateError
 from openlfr.governance import auth
 from openlfr.governance import deployments as D
 from openlfr.governance import watchlist as W
+from openlfr.governance.grants import GRANT_REQUEST_TTL, pending_grants
 from openlfr.governance.schemas import UserCreate
 from openlfr.store.models import AuditEntry, Deployment, Role
 
@@ -190,6 +191,13 @@ def test_a_face_image_role_needs_a_second_admin(session: Session, people: People
     entry = last(session)
     assert (entry.actor, entry.action) == ("admin", "user_roles_requested")
     assert json.loads(entry.details)["granted"] == ["engagement_officer"]
+    # the console lists it until it lapses
+    (waiting,) = pending_grants(session, T0 + timedelta(hours=1))
+    assert (waiting.username, waiting.before, waiting.after, waiting.granted,
+            waiting.requested_by) == ("aud", ["auditor"], ["auditor", "engagement_officer"],
+                                      ["engagement_officer"], "admin")
+    assert waiting.expires_at == T0 + GRANT_REQUEST_TTL
+    assert pending_grants(session, T0 + timedelta(hours=24, seconds=1)) == []
     # the same admin again: still waiting, nothing new recorded
     auth.set_roles(session, people.admin, "aud", want, now=T0 + timedelta(minutes=1))
     assert user.roles == {Role.AUDITOR} and last(session).seq == entry.seq
@@ -204,6 +212,7 @@ def test_a_face_image_role_needs_a_second_admin(session: Session, people: People
     assert entry.action == "user_roles"
     assert json.loads(entry.details).items() >= {"requested_by": "admin2",
                                                  "approved_by": "admin"}.items()
+    assert pending_grants(session, T0 + timedelta(hours=26)) == []  # granted: none waits
     # removing a role, or granting one that sees no face image, takes one admin
     auth.set_roles(session, people.admin, "aud", [Role.AUDITOR], now=T0 + timedelta(hours=27))
     assert user.roles == {Role.AUDITOR}

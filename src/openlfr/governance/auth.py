@@ -12,7 +12,6 @@ import enum
 import functools
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -25,9 +24,10 @@ from sqlalchemy.orm import Session, joinedload
 
 from openlfr.errors import ConfigError, NotFound, PermissionDenied, StateError
 from openlfr.governance import audit
+from openlfr.governance.grants import APPLIED, REQUESTED, open_request
 from openlfr.governance.schemas import UserCreate
 from openlfr.store.db import session_scope
-from openlfr.store.models import ApiToken, AuditEntry, Role, User, UserRole
+from openlfr.store.models import ApiToken, Role, User, UserRole
 from openlfr.store.types import as_utc
 
 __all__ = ["Action", "PERMISSIONS", "BIOMETRIC_ROLES", "allowed", "require", "refuse",
@@ -113,9 +113,6 @@ BIOMETRIC_ROLES: frozenset[Role] = frozenset(
 #: Roles whose sight of images is limited to the subjects and alerts of deployments that are
 #: running (:func:`require_image_scope`); the others with image rights manage the watchlist.
 SCOPED_IMAGE_ROLES: frozenset[Role] = frozenset({R.OPERATOR, R.ENGAGEMENT_OFFICER})
-
-#: A role grant waiting for a second admin lapses after this long.
-GRANT_REQUEST_TTL = timedelta(hours=24)
 
 #: Prefix of a password hash set by someone else (an admin's reset): it signs in only to
 #: choose a new password.
@@ -267,7 +264,7 @@ def set_roles(session: Session, actor: User, username: str, roles: list[Role], *
     - ``admin`` is never held with a role that sees face images (:data:`BIOMETRIC_ROLES`);
     - adding such a role takes two admins: the first call records the request
       (``user_roles_requested``) and changes nothing; the same change made by another admin
-      within :data:`GRANT_REQUEST_TTL`, while the user's roles are as they were, applies it
+      within :data:`grants.GRANT_REQUEST_TTL`, while the user's roles are as they were, applies it
       (``user_roles`` names both). Removing roles takes one admin.
 
     Returns the user; its roles are unchanged while a grant waits for the second admin.
@@ -288,25 +285,17 @@ def set_roles(session: Session, actor: User, username: str, roles: list[Role], *
     granted = sorted(r.value for r in (set(after) - user.roles) & BIOMETRIC_ROLES)
     details: dict[str, object] = {"before": before, "after": after_v}
     if granted:
-        last = session.scalar(
-            select(AuditEntry).where(AuditEntry.target == f"user:{user.id}",
-                                     AuditEntry.action.in_(["user_roles_requested",
-                                                            "user_roles"]))
-            .order_by(AuditEntry.seq.desc()).limit(1))
-        req = json.loads(last.details) if last is not None else {}
-        pending = (last is not None and last.action == "user_roles_requested"
-                   and as_utc(last.at) > now - GRANT_REQUEST_TTL
-                   and req.get("before") == before and req.get("after") == after_v)
-        if not pending or last is None or last.actor == actor.username:
-            if not pending:
-                audit.append(session, actor=actor.username, action="user_roles_requested",
+        request = open_request(session, user, after_v, now)
+        if request is None or request.actor == actor.username:
+            if request is None:
+                audit.append(session, actor=actor.username, action=REQUESTED,
                              now=now, target=f"user:{user.id}",
                              details={**details, "granted": granted})
             return user
-        details = {**details, "requested_by": last.actor, "approved_by": actor.username}
+        details = {**details, "requested_by": request.actor, "approved_by": actor.username}
     user.role_rows = [UserRole(role=r) for r in after]
     session.flush()
-    audit.append(session, actor=actor.username, action="user_roles", now=now,
+    audit.append(session, actor=actor.username, action=APPLIED, now=now,
                  target=f"user:{user.id}", details=details)
     return user
 

@@ -29,6 +29,7 @@ from openlfr.api.deps import (
 from openlfr.api.routes.nodes import CanViewNodes
 from openlfr.api.schemas import PathId
 from openlfr.governance.auth import Action, allowed
+from openlfr.governance.grants import pending_grants
 from openlfr.store.models import Category, DeploymentKind, DeploymentStatus, Role, Snapshot, User
 
 log = logging.getLogger(__name__)
@@ -213,6 +214,7 @@ def users(request: Request, db: Db, me: CanListUsers) -> Response:
                   users=[{"id": u.id, "username": u.username, "display_name": u.display_name,
                           "roles": sorted(r.value for r in u.roles), "disabled": u.disabled}
                          for u in rows],
+                  pending=pending_grants(db, datetime.now(UTC)), me=me.username,
                   can_manage=may(me, Action.USER_MANAGE), roles=[r.value for r in Role])
 
 
