@@ -270,6 +270,16 @@ def _camera(text: str) -> dict[str, str]:
     return {"camera_id": cam, "source_url": url}
 
 
+def _override(text: str) -> tuple[str, dict[str, Any]]:
+    rule, _, rest = text.partition("=")
+    value, _, reason = rest.partition(":")
+    try:
+        return rule, {"value": float(value), "reason": reason}
+    except ValueError:
+        raise ConfigError(f"--override {text!r}: use RULE=VALUE:REASON (e.g. "
+                          "watchlist_size=3000:Gold commander's decision 12)") from None
+
+
 @dep_app.command("create")
 def dep_create(
     name: Annotated[str | None, typer.Option(help="Short name.")] = None,
@@ -298,11 +308,23 @@ def dep_create(
     sink: Annotated[list[str] | None, typer.Option(help="A sink of the server config file "
                                                    "this deployment's alerts also go to "
                                                    "(repeat).")] = None,
+    rank: Annotated[str | None, typer.Option(help="The authorising officer's rank.")] = None,
+    criteria: Annotated[str | None, typer.Option(help="Watchlist criteria.")] = None,
+    fria: Annotated[str | None, typer.Option(help="FRIA reference (AI Act Art. 27).")] = None,
+    notification: Annotated[str | None, typer.Option(help="Reference of the notification "
+                                                     "of the authorities (Art. 5(4)).")] = None,
+    two_person_exception: Annotated[str | None, typer.Option(help="Legal ground for no "
+                                                             "two-person check.")] = None,
+    urgent: Annotated[str | None, typer.Option(help="Urgent use, with its reason (where the "
+                                               "profile allows it).")] = None,
+    override: Annotated[list[str] | None, typer.Option(help="RULE=VALUE:REASON, another "
+                                                       "value for a rule (repeat).")] = None,
     file: Annotated[Path | None, typer.Option(help="YAML/JSON file with the fields; options "
                                               "override it.")] = None,
     as_user: AsUser = None, as_json: Json = False,
 ) -> None:
-    """Create a deployment (draft) with every field the law asks for."""
+    """Create a deployment (draft) with every field the law asks for (and the rule
+    profile's: docs/compliance.md)."""
     from pydantic import ValidationError
 
     from openlfr.configio import read_yaml_mapping
@@ -320,7 +342,12 @@ def dep_create(
              "window_start": parse_time(start, now) if start else None,
              "window_end": parse_time(end, now) if end else None,
              "cameras": [_camera(c) for c in camera] if camera else None,
-             "categories": category or None, "sinks": sink or None}
+             "categories": category or None, "sinks": sink or None,
+             "authorising_officer_rank": rank, "watchlist_criteria": criteria,
+             "fria_reference": fria, "notification_reference": notification,
+             "two_person_exception": two_person_exception, "urgent": True if urgent else None,
+             "urgent_reason": urgent,
+             "overrides": dict(_override(o) for o in override) if override else None}
     fields.update({k: v for k, v in given.items() if v is not None})
     for k in ("window_start", "window_end"):
         if isinstance(fields.get(k), str):
@@ -360,8 +387,22 @@ def _transition(op: str, deployment_id: int, as_user: str | None, as_json: bool,
 
 @dep_app.command("authorise")
 def dep_authorise(deployment_id: int, as_user: AsUser = None, as_json: Json = False) -> None:
-    """draft -> authorised (by the named authorising officer)."""
-    _transition("authorise", deployment_id, as_user, as_json)
+    """draft -> authorised (by the named authorising officer), once every rule of the
+    profile holds; shows the expected false alert rate for the snapshot's size."""
+    from openlfr.governance import deployments as D
+    from openlfr.governance.cli_compliance import print_assessment
+    from openlfr.governance.facts import assess
+    from openlfr.governance.schemas import DeploymentPublic
+
+    with _store(need_key=False) as store, store.session() as s:
+        dep = D.authorise(s, _actor(s, as_user), deployment_id, _now())
+        out = _dump(DeploymentPublic.model_validate(dep))
+        out["assessment"] = assess(s, dep, _now()).to_dict()
+    if as_json:
+        _emit(out)
+    else:
+        print_assessment(out["assessment"])
+        typer.echo(f"deployment {deployment_id} is {out['status']}")
 
 
 @dep_app.command("start")
@@ -477,6 +518,8 @@ def subject_add(
     justification: Annotated[str, typer.Option(help="Why this person is on the list.")],
     expires: Annotated[str, typer.Option(help="Expiry (ISO 8601 or '+30d').")],
     review: Annotated[str | None, typer.Option(help="Review date.")] = None,
+    under_18: Annotated[str | None, typer.Option("--under-18", help="A child: the recorded "
+                                                 "justification for including them.")] = None,
     no_templates: Annotated[bool, typer.Option("--no-templates", help="Store the entry and "
                                                "images without computing templates.")] = False,
     as_user: AsUser = None, dev: Dev = False, as_json: Json = False,
@@ -491,7 +534,8 @@ def subject_add(
     try:
         data = SubjectCreate(reference=reference, name=name, category=category, source=source,
                              justification=justification, expires_at=parse_time(expires, now),
-                             review_at=parse_time(review, now) if review else None)
+                             review_at=parse_time(review, now) if review else None,
+                             under_18=under_18 is not None, under_18_justification=under_18)
     except ValidationError as exc:
         raise ConfigError(_validation(exc)) from None
     blobs = []
@@ -728,6 +772,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(key_app, name="key")
     app.add_typer(user_app, name="user")
+    from openlfr.governance.cli_compliance import register as register_compliance
+
+    register_compliance(dep_app)
     app.add_typer(dep_app, name="deployment")
     wl = group(app)
     wl.add_typer(subject_app, name="subject")

@@ -1,0 +1,141 @@
+"""``openlfr deployment assess | external-authorisation | notice``: the rule profile's view
+of a deployment, the authority's decision (and urgent use), the Art. 5(4) notification."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from openlfr.errors import ConfigError
+from openlfr.governance.cli import (
+    AsUser,
+    Json,
+    _actor,
+    _dump,
+    _emit,
+    _now,
+    _store,
+    _validation,
+    parse_time,
+)
+from openlfr.governance.cli import dep_app as _dep_app
+
+__all__ = ["register", "print_assessment"]
+
+ext_app = typer.Typer(no_args_is_help=True, help="The judicial or independent administrative "
+                      "authority's decision (EU AI Act Art. 5(3)); a refusal stops the use "
+                      "and deletes its alerts and snapshot.")
+
+
+def print_assessment(a: dict[str, Any]) -> None:
+    """The assessment as shown at authorisation: the expected false alert rate for the
+    snapshot's size, unmet rules and warnings."""
+    typer.echo(f"profile {a['profile']} {a['profile_version']}")
+    if a["predicted_fpir"] is not None:
+        typer.echo(f"expected false alert rate (FPIR) at threshold {a['threshold']:g} for "
+                   f"{a['snapshot_size']} watchlist entries: {a['predicted_fpir']:.3g} per "
+                   f"face (about {a['predicted_fpir'] * 10_000:.3g} per 10,000 faces)")
+    elif a["fpir_note"]:
+        typer.echo(f"expected false alert rate: unknown ({a['fpir_note']})")
+    for u in a["unmet"]:
+        typer.echo(f"UNMET {u['rule']}: {u['message']} ({u['source']})")
+    for w in a["warnings"]:
+        typer.echo(f"warning {w['rule']}: {w['message']}")
+
+
+def assess_command(deployment_id: int, as_user: AsUser = None, as_json: Json = False) -> None:
+    """Check a deployment against the installation's rule profile (changes nothing)."""
+    from openlfr.governance import deployments as D
+    from openlfr.governance.auth import Action, require
+    from openlfr.governance.facts import assess
+
+    with _store(need_key=False) as store, store.session() as s:
+        require(s, _actor(s, as_user), Action.DEPLOYMENT_VIEW, now=_now(),
+                target=f"deployment:{deployment_id}")
+        out = assess(s, D.get_deployment(s, deployment_id), _now()).to_dict()
+        s.rollback()
+    if as_json:
+        _emit(out)
+    else:
+        print_assessment(out)
+        typer.echo("all rules met" if not out["unmet"] else f"{len(out['unmet'])} unmet")
+
+
+def _decision(deployment_id: int, authority: str, reference: str, date: str,
+              scope: str | None, as_user: str | None, as_json: bool, granted: bool) -> None:
+    from pydantic import ValidationError
+
+    from openlfr.governance.schemas import DeploymentPublic, ExternalAuthorisationIn
+    from openlfr.governance.urgent import record_external
+
+    now = _now()
+    try:
+        data = ExternalAuthorisationIn(authority=authority, reference=reference,
+                                       date=parse_time(date, now), scope=scope)
+    except ValidationError as exc:
+        raise ConfigError(_validation(exc)) from None
+    with _store(need_key=False) as store, store.session() as s:
+        dep = record_external(s, _actor(s, as_user), deployment_id, data, now, granted=granted)
+        out = _dump(DeploymentPublic.model_validate(dep))
+    if as_json:
+        _emit(out)
+    elif granted:
+        typer.echo(f"deployment {deployment_id}: external authorisation {reference} recorded")
+    else:
+        typer.echo(f"deployment {deployment_id}: refusal recorded; the use is stopped and "
+                   "its alerts and snapshot deleted (counters and audit kept)")
+
+
+Authority = Annotated[str, typer.Option(help="The judicial or independent administrative "
+                                        "authority.")]
+Reference = Annotated[str, typer.Option(help="Its reference for the decision.")]
+When = Annotated[str, typer.Option(help="Date of the decision (ISO 8601, 'now').")]
+
+
+@ext_app.command("record")
+def ext_record(deployment_id: int, authority: Authority, reference: Reference, date: When,
+               scope: Annotated[str, typer.Option(help="What it authorises (place, time, "
+                                                  "persons).")],
+               as_user: AsUser = None, as_json: Json = False) -> None:
+    """Record the authority's grant (within the deadline, for urgent use)."""
+    _decision(deployment_id, authority, reference, date, scope, as_user, as_json, True)
+
+
+@ext_app.command("refuse")
+def ext_refuse(deployment_id: int, authority: Authority, reference: Reference, date: When,
+               as_user: AsUser = None, as_json: Json = False) -> None:
+    """Record the authority's refusal: the use stops at once and its data is deleted."""
+    _decision(deployment_id, authority, reference, date, None, as_user, as_json, False)
+
+
+def notice_command(deployment_id: int,
+                   pdf: Annotated[Path | None, typer.Option("--pdf", help="Write the notice "
+                                                            "as PDF here instead of JSON to "
+                                                            "stdout.")] = None,
+                   deployer: Annotated[str | None, typer.Option(help="The deploying "
+                                                                "authority's name.")] = None,
+                   as_user: AsUser = None) -> None:
+    """The EU AI Act Art. 5(4) notification of a deployment (JSON, or --pdf FILE)."""
+    from openlfr.governance.auth import Action, require
+    from openlfr.reports.notice import build_notice, notice_pdf
+
+    with _store(need_key=False) as store, store.session() as s:
+        actor = _actor(s, as_user)
+        require(s, actor, Action.DEPLOYMENT_VIEW, now=_now(),
+                target=f"deployment:{deployment_id}")
+        notice = build_notice(s, deployment_id, actor=actor.username, now=_now(),
+                              deployer=deployer)
+    if pdf is None:
+        typer.echo(json.dumps(notice, indent=2, sort_keys=True))
+        return
+    pdf.write_bytes(notice_pdf(notice))
+    typer.echo(f"notice of deployment {deployment_id} written to {pdf}", err=True)
+
+
+def register(dep_app: typer.Typer = _dep_app) -> None:
+    dep_app.command("assess")(assess_command)
+    dep_app.command("notice")(notice_command)
+    dep_app.add_typer(ext_app, name="external-authorisation")
