@@ -11,6 +11,7 @@ for the pipeline, which embeds only the faces whose track needs new evidence.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,7 +28,7 @@ from openlfr.vision.detectors import (
 from openlfr.vision.embedders import ArcFaceConfig, Embedder, EmbedderConfig, build_embedder
 from openlfr.vision.image import as_bgr, load_image
 from openlfr.vision.quality import QualityAssessor, QualityConfig
-from openlfr.vision.runtime import OnnxModelConfig
+from openlfr.vision.runtime import OnnxModelConfig, RuntimeConfig
 from openlfr.vision.thresholds import Threshold, default_threshold
 
 __all__ = ["VisionConfig", "VisionEngine", "load_image", "central_face"]
@@ -48,6 +49,16 @@ class VisionConfig(BaseModel):
         None, ge=1, le=256,
         description="If set, intra-op threads for every ONNX model (overrides each backend's "
                     "runtime.intra_op_threads).")
+    provider: Literal["cpu", "cuda", "tensorrt"] | None = Field(
+        None,
+        description="If set, the onnxruntime execution provider of every ONNX model "
+                    "(overrides each backend's runtime.provider; see docs/inference.md).")
+    fallback: Literal["none", "cpu"] | None = Field(
+        None,
+        description="If set, every ONNX model's runtime.fallback: none refuses to start when "
+                    "the provider cannot load, cpu runs on the CPU with a warning.")
+    precision: Literal["fp32", "fp16"] | None = Field(
+        None, description="If set, every ONNX model's runtime.precision (fp16: GPU only).")
     opencv_threads: int | None = Field(
         None, ge=0, le=256,
         description="If set, OpenCV's thread count for the whole process (cv2.setNumThreads; "
@@ -64,18 +75,22 @@ class VisionConfig(BaseModel):
         return load_yaml_model(cls, path, "vision config")
 
     def resolved(self) -> VisionConfig:
-        """Copy with ``threads`` pushed down into each ONNX backend's runtime config."""
-        if self.threads is None:
+        """Copy with ``threads``, ``provider``, ``fallback`` and ``precision`` pushed down into
+        each ONNX backend's runtime config."""
+        runtime: dict[str, object] = {k: v for k, v in (
+            ("intra_op_threads", self.threads), ("provider", self.provider),
+            ("fallback", self.fallback), ("precision", self.precision)) if v is not None}
+        if not runtime:
             return self
-        runtime = {"intra_op_threads": self.threads}
 
-        def threaded(stage):  # YuNet and dlib run no ONNX model
+        def pushed(stage):  # YuNet and dlib run no ONNX model
             if not isinstance(stage, OnnxModelConfig):
                 return stage
-            return stage.model_copy(update={"runtime": stage.runtime.model_copy(update=runtime)})
+            rt = RuntimeConfig.model_validate({**stage.runtime.model_dump(), **runtime})
+            return stage.model_copy(update={"runtime": rt})
 
-        return self.model_copy(update={"detector": threaded(self.detector),
-                                       "embedder": threaded(self.embedder)})
+        return self.model_copy(update={"detector": pushed(self.detector),
+                                       "embedder": pushed(self.embedder)})
 
 
 def central_face(faces: Faces, width: int, height: int) -> int:
