@@ -6,8 +6,8 @@ sessions (detector + embedder) busy-wait on the same two cores and a 6-face 640x
 took 111-125 ms instead of 69 ms on the reference machine.
 
 Providers (``RuntimeConfig.provider``): ``cpu`` (default), ``cuda`` and ``tensorrt``. The GPU
-ones need the ``onnxruntime-gpu`` build (``pip install 'openlfr[gpu]'`` after
-``pip uninstall onnxruntime``: the two wheels install the same module and must not be mixed)
+ones need the ``onnxruntime-gpu`` build (the ``gpu`` extra; the CPU wheel, a base dependency,
+installs the same module, so remove both and reinstall the GPU one: docs/inference.md)
 and NVIDIA's libraries (CUDA 12 runtime, cuBLAS, cuDNN 9; TensorRT 10 for ``tensorrt``).
 onnxruntime itself falls back to the CPU silently when a provider's libraries do not load;
 here a session that did not get the provider asked for is refused with the name of what is
@@ -41,8 +41,9 @@ PROVIDER_LIBRARIES = {
     "tensorrt": ("libcudart.so.12", "libcublas.so.12", "libcudnn.so.9", "libnvinfer.so.10",
                  "libnvinfer_plugin.so.10", "libnvonnxparser.so.10"),
 }
-_GPU_INSTALL = ("pip uninstall -y onnxruntime && pip install 'openlfr[gpu]' (the gpu extra "
-                "brings onnxruntime-gpu; the CPU and GPU wheels cannot share one environment)")
+_GPU_INSTALL = ("pip install 'openlfr[gpu]' && pip uninstall -y onnxruntime onnxruntime-gpu "
+                "&& pip install onnxruntime-gpu (the CPU and GPU wheels install the same "
+                "module: keep only the GPU one)")
 
 
 class ProviderUnavailable(ConfigError):
