@@ -10,7 +10,10 @@ Input is a plain typed value, :class:`DeploymentFigures`, built from the store b
 
 Definitions (docs/reports.md; ``openlfr.metrics``):
 
-* false alert rate = rejected alerts / tracks (tracks approximate passers-by seen);
+* false alert rate = rejected alerts / tracks (tracks approximate passers-by seen). Next to
+  "1 in N tracks" the report says how many tracks the tracker makes per person on the
+  reference clips for the settings in use (``openlfr.evaluation.tracking.reference``): a
+  tracker that splits people into several tracks makes the rate look better than it is;
 * alert precision = confirmed / adjudicated, adjudicated = confirmed + rejected. Alerts not
   engaged (the person was lost in the crowd), disputed (two-person verification disagreed) or
   still pending have no decision and are counted but left out of precision.
@@ -78,8 +81,10 @@ def extra_label(key: str) -> str:
 RATE_MEANINGS = {
     "false_alert_rate": (
         "How often a passer-by who is not on the watchlist is wrongly flagged: rejected "
-        "alerts divided by tracks (one track is roughly one face seen). This is the "
-        "\"1 in N faces\" figure."),
+        "alerts divided by tracks (one track is meant to be one passer-by). This is the "
+        "\"1 in N\" figure. Beside it: how many tracks the tracker makes per person on "
+        "reference clips with known truth, for these tracker settings; at 2x tracks per "
+        "person the rate per passer-by is twice as high as the rate per track."),
     "alert_precision": (
         "How often an alert turned out to be right: confirmed alerts divided by the alerts "
         "an officer decided on (confirmed + rejected). Alerts not engaged, disputed or still "
@@ -155,6 +160,9 @@ class DeploymentFigures(RateCounts):
     ended_at: datetime | None = None
     #: More facts to show, keyed in snake_case (labels in EXTRA_LABELS), e.g. legal_basis.
     extra: Mapping[str, str] = field(default_factory=dict)
+    #: The tracker settings the deployment ran with (``tracker_fingerprint``); None when not
+    #: recorded: the reference figure of the default settings is shown, and says so.
+    tracker_fingerprint: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in get_args(Kind):
@@ -203,6 +211,16 @@ class DeploymentFigures(RateCounts):
         return self.alerts
 
     @property
+    def tracks_per_person(self) -> dict[str, Any]:
+        """The measured fragmentation behind the denominator (see the module doc)."""
+        from openlfr.evaluation.tracking.reference import fragmentation_note, reference_for
+
+        ref = reference_for(fingerprint=self.tracker_fingerprint)
+        return {"note": fragmentation_note(self.tracker_fingerprint),
+                "fingerprint": self.tracker_fingerprint,
+                "reference": None if ref is None else ref.as_dict()}
+
+    @property
     def timeline_complete(self) -> bool:
         return len(self.timeline) == self.alerts
 
@@ -235,6 +253,7 @@ def figures_json(figures: DeploymentFigures, generated_at: datetime | None = Non
                                  "ci95": None, "one_in": None})
     prec: dict[str, Any] = f.alert_precision.as_dict()
     far["definition"] = RATE_MEANINGS["false_alert_rate"]
+    far["tracks_per_person"] = f.tracks_per_person
     prec["definition"] = RATE_MEANINGS["alert_precision"]
     return {
         "report": "deployment",
@@ -328,11 +347,17 @@ def _context(f: DeploymentFigures, generated_at: datetime | None) -> dict[str, A
         if p is None:
             return {"value": "undefined", "one_in": "-", "ci": "undefined", "k": 0, "n": 0,
                     "counts": f"{f.rejected:,} false alerts, {f.tracks:,} {unit}: see the "
-                              f"warning above"}
+                              f"warning above", "denominator": ""}
         lo, hi = p.interval
         return {"value": fmt_pct(p.rate), "one_in": fmt_one_in(p), "counts": describe(p, unit),
                 "ci": f"{fmt_pct(lo)} to {fmt_pct(hi)}" if p.total else "undefined",
-                "k": p.successes, "n": p.total}
+                "k": p.successes, "n": p.total, "denominator": denominator(p, unit)}
+
+    def denominator(p: Proportion, unit: str) -> str:
+        if unit != "tracks":
+            return ""
+        note = f.tracks_per_person["note"]
+        return f"{fmt_one_in(p)} tracks; {note}" if p.successes else note.capitalize()
 
     return {
         "f": f,
@@ -448,8 +473,10 @@ def _pdf_rates(ctx: dict[str, Any], st: dict[str, Any]) -> list[Any]:
         r = ctx[key]
         meaning = RATE_MEANINGS["false_alert_rate" if key == "far" else "alert_precision"]
         extra = f", about {r['one_in']}" if key == "far" and r["k"] else ""
-        out += [Paragraph(f"<b>{e(title)}</b>: {e(r['counts'])}{e(extra)}", st["body"]),
-                Paragraph(e(meaning), st["small"]), Spacer(1, 4)]
+        out += [Paragraph(f"<b>{e(title)}</b>: {e(r['counts'])}{e(extra)}", st["body"])]
+        if r["denominator"]:
+            out.append(Paragraph(e(r["denominator"]), st["body"]))
+        out += [Paragraph(e(meaning), st["small"]), Spacer(1, 4)]
     return out
 
 

@@ -95,6 +95,16 @@ class TransparencyFigures:
     def totals(self, kind: str) -> Totals:
         return Totals.of(self.of_kind(kind))
 
+    def tracks_per_person(self, kind: str) -> str:
+        """The measured fragmentation behind the totals' "1 in N tracks"."""
+        from openlfr.evaluation.tracking.reference import fragmentation_note
+
+        settings = {f.tracker_fingerprint for f in self.of_kind(kind)}
+        if len(settings) > 1:
+            return ("the deployments ran with different tracker settings: see each "
+                    "deployment's report for its tracks per person")
+        return fragmentation_note(next(iter(settings), None))
+
 
 def _rate_dict(p: Proportion | None) -> dict[str, Any] | None:
     return None if p is None else p.as_dict()
@@ -121,7 +131,8 @@ def transparency_json(report: TransparencyFigures, generated_at: datetime | None
         "definitions": dict(RATE_MEANINGS),
         "deployments": [_row(f) for f in report.deployments],
         "warnings": [f"{f.deployment_id}: {w}" for f in report.deployments for w in f.warnings],
-        "totals": {k: report.totals(k).as_dict() for k in KINDS},
+        "totals": {k: {**report.totals(k).as_dict(),
+                       "tracks_per_person": report.tracks_per_person(k)} for k in KINDS},
     }
 
 
@@ -178,6 +189,10 @@ def _ctx(report: TransparencyFigures, generated_at: datetime | None) -> dict[str
             "far": rate(t.false_alert_rate, "tracks"),
             "precision": rate(t.alert_precision, "adjudicated alerts"),
         }
+        note = report.tracks_per_person(k)
+        far = totals[k]["far"]
+        far["denominator"] = (f"{far['one_in']} tracks; {note}" if far["k"]
+                              else note[0].upper() + note[1:])
     return {
         "r": report, "rows": rows, "totals": totals, "meanings": RATE_MEANINGS,
         "period": f"{period_day(report.period_start, False)} to "
@@ -289,6 +304,7 @@ def render_pdf(report: TransparencyFigures, generated_at: datetime | None = None
             Paragraph(e(f"False alert rate: {t['far']['counts']}"
                         + (f", about {t['far']['one_in']}" if t["far"]["k"] else "")),
                       st["body"]),
+            Paragraph(e(t["far"]["denominator"]), st["body"]),
             Paragraph(e(f"Alert precision: {t['precision']['counts']}"), st["body"]),
             Spacer(1, 4)]
     story += [Paragraph(e("False alert rate: " + RATE_MEANINGS["false_alert_rate"]), st["small"]),
