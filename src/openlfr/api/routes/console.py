@@ -28,6 +28,7 @@ from openlfr.api.deps import (
 )
 from openlfr.api.routes.nodes import CanViewNodes
 from openlfr.api.schemas import PathId
+from openlfr.evaluation.tracking.reference import fragmentation_note
 from openlfr.governance.auth import Action, allowed
 from openlfr.governance.grants import pending_grants
 from openlfr.store.models import Category, DeploymentKind, DeploymentStatus, Role, Snapshot, User
@@ -164,7 +165,7 @@ def deployment(deployment_id: PathId, request: Request, db: Db,
         rates = [{"key": "false_alert_rate", "name": "false alert rate",
                   "text": fa.text if fa else "undefined: fewer tracks counted than false "
                                              "alerts (the track counter lags behind)",
-                  "help": "rejected alerts / tracks"},
+                  "help": "rejected alerts / tracks; " + fragmentation_note(None)},
                  {"key": "alert_precision", "name": "alert precision", "text": pr.text,
                   "help": "confirmed / (confirmed + rejected)"}]
     # the public schema, as the API serves it: camera URLs lose their passwords
