@@ -39,6 +39,9 @@ from openlfr.api.schemas import (
     Transition,
 )
 from openlfr.governance import deployments as svc
+from openlfr.governance import urgent
+from openlfr.governance.facts import assess
+from openlfr.governance.schemas import AssessmentPublic, ExternalAuthorisationIn
 from openlfr.metrics import Proportion
 from openlfr.store.models import Alert, AlertStatus, Deployment, DeploymentStatus
 
@@ -129,6 +132,59 @@ def cancel(deployment_id: PathId, db: Db, me: CanCancelDeployment,
     dep = svc.cancel(db, me.user, deployment_id, _now(), reason=body.reason if body else "")
     db.commit()
     return DeploymentPublic.model_validate(dep)
+
+
+@router.get("/{deployment_id}/assessment", response_model=AssessmentPublic)
+def assessment(deployment_id: PathId, db: ReadDb, me: CanViewDeployments) -> AssessmentPublic:
+    """The deployment against the installation's rule profile: every unmet rule (with its
+    source), warnings, and the expected false alert rate for the snapshot's size."""
+    a = assess(db, svc.get_deployment(db, deployment_id), _now())
+    return AssessmentPublic.model_validate(a.to_dict())
+
+
+def _decision(db: Db, me: CanAuthoriseDeployment, deployment_id: int,
+              body: ExternalAuthorisationIn, granted: bool) -> DeploymentPublic:
+    dep = urgent.record_external(db, me.user, deployment_id, body, _now(), granted=granted)
+    db.commit()
+    return DeploymentPublic.model_validate(dep)
+
+
+@router.post("/{deployment_id}/external-authorisation", response_model=DeploymentPublic)
+def external_grant(deployment_id: PathId, body: ExternalAuthorisationIn, db: Db,
+                   me: CanAuthoriseDeployment) -> DeploymentPublic:
+    """Record the judicial or independent administrative authority's grant (AI Act
+    Art. 5(3)); for urgent use, within the deadline."""
+    return _decision(db, me, deployment_id, body, True)
+
+
+@router.post("/{deployment_id}/external-refusal", response_model=DeploymentPublic)
+def external_refusal(deployment_id: PathId, body: ExternalAuthorisationIn, db: Db,
+                     me: CanAuthoriseDeployment) -> DeploymentPublic:
+    """Record the authority's refusal: the use stops at once; its alerts, probe images and
+    snapshot are deleted (counters and audit kept)."""
+    return _decision(db, me, deployment_id, body, False)
+
+
+@router.get("/{deployment_id}/notice.json", response_model=dict[str, object])
+def notice_json(deployment_id: PathId, db: Db, me: CanViewDeployments) -> JSONResponse:
+    """The EU AI Act Art. 5(4) notification of the deployment (audited)."""
+    from openlfr.reports.notice import build_notice
+
+    notice = build_notice(db, deployment_id, actor=me.user.username, now=_now())
+    db.commit()
+    return JSONResponse(notice)
+
+
+@router.get("/{deployment_id}/notice.pdf", response_class=Response, response_model=None,
+            responses={200: {"content": {"application/pdf": {}}}})
+def notice_pdf(deployment_id: PathId, db: Db, me: CanViewDeployments) -> Response:
+    from openlfr.reports.notice import build_notice
+    from openlfr.reports.notice import notice_pdf as to_pdf
+
+    pdf = to_pdf(build_notice(db, deployment_id, actor=me.user.username, now=_now()))
+    db.commit()
+    return Response(pdf, media_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="notice-{deployment_id}.pdf"'})
 
 
 def _rate(p: Proportion) -> RatePublic:
