@@ -47,12 +47,14 @@ def main() -> int:
     spec = cache.spec
     name = args.embedder + ("" if args.flip else "-noflip")
     command = "python scripts/fpir_calibration.py " + " ".join(sys.argv[1:])
+    names = [f.parent.name for f in files]
+    enrolment = [i for i, n in enumerate(names) if i == 0 or names[i - 1] != n]
     dist = impostor_distribution(
-        emb.get([cache.relative(f) for f in files]), [f.parent.name for f in files],
+        emb.get([cache.relative(f) for f in files]), names, enrolment,
         embedder=args.embedder, model_sha256=spec["embedder_sha256"], flip=args.flip,
-        embedding=spec, images=len(files), identities=len(people),
-        data="LFW deep-funneled: every pair of images of two different people "
-             "(names as filed; LFW files some people under two names)",
+        embedding=spec, images=len(files), people=len(people),
+        data="LFW deep-funneled: every image against the enrolment image (lowest-numbered) "
+             "of every other person (names as filed; LFW files some people under two names)",
         command=command)
     out = REPO / "src" / "openlfr" / "evaluation" / "data" / f"impostor-{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

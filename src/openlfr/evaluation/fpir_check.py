@@ -5,8 +5,9 @@ For each watchlist size the galleries are drawn exactly as ``openlfr calibrate
 at its own size, else ``repeats`` seeded draws without replacement, every probe of an
 identity not drawn counting as non-mated). The non-mated top-1 scores of all draws are
 pooled; at the thresholds where the pooled FPIR meets each target (1e-2, 1e-3) the measured
-FPIR (counts, Wilson interval) is set beside :func:`openlfr.evaluation.fpir.fpir_from_fmr`
-of the distribution's FMR at that threshold, and their ratio.
+FPIR (counts, Wilson interval) is set beside the prediction
+(:meth:`~openlfr.evaluation.fpir.ImpostorDistribution.fpir`, per search) and the plain
+``1 - (1 - mean FMR)^N``, with their ratios to the measurement.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy.typing as npt
 
 from openlfr.evaluation.calibration import _runs
 from openlfr.evaluation.embedcache import FaceEmbedder
-from openlfr.evaluation.fpir import ImpostorDistribution, fpir_from_fmr
+from openlfr.evaluation.fpir import ImpostorDistribution
 from openlfr.evaluation.lfw import read_people
 from openlfr.evaluation.openset import threshold_for_fpir
 from openlfr.evaluation.protocols import watchlist_run
@@ -46,12 +47,14 @@ def check_sizes(scores: npt.ArrayLike, gallery_ids: Sequence[str], probe_ids: Se
         for target in targets:
             t = threshold_for_fpir(nm, target)
             measured = Proportion(int((nm >= t).sum()), int(nm.size))
-            predicted = fpir_from_fmr(dist.fmr(t), size)
+            predicted = dist.fpir(size, t)
+            plain = dist.fpir_plain(size, t)
+            rate = measured.rate
             out.append({"watchlist_size": size, "galleries_drawn": len(runs),
                         "target_fpir": target, "threshold": t,
                         "measured_fpir": measured.as_dict(), "predicted_fpir": predicted,
-                        "fmr": dist.fmr(t),
-                        "ratio": predicted / measured.rate if measured.rate else None})
+                        "ratio": predicted / rate if rate else None, "mean_fmr": dist.fmr(t),
+                        "plain_fpir": plain, "plain_ratio": plain / rate if rate else None})
     return out
 
 
