@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from openlfr.api.app import ANONYMOUS_BODY_BYTES, create_app
+from openlfr.api.app import create_app
+from openlfr.api.edge import ANONYMOUS_BODY_BYTES
 from openlfr.store.models import Role
 
 from .conftest import Api, make_settings, seed_users
