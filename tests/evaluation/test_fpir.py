@@ -176,3 +176,21 @@ def test_pinned_subset_recomputes_the_committed_figures(lfw_dir: Path, tmp_path:
                - expected["rows"][0]["measured_fpir"]["count"]) <= 1
     assert got["rows"][0]["threshold"] == pytest.approx(expected["rows"][0]["threshold"],
                                                         abs=2e-3)
+
+
+def test_calibrate_predicted_gives_the_threshold_for_any_size() -> None:
+    from typer.testing import CliRunner
+
+    from openlfr.cli import app
+
+    res = CliRunner().invoke(app, ["calibrate", "--predicted", "--target-fpir", "1e-2",
+                                   "--watchlist-size", "5000", "--no-flip", "--crowd",
+                                   "20000", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["threshold"] == threshold_for_size(5000, 1e-2, ARCFACE)
+    assert out["predicted_fpir"] <= 1e-2
+    assert out["expected_false_alerts"] == pytest.approx(20_000 * out["predicted_fpir"])
+    res = CliRunner().invoke(app, ["calibrate", "--predicted", "--target-fpir", "1e-2",
+                                   "--no-flip"])
+    assert isinstance(res.exception, ConfigError) and "--watchlist-size" in str(res.exception)
