@@ -255,3 +255,53 @@ def test_reference_round_trip_and_notes(tmp_path) -> None:  # type: ignore[no-un
     assert fragmentation_note(None, path).startswith(
         "on reference clips 1.0x tracks per person (default tracker settings")
     assert "not measured" in fragmentation_note("sha256:0000000000000000", path)
+
+
+# --- the tracker in use, on the real detector (issue 15's must-show) ----------------------
+
+@pytest.fixture(scope="module")
+def front_end():  # type: ignore[no-untyped-def]
+    from openlfr.evaluation.tracking.frontend import EngineFrontEnd
+    from openlfr.vision.engine import VisionEngine
+
+    return EngineFrontEnd(VisionEngine.from_config())
+
+
+@pytest.mark.slow
+def test_generated_clips_one_track_per_person(front_end) -> None:  # type: ignore[no-untyped-def]
+    from openlfr.evaluation.tracking.synth import package_sprites
+
+    clips = reference_clips(package_sprites(front_end.engine.detector))
+    runs = [track_clip(c, make_tracker(None), frontend=front_end) for c in clips]
+    pooled = evaluate_many([r.evaluation() for r in runs])[-1]
+    assert pooled.appearances == 30
+    assert pooled.tracks_per_person <= 1.1, pooled
+    assert pooled.idf1 >= 0.9, pooled
+    assert pooled.switches_per_person <= 0.05, pooled
+
+
+def test_demo_truth_follows_the_pan(front_end) -> None:  # type: ignore[no-untyped-def]
+    """The demo's truth: 83 people (the players and the spectators behind them large enough
+    to score) in 102 appearances, one segment per photograph filmed; a face's truth box is
+    where the detector finds it in the rendered frame."""
+    from openlfr.evaluation.tracking.demo import demo_clip
+
+    clip = demo_clip()
+    assert (len(clip), clip.appearances, clip.people) == (600, 102, 83)
+    assert sorted(clip.cuts) == [180, 300, 390, 540]
+    hopper = clip.truth[345]  # Grace Hopper, alone in the frame
+    ids, boxes = hopper.seen()
+    found = front_end.engine.detector.detect(clip.image(345))
+    assert len(ids) == 1 and len(found) == 1
+    assert 1 - iou_distances(boxes, found.boxes)[0, 0] >= 0.8
+
+
+@pytest.mark.slow
+def test_demo_pass_tracks_match_its_appearances(front_end) -> None:  # type: ignore[no-untyped-def]
+    """Tracks within 10% of the demo pass's appearances (tracks on faces too small to score
+    are left out of both)."""
+    from openlfr.evaluation.tracking.demo import demo_clip
+
+    clip = demo_clip()
+    m = evaluate(*track_clip(clip, make_tracker(None), frontend=front_end).evaluation())
+    assert abs(m.tracks - m.appearances) <= 0.1 * m.appearances, m
