@@ -100,8 +100,7 @@ def _fields(model: type[BaseModel], prefix: str = "") -> set[str]:
 
 
 #: Every field the public lists may show (dotted paths), and nothing else.
-PUBLIC_FIELDS = frozenset(_fields(PublicList) | {
-    f"deployments.{x}" for x in _fields(PublicDeployment)})
+PUBLIC_FIELDS = frozenset(_fields(PublicList))
 
 
 class PublicRateLimit:
@@ -217,7 +216,8 @@ def atom_feed(listing: PublicList, base_url: str) -> bytes:
         entry = sub(feed, "entry")
         sub(entry, "id", f"{page}#deployment-{d.id}")
         sub(entry, "title", f"{d.place}: {_stamp(d.window_start)} to {_stamp(d.window_end)}")
-        sub(entry, "updated", _stamp(listing.generated_at))
+        # stable for feed readers: it changes once, when the results are in
+        sub(entry, "updated", _stamp(d.window_end if d.results else d.window_start))
         sub(entry, "link", href=f"{page}#deployment-{d.id}", rel="alternate")
         sub(entry, "summary", _summary(d), type="text")
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
