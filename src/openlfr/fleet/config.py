@@ -31,11 +31,10 @@ different options).
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -49,7 +48,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
-from openlfr.configio import read_yaml_mapping
+from openlfr.configio import load_yaml_model, problem_lines
 from openlfr.errors import ConfigError
 from openlfr.governance.schemas import CameraSpec
 from openlfr.pipeline.matcher import MatcherConfig
@@ -346,7 +345,7 @@ def with_cli_sinks(config: ServerConfig | None, specs: Sequence[str]) -> ServerC
         return ServerConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError("invalid --sink (sinks.cli-N is the Nth):\n  " +
-                          "\n  ".join(_problems(exc, None))) from None
+                          "\n  ".join(problem_lines(exc))) from None
 
 
 def _spec_problem(spec: str) -> str | None:
@@ -387,77 +386,10 @@ def _check_names(names: Sequence[str], info: ValidationInfo, at: tuple[Any, ...]
                 {"name": name, "defined": defined, "at": (*at, i)})
 
 
-# --- loading, with the line of each offending key ------------------------------------------
-
-
-def _key_lines(text: str) -> yaml.Node | None:
-    try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return None
-
-
-def _line_of(root: yaml.Node | None, loc: Sequence[Any]) -> int | None:
-    """1-based line of the deepest node of ``loc`` found in the YAML tree. Components that
-    are not in the file (a union's tag, a default's key) are skipped."""
-    if root is None:
-        return None
-    node, line = root, None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if isinstance(k, yaml.ScalarNode) and k.value == str(part):
-                    node, line = v, k.start_mark.line + 1
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and \
-                0 <= part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-    return line
-
-
-def _duplicates(node: yaml.Node | None, path: tuple[str, ...] = ()) -> Iterator[str]:
-    """``key.path (line N)`` of every key given twice in one mapping (YAML keeps the last
-    silently; a strict file refuses)."""
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for k, v in node.value:
-            key = str(k.value) if isinstance(k, yaml.ScalarNode) else "?"
-            if key in seen:
-                yield f"{'.'.join((*path, key))} (line {k.start_mark.line + 1}): given twice"
-            seen.add(key)
-            yield from _duplicates(v, (*path, key))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            yield from _duplicates(v, (*path, str(i)))
-
-
 def load_server_config(path: str | Path) -> ServerConfig:
     """Read and validate the server config file at ``path``.
 
     Raises :class:`~openlfr.errors.ConfigError` naming the file and, for each problem, the
     key path and its line (``cameras.gate-1.quality.min_face_px (line 12): ...``); never the
     values, which may be secrets (a webhook's token, say)."""
-    path = Path(path)
-    data = read_yaml_mapping(path, "server settings")
-    root = _key_lines(path.read_text())
-    twice = list(_duplicates(root))
-    if twice:
-        raise ConfigError(f"{path}: invalid server config:\n  " + "\n  ".join(twice))
-    try:
-        return ServerConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: invalid server config:\n  " +
-                          "\n  ".join(_problems(exc, root))) from None
-
-
-def _problems(exc: ValidationError, root: yaml.Node | None) -> list[str]:
-    """``key.path (line N): message`` per error (like ``configio.validation_lines``, with the
-    line, and the precise place a check of ours reports in its context as ``at``)."""
-    lines = []
-    for e in exc.errors():
-        loc = (*e["loc"], *((e.get("ctx") or {}).get("at", ())))
-        key = ".".join(str(p) for p in loc) or "(top level)"
-        line = _line_of(root, loc)
-        lines.append(f"{key}{f' (line {line})' if line else ''}: {e['msg']}")
-    return lines
+    return load_yaml_model(ServerConfig, path, "server config")
