@@ -311,11 +311,12 @@ def load_distribution(embedder_key: str, flip: bool = False) -> ImpostorDistribu
     if name is not None and not (resources.files("openlfr.evaluation") / "data" / name).is_file():
         name = None  # listed but not built (scripts/fpir_calibration.py writes it)
     if name is None:
-        have = ", ".join(f"{s[:12]}... flip={f}" for s, f in DATA_FILES) or "none"
+        have = ", ".join(f"{s[:12]}... flip={f}" for (s, f), n in DATA_FILES.items()
+                         if (resources.files("openlfr.evaluation") / "data" / n).is_file())
         raise ConfigError(
             f"no calibrated impostor score distribution for embedder {embedder_key!r} "
             f"(flip={flip}): the expected FPIR for a watchlist size cannot be computed. "
-            f"Packaged: {have}. Measure one on labelled data like your cameras' "
+            f"Packaged: {have or 'none'}. Measure one on labelled data like your cameras' "
             f"(scripts/build_impostor_scores.py) before relying on this model")
     return _packaged(name)
 
