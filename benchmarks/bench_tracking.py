@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import statistics
 import sys
 import time
 from datetime import UTC, datetime
@@ -36,9 +35,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from baseline_tracker import IoUTracker  # noqa: E402  (benchmarks/ is not a package)
 
-from openlfr.evaluation.tracking import NoisyTruth, evaluate_many, track_clip  # noqa: E402
 from openlfr.evaluation.tracking.frontend import EngineFrontEnd  # noqa: E402
-from openlfr.evaluation.tracking.synth import Scenario, Walker, make_clip  # noqa: E402
+from openlfr.evaluation.tracking.suite import (  # noqa: E402
+    cost_per_frame,
+    issue15_checks,
+    reference_suite,
+    run_suite,
+)
 from openlfr.pipeline.tracker import make_tracker  # noqa: E402
 
 
@@ -63,74 +66,12 @@ class CachedDetector:
                                       else min_score)]
 
 
-def _clips(args: argparse.Namespace, detector) -> list:  # type: ignore[no-untyped-def]
-    from openlfr.evaluation.tracking.demo import demo_clip
-    from openlfr.evaluation.tracking.synth import lfw_sprites, package_sprites, reference_clips
-
-    if args.sprites == "lfw":
-        from openlfr.settings import shared_data_dir
-
-        data = shared_data_dir()
-        if data is None or not (data / "lfw" / "images").is_dir():
-            sys.exit("--sprites lfw: no ../shared/data/lfw/images")
-        sprites = lfw_sprites(data / "lfw" / "images", detector, n=30)
-    else:
-        sprites = package_sprites(detector)
-    clips = reference_clips(sprites)
-    if not args.no_demo:
-        clips.append(demo_clip())
-    return clips
-
-
-def _grid_clip(faces: int = 30, frames: int = 300):  # type: ignore[no-untyped-def]
-    """Truth only: ``faces`` people in a grid, all in view, drifting slowly."""
-    cols = 6
-    walkers = []
-    for i in range(faces):
-        r, c = divmod(i, cols)
-        x, y = 120 + 280 * c, 110 + 190 * r
-        dx = 60 if (r + c) % 2 else -60
-        walkers.append(Walker(i, 0, frames - 1, (x, y), (x + dx, y + 10), 70, 80))
-    return make_clip(Scenario("grid30", (1920, 1080), frames, tuple(walkers)))
-
-
-def cost_per_frame(factory, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
-    clip = _grid_clip()
-    runs = [track_clip(clip, factory(), noise=NoisyTruth(jitter=0.02, miss_rate=0.02,
-                                                         seed=5)).ms_per_frame
-            for _ in range(repeat)]
-    return statistics.median(runs)
-
-
 def measure(name: str, factory, clips, frontend) -> dict:  # type: ignore[no-untyped-def]
     t0 = time.perf_counter()
-    runs = []
-    for clip in clips:
-        say(f"{name}: {clip.name} ({len(clip)} frames)")
-        runs.append(track_clip(clip, factory(), frontend=frontend))
-    generated = [r for r in runs if r.clip.name != "demo-pass"]
-    per_clip = evaluate_many([r.evaluation() for r in runs])
-    pooled_generated = evaluate_many([r.evaluation() for r in generated])[-1]
+    out = run_suite(clips, factory, frontend=frontend, progress=lambda m: say(f"{name}: {m}"))
     say(f"{name}: cost per frame at 30 faces")
-    return {"per_clip": [m.as_dict() for m in per_clip[:len(runs)]],
-            "generated": pooled_generated.as_dict(),
-            "all": per_clip[-1].as_dict(),
-            "update_ms_per_frame_on_clips": round(
-                1000 * sum(r.update_seconds for r in runs) / sum(len(r.tracks) for r in runs), 3),
-            "update_ms_per_frame_30_faces": round(cost_per_frame(factory), 3),
-            "seconds": round(time.perf_counter() - t0, 1)}
-
-
-def must_show(new: dict) -> dict:
-    g = new["generated"]
-    demo = next((c for c in new["per_clip"] if c["clip"] == "demo-pass"), None)
-    out = {"generated_tracks_per_person_le_1.1": g["tracks_per_person"] <= 1.1,
-           "generated_idf1_ge_0.9": g["idf1"] >= 0.9,
-           "generated_switches_per_person_le_0.05": g["switches_per_person"] <= 0.05,
-           "update_le_1ms_at_30_faces": new["update_ms_per_frame_30_faces"] <= 1.0}
-    if demo is not None:
-        out["demo_tracks_within_10pct_of_appearances"] = (
-            abs(demo["tracks"] - demo["appearances"]) <= 0.1 * demo["appearances"])
+    out["update_ms_per_frame_30_faces"] = round(cost_per_frame(factory), 3)
+    out["seconds"] = round(time.perf_counter() - t0, 1)
     return out
 
 
@@ -142,8 +83,12 @@ def main() -> None:
                     help="Record the new tracker's tracks per person for the reports.")
     args = ap.parse_args()
 
-    from openlfr.evaluation.tracking.reference import (ReferenceFragmentation,
-                                                        record_reference, tracker_fingerprint)
+    from openlfr.evaluation.tracking.reference import (
+        ReferenceFragmentation,
+        record_reference,
+        tracker_fingerprint,
+    )
+    from openlfr.settings import shared_data_dir
     from openlfr.vision.engine import VisionEngine
 
     engine = VisionEngine.from_config()
@@ -152,7 +97,10 @@ def main() -> None:
     cached = CachedDetector(engine.detector, floor)
     frontend = EngineFrontEnd(SimpleNamespace(detector=cached, quality=engine.quality,
                                               embedder=engine.embedder))
-    clips = _clips(args, engine.detector)
+    data = shared_data_dir()
+    lfw = None if data is None else data / "lfw" / "images"
+    clips = reference_suite(engine.detector, sprites=args.sprites, demo=not args.no_demo,
+                            lfw_folder=lfw)
     result = {
         "clips": [{"name": c.name, "frames": len(c), "dropped": c.dropped,
                    "appearances": c.appearances, "people": c.people,
@@ -164,7 +112,7 @@ def main() -> None:
         "new_settings": {"fingerprint": tracker_fingerprint(new_config),
                          **new_config.model_dump(mode="json")},
     }
-    result["must_show"] = must_show(result["new"])
+    result["must_show"] = issue15_checks(result["new"])
     if args.write_reference:
         pooled = result["new"]["all"]
         entry = ReferenceFragmentation(

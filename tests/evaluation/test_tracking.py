@@ -232,6 +232,25 @@ def test_tracker_in_use_on_noisy_truth() -> None:
     assert pooled.idf1 >= 0.9
 
 
+def test_evaluate_tracking_command(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from typer.testing import CliRunner
+
+    from openlfr.cli import app
+
+    config = tmp_path / "scan.yaml"
+    config.write_text("tracker:\n  max_missed: 5\n", encoding="utf-8")
+    res = CliRunner().invoke(app, ["evaluate", "tracking", "--noisy-truth", "--json",
+                                   "--config", str(config)])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["settings"]["max_missed"] == 5 and out["faces"] == "noisy truth"
+    assert out["settings"]["fingerprint"] == tracker_fingerprint({"max_missed": 5})
+    assert [c["clip"] for c in out["per_clip"]] == ["cross", "approach", "blur-drops", "crowd"]
+    assert out["all"]["appearances"] == 30 and "generated_idf1_ge_0.9" in out["issue15"]
+
+
 # --- reference figure -----------------------------------------------------------------------
 
 def test_fingerprint_follows_the_settings() -> None:
