@@ -1,5 +1,5 @@
 """Evaluation commands: ``openlfr evaluate lfw | lfw-watchlist | watchlist | bias |
-random-groups`` and ``openlfr calibrate``.
+random-groups | tracking`` and ``openlfr calibrate``.
 
 Every command that reports figures accepts ``--json`` (one JSON object on stdout, progress on
 stderr) and ``--out DIR`` (JSON + PNG plot written there). Models and numpy work are imported
@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from openlfr.errors import ConfigError
+from openlfr.evaluation.tracking.cli import tracking
 from openlfr.vision.cli import DetectorChoice, EmbedderChoice
 
 __all__ = ["register"]
@@ -393,5 +394,6 @@ def register(app: typer.Typer) -> None:
     evaluate_app.command("watchlist")(watchlist)
     evaluate_app.command("bias")(bias)
     evaluate_app.command("random-groups")(random_groups_cmd)
+    evaluate_app.command("tracking")(tracking)
     app.add_typer(evaluate_app, name="evaluate")
     app.command("calibrate")(calibrate)
