@@ -34,3 +34,13 @@ def test_assessment_notice_and_refusal(api: Api) -> None:
     assert out["status"] == "cancelled" and out["external_decision"] == "refused"
     assert out["urgent_purged_at"] is not None
     assert api.last_audit().action == "urgent_purge"
+
+
+def test_console_page_shows_the_profile_and_the_decision(api: Api) -> None:
+    dep = api.ids["deployment_id"]
+    page = api.client.get(f"/console/deployments/{dep}",
+                          headers=api.auth(Role.AUTHORISING_OFFICER))
+    assert page.status_code == 200, page.text[:300]
+    assert "rule profile" in page.text and "custom" in page.text
+    new = api.client.get("/console/deployments", headers=api.auth(Role.AUTHORISING_OFFICER))
+    assert 'name="fria_reference"' in new.text and 'name="urgent_reason"' in new.text
