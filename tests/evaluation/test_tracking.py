@@ -324,3 +324,21 @@ def test_demo_pass_tracks_match_its_appearances(front_end) -> None:  # type: ign
     clip = demo_clip()
     m = evaluate(*track_clip(clip, make_tracker(None), frontend=front_end).evaluation())
     assert abs(m.tracks - m.appearances) <= 0.1 * m.appearances, m
+
+
+@pytest.mark.shared_data
+def test_clips_from_lfw_faces(lfw_dir, front_end) -> None:  # type: ignore[no-untyped-def]
+    """The generator also takes its people from LFW; the drawn faces are found where the
+    truth puts them."""
+    from openlfr.evaluation.tracking.synth import lfw_sprites
+
+    detector = front_end.engine.detector
+    sprites = lfw_sprites(lfw_dir / "images", detector, n=6)
+    assert len({s.source for s in sprites}) == 6
+    clip = make_clip(crossing_scenario("lfw", people=6, frames=200, seed=2,
+                                       aspects=[s.aspect for s in sprites]), sprites)
+    k = next(k for k, t in enumerate(clip.truth) if t.visible.sum() >= 4)
+    _ids, boxes = clip.truth[k].seen()
+    found = detector.detect(clip.image(k))
+    best = 1 - np.nanmin(np.nan_to_num(iou_distances(boxes, found.boxes), nan=1.0), axis=1)
+    assert (best >= 0.6).mean() >= 0.75
