@@ -163,3 +163,12 @@ def test_urgency_is_refused_where_the_profile_does_not_allow_it(session: Session
     for rule in ("authorising_officer_rank", "watchlist_criteria", "watchlist_reviewed",
                  "bias_evaluation"):
         assert f"  - {rule}:" in str(err.value)
+
+
+def test_a_draft_is_authorised_under_the_installations_profile_of_the_day(
+        session: Session, people: People) -> None:
+    dep = D.create_deployment(session, people.ao, deployment_data(), T0)  # custom
+    assert dep.profile == "custom"
+    session.info["profile"] = "eu-ai-act"  # the installation moved to the AI Act since
+    with pytest.raises(StateError, match="under profile eu-ai-act"):
+        D.authorise(session, people.ao, dep.id, T0)

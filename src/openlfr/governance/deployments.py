@@ -408,6 +408,7 @@ def authorise(session: Session, actor: User, deployment_id: int, now: datetime) 
     if dep.window_end <= now:
         raise StateError(f"deployment {dep.id}: its window ended at "
                          f"{dep.window_end.isoformat()}")
+    dep.profile = installation_profile(session)  # the installation's rules as they are now
     assessment = require_rules(session, dep, now, "authorise")
     dep.status, dep.authorised_at = S.AUTHORISED, now
     dep.profile_version = assessment.profile.version
