@@ -128,19 +128,40 @@ def test_every_module_has_a_layer() -> None:
         layer_of(name, layers)
 
 
+def against_layers(name: str, targets: set[str], layers: list[Layer]) -> list[str]:
+    """The imports of module ``name`` (``targets``) that go up a layer or to a sibling."""
+    mine, my_pkg = layer_of(name, layers)
+    wrong = []
+    for target in sorted(targets):
+        theirs, their_pkg = layer_of(target, layers)
+        upward = theirs.level > mine.level
+        sideways = theirs is mine and mine.siblings and their_pkg != my_pkg
+        if (upward or sideways) and (name, target) not in KNOWN_EXCEPTIONS:
+            wrong.append(f"{name} ({mine.level} {mine.name}) imports {target} "
+                         f"({theirs.level} {theirs.name})")
+    return wrong
+
+
 def test_no_module_imports_from_a_layer_above_or_a_sibling() -> None:
     layers = read_layers()
-    wrong = []
-    for name, path in modules().items():
-        mine, my_pkg = layer_of(name, layers)
-        for target in sorted(imports(name, path)):
-            theirs, their_pkg = layer_of(target, layers)
-            upward = theirs.level > mine.level
-            sideways = (theirs is mine and mine.siblings and their_pkg != my_pkg)
-            if (upward or sideways) and (name, target) not in KNOWN_EXCEPTIONS:
-                wrong.append(f"{name} ({mine.level} {mine.name}) imports {target} "
-                             f"({theirs.level} {theirs.name})")
+    wrong = [w for name, path in modules().items()
+             for w in against_layers(name, imports(name, path), layers)]
     assert not wrong, "imports against docs/architecture.md:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize(("name", "target", "allowed"), [
+    ("openlfr.pipeline.worker", "openlfr.vision.engine", True),       # down
+    ("openlfr.vision.engine", "openlfr.pipeline.worker", False),      # up
+    ("openlfr.pipeline.worker", "openlfr.governance.audit", False),   # sibling
+    ("openlfr.governance.audit", "openlfr.pipeline.sources", False),  # sibling
+    ("openlfr.fleet.camera", "openlfr.governance.deployments", True),
+    ("openlfr.store.db", "openlfr.api.app", False),
+    ("openlfr.pipeline.cli", "openlfr.fleet.camera", True),           # a cli module is on top
+    ("openlfr.evaluation.tracking.run", "openlfr.pipeline.tracker", True),
+    ("openlfr.evaluation.embedcache", "openlfr.pipeline.tracker", False),
+])
+def test_the_rule_tells_up_from_down(name: str, target: str, allowed: bool) -> None:
+    assert (against_layers(name, {target}, read_layers()) == []) is allowed
 
 
 def test_known_exceptions_still_exist() -> None:
@@ -206,3 +227,9 @@ def test_imports_are_read_as_the_rule_needs(tmp_path: Path, source: str,
     path = tmp_path / "x.py"
     path.write_text(source)
     assert imports("openlfr.store.x", path) == expected
+
+
+def test_cycles_are_found() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert _cycles(graph) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
