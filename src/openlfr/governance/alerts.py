@@ -8,20 +8,17 @@ transaction (:mod:`openlfr.governance.outbox`). The probe image is encrypted.
 
 Outcomes: ``confirmed``, ``rejected`` (false alert), ``not_engaged``. With two-person
 verification (EU AI Act Art. 14(5)) the outcome stands only when two different
-users agree; the second cannot be the first. Counters hold aggregates only: nothing about
-faces that did not match; a camera process's cumulative counters are applied idempotently
-per run (:func:`add_run_counters`).
+users agree; the second cannot be the first. The counters and camera progress live in
+:mod:`openlfr.governance.counters` (re-exported here).
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
@@ -29,20 +26,27 @@ from openlfr.alerts.model import Alert as AlertEvent
 from openlfr.errors import ConfigError, NotFound, StateError
 from openlfr.governance import audit
 from openlfr.governance.auth import Action, require
+from openlfr.governance.counters import (
+    UID,
+    ResumePoint,
+    add_counters,
+    add_run_counters,
+    bump,
+    get_counters,
+    get_progress,
+    get_resume_point,
+    save_progress,
+)
 from openlfr.governance.crypto import Keyring, aad_for
 from openlfr.governance.deployments import get_deployment
-from openlfr.governance.schemas import CountersPublic
 from openlfr.governance.watchlist import get_snapshot, keyring_of
 from openlfr.store.models import (
     Adjudication,
     Alert,
     AlertDelivery,
     AlertStatus,
-    CameraProgress,
-    CameraRun,
     DeliveryStatus,
     Deployment,
-    DeploymentCounter,
     Outcome,
     SnapshotSubject,
     Subject,
@@ -58,158 +62,6 @@ __all__ = ["record_alert", "record_alert_event", "alert_refusal", "add_run_count
 
 FINAL = frozenset({AlertStatus.CONFIRMED, AlertStatus.REJECTED, AlertStatus.NOT_ENGAGED})
 MAX_PROBE_BYTES = 10 * 1024 * 1024
-_UID = re.compile(r"[A-Za-z0-9_-]{1,32}")
-_COUNTERS = ("frames", "dropped", "faces", "tracks", "alerts", "confirmed", "rejected",
-             "not_engaged")
-
-
-def _upsert(session: Session, stmt: Any, new_row: Callable[[], Any]) -> None:
-    """Run the UPDATE ``stmt``; if it matched no row, insert ``new_row()`` (in a savepoint)
-    and, should another writer have inserted it first, run the UPDATE again."""
-    if session.execute(stmt).rowcount:  # type: ignore[attr-defined]
-        return
-    try:
-        with session.begin_nested():
-            session.add(new_row())
-    except IntegrityError:  # another writer created it first
-        session.execute(stmt)
-
-
-def _bump(session: Session, deployment_id: int, camera_id: str, now: datetime,
-          **deltas: int) -> None:
-    """Atomically add to one (deployment, camera) counter row, creating it if needed."""
-    values = {k: getattr(DeploymentCounter, k) + v for k, v in deltas.items()}
-    stmt = (update(DeploymentCounter)
-            .where(DeploymentCounter.deployment_id == deployment_id,
-                   DeploymentCounter.camera_id == camera_id)
-            .values(updated_at=now, **values).execution_options(synchronize_session=False))
-    _upsert(session, stmt, lambda: DeploymentCounter(
-        deployment_id=deployment_id, camera_id=camera_id, updated_at=now,
-        **dict.fromkeys(_COUNTERS, 0) | deltas))
-
-
-def add_counters(session: Session, deployment_id: int, camera_id: str, frames: int,
-                 dropped: int, faces: int, tracks: int, now: datetime | None = None) -> None:
-    """Add per-camera aggregates (the pipeline calls this every few seconds)."""
-    _check_counts({"frames": frames, "dropped": dropped, "faces": faces, "tracks": tracks})
-    get_deployment(session, deployment_id)
-    _bump(session, deployment_id, camera_id, as_utc(now) if now else datetime.now(UTC),
-          frames=frames, dropped=dropped, faces=faces, tracks=tracks)
-
-
-_RUN_TOTALS = ("frames", "dropped", "faces", "tracks")
-
-
-def _check_counts(values: dict[str, object]) -> None:
-    for name, v in values.items():
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise ConfigError(f"counter {name} must be a non-negative integer, got {v!r}")
-
-
-def add_run_counters(session: Session, deployment_id: int, camera_id: str, run_id: str,
-                     seq: int, totals: dict[str, int], now: datetime) -> bool:
-    """Apply a camera process's cumulative counters idempotently.
-
-    ``totals`` are the run's totals so far (``frames``, ``dropped``, ``faces``, ``tracks``)
-    and ``seq`` its message number. Only a message newer than the last one applied for
-    ``run_id`` changes anything: the deployment counters get the difference from the stored
-    totals (never negative). A redelivered or older message changes nothing. Returns
-    whether the message was applied."""
-    missing = [k for k in _RUN_TOTALS if k not in totals]
-    if missing:
-        raise ConfigError(f"counter totals lack {', '.join(missing)}")
-    values = {k: totals[k] for k in _RUN_TOTALS}
-    _check_counts(values | {"seq": seq})
-    if not isinstance(run_id, str) or not _UID.fullmatch(run_id):
-        raise ConfigError(f"run id {str(run_id)[:40]!r} is not 1..32 letters, digits, - or _")
-    now = as_utc(now)
-    get_deployment(session, deployment_id)
-    lookup = select(CameraRun).where(CameraRun.run_id == run_id).with_for_update()
-    run = session.scalar(lookup.execution_options(populate_existing=True))
-    if run is None:
-        try:
-            with session.begin_nested():
-                session.add(CameraRun(run_id=run_id, deployment_id=deployment_id,
-                                      camera_id=camera_id, seq=seq, updated_at=now, **values))
-            if any(values.values()):
-                _bump(session, deployment_id, camera_id, now, **values)
-            return True
-        except IntegrityError:  # a concurrent writer stored this run first
-            run = session.scalars(lookup.execution_options(populate_existing=True)).one()
-    if (run.deployment_id, run.camera_id) != (deployment_id, camera_id):
-        raise StateError(f"run {run_id} belongs to deployment {run.deployment_id} camera "
-                         f"{run.camera_id!r}, not {deployment_id} {camera_id!r}")
-    if seq <= run.seq:
-        return False
-    deltas = {k: max(0, v - getattr(run, k)) for k, v in values.items()}
-    for k, v in values.items():
-        setattr(run, k, max(v, getattr(run, k)))
-    run.seq, run.updated_at = seq, now
-    if any(deltas.values()):
-        _bump(session, deployment_id, camera_id, now, **deltas)
-    session.flush()
-    return True
-
-
-def save_progress(session: Session, deployment_id: int, camera_id: str, frame_index: int,
-                  finished: bool, now: datetime, *, next_track_id: int = 1) -> None:
-    """Store how far a camera got through a recorded clip: the next frame to analyse and the
-    first track id of a run resumed there. Never moves back: a redelivered older report keeps
-    the furthest frame (with its track id), and ``finished`` stays set once set."""
-    _check_counts({"frame_index": frame_index, "next_track_id": next_track_id})
-    now = as_utc(now)
-    get_deployment(session, deployment_id)
-    further = CameraProgress.frame_index < frame_index
-    stmt = (update(CameraProgress)
-            .where(CameraProgress.deployment_id == deployment_id,
-                   CameraProgress.camera_id == camera_id)
-            .values(frame_index=case((further, frame_index),
-                                     else_=CameraProgress.frame_index),
-                    next_track_id=case((further, next_track_id),
-                                       else_=CameraProgress.next_track_id),
-                    finished=or_(CameraProgress.finished, bool(finished)), updated_at=now)
-            .execution_options(synchronize_session=False))
-    _upsert(session, stmt, lambda: CameraProgress(
-        deployment_id=deployment_id, camera_id=camera_id, frame_index=frame_index,
-        next_track_id=next_track_id, finished=bool(finished), updated_at=now))
-
-
-class ResumePoint(NamedTuple):
-    frame_index: int  # the next frame to analyse
-    next_track_id: int  # the first track id of a run resumed there
-    finished: bool  # the clip was scanned to its end
-
-
-def get_resume_point(session: Session, deployment_id: int, camera_id: str
-                     ) -> ResumePoint | None:
-    """Where a recorded clip's camera resumes, or None if no progress was ever saved."""
-    row = session.execute(select(CameraProgress.frame_index, CameraProgress.next_track_id,
-                                 CameraProgress.finished).where(
-        CameraProgress.deployment_id == deployment_id,
-        CameraProgress.camera_id == camera_id)).first()
-    if row is None:
-        return None
-    return ResumePoint(int(row[0]), int(row[1] or 1), bool(row[2]))
-
-
-def get_progress(session: Session, deployment_id: int, camera_id: str
-                 ) -> tuple[int, bool] | None:
-    """``(next frame to analyse, finished)`` of a recorded clip, or None if never saved."""
-    point = get_resume_point(session, deployment_id, camera_id)
-    return None if point is None else (point.frame_index, point.finished)
-
-
-def get_counters(session: Session, deployment_id: int) -> list[CountersPublic]:
-    """Totals first (``camera_id`` None), then one entry per camera."""
-    rows = session.scalars(select(DeploymentCounter).where(
-        DeploymentCounter.deployment_id == deployment_id,
-    ).order_by(DeploymentCounter.camera_id).execution_options(populate_existing=True)).all()
-    total = CountersPublic(deployment_id=deployment_id, camera_id=None,
-                           **{f: sum(getattr(r, f) for r in rows) for f in _COUNTERS})
-    return [total] + [CountersPublic(deployment_id=deployment_id, camera_id=r.camera_id,
-                                     **{f: getattr(r, f) for f in _COUNTERS}) for r in rows]
-
-
 def alert_refusal(dep: Deployment, camera_id: str, at: datetime) -> str | None:
     """Pure: why an alert raised at ``at`` by ``camera_id`` may not be recorded, or None.
 
@@ -269,7 +121,7 @@ def record_alert_event(session: Session, event: AlertEvent, *, sinks: Sequence[s
     cannot help.
     """
     uid = event.alert_id
-    if not isinstance(uid, str) or not _UID.fullmatch(uid):
+    if not isinstance(uid, str) or not UID.fullmatch(uid):
         raise ConfigError(f"alert id {str(uid)[:40]!r} is not 1..32 letters, digits, - or _")
     existing = _by_uid(session, uid)
     if existing is not None:
@@ -323,7 +175,7 @@ def record_alert_event(session: Session, event: AlertEvent, *, sinks: Sequence[s
         session.add(AlertDelivery(alert_id=alert.id, sink=name,
                                   status=DeliveryStatus.PENDING, attempts=0,
                                   next_attempt_at=now, created_at=now))
-    _bump(session, dep.id, alert.camera_id, at, alerts=1)
+    bump(session, dep.id, alert.camera_id, at, alerts=1)
     session.flush()
     audit.append(session, actor=audit.SYSTEM, action="alert", now=at, target=f"alert:{alert.id}",
                  details={"uid": uid, "deployment_id": dep.id, "camera_id": alert.camera_id,
@@ -404,7 +256,7 @@ def adjudicate(session: Session, actor: User, alert_id: int, outcome: Outcome | 
     verifiers: list[str] = []
     if alert.status in FINAL:
         alert.decided_at = now
-        _bump(session, dep.id, alert.camera_id, now, **{alert.status.value: 1})
+        bump(session, dep.id, alert.camera_id, now, **{alert.status.value: 1})
         ids = [u for u, o in decisions if o.value == alert.status.value]
         verifiers = [u.username for u in session.scalars(select(User).where(User.id.in_(ids)))]
     session.flush()
