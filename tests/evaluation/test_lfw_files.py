@@ -105,3 +105,12 @@ def test_pair_images_distinct(tmp_path: Path) -> None:
     pairs = parse_pairs(_write(tmp_path, "1 2\nA 1 2\nA 2 3\nA 1 B 1\nB 1 C 1\n"))
     names = [p.name for p in pair_images(tmp_path, pairs)]
     assert names == ["A_0001.jpg", "A_0002.jpg", "A_0003.jpg", "B_0001.jpg", "C_0001.jpg"]
+
+
+def test_read_people_takes_every_image_format(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {"Ann": 1})
+    for name in ("Ann_0002.png", "Ann_0003.TIF", "notes.txt"):
+        (root / "Ann" / name).write_bytes(b"")
+    assert [p.name for p in read_people(root)["Ann"]] == ["Ann_0001.jpg", "Ann_0002.png",
+                                                          "Ann_0003.TIF"]
+    assert [p.name for p in read_people(root, "*.jpg")["Ann"]] == ["Ann_0001.jpg"]

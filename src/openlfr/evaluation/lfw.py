@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from openlfr.errors import ConfigError
+from openlfr.vision.image import image_files
 
 __all__ = ["Pair", "parse_pairs", "read_people", "image_path", "WatchlistSplit",
            "watchlist_split", "pair_images", "LFW_NOTE", "lfw_root"]
@@ -123,23 +124,27 @@ def parse_pairs(path: Path) -> list[Pair]:
     return pairs
 
 
-def read_people(images: Path, pattern: str = "*.jpg") -> dict[str, list[Path]]:
+def read_people(images: Path, pattern: str | None = None) -> dict[str, list[Path]]:
     """Every person folder under ``images`` -> its image files, sorted by image number.
 
-    Files are numbered by the digits after their last underscore (``Name_0003.jpg``); files
-    without such a number sort after numbered ones, by name. Folders without images are left
-    out. Works for any folder of ``Name/*.jpg``.
+    Image files are those of any format OpenCV reads (``vision.image.IMAGE_SUFFIXES``), or
+    those matching ``pattern`` (e.g. ``"*.jpg"``). Files are numbered by the digits after
+    their last underscore (``Name_0003.jpg``); files without such a number sort after numbered
+    ones, by name. Folders without images are left out. Works for any folder of
+    ``Name/<images>``.
     """
     images = Path(images)
     if not images.is_dir():
-        raise ConfigError(f"{images}: not a folder of person folders (Name/*.jpg)")
+        raise ConfigError(f"{images}: not a folder of person folders (Name/<images>)")
     people: dict[str, list[Path]] = {}
     for d in sorted(p for p in images.iterdir() if p.is_dir()):
-        files = [f for f in d.glob(pattern) if f.is_file()]
+        files = (image_files(d) if pattern is None
+                 else [f for f in d.glob(pattern) if f.is_file()])
         if files:
             people[d.name] = sorted(files, key=_image_sort_key)
     if not people:
-        raise ConfigError(f"{images}: no person folders with {pattern} images found")
+        what = pattern or "image"
+        raise ConfigError(f"{images}: no person folders with {what} files found")
     return people
 
 

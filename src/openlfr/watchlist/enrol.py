@@ -157,7 +157,7 @@ def folder_subjects(root: str | Path) -> dict[str, list[Path]]:
         if imgs:
             out[d.name] = imgs
     if not out:
-        raise ImageError(f"{root}: no subject folders with images (expected Name/*.jpg)")
+        raise ImageError(f"{root}: no subject folders with images (expected Name/<image files>)")
     return out
 
 
