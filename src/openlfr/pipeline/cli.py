@@ -29,7 +29,7 @@ def scan(
                                           "URL, or webcam index.")],
     watchlist: Annotated[list[Path] | None, typer.Option(
         "--watchlist", "-w", help="Enrolment image (label: file name) or folder of "
-        "Name/*.jpg; repeat. In-memory, for evaluation runs.")] = None,
+        "Name/<images>; repeat. In-memory, for evaluation runs.")] = None,
     deployment: Annotated[int | None, typer.Option(
         help="Scan inside this governed deployment: its approved snapshot is the watchlist, "
              "its window and cameras decide when frames are analysed, alerts and counters "
@@ -175,7 +175,7 @@ def watchlist_add(
                                                "--folder).")] = None,
     images: Annotated[list[Path] | None, typer.Argument(help="Enrolment image(s) of that "
                                                         "person.")] = None,
-    folder: Annotated[Path | None, typer.Option(help="Enrol every Name/*.jpg subfolder as a "
+    folder: Annotated[Path | None, typer.Option(help="Enrol every Name/<images> subfolder as a "
                                                 "subject (name from the folder).")] = None,
     category: Annotated[str, typer.Option(help="wanted_by_courts, suspected_offence, "
                                           "bail_conditions, missing_person_at_risk, "
@@ -209,7 +209,7 @@ def watchlist_add(
     )
 
     if folder is None and (not name or not images):
-        raise ConfigError("give NAME and IMAGE(s), or --folder DIR of Name/*.jpg")
+        raise ConfigError("give NAME and IMAGE(s), or --folder DIR of Name/<images>")
     if folder is not None:
         subjects = {k: v[:max(1, per_subject) * 4] for k, v in folder_subjects(folder).items()}
     else:
