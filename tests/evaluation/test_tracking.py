@@ -55,6 +55,21 @@ def tracks_from(clip: Clip, id_of) -> list[FrameTracks]:  # type: ignore[no-unty
                         t.boxes.copy()) for t in clip.truth]
 
 
+@pytest.mark.parametrize("name", ["truth", "synth", "demo", "run", "frontend", "mot",
+                                  "reference", "suite", "cli"])
+def test_all_lists_the_public_definitions(name: str) -> None:
+    import importlib
+    import inspect
+
+    module = f"openlfr.evaluation.tracking.{name}"
+    mod = importlib.import_module(module)
+    assert all(hasattr(mod, n) for n in mod.__all__)
+    defined = {n for n, obj in vars(mod).items()
+               if not n.startswith("_") and (inspect.isclass(obj) or inspect.isfunction(obj))
+               and getattr(obj, "__module__", None) == module}
+    assert defined <= set(mod.__all__), defined - set(mod.__all__)
+
+
 # --- truth ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("ids", "boxes", "visible", "message"), [

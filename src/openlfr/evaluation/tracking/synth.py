@@ -27,7 +27,7 @@ import numpy as np
 from openlfr.evaluation.tracking.truth import Clip, FrameTruth
 
 __all__ = ["Sprite", "Walker", "Scenario", "package_sprites", "lfw_sprites",
-           "crossing_scenario", "reference_clips", "make_clip"]
+           "crossing_scenario", "reference_clips", "make_clip", "scenario_truth"]
 
 MARGIN = 0.45  # a sprite reaches this share of the face size beyond the face box
 MIN_VISIBLE_PX = 16.0
@@ -272,9 +272,10 @@ def crossing_scenario(name: str, *, people: int, frames: int, seed: int,
                       blur: float = 0.0, drop: float = 0.0, burst: int = 0,
                       aspects: Sequence[float] | None = None) -> Scenario:
     """People in pairs walking toward each other, each pair in its own band of the frame,
-    meeting at its own place and time (the nearer one hides the other for a few frames). A share ``approach`` of them walk toward the camera
-    (the face doubles in size), ``blur`` of them are fast and motion-blurred; ``drop`` of
-    the frames are dropped at random, plus one ``burst`` of consecutive drops."""
+    meeting at its own place and time (the nearer one hides the other for a few frames).
+    A share ``approach`` of them walk toward the camera (the face doubles in size),
+    ``blur`` of them are fast and motion-blurred; ``drop`` of the frames are dropped at
+    random, plus one ``burst`` of consecutive drops."""
     rng = np.random.default_rng(seed)
     w, h = size
     walkers: list[Walker] = []
