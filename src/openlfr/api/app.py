@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
@@ -44,6 +45,9 @@ from openlfr.api.live import AlertHub
 from openlfr.api.openapi import install_openapi
 from openlfr.api.priority import REQUEST_NICE, lower_this_thread
 from openlfr.api.prometheus import AppMetrics
+from openlfr.api.routes import ROUTERS
+from openlfr.api.routes.alerts import alert_view
+from openlfr.api.routes.auth import LoginThrottle
 from openlfr.errors import (
     ConfigError,
     ImageError,
@@ -53,7 +57,13 @@ from openlfr.errors import (
     SourceError,
     StateError,
 )
+from openlfr.fleet.runtime import FleetRuntime
+from openlfr.governance.outbox import delivery_stats
+from openlfr.governance.runtime import open_store
 from openlfr.settings import Settings
+from openlfr.vision.image import load_image
+from openlfr.vision.thresholds import default_threshold
+from openlfr.watchlist.enrol import embedder_key, enrol_image
 
 if TYPE_CHECKING:
     from openlfr.fleet.health import NodeStatus
@@ -128,8 +138,6 @@ class AppContext:
 
     def default_embedder(self) -> tuple[str, float]:
         """(embedder key, recorded threshold) of the server's embedder."""
-        from openlfr.vision.thresholds import default_threshold
-        from openlfr.watchlist.enrol import embedder_key
 
         engine = self.vision()
         t = default_threshold(engine.embedder.model_sha256,
@@ -140,8 +148,6 @@ class AppContext:
     def enrol(self, image: bytes) -> tuple[str, Any]:
         """(embedder key, template) from a photo with exactly one usable face; ImageError
         otherwise (not an image, too many pixels, no face, several faces). Stores nothing."""
-        from openlfr.vision.image import load_image
-        from openlfr.watchlist.enrol import enrol_image
 
         array = load_image(image)  # checks the header's pixel count before decoding
         engine = self.vision()
@@ -183,8 +189,6 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
     priority of the threads that answer requests, so readers never starve the cameras
     (:mod:`openlfr.api.priority`).
     """
-    from openlfr.fleet.runtime import FleetRuntime
-    from openlfr.governance.runtime import open_store
 
     if migrate:  # before anything touches the schema
         from openlfr.store import upgrade
@@ -197,7 +201,6 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
                           local_node=local_node) if run_cameras else None)
 
     def sink_deliveries() -> dict[str, dict[str, int]]:  # the outbox, at scrape time
-        from openlfr.governance.outbox import delivery_stats
 
         with store.read_sessions() as session:
             return delivery_stats(session)
@@ -216,7 +219,6 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
         ctx.fleet_status = fleet.nodes
         fleet.on_recorded(lambda alert_id: _publish_live(ctx, alert_id))
     templates.env.filters["when"] = _when
-    from openlfr.api.routes.auth import LoginThrottle
 
     ctx.login_throttle = LoginThrottle()
 
@@ -250,7 +252,6 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
     app.router.route_class = GuardedRoute
     app.state.ctx = ctx
 
-    from openlfr.api.routes import ROUTERS
 
     for router in ROUTERS:
         app.include_router(router)
@@ -270,7 +271,6 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
 def _publish_live(ctx: AppContext, alert_id: int) -> None:
     """An alert the centre committed, pushed to this process's console listeners (runs on
     the fleet's bus thread)."""
-    from openlfr.api.routes.alerts import alert_view
 
     try:
         with ctx.store.read_sessions() as session:
@@ -310,7 +310,6 @@ def _when(value: Any) -> str:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version("openlfr")

@@ -41,6 +41,8 @@ from starlette.routing import BaseRoute, Mount
 from openlfr.api.priority import lower_this_thread
 from openlfr.errors import ImageError, PermissionDenied
 from openlfr.governance.auth import Action as A
+from openlfr.governance.auth import refuse, require, user_for_token
+from openlfr.store.db import store_busy
 
 __all__ = ["Principal", "SessionSigner", "GuardedRoute", "permit", "declared_permission",
            "undeclared_routes", "flatten_routes", "get_db", "Db", "get_read_db", "ReadDb",
@@ -149,7 +151,6 @@ def _sessions(factory: Callable[[], Session]) -> Iterator[Session]:
     """One store session for the request; rolled back if the request fails before
     committing. A store too busy to answer (no pooled connection in time, a lock not granted
     in time, the server gone) is a 503 with ``Retry-After``, not a 500."""
-    from openlfr.store.db import store_busy
 
     session = factory()
     try:
@@ -220,7 +221,6 @@ def _bearer(request: Request) -> str | None:
 
 def current_principal(request: Request, db: Session) -> Principal | None:
     """The caller from a bearer token, else from the console cookie; None if neither holds."""
-    from openlfr.governance.auth import user_for_token
 
     token = _bearer(request)
     if token is not None:
@@ -249,7 +249,6 @@ def csrf_ok(request: Request, principal: Principal | None, sent: str | None = No
 
 def refuse_csrf(request: Request, db: Session, principal: Principal) -> None:
     """Audit a cookie-authenticated state change without the CSRF token, and raise 403."""
-    from openlfr.governance.auth import refuse
 
     refuse(db, principal.user, f"{request.method} {request.url.path}",
            "cross-site request: the console's CSRF token is missing or wrong (reload the "
@@ -264,7 +263,6 @@ def permit(action: str) -> Any:
     def dependency(request: Request, db: ReadDb) -> Principal | None:
         # Authentication and the check read only: on a reading session, so they never wait
         # for (or hold) the write lock; a refusal is audited in one short write.
-        from openlfr.governance.auth import require
 
         lower_this_thread(request.app.state.ctx.request_nice)  # analysis outranks reads
         principal = current_principal(request, db)

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import nats
 from nats.aio.client import Client as NATS
@@ -96,7 +98,6 @@ class BusConfig(BaseModel):
         return v
 
     def redacted_url(self) -> str:
-        from urllib.parse import urlsplit
 
         out = []
         for part in (self.url or "").split(","):
@@ -107,7 +108,6 @@ class BusConfig(BaseModel):
     def _tls(self) -> Any:
         if self.tls_ca is None and self.tls_cert is None:
             return None
-        import ssl
 
         ctx = ssl.create_default_context(cafile=str(self.tls_ca) if self.tls_ca else None)
         if self.tls_cert is not None:

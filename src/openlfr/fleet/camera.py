@@ -27,6 +27,10 @@ from typing import Any, Protocol
 
 from openlfr.alerts.model import Alert
 from openlfr.errors import StateError
+from openlfr.governance import alerts as GA
+from openlfr.governance import deployments as GD
+from openlfr.governance.runtime import open_store
+from openlfr.governance.watchlist import load_snapshot
 from openlfr.pipeline.sources import (
     FileSourceConfig,
     FolderSourceConfig,
@@ -35,6 +39,9 @@ from openlfr.pipeline.sources import (
     source_config,
 )
 from openlfr.pipeline.worker import CameraWorker, Guard, WorkerConfig
+from openlfr.settings import Settings
+from openlfr.store.models import DeploymentKind
+from openlfr.watchlist.enrol import embedder_key
 from openlfr.watchlist.index import WatchlistIndex
 
 __all__ = ["CameraSpec", "Recorder", "build_camera", "is_recorded", "StoreRecorder",
@@ -124,7 +131,6 @@ class StoreRecorder:
         self._queue.put(("counters", dict(delta)))
 
     def _run(self) -> None:
-        from openlfr.governance import alerts as GA
 
         while (item := self._queue.get()) is not None:
             kind, value = item
@@ -151,8 +157,6 @@ def snapshot_index(session: Any, dep: Any, engine: Any, keyring: Any = None
                    ) -> WatchlistIndex:
     """The deployment's approved snapshot as a search index, for ``engine``; StateError if
     the deployment was authorised for another embedder."""
-    from openlfr.governance.watchlist import load_snapshot
-    from openlfr.watchlist.enrol import embedder_key
 
     key = embedder_key(engine)
     if dep.embedder_key != key:
@@ -197,10 +201,6 @@ def open_governed(deployment_id: int, engine: Any, camera_id: str, *, recorded: 
     a stop takes effect) and a store recorder. Refuses recorded footage unless the deployment
     is of kind ``evaluation`` (as :func:`build_camera` does), and an engine whose embedder
     differs from the deployment's."""
-    from openlfr.governance import deployments as GD
-    from openlfr.governance.runtime import open_store
-    from openlfr.settings import Settings
-    from openlfr.store.models import DeploymentKind
 
     store = open_store(settings or Settings(), dev=True if dev else None, need_key=True)
     try:

@@ -29,7 +29,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from openlfr.errors import OpenLFRError
 from openlfr.fleet.bundle import Bundle, bundle_name, seal
@@ -37,6 +38,12 @@ from openlfr.fleet.bus import EVENTS, RECORDED_SUBJECT, STREAM, Bus, BusConfig
 from openlfr.fleet.events import alert_from_wire, counters_from_wire
 from openlfr.fleet.health import NodeStatus
 from openlfr.fleet.leases import CameraKey, DeploymentState, Lease, lease_key, plan
+from openlfr.governance import alerts as GA
+from openlfr.governance.deployments import camera_sources, end_expired
+from openlfr.governance.retention import run_retention
+from openlfr.governance.urgent import lapse_overdue
+from openlfr.governance.watchlist import load_snapshot
+from openlfr.store.models import CentreLeader, Deployment, DeploymentStatus
 
 __all__ = ["Centre", "CentreConfig", "claim_leadership"]
 
@@ -50,10 +57,7 @@ def claim_leadership(session: Any, holder: str, now: datetime, term_s: float) ->
     servers on one database (on one bus or not) then never assign cameras twice: only the
     leader leases cameras, publishes bundles, ends expired windows and sweeps retention; every
     centre records what reaches its bus."""
-    from sqlalchemy import or_, update
-    from sqlalchemy.exc import IntegrityError
 
-    from openlfr.store.models import CentreLeader
 
     until = now + timedelta(seconds=term_s)
     res = session.execute(update(CentreLeader).where(
@@ -170,10 +174,6 @@ class Centre:
             self._wake.clear()
 
     def assign(self) -> None:
-        from openlfr.governance import alerts as GA
-        from openlfr.governance.deployments import end_expired
-        from openlfr.governance.urgent import lapse_overdue
-        from openlfr.store.models import Deployment, DeploymentStatus
 
         assert self.bus is not None
         now = self._clock()
@@ -259,8 +259,6 @@ class Centre:
         return nodes
 
     def _publish_bundle(self, session: Any, dep: Any) -> str | None:
-        from openlfr.governance.deployments import camera_sources
-        from openlfr.governance.watchlist import load_snapshot
 
         have = self._published.get(dep.id)
         if have is not None:
@@ -289,7 +287,6 @@ class Centre:
         return digest
 
     def sweep_retention(self) -> None:
-        from openlfr.governance.retention import run_retention
 
         with self.store.session() as s:
             result = run_retention(s, self.store.policy, self._clock())
@@ -338,7 +335,6 @@ class Centre:
         self.bus.call(msg.ack())
 
     def _record_alert(self, data: bytes) -> None:
-        from openlfr.governance import alerts as GA
 
         alert = alert_from_wire(data)
         with self.store.session() as s:
@@ -359,7 +355,6 @@ class Centre:
             log.warning("centre: live announcement of alert %s failed", alert_id)
 
     def _record_counters(self, data: bytes) -> None:
-        from openlfr.governance import alerts as GA
 
         ev = counters_from_wire(data)
         with self.store.session() as s:

@@ -26,8 +26,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from openlfr.errors import ConfigError
@@ -131,8 +138,6 @@ def read_without_lock(session: Session) -> Session:
 def store_busy(exc: BaseException) -> bool:
     """Whether ``exc`` means the store is overloaded or unreachable rather than a bug: no
     pooled connection in time, a lock not granted in time, or a lost connection."""
-    from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
-    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     if isinstance(exc, PoolTimeout | DisconnectionError):
         return True
@@ -167,7 +172,6 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 def _alembic_config(connection: Any = None) -> Any:
-    from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -178,8 +182,6 @@ def _alembic_config(connection: Any = None) -> Any:
 @contextmanager
 def _clear_errors(engine: Engine) -> Iterator[None]:
     """Unreachable servers and unknown revisions become clear ConfigErrors."""
-    from alembic.util.exc import CommandError
-    from sqlalchemy.exc import OperationalError
 
     where = engine.url.render_as_string(hide_password=True)
     try:
@@ -192,7 +194,6 @@ def _clear_errors(engine: Engine) -> Iterator[None]:
 
 
 def _migrate(url: str, direction: str, revision: str) -> None:
-    from alembic import command
 
     engine = make_engine(url)
     try:
@@ -213,7 +214,6 @@ def downgrade(url: str, revision: str) -> None:
 
 
 def head_revision() -> str:
-    from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     assert head is not None
@@ -221,7 +221,6 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
