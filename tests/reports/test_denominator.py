@@ -10,8 +10,8 @@ import pytest
 from openlfr.evaluation.tracking import reference
 from openlfr.evaluation.tracking.reference import ReferenceFragmentation, tracker_fingerprint
 from openlfr.reports.deployment import figures_json, render_html, render_pdf
-from openlfr.reports.transparency import TransparencyFigures, render_html as transparency_html
-from openlfr.reports.transparency import transparency_json
+from openlfr.reports.transparency import TransparencyFigures, transparency_json
+from openlfr.reports.transparency import render_html as transparency_html
 
 from .conftest import T0, make_figures
 

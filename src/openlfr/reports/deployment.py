@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from openlfr.errors import ConfigError
+from openlfr.evaluation.tracking.reference import fragmentation_note, reference_for
 from openlfr.metrics import Proportion, alert_precision, false_alert_rate
 from openlfr.reports._format import as_utc, describe, fmt_dt, fmt_int, fmt_one_in, fmt_pct, iso
 
@@ -213,8 +214,6 @@ class DeploymentFigures(RateCounts):
     @property
     def tracks_per_person(self) -> dict[str, Any]:
         """The measured fragmentation behind the denominator (see the module doc)."""
-        from openlfr.evaluation.tracking.reference import fragmentation_note, reference_for
-
         ref = reference_for(fingerprint=self.tracker_fingerprint)
         return {"note": fragmentation_note(self.tracker_fingerprint),
                 "fingerprint": self.tracker_fingerprint,

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from openlfr.errors import ConfigError
+from openlfr.evaluation.tracking.reference import fragmentation_note
 from openlfr.metrics import Proportion
 from openlfr.reports._format import as_utc, describe, fmt_dt, fmt_int, fmt_one_in, fmt_pct, iso
 from openlfr.reports.deployment import OUTCOMES, RATE_MEANINGS, DeploymentFigures, RateCounts
@@ -97,8 +98,6 @@ class TransparencyFigures:
 
     def tracks_per_person(self, kind: str) -> str:
         """The measured fragmentation behind the totals' "1 in N tracks"."""
-        from openlfr.evaluation.tracking.reference import fragmentation_note
-
         settings = {f.tracker_fingerprint for f in self.of_kind(kind)}
         if len(settings) > 1:
             return ("the deployments ran with different tracker settings: see each "

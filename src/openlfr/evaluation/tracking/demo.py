@@ -12,18 +12,28 @@ gives 29 people in about 46 appearances; the spectators are real faces that the 
 detector finds and tracks, so they are in the truth.)
 
 A face shorter than :data:`MIN_DEMO_FACE_PX` is not scored (an ignore region: tracks on it
-are not counted either). A face is one appearance per segment of the pass in which it is visible (at least half of
-its box in the frame): the team and the Spurs photos are filmed twice, so their people
-appear twice, and a new segment is a cut where the pipeline ends every track. A perfect
-tracker makes exactly :attr:`Clip.appearances` tracks on this clip.
+are not counted either). A face is one appearance per segment of the pass in which it is
+visible (at least half of its box in the frame): the team and the Spurs photos are filmed
+twice, so their people appear twice, and a new segment is a cut where the pipeline ends
+every track. A perfect tracker makes exactly :attr:`Clip.appearances` tracks on this clip.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
+from openlfr.demoscene import (
+    DEMO_PASS,
+    FPS,
+    FRAME_SIZE,
+    demo_photos,
+    pan_windows,
+    render_window,
+)
 from openlfr.evaluation.tracking.synth import IN_VIEW
 from openlfr.evaluation.tracking.truth import Clip, FrameTruth
+from openlfr.vision.detectors import ScrfdConfig, build_detector
 
 __all__ = ["demo_clip", "still_faces", "MIN_DEMO_FACE_PX"]
 
@@ -49,10 +59,6 @@ def _inside(boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def still_faces(photo: np.ndarray, detector=None) -> np.ndarray:  # type: ignore[no-untyped-def]
     """Face boxes (n, 4) in a still, found on the still enlarged twice (SCRFD at up to
     4096 px unless another ``detector`` is given)."""
-    import cv2
-
-    from openlfr.vision.detectors import ScrfdConfig, build_detector
-
     detector = detector or build_detector(ScrfdConfig(max_size=4096))
     big = cv2.resize(photo, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
     return detector.detect(big).boxes.astype(np.float64) / 2.0
@@ -63,10 +69,6 @@ def demo_clip(*, render: bool = True, detector=None,  # type: ignore[no-untyped-
     """The demo pass (600 frames at 15 fps) with its truth (``render=False``: truth only;
     ``detector``: what finds the faces in the stills, see :func:`still_faces`; faces
     shorter than ``min_face_px`` in the frame are not scored)."""
-    from openlfr.demoscene import DEMO_PASS, FPS, FRAME_SIZE, demo_photos, pan_windows, \
-        render_window
-    from openlfr.vision.detectors import ScrfdConfig, build_detector
-
     photos = demo_photos()
     detector = detector or build_detector(ScrfdConfig(max_size=4096))
     stills = {name: still_faces(photo, detector) for name, photo in photos.items()}

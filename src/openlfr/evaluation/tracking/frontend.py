@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from openlfr.faces import Faces
+from openlfr.vision.align import align
 
 __all__ = ["EngineFrontEnd"]
 
@@ -55,8 +56,6 @@ class EngineFrontEnd:
 
     def _reassociate(self, tracker: Any, image: np.ndarray, faces: Faces, index: int
                      ) -> Faces:
-        from openlfr.vision.align import align
-
         crops = align(image, faces.landmarks)
         faces = self.engine.quality.assess(image, faces, crops=crops)
         eligible = self.engine.quality.passes(faces)

@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from openlfr.pipeline.tracker import make_tracker
+
 __all__ = ["ReferenceFragmentation", "REFERENCE_PATH", "tracker_fingerprint",
            "load_reference", "reference_for", "fragmentation_note", "record_reference"]
 
@@ -49,8 +51,6 @@ class ReferenceFragmentation:
 
 
 def _config(config: Any = None) -> Any:
-    from openlfr.pipeline.tracker import make_tracker
-
     if config is None or isinstance(config, dict):
         return make_tracker(config).config
     return config

