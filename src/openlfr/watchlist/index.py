@@ -1,10 +1,23 @@
 """Watchlist search: top-k cosine similarity of probe embeddings against enrolled templates.
 
-Templates are L2-normalised, so cosine similarity is an inner product. Small watchlists
-are searched exactly with one numpy matrix product; from :data:`FAISS_MIN_TEMPLATES`
-templates on, a FAISS ``IndexFlatIP`` does the same exact search with its own blocked top-k
-(no full score matrix held in memory, faster selection). Both give the same results;
-the threshold only changes speed and memory, never the answer.
+Templates are L2-normalised, so cosine similarity is an inner product. The index holds the
+templates **once**: a float32 array for the exact backends, the inverted lists of the FAISS
+index for ``ivf``. Every score is computed from those stored values in full: the only
+approximation anywhere is which templates ``ivf`` reads, never a score.
+
+Backends, by template count (``backend="auto"``):
+
+- ``numpy`` below :data:`FAISS_MIN_TEMPLATES`: matrix products in blocks (FAISS's thread
+  start-up costs more than the whole search).
+- ``faiss`` up to :data:`EXACT_MAX_TEMPLATES`: exact search with FAISS's blocked top-k
+  (``faiss.knn`` reads the array in place: no second copy).
+- ``ivf`` above: a FAISS inverted file (``IndexIVFScalarQuantizer``, float16 codes: half the
+  memory of float32, or ``IndexIVFFlat`` for ``storage="fp32"``). Spherical k-means puts the
+  templates into about sqrt(n) clusters; a probe reads the ``nprobe`` clusters whose centres
+  are nearest and scores every template in them exactly (full inner products on the stored
+  vectors, so there is nothing to re-rank: the candidates' scores are final). Its recall@1
+  against exact search is measured on LFW embeddings and augmented LFW probes
+  (``benchmarks/bench_index.py``, docs/inference.md); float16 moves a cosine by < 1e-3.
 
 A subject may have several templates (several enrolment images): results are per
 **subject**, its score the best over its templates.
@@ -17,7 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Match", "WatchlistIndex", "FAISS_MIN_TEMPLATES"]
+__all__ = ["Match", "WatchlistIndex", "AnnParams", "FAISS_MIN_TEMPLATES",
+           "EXACT_MAX_TEMPLATES"]
 
 #: Template count from which FAISS is used. Measured on the 2-core development machine
 #: (512-d, 2 queries, busy machine): 100 templates numpy 0.04 ms vs FAISS 8 ms (FAISS's
@@ -25,6 +39,28 @@ __all__ = ["Match", "WatchlistIndex", "FAISS_MIN_TEMPLATES"]
 #: 100,000 (4 queries): 164 vs 76 ms. Numbers are noisy under load; the crossover lies
 #: between a few hundred and a couple of thousand templates.
 FAISS_MIN_TEMPLATES = 2_000
+#: Largest template count searched exactly by default. Exact search reads every template
+#: for every probe: ~1.3 ms per 1,000 float32 templates a probe on the busy 2-core machine
+#: (memory bound), so 50,000 is ~65 ms, the per-probe budget this default keeps (a new
+#: track's probe every few frames at 25 fps on 2 cores). Above it, ``ivf``: see
+#: docs/inference.md for the measured time, memory and recall at 10k, 100k and 1M.
+EXACT_MAX_TEMPLATES = 50_000
+_BLOCK = 32_768  # rows scored at a time by the numpy path (bounds the score matrix)
+
+
+@dataclass(frozen=True)
+class AnnParams:
+    """The ``ivf`` backend's knobs (trade-offs in docs/inference.md)."""
+
+    nlist: int | None = None  # clusters; None: about sqrt(n), 16..4096
+    nprobe: int = 32          # clusters read per probe: more is slower and closer to exact
+    train_size: int = 32_768  # templates sampled to train the k-means
+    niter: int = 10           # k-means iterations
+    seed: int = 0
+
+    def lists_for(self, n: int) -> int:
+        want = self.nlist or int(np.clip(round(np.sqrt(n)), 16, 4096))
+        return max(1, min(want, n // 39, max(self.train_size, 39) // 39))  # FAISS: 39/centre
 
 
 @dataclass(frozen=True)
@@ -36,18 +72,31 @@ class Match:
     image_ref: str | None = None
 
 
+def _topk_sorted(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k columns of each row of ``scores``, descending (ties: lower column first)."""
+    if k < scores.shape[1]:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    else:
+        part = np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
+    ps = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -ps), axis=1)
+    return np.take_along_axis(ps, order, axis=1), np.take_along_axis(part, order, axis=1)
+
+
 class WatchlistIndex:
-    """Exact top-k cosine search over templates (rows of ``embeddings``).
+    """Top-k cosine search over templates (rows of ``embeddings``).
 
     subject_ids[i], labels[i] (and optionally categories[i], image_refs[i]) describe
-    template row i. Rows of the same subject may repeat.
+    template row i. Rows of the same subject may repeat. ``backend``: auto | numpy | faiss |
+    ivf; ``storage``: auto | fp32 | fp16.
     """
 
     def __init__(self, subject_ids: Sequence[str], labels: Sequence[str],
                  embeddings: np.ndarray, *, categories: Sequence[str | None] | None = None,
                  image_refs: Sequence[str | None] | None = None,
-                 backend: str = "auto") -> None:
-        emb = np.asarray(embeddings, dtype=np.float32)
+                 backend: str = "auto", storage: str = "auto",
+                 ann: AnnParams | None = None) -> None:
+        emb = np.asarray(embeddings)
         if emb.ndim != 2:
             raise ValueError(f"embeddings: expected shape (n, D), got {emb.shape}")
         n = emb.shape[0]
@@ -56,44 +105,89 @@ class WatchlistIndex:
             if seq is not None and len(seq) != n:
                 raise ValueError(f"{name}: expected {n} entries (one per template), "
                                  f"got {len(seq)}")
-        if n and not np.isfinite(emb).all():
+        if backend == "auto":
+            backend = ("numpy" if n < FAISS_MIN_TEMPLATES else
+                       "faiss" if n <= EXACT_MAX_TEMPLATES else "ivf")
+        if backend not in ("numpy", "faiss", "ivf"):
+            raise ValueError(f"backend: expected 'auto', 'numpy', 'faiss' or 'ivf', "
+                             f"got {backend!r}")
+        if storage == "auto":
+            storage = "fp16" if backend == "ivf" else "fp32"
+        if storage not in ("fp32", "fp16"):
+            raise ValueError(f"storage: expected 'auto', 'fp32' or 'fp16', got {storage!r}")
+        if storage == "fp16" and backend != "ivf":
+            raise ValueError("storage fp16 is for backend ivf (the exact backends read float32)")
+        self.backend, self.storage = backend, storage
+        self.ann = ann or AnnParams()
+        self._subject_table(subject_ids, labels, categories, image_refs)
+        self._ivf = None
+        self.store: np.ndarray | None = None  # the exact backends' one copy
+        if backend == "ivf":
+            self._n, self._d = emb.shape
+            self._ivf = self._build_ivf(emb) if n else None
+        else:
+            self.store = np.empty(emb.shape, dtype=np.float32)
+            for i in range(0, n, _BLOCK):  # no float32 temporary of the whole array
+                self.store[i:i + _BLOCK] = self._unit(emb[i:i + _BLOCK])
+
+    @staticmethod
+    def _unit(block: np.ndarray) -> np.ndarray:
+        block = block.astype(np.float32, copy=False)
+        if not np.isfinite(block).all():
             raise ValueError("embeddings: templates must be finite")
-        norms = np.linalg.norm(emb, axis=1, keepdims=True)
-        if n and (norms < 1e-6).any():
+        norms = np.linalg.norm(block, axis=1, keepdims=True)
+        if (norms < 1e-6).any():
             raise ValueError("embeddings: zero-length template")
-        emb = emb / np.where(norms > 0, norms, 1)
-        self.embeddings = np.ascontiguousarray(emb)
-        self.template_subjects = [str(s) for s in subject_ids]
-        # subject table
+        return block / norms
+
+    def _build_ivf(self, emb: np.ndarray):  # -> faiss.IndexIVF
+        import faiss
+
+        n, d = emb.shape
+        a = self.ann
+        nlist = a.lists_for(n)
+        self._quantizer = faiss.IndexFlatIP(d)  # the IVF index points at it: keep it alive
+        if self.storage == "fp16":
+            ivf = faiss.IndexIVFScalarQuantizer(self._quantizer, d, nlist,
+                                                faiss.ScalarQuantizer.QT_fp16,
+                                                faiss.METRIC_INNER_PRODUCT)
+        else:
+            ivf = faiss.IndexIVFFlat(self._quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf.cp.spherical = True
+        ivf.cp.niter = a.niter
+        ivf.cp.seed = a.seed
+        ivf.cp.max_points_per_centroid = max(256, a.train_size)
+        rng = np.random.default_rng(a.seed)
+        sample = np.sort(rng.choice(n, size=min(n, a.train_size), replace=False))
+        ivf.train(self._unit(emb[sample]))
+        for i in range(0, n, _BLOCK):  # ids are the input rows
+            ivf.add(self._unit(emb[i:i + _BLOCK]))
+        ivf.nprobe = min(a.nprobe, nlist)
+        return ivf
+
+    def _subject_table(self, subject_ids: Sequence[str], labels: Sequence[str],
+                       categories: Sequence[str | None] | None,
+                       image_refs: Sequence[str | None] | None) -> None:
         self._subjects: list[str] = []
-        pos: dict[str, int] = {}
-        rows = np.empty(n, dtype=np.int64)
         self._labels: list[str] = []
         self._categories: list[str | None] = []
         self._image_refs: list[str | None] = []
-        for i, s in enumerate(self.template_subjects):
-            if s not in pos:
-                pos[s] = len(self._subjects)
+        pos: dict[str, int] = {}
+        rows = np.empty(len(subject_ids), dtype=np.int64)
+        for i, s in enumerate(subject_ids):
+            s = str(s)
+            p = pos.get(s)
+            if p is None:
+                p = pos[s] = len(self._subjects)
                 self._subjects.append(s)
                 self._labels.append(str(labels[i]))
                 self._categories.append(None if categories is None else categories[i])
                 self._image_refs.append(None if image_refs is None else image_refs[i])
-            rows[i] = pos[s]
+            rows[i] = p
+        self._position = pos
         self._row_subject = rows
         # templates of the most-enrolled subject: how many rows a top-k search must take
-        self._per_subject = int(np.bincount(rows).max()) if n else 1
-        if backend == "auto":
-            backend = "faiss" if n >= FAISS_MIN_TEMPLATES else "numpy"
-        if backend not in ("numpy", "faiss"):
-            raise ValueError(f"backend: expected 'auto', 'numpy' or 'faiss', got {backend!r}")
-        self.backend = backend
-        self._faiss = None
-        if backend == "faiss" and n:
-            import faiss
-
-            index = faiss.IndexFlatIP(emb.shape[1])
-            index.add(self.embeddings)
-            self._faiss = index
+        self._per_subject = int(np.bincount(rows).max()) if len(rows) else 1
 
     # -- size ------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -102,18 +196,45 @@ class WatchlistIndex:
 
     @property
     def n_templates(self) -> int:
-        return int(self.embeddings.shape[0])
+        return int(self.store.shape[0]) if self.store is not None else self._n
 
     @property
     def dim(self) -> int:
-        return int(self.embeddings.shape[1])
+        return int(self.store.shape[1]) if self.store is not None else self._d
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        """The templates as float32 unit rows, in input order (the stored array itself for
+        the exact backends; decoded from the inverted lists for ivf)."""
+        if self.store is not None:
+            return self.store
+        if self._ivf is None:
+            return np.zeros((0, self._d), np.float32)
+        self._ivf.make_direct_map()
+        return self._ivf.reconstruct_n(0, self._n)
+
+    @property
+    def template_subjects(self) -> list[str]:
+        """The subject id of each template, in input order."""
+        return [self._subjects[p] for p in self._row_subject]
 
     @property
     def subject_ids(self) -> list[str]:
         return list(self._subjects)
 
     def label(self, subject_id: str) -> str:
-        return self._labels[self._subjects.index(subject_id)]
+        return self._labels[self._position[subject_id]]
+
+    def memory_bytes(self) -> dict[str, int]:
+        """Bytes held per part: the templates (array, or the ivf codes and their ids), the
+        row -> subject table, and the ivf cluster centres. Python strings are not counted."""
+        out = {"rows": int(self._row_subject.nbytes)}
+        if self.store is not None:
+            out["templates"] = int(self.store.nbytes)
+        elif self._ivf is not None:
+            out["templates"] = int(self._n * (self._ivf.code_size + 8))  # code + id
+            out["centres"] = int(self._ivf.nlist * self._d * 4)
+        return out
 
     # -- search ----------------------------------------------------------------------------
     def search_arrays(self, queries: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
@@ -134,13 +255,7 @@ class WatchlistIndex:
         if nq == 0 or self.n_templates == 0:
             return out_s, out_i
         norms = np.linalg.norm(q, axis=1, keepdims=True)
-        q = q / np.where(norms > 0, norms, 1)
-        if self._per_subject == 1:
-            kk = min(k, self.n_templates)
-            s, rows = self._top_rows(q, kk)
-            out_s[:, :kk] = s
-            out_i[:, :kk] = self._row_subject[rows]
-            return out_s, out_i
+        q = np.ascontiguousarray(q / np.where(norms > 0, norms, 1))
         # several templates per subject: take enough rows, keep the best row per subject
         kk = min(self.n_templates, k * self._per_subject)
         s, rows = self._top_rows(q, kk)
@@ -148,6 +263,8 @@ class WatchlistIndex:
             seen: set[int] = set()
             j = 0
             for score, row in zip(s[r], rows[r], strict=True):
+                if row < 0:
+                    break
                 subj = int(self._row_subject[row])
                 if subj in seen:
                     continue
@@ -159,18 +276,30 @@ class WatchlistIndex:
         return out_s, out_i
 
     def _top_rows(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if self._faiss is not None:
-            s, rows = self._faiss.search(np.ascontiguousarray(q), k)
+        """Top-k template rows per query, descending; rows -1 past the end."""
+        if self._ivf is not None:
+            s, rows = self._ivf.search(q, k)
             return s.astype(np.float32), rows.astype(np.int64)
-        scores = q @ self.embeddings.T
-        if k < scores.shape[1]:
-            part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        else:
-            part = np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
-        ps = np.take_along_axis(scores, part, axis=1)
-        order = np.argsort(-ps, axis=1, kind="stable")
-        return (np.take_along_axis(ps, order, axis=1),
-                np.take_along_axis(part, order, axis=1))
+        if self.backend == "faiss":
+            import faiss
+
+            s, rows = faiss.knn(q, self.store, k, faiss.METRIC_INNER_PRODUCT)
+            return s.astype(np.float32), rows.astype(np.int64)
+        return self._exact_rows(q, k)
+
+    def _exact_rows(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """numpy: score block by block, merging each block's top-k."""
+        assert self.store is not None
+        best_s = np.full((len(q), 0), -np.inf, np.float32)
+        best_r = np.zeros((len(q), 0), np.int64)
+        for i in range(0, self.n_templates, _BLOCK):
+            block = self.store[i:i + _BLOCK]
+            s, cols = _topk_sorted(q @ block.T, min(k, len(block)))
+            both_s = np.concatenate([best_s, s], axis=1)
+            both_r = np.concatenate([best_r, cols + i], axis=1)
+            top_s, pick = _topk_sorted(both_s, min(k, both_s.shape[1]))
+            best_s, best_r = top_s, np.take_along_axis(both_r, pick, axis=1)
+        return best_s, best_r
 
     def search(self, queries: np.ndarray, k: int = 5) -> list[list[Match]]:
         """Top-k :class:`Match` per query, best first."""
