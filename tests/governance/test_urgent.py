@@ -15,8 +15,7 @@ from openlfr.governance import alerts as A
 from openlfr.governance import audit
 from openlfr.governance import deployments as D
 from openlfr.governance import watchlist as W
-from openlfr.governance.schemas import ExternalAuthorisationIn
-from openlfr.governance.urgent import lapse_overdue, record_external
+from openlfr.governance.urgent import ExternalAuthorisationIn, lapse_overdue, record_external
 from openlfr.store.models import (
     Adjudication,
     Alert,

@@ -68,8 +68,8 @@ def _decision(deployment_id: int, authority: str, reference: str, date: str,
               scope: str | None, as_user: str | None, as_json: bool, granted: bool) -> None:
     from pydantic import ValidationError
 
-    from openlfr.governance.schemas import DeploymentPublic, ExternalAuthorisationIn
-    from openlfr.governance.urgent import record_external
+    from openlfr.governance.schemas import DeploymentPublic
+    from openlfr.governance.urgent import ExternalAuthorisationIn, record_external
 
     now = _now()
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,8 +27,8 @@ from openlfr.store.models import (
     Subject,
 )
 
-__all__ = ["Assessment", "deployment_facts", "assess", "require_rules", "overrides_record",
-           "flip_of", "installation_profile"]
+__all__ = ["Assessment", "AssessmentPublic", "deployment_facts", "assess", "require_rules",
+           "overrides_record", "flip_of", "installation_profile"]
 
 
 def flip_of(embedder_key: str) -> bool:
@@ -104,6 +105,32 @@ def deployment_facts(session: Session, dep: Deployment) -> P.DeploymentFacts:
         audit_retention_days=getattr(policy, "audit_days", None),
         overrides={k: P.Override(v["value"], v["reason"])
                    for k, v in (dep.profile_overrides or {}).items()})
+
+
+class UnmetRulePublic(BaseModel):
+    rule: str
+    message: str
+    source: str
+
+
+class RuleWarningPublic(BaseModel):
+    rule: str
+    message: str
+
+
+class AssessmentPublic(BaseModel):
+    """A deployment against its rule profile (openlfr.governance.facts.Assessment)."""
+
+    profile: str
+    profile_version: str
+    snapshot_size: int | None
+    threshold: float
+    predicted_fpir: float | None = Field(description="Expected false alert rate per face "
+                                         "at the threshold for this snapshot's size.")
+    fpir_note: str | None
+    bias_evaluation_id: int | None
+    unmet: list[UnmetRulePublic]
+    warnings: list[RuleWarningPublic]
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,7 @@ from openlfr.urls import redact_url  # re-exported: the one definition is in the
 __all__ = ["UserCreate", "UserPublic", "TokenPublic", "CameraSpec", "CameraPublic",
            "DeploymentCreate", "DeploymentUpdate", "DeploymentPublic", "SubjectCreate",
            "SubjectPublic", "SnapshotPublic", "AlertPublic", "AdjudicationPublic",
-           "CountersPublic", "RuleOverrideIn", "ExternalAuthorisationIn", "AssessmentPublic",
-           "redact_url",
+           "CountersPublic", "RuleOverrideIn", "redact_url",
            "no_nul", "sane_year", "MIN_YEAR", "MAX_YEAR"]
 
 #: Years a deployment window, an expiry or a review date may fall in (a year-25 window broke
@@ -144,42 +143,6 @@ class RuleOverrideIn(_Strict):
 
     value: float = Field(ge=0, le=1e9)
     reason: Text
-
-
-class ExternalAuthorisationIn(_Strict):
-    """The decision of the judicial or independent administrative authority (AI Act
-    Art. 5(3)); a refusal may leave the scope out."""
-
-    authority: ShortText
-    reference: ShortText
-    date: AwareDatetime
-    scope: Text | None = None
-
-
-class UnmetRulePublic(BaseModel):
-    rule: str
-    message: str
-    source: str
-
-
-class RuleWarningPublic(BaseModel):
-    rule: str
-    message: str
-
-
-class AssessmentPublic(BaseModel):
-    """A deployment against its rule profile (openlfr.governance.facts.Assessment)."""
-
-    profile: str
-    profile_version: str
-    snapshot_size: int | None
-    threshold: float
-    predicted_fpir: float | None = Field(description="Expected false alert rate per face "
-                                         "at the threshold for this snapshot's size.")
-    fpir_note: str | None
-    bias_evaluation_id: int | None
-    unmet: list[UnmetRulePublic]
-    warnings: list[RuleWarningPublic]
 
 
 class _ProfileFields(_Strict):

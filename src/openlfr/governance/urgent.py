@@ -21,14 +21,24 @@ from openlfr.errors import StateError
 from openlfr.governance import audit
 from openlfr.governance.auth import Action, require
 from openlfr.governance.deployments import _end, check_transition, get_deployment
-from openlfr.governance.schemas import ExternalAuthorisationIn
+from openlfr.governance.schemas import AwareDatetime, ShortText, Text, _Strict
 from openlfr.store.models import Alert, Deployment, DeploymentStatus, Snapshot, User
 from openlfr.store.types import as_utc
 
-__all__ = ["record_external", "lapse_overdue", "stop_and_purge"]
+__all__ = ["ExternalAuthorisationIn", "record_external", "lapse_overdue", "stop_and_purge"]
 
 S = DeploymentStatus
 _OPEN = (S.DRAFT, S.AUTHORISED, S.ACTIVE)
+
+
+class ExternalAuthorisationIn(_Strict):
+    """The decision of the judicial or independent administrative authority (AI Act
+    Art. 5(3)); a refusal may leave the scope out."""
+
+    authority: ShortText
+    reference: ShortText
+    date: AwareDatetime
+    scope: Text | None = None
 
 
 def stop_and_purge(session: Session, dep: Deployment, actor: str, now: datetime,

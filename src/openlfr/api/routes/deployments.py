@@ -40,8 +40,8 @@ from openlfr.api.schemas import (
 )
 from openlfr.governance import deployments as svc
 from openlfr.governance import urgent
-from openlfr.governance.facts import assess
-from openlfr.governance.schemas import AssessmentPublic, ExternalAuthorisationIn
+from openlfr.governance.facts import AssessmentPublic, assess
+from openlfr.governance.urgent import ExternalAuthorisationIn
 from openlfr.metrics import Proportion
 from openlfr.store.models import Alert, AlertStatus, Deployment, DeploymentStatus
 
