@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_vision.py            # table
     .venv/bin/python benchmarks/bench_vision.py --json     # one JSON object on stdout
+    .venv/bin/python benchmarks/bench_vision.py --preprocess --clip 60   # the 1080p floor
 
 Detection: ms per frame at 640x360, 640x480, 1280x720 and 1920x1080 for each detector, both
 with the default ``max_size`` 640 (frames scaled down to 640 on the long side, as the
@@ -95,6 +96,25 @@ def _clip_frames(limit: int) -> list[np.ndarray]:
         frames.append(frame)
     cap.release()
     return frames
+
+
+def _floor(args: argparse.Namespace) -> dict[str, object]:
+    """The per-frame floor figures of issue 10 (see benchmarks/vision_floor.py)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import vision_floor
+
+    from openlfr.settings import shared_data_dir
+    from openlfr.vision.detectors import ScrfdConfig, ScrfdDetector, YunetDetector
+    from openlfr.vision.runtime import RuntimeConfig
+
+    shared = shared_data_dir()
+    if shared is None:
+        return {"skipped": "no shared data (../shared/data)"}
+    scrfd = ScrfdDetector(ScrfdConfig(runtime=RuntimeConfig(intra_op_threads=args.threads)))
+    out = vision_floor.run(scrfd, YunetDetector(), shared, clip_frames=max(args.clip, 20),
+                           repeat=max(1, args.repeat // 5))
+    out["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+    return out
 
 
 def _frame_costs(kind: str, threads: int, repeat: int, clip: int) -> dict[str, float]:
@@ -203,10 +223,16 @@ def main() -> None:
                     help="skip the naive reference (square 640x640 input, default sessions)")
     ap.add_argument("--clip", type=int, default=25,
                     help="crowd-clip frames for the naive vs OpenLFR frames/s (0: skip)")
+    ap.add_argument("--preprocess", action="store_true",
+                    help="only the 1080p floor (benchmarks/vision_floor.py): detector "
+                         "preprocessing before/after, same faces found, decode, scene cut")
     ap.add_argument("--frame-costs", choices=["naive", "ours"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.frame_costs:
         print(json.dumps(_frame_costs(args.frame_costs, args.threads, args.repeat, args.clip)))
+        return
+    if args.preprocess:
+        print(json.dumps(_floor(args), indent=None if args.json else 1))
         return
 
     from openlfr.vision.align import align

@@ -214,6 +214,11 @@ class WatchlistIndex:
         return self._ivf.reconstruct_n(0, self._n)
 
     @property
+    def ivf_lists(self) -> int:
+        """Clusters of the ivf backend (0 for the exact ones)."""
+        return int(self._ivf.nlist) if self._ivf is not None else 0
+
+    @property
     def template_subjects(self) -> list[str]:
         """The subject id of each template, in input order."""
         return [self._subjects[p] for p in self._row_subject]
