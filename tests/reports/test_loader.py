@@ -137,6 +137,29 @@ def test_loader_gives_the_deployment_figures(session: Session) -> None:
     assert figures_json(f)["alerts"]["total"] == 6
 
 
+def test_the_report_marks_urgent_use_and_the_external_decision(session: Session) -> None:
+    dep_id = _populate(session)
+    from openlfr.reports.deployment import load_deployment_figures
+    from openlfr.store.models import Deployment
+
+    f = load_deployment_figures(session, dep_id)
+    assert f.extra["rule_profile"].startswith("custom") and "urgent_use" not in f.extra
+    dep = session.get(Deployment, dep_id)
+    dep.urgent, dep.urgent_reason = True, "imminent threat to life"
+    dep.urgent_deadline = T0 + timedelta(hours=25)
+    dep.external_authority, dep.external_decision = "Magistrates' court", "refused"
+    dep.urgent_purged_at = T0 + timedelta(hours=3)
+    session.flush()
+    f = load_deployment_figures(session, dep_id)
+    urgent = f.extra["urgent_use"]
+    assert urgent.startswith("yes: imminent threat to life")
+    assert "due by 2025-06-03 10:00 UTC" in urgent and "deleted on 2025-06-02 12:00" in urgent
+    assert f.extra["external_authorisation"].startswith("refused (Magistrates' court")
+    html = render_html(f)
+    assert "Urgent use" in html and "External authorisation" in html
+    assert figures_json(f)["deployment"]["details"]["urgent_use"] == urgent
+
+
 def test_counts_survive_the_snapshot_and_alert_purge(session: Session) -> None:
     """After retention deletes the snapshot and the alert records, the counts remain."""
     dep_id = _populate(session)

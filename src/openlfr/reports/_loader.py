@@ -28,6 +28,8 @@ from openlfr.reports.deployment import AlertPoint, DeploymentFigures
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from openlfr.store.models import Deployment
+
 __all__ = ["load_deployment_figures", "deployment_ids_in_period", "open_session"]
 
 def _deployment_id(deployment_id: object) -> int:
@@ -93,6 +95,11 @@ def load_deployment_figures(session: Session, deployment_id: object) -> Deployme
         "two_person_verification": "yes" if dep.two_person_verification else "no",
         "snapshot_hash": dep.snapshot_hash or "-",
     }
+    extra["rule_profile"] = " ".join(filter(None, (dep.profile, dep.profile_version)))
+    if dep.external_authority or dep.external_decision:
+        extra["external_authorisation"] = _external(dep)
+    if dep.urgent:
+        extra["urgent_use"] = _urgent(dep)
     if dep.end_reason:
         extra["end_reason"] = dep.end_reason
     return DeploymentFigures(
@@ -107,6 +114,25 @@ def load_deployment_figures(session: Session, deployment_id: object) -> Deployme
         disputed=disputed, timeline=timeline,
         state=getattr(dep.status, "value", str(dep.status)),
         started_at=dep.started_at, ended_at=dep.ended_at, extra=extra)
+
+
+def _external(dep: Deployment) -> str:
+    """Who authorised (or refused) the use outside the force, and the reference."""
+    who = ", ".join(filter(None, (dep.external_authority, dep.external_reference))) or "-"
+    decision = dep.external_decision or "not yet decided"
+    when = f" on {dep.external_date:%Y-%m-%d}" if dep.external_date else ""
+    return f"{decision}{when} ({who})"
+
+
+def _urgent(dep: Deployment) -> str:
+    """Urgent use marked in the report: why, the deadline, and what became of it."""
+    out = f"yes: {dep.urgent_reason or 'no reason recorded'}"
+    if dep.urgent_deadline:
+        out += f"; external authorisation due by {dep.urgent_deadline:%Y-%m-%d %H:%M} UTC"
+    if dep.urgent_purged_at:
+        out += (f"; refused or lapsed: alerts and probe images deleted on "
+                f"{dep.urgent_purged_at:%Y-%m-%d %H:%M} UTC (counters and audit kept)")
+    return out
 
 
 def deployment_ids_in_period(session: Session, start: datetime, end: datetime) -> list[int]:

@@ -72,6 +72,9 @@ EXTRA_LABELS = {
     "two_person_verification": "Two-person verification",
     "snapshot_hash": "Watchlist snapshot hash (SHA-256)",
     "end_reason": "End reason",
+    "rule_profile": "Rule profile",
+    "external_authorisation": "External authorisation",
+    "urgent_use": "Urgent use",
 }
 
 
