@@ -108,3 +108,17 @@ def test_outcome_bars_per_deployment_then_per_month() -> None:
     labels, counts, unit = _bars(TransparencyFigures(T0, T0 + timedelta(days=60), many))
     assert unit == "month" and labels == ["2025-03", "2025-04"]
     assert [c["confirmed"] for c in counts] == [3 * 31, 3 * (MAX_BARS + 1 - 31)]
+
+
+def test_urgent_use_is_marked() -> None:
+    urgent = make_figures(deployment_id="20", extra={"urgent_use": "yes: threat to life"})
+    r = TransparencyFigures(T0 - timedelta(days=1), T0 + timedelta(days=30),
+                            (urgent, make_figures()))
+    rows = {d["id"]: d for d in transparency_json(r)["deployments"]}
+    assert rows["20"]["urgent_use"] == "yes: threat to life" and rows["17"]["urgent_use"] is None
+    html = render_html(r)
+    assert check_html(html) == [] and html.count(">urgent use</strong>") == 1
+    if shutil.which("pdftotext") is not None:
+        text = subprocess.run(["pdftotext", "-", "-"], input=render_pdf(r), capture_output=True,
+                              check=True, timeout=60).stdout.decode()
+        assert "[urgent use]" in text

@@ -118,6 +118,7 @@ def _row(f: DeploymentFigures) -> dict[str, Any]:
         "tracks": f.tracks, "alerts": f.alert_count, **f.outcome_counts,
         "false_alert_rate": _rate_dict(f.false_alert_rate),
         "alert_precision": f.alert_precision.as_dict(),
+        "urgent_use": f.extra.get("urgent_use"),
     }
 
 
@@ -311,7 +312,9 @@ def render_pdf(report: TransparencyFigures, generated_at: datetime | None = None
               Paragraph("Deployments", st["h2"])]
     head = ["Deployment", "Kind", "Place", "When (UTC)", "Watchlist", "Tracks", "Alerts",
             "Conf.", "Rej.", "Not eng.", "Disp.", "Pend.", "False alert rate", "Precision"]
-    body = [[Paragraph(e(f"{r['f'].name} ({r['f'].deployment_id})"), st["cell"]), r["f"].kind,
+    body = [[Paragraph(e(f"{r['f'].name} ({r['f'].deployment_id})"
+                           + (" [urgent use]" if "urgent_use" in r["f"].extra else "")),
+                         st["cell"]), r["f"].kind,
              Paragraph(e(r["f"].place), st["cell"]), Paragraph(e(r["when"]), st["cell"]),
              *r["cells"], r["far"], r["precision"]] for r in ctx["rows"]]
     if not body:
