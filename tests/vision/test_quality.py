@@ -98,3 +98,34 @@ def test_config_refuses_unknown_keys() -> None:
 
     with pytest.raises(ValidationError):
         QualityConfig(min_face=30)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("cfg", [
+    QualityConfig(),
+    QualityConfig(min_face_px=48, min_frontality=0.6),
+    QualityConfig(min_quality=0.5, min_score=0.0),
+    QualityConfig(min_face_px=10_000),  # nobody passes: nothing is aligned
+])
+def test_gating_before_alignment_passes_the_same_faces(scrfd, players: np.ndarray,
+                                                       cfg: QualityConfig) -> None:
+    from openlfr.vision.align import align
+
+    faces = scrfd.detect(players, min_score=0.3)
+    qa = QualityAssessor(cfg)
+    full = qa.assess(players, faces)
+    gated, crops = qa.assess_gated(players, faces)
+    np.testing.assert_array_equal(qa.passes(gated), qa.passes(full))
+    ok = qa.may_pass(faces)
+    assert (qa.passes(full) <= ok).all()  # may_pass never drops a face that passes
+    np.testing.assert_array_equal(crops[ok], align(players, faces.landmarks[ok]))
+    assert not crops[~ok].any() and np.isnan(gated.quality_parts["sharpness"][~ok]).all()
+    np.testing.assert_allclose(gated.quality[ok], full.quality[ok], rtol=1e-6)
+    assert (gated.quality[~ok] == 0).all()
+    for part in ("size", "frontality", "detector"):
+        np.testing.assert_array_equal(gated.quality_parts[part], full.quality_parts[part])
+
+
+def test_gating_before_alignment_with_no_faces() -> None:
+    gated, crops = QualityAssessor().assess_gated(np.zeros((10, 10, 3), np.uint8),
+                                                  Faces.empty())
+    assert crops.shape == (0, 112, 112, 3) and gated.quality.shape == (0,)

@@ -143,9 +143,13 @@ class VisionEngine:
         faces = self.detector.detect(image)
         if len(faces) == 0:
             return self.embedder.embed(image, self.quality.assess(image, faces))
-        crops = align(image, faces.landmarks)
-        faces = self.quality.assess(image, faces, crops=crops)
-        mask = self.quality.passes(faces) if gate else np.ones(len(faces), bool)
+        if gate:  # only faces that can pass the gates are aligned
+            faces, crops = self.quality.assess_gated(image, faces)
+            mask = self.quality.passes(faces)
+        else:
+            crops = align(image, faces.landmarks)
+            faces = self.quality.assess(image, faces, crops=crops)
+            mask = np.ones(len(faces), bool)
         embed_aligned = getattr(self.embedder, "embed_aligned", None)
         if embed_aligned is not None:
             out = np.full((len(faces), self.embedder.dim), np.nan, np.float32)

@@ -23,6 +23,12 @@ Measurements (stored in ``Faces.quality_parts``, names from :data:`openlfr.faces
 The overall ``quality`` in [0, 1] is the geometric mean of four normalised scores: size
 (size/112, capped at 1), sharpness (s / (s + 100)), frontality and detector score. It ranks
 a track's faces to pick the best evidence; the gates below decide what is embedded at all.
+
+Size, frontality and the detector score come from the box, the landmarks and the score
+alone; only sharpness needs the aligned crop. :meth:`QualityAssessor.assess_gated` applies
+those three gates (and ``min_quality`` with the best sharpness possible) first and aligns
+only the faces that can still pass; the others get sharpness NaN ("not measured") and
+quality 0, and fail :meth:`~QualityAssessor.passes` exactly as they would have.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from openlfr.faces import Faces
-from openlfr.vision.align import ARCFACE_TEMPLATE, align
+from openlfr.vision.align import ARCFACE_TEMPLATE, CROP_SIZE, align
 
 __all__ = ["QualityConfig", "QualityAssessor", "frontality", "sharpness", "YAW_LIMIT",
            "PITCH_LIMIT"]
@@ -132,20 +138,56 @@ class QualityAssessor:
         """
         if crops is None:
             crops = align(image, faces.landmarks)
-        size = np.minimum(faces.widths, faces.heights).astype(np.float32)
+        size, front, score = self._cheap_parts(faces)
         sharp = sharpness(crops)
-        front, _, _ = frontality(faces.landmarks)
-        score = faces.scores.astype(np.float32)
+        return self._with_quality(faces, size, sharp, front, score)
+
+    @staticmethod
+    def _with_quality(faces: Faces, size: np.ndarray, sharp: np.ndarray, front: np.ndarray,
+                      score: np.ndarray) -> Faces:
+        """Faces with the overall quality (0 where sharpness was not measured)."""
         normalised = np.stack([
             np.clip(size / _SIZE_FULL, 0, 1),
             sharp / (sharp + _SHARPNESS_HALF),
             front,
             np.clip(score, 0, 1),
         ])
-        overall = np.exp(np.log(np.maximum(normalised, 1e-6)).mean(axis=0))
-        overall[(normalised <= 0).any(axis=0)] = 0.0
+        measured = ~np.isnan(sharp)
+        overall = np.exp(np.log(np.maximum(np.nan_to_num(normalised), 1e-6)).mean(axis=0))
+        overall[(normalised <= 0).any(axis=0) | ~measured] = 0.0
         parts = {"size": size, "sharpness": sharp, "frontality": front, "detector": score}
         return faces.with_quality(overall.astype(np.float32), parts)
+
+    def _cheap_parts(self, faces: Faces) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        size = np.minimum(faces.widths, faces.heights).astype(np.float32)
+        front, _, _ = frontality(faces.landmarks)
+        return size, front, faces.scores.astype(np.float32)
+
+    def may_pass(self, faces: Faces) -> np.ndarray:
+        """Mask of faces that pass every gate measurable without a crop (size, frontality,
+        detector score; min_quality with the sharpness term at its best, 1): only these can
+        pass :meth:`passes`, so only these need aligning."""
+        size, front, score = self._cheap_parts(faces)
+        c = self.cfg
+        bound = (np.clip(size / _SIZE_FULL, 0, 1) * front * np.clip(score, 0, 1)) ** 0.25
+        return ((size >= c.min_face_px) & (front >= c.min_frontality) & (score >= c.min_score)
+                & (bound >= c.min_quality))
+
+    def assess_gated(self, image: np.ndarray, faces: Faces) -> tuple[Faces, np.ndarray]:
+        """Like :meth:`assess`, aligning only the faces :meth:`may_pass` keeps.
+
+        Returns the assessed faces and (n, 112, 112, 3) crops: the aligned crop for those
+        faces, zeros for the rest (whose sharpness is NaN and quality 0: they fail the gates
+        without it). The pass mask is the same as ``passes(assess(image, faces))``.
+        """
+        ok = self.may_pass(faces)
+        size, front, score = self._cheap_parts(faces)
+        crops = np.zeros((len(faces), CROP_SIZE, CROP_SIZE, 3), np.uint8)
+        sharp = np.full(len(faces), np.nan, np.float32)
+        if ok.any():
+            crops[ok] = align(image, faces.landmarks[ok])
+            sharp[ok] = sharpness(crops[ok])
+        return self._with_quality(faces, size, sharp, front, score), crops
 
     def passes(self, faces: Faces) -> np.ndarray:
         """Boolean mask of faces that pass every gate. ``faces`` must be assessed."""
