@@ -175,18 +175,18 @@ def measure(size: int, gallery: np.ndarray, probes: np.ndarray, args, threshold:
     row["probes_at_or_above_threshold"] = int(alerting.sum())
     runs = []
     for storage in args.storage:
+        rss0 = _rss()
+        t = time.perf_counter()
+        ivf = WatchlistIndex(ids, ids, gallery, backend="ivf", storage=storage,
+                             ann=AnnParams(seed=args.seed))
+        build, added = time.perf_counter() - t, _rss() - rss0
         for nprobe in args.nprobe:
-            rss0 = _rss()
-            t = time.perf_counter()
-            ivf = WatchlistIndex(ids, ids, gallery, backend="ivf", storage=storage,
-                                 ann=AnnParams(nprobe=nprobe))
-            build = time.perf_counter() - t
+            ivf.set_nprobe(nprobe)
             s, i = ivf.search_arrays(probes, k=1)
             hit = i[:, 0] == truth_i[:, 0]
             run = {"storage": storage, "nprobe": nprobe, "nlist": ivf.ivf_lists,
                    "build_s": round(build, 2), "bytes": ivf.memory_bytes(),
-                   "rss_added": _rss() - rss0,
-                   "ms_per_probe": timed_probes(ivf, probes, args.timed),
+                   "rss_added": added, "ms_per_probe": timed_probes(ivf, probes, args.timed),
                    "recall_at_1": round(float(hit.mean()), 5),
                    "recall_at_1_alerting": round(float(hit[alerting].mean()), 5)
                    if alerting.any() else None,
@@ -194,7 +194,7 @@ def measure(size: int, gallery: np.ndarray, probes: np.ndarray, args, threshold:
                        np.abs(s[hit, 0] - truth_s[hit, 0]).max()), 6) if hit.any() else None}
             runs.append(run)
             log(f"{size}: ivf {run}")
-            del ivf
+        del ivf
     row["ivf"] = runs
     return row
 

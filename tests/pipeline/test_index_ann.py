@@ -96,3 +96,18 @@ def test_empty_and_tiny_ivf_and_bad_templates():
     assert [m.subject_id for m in res] == ["b", "a"]
     with pytest.raises(ValueError, match="finite"):
         WatchlistIndex(["a"], ["A"], np.full((1, 8), np.nan, np.float32), backend="ivf")
+
+
+def test_nprobe_is_a_search_time_knob():
+    rng = np.random.default_rng(4)
+    emb = _identities(rng, 60, 4)
+    ids = [str(i) for i in range(len(emb))]
+    ivf = WatchlistIndex(ids, ids, emb, backend="ivf", ann=AnnParams(nlist=6, nprobe=1))
+    ivf.set_nprobe(99)  # capped at the cluster count: every cluster, i.e. exact
+    exact = WatchlistIndex(ids, ids, emb, backend="numpy")
+    q = _identities(rng, 20, 1)
+    np.testing.assert_array_equal(ivf.search_arrays(q, 3)[1], exact.search_arrays(q, 3)[1])
+    with pytest.raises(ValueError, match="no clusters"):
+        exact.set_nprobe(4)
+    with pytest.raises(ValueError, match="nprobe"):
+        ivf.set_nprobe(0)

@@ -213,6 +213,14 @@ class WatchlistIndex:
         self._ivf.make_direct_map()
         return self._ivf.reconstruct_n(0, self._n)
 
+    def set_nprobe(self, nprobe: int) -> None:
+        """Clusters the ivf backend reads per probe from now on (a search-time knob)."""
+        if self._ivf is None:
+            raise ValueError(f"set_nprobe: the {self.backend} backend has no clusters")
+        if nprobe < 1:
+            raise ValueError(f"nprobe: expected >= 1, got {nprobe}")
+        self._ivf.nprobe = min(int(nprobe), self._ivf.nlist)
+
     @property
     def ivf_lists(self) -> int:
         """Clusters of the ivf backend (0 for the exact ones)."""
