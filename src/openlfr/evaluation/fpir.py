@@ -24,7 +24,7 @@ by :func:`impostor_distribution` (``scripts/fpir_calibration.py``: every LFW ima
 enrolment image, the lowest-numbered, of every other person). The prediction is checked
 against the measured open-set FPIR at the watchlist sizes LFW allows (docs/results/
 fpir-check-*.json, tests/evaluation/test_fpir.py): within a factor of 2 at 100, 420 and 840
-enrolled.
+enrolled, pooled over ten watchlist splits (and on the seed-0 split alone without flip).
 
 Resolution. The mean FMR is counted on a 0.0005 grid (log-linear in between) with the highest
 impostor scores kept exactly; the mixture on a 0.0025 grid where the mean FMR is <= 2%

@@ -7,7 +7,8 @@ identity not drawn counting as non-mated). The non-mated top-1 scores of all dra
 pooled; at the thresholds where the pooled FPIR meets each target (1e-2, 1e-3) the measured
 FPIR (counts, Wilson interval) is set beside the prediction
 (:meth:`~openlfr.evaluation.fpir.ImpostorDistribution.fpir`, per search) and the plain
-``1 - (1 - mean FMR)^N``, with their ratios to the measurement.
+``1 - (1 - mean FMR)^N``, with their ratios to the measurement. :func:`check_splits` pools
+the searches of several watchlist splits (seeds), :func:`lfw_splits` makes them.
 """
 
 from __future__ import annotations
@@ -20,19 +21,22 @@ import numpy as np
 import numpy.typing as npt
 
 from openlfr.evaluation.calibration import _runs
-from openlfr.evaluation.embedcache import FaceEmbedder
+from openlfr.evaluation.embedcache import EmbeddingCache, FaceEmbedder
 from openlfr.evaluation.fpir import ImpostorDistribution
-from openlfr.evaluation.lfw import read_people
+from openlfr.evaluation.lfw import read_people, watchlist_split
 from openlfr.evaluation.openset import threshold_for_fpir
-from openlfr.evaluation.protocols import watchlist_run
+from openlfr.evaluation.protocols import _searches, watchlist_run
 from openlfr.metrics import Proportion
 
-__all__ = ["SIZES", "TARGETS", "check_sizes", "worst_ratio", "pinned_subset", "subset_check",
-           "SUBSET_PEOPLE", "SUBSET_SINGLES", "SUBSET_SIZE"]
+__all__ = ["SIZES", "TARGETS", "check_sizes", "check_splits", "lfw_splits", "worst_ratio",
+           "pinned_subset", "subset_check", "SUBSET_PEOPLE", "SUBSET_SINGLES", "SUBSET_SIZE"]
 
 SIZES = (100, 420, 840)
 TARGETS = (1e-2, 1e-3)
 SUBSET_PEOPLE, SUBSET_SINGLES, SUBSET_SIZE = 40, 60, 20
+
+
+Split = tuple[npt.ArrayLike, Sequence[str], Sequence[str], int]  # scores, gallery, probes, seed
 
 
 def check_sizes(scores: npt.ArrayLike, gallery_ids: Sequence[str], probe_ids: Sequence[str],
@@ -40,9 +44,18 @@ def check_sizes(scores: npt.ArrayLike, gallery_ids: Sequence[str], probe_ids: Se
                 targets: Sequence[float] = TARGETS, repeats: int = 20, seed: int = 0
                 ) -> list[dict[str, Any]]:
     """One row per (size, target): threshold, measured FPIR, predicted FPIR, ratio."""
+    return check_splits([(scores, gallery_ids, probe_ids, seed)], dist, sizes, targets,
+                        repeats)
+
+
+def check_splits(splits: Sequence[Split], dist: ImpostorDistribution,
+                 sizes: Sequence[int] = SIZES, targets: Sequence[float] = TARGETS,
+                 repeats: int = 20) -> list[dict[str, Any]]:
+    """As :func:`check_sizes`, the non-mated top-1 scores pooled over several splits (who is
+    enrolled): at 840 each split gives one gallery, so one split's 1e-3 rests on 8 searches."""
     out = []
     for size in sizes:
-        runs = _runs(scores, gallery_ids, probe_ids, size, repeats, seed)
+        runs = [r for sc, g, p, seed in splits for r in _runs(sc, g, p, size, repeats, seed)]
         nm = np.concatenate([r.non_mated_top for r in runs])
         for target in targets:
             t = threshold_for_fpir(nm, target)
@@ -50,11 +63,25 @@ def check_sizes(scores: npt.ArrayLike, gallery_ids: Sequence[str], probe_ids: Se
             predicted = dist.fpir(size, t)
             plain = dist.fpir_plain(size, t)
             rate = measured.rate
-            out.append({"watchlist_size": size, "galleries_drawn": len(runs),
-                        "target_fpir": target, "threshold": t,
+            out.append({"watchlist_size": size, "splits": len(splits),
+                        "galleries_drawn": len(runs), "target_fpir": target, "threshold": t,
                         "measured_fpir": measured.as_dict(), "predicted_fpir": predicted,
                         "ratio": predicted / rate if rate else None, "mean_fmr": dist.fmr(t),
                         "plain_fpir": plain, "plain_ratio": plain / rate if rate else None})
+    return out
+
+
+def lfw_splits(images: Path, fe: FaceEmbedder, cache_dir: Path, seeds: Sequence[int]
+               ) -> list[Split]:
+    """The watchlist split of ``images`` for each seed, scored from the embedding cache."""
+    people = read_people(Path(images))
+    cache = EmbeddingCache(Path(images), fe, cache_dir)
+    emb = cache.ensure([f for n in sorted(people) for f in people[n]], progress=False)
+    out: list[Split] = []
+    for seed in seeds:
+        split = watchlist_split(people, seed)
+        scores, probe_ids = _searches(split, emb, cache)
+        out.append((scores, split.watchlist, probe_ids, seed))
     return out
 
 
