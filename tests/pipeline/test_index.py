@@ -33,9 +33,12 @@ def test_numpy_and_faiss_give_the_same_answer():
     ids = [f"s{i % 200}" for i in range(300)]  # 100 subjects have two templates
     q = _unit(rng, 20)
     a = WatchlistIndex(ids, ids, emb, backend="numpy").search_arrays(q, k=4)
-    b = WatchlistIndex(ids, ids, emb, backend="faiss").search_arrays(q, k=4)
+    b = WatchlistIndex(ids, ids, emb, backend="faiss", storage="fp32").search_arrays(q, k=4)
     np.testing.assert_allclose(a[0], b[0], atol=1e-5)
     np.testing.assert_array_equal(a[1], b[1])
+    c = WatchlistIndex(ids, ids, emb, backend="faiss").search_arrays(q, k=4)  # float16 codes
+    np.testing.assert_allclose(a[0], c[0], atol=1e-3)
+    np.testing.assert_array_equal(a[1], c[1])
 
 
 def test_several_templates_per_subject_give_one_result_with_the_best_score():

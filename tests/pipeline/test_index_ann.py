@@ -1,5 +1,5 @@
-"""Watchlist index at scale: one copy of the templates, the ivf backend (FAISS inverted
-file, float16) agrees with exact search on clustered data, sizes pick the backend."""
+"""Watchlist index at scale: one copy of the templates (float16 codes by default), the ivf
+backend (FAISS inverted file) agrees with exact search on clustered data, sizes pick the backend."""
 
 from __future__ import annotations
 
@@ -53,10 +53,12 @@ def test_templates_are_held_once():
     emb = _identities(rng, 50, 4)
     n, d = emb.shape
     ids = [str(i) for i in range(n)]
-    for backend in ("numpy", "faiss"):
-        idx = WatchlistIndex(ids, ids, emb, backend=backend)
-        assert idx.memory_bytes() == {"rows": n * 8, "templates": n * d * 4}
+    for backend, storage, width in (("numpy", "auto", 4), ("faiss", "fp32", 4),
+                                    ("faiss", "auto", 2)):
+        idx = WatchlistIndex(ids, ids, emb, backend=backend, storage=storage)
+        assert idx.memory_bytes() == {"rows": n * 8, "templates": n * d * width}
         assert not np.shares_memory(idx.embeddings, emb)  # the index owns its copy
+        np.testing.assert_allclose(idx.embeddings, emb, atol=1e-3)
     ivf = WatchlistIndex(ids, ids, emb, backend="ivf", ann=AnnParams(nlist=4))
     mem = ivf.memory_bytes()
     assert mem["templates"] == n * (2 * d + 8) and mem["centres"] == 4 * d * 4
@@ -77,8 +79,7 @@ def test_size_picks_the_backend(monkeypatch):
 
 
 @pytest.mark.parametrize("backend, storage, message", [
-    ("faiss", "fp16", "storage fp16 is for backend ivf"),
-    ("numpy", "fp16", "storage fp16 is for backend ivf"),
+    ("numpy", "fp16", "storage fp16 is for the faiss and ivf backends"),
     ("ivf", "fp8", "storage: expected"),
     ("hnsw", "auto", "backend: expected"),
 ])

@@ -1,16 +1,20 @@
 """Watchlist search: top-k cosine similarity of probe embeddings against enrolled templates.
 
 Templates are L2-normalised, so cosine similarity is an inner product. The index holds the
-templates **once**: a float32 array for the exact backends, the inverted lists of the FAISS
-index for ``ivf``. Every score is computed from those stored values in full: the only
+templates **once**: a float32 array (numpy, or faiss with fp32 storage), else the codes of
+the FAISS index (float16). Every score is computed from those stored values in full: the only
 approximation anywhere is which templates ``ivf`` reads, never a score.
 
 Backends, by template count (``backend="auto"``):
 
 - ``numpy`` below :data:`FAISS_MIN_TEMPLATES`: matrix products in blocks (FAISS's thread
   start-up costs more than the whole search).
-- ``faiss`` up to :data:`EXACT_MAX_TEMPLATES`: exact search with FAISS's blocked top-k
-  (``faiss.knn`` reads the array in place: no second copy).
+- ``faiss`` up to :data:`EXACT_MAX_TEMPLATES`: exact search, every template scored. Storage
+  fp16 (default): a FAISS ``IndexScalarQuantizer`` with float16 codes is the one copy and its
+  SIMD scan reads half the bytes (100,000 templates: 16 ms a probe against 160-210 ms for
+  float32 ``IndexFlatIP``/``faiss.knn`` single probes on the busy 2-core machine; the
+  float16 rounding moves a cosine by < 1e-4). Storage fp32: ``faiss.knn`` on the float32
+  array in place.
 - ``ivf`` above: a FAISS inverted file (``IndexIVFScalarQuantizer``, float16 codes: half the
   memory of float32, or ``IndexIVFFlat`` for ``storage="fp32"``). Spherical k-means puts the
   templates into about sqrt(n) clusters; a probe reads the ``nprobe`` clusters whose centres
@@ -39,12 +43,12 @@ __all__ = ["Match", "WatchlistIndex", "AnnParams", "FAISS_MIN_TEMPLATES",
 #: 100,000 (4 queries): 164 vs 76 ms. Numbers are noisy under load; the crossover lies
 #: between a few hundred and a couple of thousand templates.
 FAISS_MIN_TEMPLATES = 2_000
-#: Largest template count searched exactly by default. Exact search reads every template
-#: for every probe: ~1.3 ms per 1,000 float32 templates a probe on the busy 2-core machine
-#: (memory bound), so 50,000 is ~65 ms, the per-probe budget this default keeps (a new
-#: track's probe every few frames at 25 fps on 2 cores). Above it, ``ivf``: see
-#: docs/inference.md for the measured time, memory and recall at 10k, 100k and 1M.
-EXACT_MAX_TEMPLATES = 50_000
+#: Largest template count searched exactly by default. The exact scan over float16 codes
+#: reads 1 KB a template a probe: 16 ms at 100,000 on the busy 2-core machine, so 250,000 is
+#: about 40 ms, the per-probe budget this default keeps (a few new tracks' probes a second
+#: on 2 cores). Above it, ``ivf``: docs/inference.md has the measured time, memory and
+#: recall at 10k, 100k and 1M, and where ``ivf`` is worth its recall loss.
+EXACT_MAX_TEMPLATES = 250_000
 _BLOCK = 32_768  # rows scored at a time by the numpy path (bounds the score matrix)
 
 
@@ -112,19 +116,28 @@ class WatchlistIndex:
             raise ValueError(f"backend: expected 'auto', 'numpy', 'faiss' or 'ivf', "
                              f"got {backend!r}")
         if storage == "auto":
-            storage = "fp16" if backend == "ivf" else "fp32"
+            storage = "fp32" if backend == "numpy" else "fp16"
         if storage not in ("fp32", "fp16"):
             raise ValueError(f"storage: expected 'auto', 'fp32' or 'fp16', got {storage!r}")
-        if storage == "fp16" and backend != "ivf":
-            raise ValueError("storage fp16 is for backend ivf (the exact backends read float32)")
+        if storage == "fp16" and backend == "numpy":
+            raise ValueError("storage fp16 is for the faiss and ivf backends (numpy reads "
+                             "float32)")
         self.backend, self.storage = backend, storage
         self.ann = ann or AnnParams()
         self._subject_table(subject_ids, labels, categories, image_refs)
         self._ivf = None
-        self.store: np.ndarray | None = None  # the exact backends' one copy
+        self._flat16 = None  # faiss + fp16: the exact scan over float16 codes
+        self.store: np.ndarray | None = None  # the float32 one copy
+        self._n, self._d = emb.shape
         if backend == "ivf":
-            self._n, self._d = emb.shape
             self._ivf = self._build_ivf(emb) if n else None
+        elif storage == "fp16":
+            import faiss
+
+            self._flat16 = faiss.IndexScalarQuantizer(self._d, faiss.ScalarQuantizer.QT_fp16,
+                                                      faiss.METRIC_INNER_PRODUCT)
+            for i in range(0, n, _BLOCK):
+                self._flat16.add(self._unit(emb[i:i + _BLOCK]))
         else:
             self.store = np.empty(emb.shape, dtype=np.float32)
             for i in range(0, n, _BLOCK):  # no float32 temporary of the whole array
@@ -196,11 +209,11 @@ class WatchlistIndex:
 
     @property
     def n_templates(self) -> int:
-        return int(self.store.shape[0]) if self.store is not None else self._n
+        return self._n
 
     @property
     def dim(self) -> int:
-        return int(self.store.shape[1]) if self.store is not None else self._d
+        return self._d
 
     @property
     def embeddings(self) -> np.ndarray:
@@ -208,8 +221,11 @@ class WatchlistIndex:
         the exact backends; decoded from the inverted lists for ivf)."""
         if self.store is not None:
             return self.store
-        if self._ivf is None:
+        if self._n == 0:
             return np.zeros((0, self._d), np.float32)
+        if self._flat16 is not None:
+            return self._flat16.reconstruct_n(0, self._n)
+        assert self._ivf is not None
         self._ivf.make_direct_map()
         return self._ivf.reconstruct_n(0, self._n)
 
@@ -244,6 +260,8 @@ class WatchlistIndex:
         out = {"rows": int(self._row_subject.nbytes)}
         if self.store is not None:
             out["templates"] = int(self.store.nbytes)
+        elif self._flat16 is not None:
+            out["templates"] = int(self._n * self._flat16.code_size)
         elif self._ivf is not None:
             out["templates"] = int(self._n * (self._ivf.code_size + 8))  # code + id
             out["centres"] = int(self._ivf.nlist * self._d * 4)
@@ -290,8 +308,9 @@ class WatchlistIndex:
 
     def _top_rows(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k template rows per query, descending; rows -1 past the end."""
-        if self._ivf is not None:
-            s, rows = self._ivf.search(q, k)
+        index = self._ivf if self._ivf is not None else self._flat16
+        if index is not None:
+            s, rows = index.search(q, k)
             return s.astype(np.float32), rows.astype(np.int64)
         if self.backend == "faiss":
             import faiss
