@@ -773,8 +773,10 @@ def register(app: typer.Typer) -> None:
     app.add_typer(key_app, name="key")
     app.add_typer(user_app, name="user")
     from openlfr.governance.cli_compliance import register as register_compliance
+    from openlfr.governance.cli_drafts import register as register_drafts
 
     register_compliance(dep_app)
+    register_drafts(dep_app)
     app.add_typer(dep_app, name="deployment")
     wl = group(app)
     wl.add_typer(subject_app, name="subject")

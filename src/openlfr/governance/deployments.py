@@ -31,7 +31,12 @@ from openlfr.governance.auth import Action, get_user, require
 from openlfr.governance.crypto import Keyring, aad_for
 from openlfr.governance.facts import installation_profile, overrides_record, require_rules
 from openlfr.governance.profiles import load_profile
-from openlfr.governance.schemas import DeploymentCreate, DeploymentUpdate, redact_url
+from openlfr.governance.schemas import (
+    CameraSpec,
+    DeploymentCreate,
+    DeploymentUpdate,
+    redact_url,
+)
 from openlfr.store.models import (
     Deployment,
     DeploymentCamera,
@@ -45,7 +50,8 @@ from openlfr.store.types import as_utc
 
 __all__ = ["TRANSITIONS", "check_transition", "may_scan", "scan_refusal", "ScanGuard",
            "LiveScanGuard",
-           "create_deployment", "update_deployment", "get_deployment", "list_deployments",
+           "create_deployment", "update_draft", "update_deployment", "SNAPSHOT_FIELDS",
+           "get_deployment", "list_deployments",
            "authorise", "start", "stop", "review", "cancel", "end_expired"]
 
 S = DeploymentStatus
@@ -313,9 +319,18 @@ def create_deployment(session: Session, actor: User, data: DeploymentCreate,
     return dep
 
 
-def update_deployment(session: Session, actor: User, deployment_id: int,
-                      data: DeploymentUpdate, now: datetime) -> Deployment:
-    """Edit a draft (an authorised deployment is frozen: cancel and create a new one)."""
+#: Fields the watchlist snapshot is made from: changing one discards the draft's snapshot.
+SNAPSHOT_FIELDS = frozenset({"categories", "watchlist_criteria", "embedder_key"})
+
+
+def update_draft(session: Session, actor: User, deployment_id: int,
+                 data: DeploymentUpdate, now: datetime) -> Deployment:
+    """Edit a draft (an authorised deployment is frozen: cancel and create a new one).
+
+    Only the fields given change; the audit entry names them (values of the profile fields
+    and overrides too; camera URLs redacted). Changing what the watchlist snapshot is made
+    from (:data:`SNAPSHOT_FIELDS`) discards the draft's snapshot, with its own audit entry:
+    make and approve a new one."""
     now = as_utc(now)
     require(session, actor, Action.DEPLOYMENT_CREATE, now=now,
             target=f"deployment:{deployment_id}")
@@ -324,20 +339,60 @@ def update_deployment(session: Session, actor: User, deployment_id: int,
         raise StateError(f"deployment {dep.id} is {dep.status.value}: only a draft can be "
                          "edited")
     changes = data.model_dump(exclude_unset=True)
+    old = {f: getattr(dep, f) for f in SNAPSHOT_FIELDS}
     for field, value in changes.items():
         if field == "categories":
-            value = [c.value for c in value]
-        if field == "overrides":
+            value = [c.value for c in data.categories or []]
+        elif field == "overrides":
             field, value = "profile_overrides", overrides_record(
                 dep.profile, data.overrides or {}, actor.username, now)
+        elif field == "authorising_officer":
+            field, value = "authorising_officer_id", _authorising_officer(session, value).id
+        elif field == "cameras":
+            _replace_cameras(session, dep, data.cameras or [])
+            continue
         setattr(dep, field, value)
     if dep.window_end <= dep.window_start:
         raise StateError("window_end must be after window_start")
+    if dep.urgent and not dep.urgent_reason:
+        raise StateError("urgent use needs urgent_reason")
+    if dep.urgent and not load_profile(dep.profile).urgent_use.allowed:
+        raise StateError(f"profile {dep.profile} allows no urgent use")
     session.flush()
     audit.append(session, actor=actor.username, action="deployment_update", now=now,
-                 target=_ref(dep), details={"changed": sorted(changes),
-                                            "overrides": dep.profile_overrides})
+                 target=_ref(dep), details={
+                     "changed": sorted(changes), "overrides": dep.profile_overrides,
+                     "cameras": list(dep.camera_ids)} | data.model_dump(
+                         include=_PROFILE_FIELDS & set(changes)))
+    moved = sorted(f for f in SNAPSHOT_FIELDS if f in changes and getattr(dep, f) != old[f])
+    snap = session.scalar(select(Snapshot).where(Snapshot.deployment_id == dep.id))
+    if moved and snap is not None:
+        session.delete(snap)
+        dep.snapshot_hash = None
+        session.flush()
+        audit.append(session, actor=actor.username, action="snapshot_discard", now=now,
+                     target=f"snapshot:{snap.id}", details={
+                         "deployment_id": dep.id, "content_hash": snap.content_hash,
+                         "reason": f"the draft's {', '.join(moved)} changed"})
     return dep
+
+
+update_deployment = update_draft  # the earlier name
+
+
+def _replace_cameras(session: Session, dep: Deployment, specs: list[CameraSpec]) -> None:
+    """The draft's cameras become ``specs``. A camera given back with its displayed
+    (redacted) URL keeps its stored URL, credentials included."""
+    kept = {c.camera_id: camera_source(session, c) for c in dep.cameras
+            if any(s.camera_id == c.camera_id and s.source_url == c.source_url for s in specs)}
+    dep.cameras.clear()  # delete-orphan: the rows go
+    session.flush()
+    for spec in specs:
+        url = kept.get(spec.camera_id, spec.source_url)
+        cam = DeploymentCamera(camera_id=spec.camera_id, source_url=redact_url(url))
+        dep.cameras.append(cam)
+        session.flush()
+        _seal_camera_source(session, cam, url)
 
 
 # --- camera sources: encrypted at rest ----------------------------------------------------

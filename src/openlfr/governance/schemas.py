@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AfterValidator,
@@ -218,13 +218,48 @@ class DeploymentUpdate(_ProfileFields):
     location: Text | None = None
     window_start: AwareDatetime | None = None
     window_end: AwareDatetime | None = None
-    categories: Annotated[list[Category], Field(max_length=len(Category))] | None = None
+    categories: Annotated[list[Category],
+                          Field(min_length=1, max_length=len(Category))] | None = None
     dpia_reference: ShortText | None = None
     signage_confirmed: bool | None = None
     threshold: float | None = Field(None, gt=0.0, lt=1.0)
     two_person_verification: bool | None = None
     overrides: Annotated[dict[RuleId, RuleOverrideIn],
                          Field(max_length=MAX_OVERRIDES)] | None = None
+    cameras: Annotated[list[CameraSpec],
+                       Field(min_length=1, max_length=MAX_DEPLOYMENT_CAMERAS)] | None = None
+    embedder_key: ShortText | None = None
+    authorising_officer: ShortText | None = None  # username
+    sinks: Annotated[list[SinkName], Field(max_length=MAX_DEPLOYMENT_SINKS)] | None = None
+    urgent: bool | None = None
+    urgent_reason: Text | None = None
+
+    #: Fields that may be cleared with an explicit null (the rest are required on a
+    #: deployment: a null there is a mistake, refused with a 422, not a database error).
+    NULLABLE: ClassVar[frozenset[str]] = frozenset(_ProfileFields.model_fields) | {
+        "urgent_reason"}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            bad = sorted(k for k, v in data.items() if v is None and k not in cls.NULLABLE)
+            if bad:
+                raise ValueError(f"{', '.join(bad)} cannot be null: leave a field out to "
+                                 "keep its value")
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> DeploymentUpdate:
+        if self.cameras is not None:
+            ids = [c.camera_id for c in self.cameras]
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"camera ids must be unique, got {ids}")
+        if self.categories is not None and len(set(self.categories)) != len(self.categories):
+            raise ValueError("categories must not repeat")
+        if self.sinks is not None:
+            self.sinks = list(dict.fromkeys(self.sinks))
+        return self
 
 
 class DeploymentPublic(_Public):

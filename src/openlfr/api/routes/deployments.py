@@ -1,4 +1,5 @@
-"""Deployments: create, authorise, start, stop, review, cancel, list, show, counts, reports."""
+"""Deployments: create, edit a draft, authorise, start, stop, review, cancel, list, show,
+counts, reports."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ from openlfr.api.schemas import (
 from openlfr.governance import deployments as svc
 from openlfr.governance import urgent
 from openlfr.governance.facts import AssessmentPublic, assess
+from openlfr.governance.schemas import DeploymentUpdate
 from openlfr.governance.urgent import ExternalAuthorisationIn
 from openlfr.metrics import Proportion
 from openlfr.store.models import Alert, AlertStatus, Deployment, DeploymentStatus
@@ -89,6 +91,17 @@ def create_deployment(body: DeploymentDraft, request: Request, db: Db,
 @router.get("/{deployment_id}", response_model=DeploymentPublic)
 def show_deployment(deployment_id: PathId, db: ReadDb, me: CanViewDeployments) -> DeploymentPublic:
     return DeploymentPublic.model_validate(svc.get_deployment(db, deployment_id))
+
+
+@router.patch("/{deployment_id}", response_model=DeploymentPublic)
+def update_draft(deployment_id: PathId, body: DeploymentUpdate, db: Db,
+                 me: CanCreateDeployment) -> DeploymentPublic:
+    """Edit a draft: only the fields given change (a null clears only an optional field).
+    Changing the categories, the watchlist criteria or the embedder discards the draft's
+    watchlist snapshot (audited): make and approve a new one."""
+    dep = svc.update_draft(db, me.user, deployment_id, body, _now())
+    db.commit()
+    return DeploymentPublic.model_validate(dep)
 
 
 @router.post("/{deployment_id}/authorise", response_model=DeploymentPublic)
