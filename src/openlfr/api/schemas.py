@@ -126,6 +126,8 @@ class AlertView(AlertPublic):
     """An alert as the console shows it: with the deployment's threshold beside the score."""
 
     threshold: float | None = None
+    #: the username of each decision's author, in the order of ``adjudications``
+    deciders: list[str] = []
 
 
 class AlertList(BaseModel):
@@ -139,6 +141,8 @@ class HoldIn(_In):
 class AdjudicationIn(_In):
     outcome: Outcome
     note: Annotated[str, Field(max_length=2000)] | None = None
+    #: why a rejected alert was a false alert (only with ``rejected``)
+    reason: Annotated[str, Field(max_length=200)] | None = None
 
 
 # --- audit -------------------------------------------------------------------------------

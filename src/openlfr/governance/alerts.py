@@ -229,9 +229,11 @@ def decide_status(decisions: list[tuple[int, Outcome]], two_person: bool) -> Ale
 
 
 def adjudicate(session: Session, actor: User, alert_id: int, outcome: Outcome | str,
-               now: datetime, note: str | None = None) -> Alert:
+               now: datetime, note: str | None = None, reason: str | None = None) -> Alert:
     """Record a person's decision on an alert; with two-person verification the outcome
-    stands once two different users agree. The final entry names everyone who verified."""
+    stands once two different users agree. The final entry names everyone who verified.
+    ``reason`` (why a false alert was rejected: a short phrase, audited) is only for
+    ``rejected``; it is kept at the head of the note."""
     now = as_utc(now)
     require(session, actor, Action.ALERT_ADJUDICATE, now=now, target=f"alert:{alert_id}")
     try:
@@ -239,6 +241,11 @@ def adjudicate(session: Session, actor: User, alert_id: int, outcome: Outcome | 
     except ValueError:
         raise ConfigError(f"unknown outcome {outcome!r}: use one of "
                           f"{', '.join(o.value for o in Outcome)}") from None
+    reason = (reason or "").strip() or None
+    if reason is not None and outcome is not Outcome.REJECTED:
+        raise ConfigError("a reason is given only when an alert is rejected (a false alert)")
+    if reason is not None:
+        note = f"Reason: {reason}" + (f"\n{note}" if note else "")
     audit.lock_head(session)  # head before counters, always (see audit.lock_head)
     alert = get_alert(session, alert_id)
     if alert.status in FINAL:
@@ -264,7 +271,8 @@ def adjudicate(session: Session, actor: User, alert_id: int, outcome: Outcome | 
                  target=f"alert:{alert.id}", details={
                      "outcome": outcome, "status": alert.status,
                      "two_person": dep.two_person_verification,
-                     "verified_by": sorted(verifiers), "has_note": bool(note)})
+                     "verified_by": sorted(verifiers), "has_note": bool(note),
+                     **({"reason": reason} if reason else {})})
     return alert
 
 

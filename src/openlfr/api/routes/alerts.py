@@ -36,7 +36,7 @@ from openlfr.errors import NotFound
 from openlfr.governance import alerts as svc
 from openlfr.governance.auth import Action, require_image_scope
 from openlfr.governance.watchlist import snapshot_image
-from openlfr.store.models import Alert, AlertStatus, Deployment
+from openlfr.store.models import Alert, AlertStatus, Deployment, User
 
 router = APIRouter(route_class=GuardedRoute, prefix="/api/alerts", tags=["alerts"])
 
@@ -50,9 +50,10 @@ def _view(session: Session, alert: Alert) -> AlertView:
 
 
 def _views(session: Session, alerts: list[Alert]) -> list[AlertView]:
-    """The public views of ``alerts`` in three queries whatever their number: the alerts
-    (loaded without their images), their deployments' thresholds, and which still hold a
-    probe image. Reading a page never loads an image or a deployment's cameras."""
+    """The public views of ``alerts`` in four queries whatever their number: the alerts
+    (loaded without their images), their deployments' thresholds, which still hold a
+    probe image, and who decided. Reading a page never loads an image or a deployment's
+    cameras."""
     if not alerts:
         return []
     ids = [a.id for a in alerts]
@@ -61,9 +62,14 @@ def _views(session: Session, alerts: list[Alert]) -> list[AlertView]:
         .where(Deployment.id.in_({a.deployment_id for a in alerts})))}
     with_image = set(session.scalars(
         select(Alert.id).where(Alert.id.in_(ids), Alert.probe_blob.is_not(None))))
+    user_ids = {j.user_id for a in alerts for j in a.adjudications}
+    names = {uid: name for uid, name in session.execute(
+        select(User.id, User.username).where(User.id.in_(user_ids)))} if user_ids else {}
     fields = [n for n in AlertPublic.model_fields if n != "has_probe_image"]
     return [AlertView(**{n: getattr(a, n) for n in fields}, has_probe_image=a.id in with_image,
-                      threshold=thresholds.get(a.deployment_id)) for a in alerts]
+                      threshold=thresholds.get(a.deployment_id),
+                      deciders=[names.get(j.user_id, f"user {j.user_id}")
+                                for j in a.adjudications]) for a in alerts]
 
 
 def alert_view(session: Session, alert_id: int) -> AlertView | None:
@@ -95,8 +101,10 @@ def show_alert(alert_id: PathId, db: ReadDb, me: CanViewAlerts) -> AlertView:
 def adjudicate(alert_id: PathId, body: AdjudicationIn, request: Request, db: Db,
                me: CanAdjudicate) -> AlertView:
     """Record the outcome: confirmed, rejected (false alert) or not_engaged. Other open
-    consoles see the decision at once."""
-    alert = svc.adjudicate(db, me.user, alert_id, body.outcome, _now(), note=body.note)
+    consoles see the decision at once. ``reason`` (rejected only) says why it was a false
+    alert."""
+    alert = svc.adjudicate(db, me.user, alert_id, body.outcome, _now(), note=body.note,
+                           reason=body.reason)
     db.commit()
     view = _view(db, alert)
     request.app.state.ctx.hub.publish({"type": "alert", **view.model_dump(mode="json")})

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from openlfr.api.deps import (
+    Before,
     CanListSubjects,
     CanListUsers,
     CanVerifyAudit,
@@ -26,11 +27,13 @@ from openlfr.api.deps import (
     ReadDb,
     SignedIn,
 )
+from openlfr.api.routes.audit import Filter as AuditSearch
 from openlfr.api.routes.nodes import CanViewNodes
 from openlfr.api.schemas import PathId
 from openlfr.evaluation.tracking.reference import fragmentation_note
 from openlfr.governance.auth import Action, allowed
 from openlfr.governance.grants import pending_grants
+from openlfr.governance.permissions import PERMISSIONS, SCOPED_IMAGE_ROLES
 from openlfr.store.models import Category, DeploymentKind, DeploymentStatus, Role, Snapshot, User
 
 log = logging.getLogger(__name__)
@@ -88,10 +91,20 @@ def home(request: Request, me: SignedIn) -> Response:
 
 
 @router.get("/console/operator")
-def operator(request: Request, me: CanViewAlerts) -> Response:
-    """Live view (cameras appear as deployments start) and the live alert queue."""
+def operator(request: Request, db: Db, me: CanViewAlerts) -> Response:
+    """Live view (cameras appear as deployments start) and the alert queue. Which images the
+    page may request (``images``): ``all``, ``running`` (operators and engagement officers:
+    those of running deployments) or ``none`` (the auditor: placeholders, no requests)."""
+    from openlfr.governance.deployments import list_deployments
+
+    granting = PERMISSIONS[Action.ALERT_IMAGE] & me.roles
+    images = ("none" if not granting else
+              "running" if not granting - SCOPED_IMAGE_ROLES else "all")
+    active = list_deployments(db, me.user, status=DeploymentStatus.ACTIVE)
     return render(request, "operator.html", can_view_live=may(me, Action.ALERT_IMAGE),
-                  can_adjudicate=may(me, Action.ALERT_ADJUDICATE))
+                  can_adjudicate=may(me, Action.ALERT_ADJUDICATE), images=images,
+                  can_see_reference=may(me, Action.SUBJECT_IMAGE),
+                  active=[{"id": d.id, "name": d.name} for d in active])
 
 
 @router.get("/console/deployments")
@@ -194,16 +207,33 @@ def watchlist(request: Request, db: Db, me: CanListSubjects,
                   default_expiry=(datetime.now(UTC) + timedelta(days=28)).date().isoformat())
 
 
+#: Audit entries the audit page shows at a time.
+AUDIT_PAGE = 50
+
+
 @router.get("/console/audit")
-def audit(request: Request, db: Db, me: CanVerifyAudit) -> Response:
+def audit(request: Request, db: Db, me: CanVerifyAudit, where: AuditSearch,
+          before: Before = None) -> Response:
+    """The chain's status, the reports and (for the auditor) the log: searched by actor,
+    action, target and time, paged back by ``before``, exported as JSON Lines or CSV."""
+    from urllib.parse import urlencode
+
     from openlfr.api.routes.audit import audit_page, verify_chain
     from openlfr.governance.deployments import list_deployments
 
     chain = verify_chain(db)
-    entries = audit_page(db, limit=200) if may(me, Action.AUDIT_EXPORT) else None
+    entries = older = None
+    query = {k: v.strftime("%Y-%m-%dT%H:%M") if isinstance(v, datetime) else v
+             for k, v in where.as_details().items()}
+    if may(me, Action.AUDIT_EXPORT):
+        entries = audit_page(db, limit=AUDIT_PAGE + 1, before=before, where=where)
+        if len(entries.items) > AUDIT_PAGE:
+            entries.items = entries.items[:AUDIT_PAGE]
+            older = "?" + urlencode(query | {"before": entries.items[-1].seq})
     deps = list_deployments(db, me.user) if may(me, Action.REPORT_VIEW) else []
     return render(request, "audit.html", chain=chain, entries=entries, deployments=deps,
-                  can_report=may(me, Action.REPORT_VIEW))
+                  can_report=may(me, Action.REPORT_VIEW), query=query, paged=before,
+                  older=older, export_query=urlencode(query))
 
 
 @router.get("/console/users")

@@ -24,6 +24,7 @@ from openlfr.api.deps import (
     Db,
     GuardedRoute,
     Limit,
+    Principal,
     ReadDb,
     next_page,
     page,
@@ -231,25 +232,31 @@ def counts(deployment_id: PathId, db: ReadDb, me: CanViewCounters) -> Deployment
     return deployment_counts(db, deployment_id)
 
 
-def _report_figures(db: Db, deployment_id: int):  # type: ignore[no-untyped-def]
+def _report_figures(db: Db, deployment_id: int, me: Principal,  # type: ignore[no-untyped-def]
+                   fmt: str):
+    """The report's figures; the view or download is audited (``report_view``)."""
+    from openlfr.api.routes.audit import record_access
     from openlfr.reports.deployment import load_deployment_figures
 
     svc.get_deployment(db, deployment_id)
-    return load_deployment_figures(db, deployment_id)
+    figures = load_deployment_figures(db, deployment_id)
+    record_access(db, me, "report_view", target=f"deployment:{deployment_id}",
+                  details={"format": fmt})
+    return figures
 
 
 @router.get("/{deployment_id}/report.json", response_model=dict[str, object])
 def report_json(deployment_id: PathId, db: ReadDb, me: CanViewReports) -> JSONResponse:
     from openlfr.reports.deployment import figures_json
 
-    return JSONResponse(figures_json(_report_figures(db, deployment_id)))
+    return JSONResponse(figures_json(_report_figures(db, deployment_id, me, "json")))
 
 
 @router.get("/{deployment_id}/report.html", response_class=HTMLResponse, response_model=None)
 def report_html(deployment_id: PathId, db: ReadDb, me: CanViewReports) -> HTMLResponse:
     from openlfr.reports.deployment import render_html
 
-    return HTMLResponse(render_html(_report_figures(db, deployment_id)))
+    return HTMLResponse(render_html(_report_figures(db, deployment_id, me, "html")))
 
 
 @router.get("/{deployment_id}/report.pdf", response_class=Response, response_model=None,
@@ -258,7 +265,7 @@ def report_pdf(deployment_id: PathId, db: ReadDb, me: CanViewReports,
                download: Annotated[bool, Query()] = False) -> Response:
     from openlfr.reports.deployment import render_pdf
 
-    pdf = render_pdf(_report_figures(db, deployment_id))
+    pdf = render_pdf(_report_figures(db, deployment_id, me, "pdf"))
     disposition = "attachment" if download else "inline"
     return Response(pdf, media_type="application/pdf", headers={
         "Content-Disposition": f'{disposition}; filename="deployment-{deployment_id}.pdf"'})

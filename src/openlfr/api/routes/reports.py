@@ -1,4 +1,5 @@
-"""The transparency report over a period (every deployment whose window overlaps it)."""
+"""The transparency report over a period (every deployment whose window overlaps it).
+Each view or download is audited."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from openlfr.api.deps import CanViewReports, GuardedRoute, ReadDb
+from openlfr.api.deps import CanViewReports, GuardedRoute, Principal, ReadDb
+from openlfr.api.routes.audit import record_access
 from openlfr.api.schemas import QueryTime
 from openlfr.errors import ConfigError
 
@@ -18,14 +20,19 @@ Start = Annotated[QueryTime | None, Query(description="Period start (default: a 
 End = Annotated[QueryTime | None, Query(description="Period end (default: now).")]
 
 
-def _figures(db: ReadDb, start: datetime | None, end: datetime | None) -> Any:
+def _figures(db: ReadDb, me: Principal, start: datetime | None, end: datetime | None,
+             fmt: str) -> Any:
+    """The period's figures; the viewing is audited (``report_view``)."""
     from openlfr.reports.transparency import load_transparency_figures
 
     end = _aware(end) if end else datetime.now(UTC)
     start = _aware(start) if start else end - timedelta(days=365)
     if end <= start:
         raise ConfigError("the period's end must be after its start")
-    return load_transparency_figures(db, start, end)
+    figures = load_transparency_figures(db, start, end)
+    record_access(db, me, "report_view", target="report:transparency",
+                  details={"format": fmt, "start": start, "end": end})
+    return figures
 
 
 def _aware(dt: datetime) -> datetime:
@@ -38,7 +45,7 @@ def transparency_json(db: ReadDb, me: CanViewReports, start: Start = None,
     """Counts and both rates (with intervals) for every deployment in the period."""
     from openlfr.reports.transparency import transparency_json as render
 
-    return JSONResponse(render(_figures(db, start, end)))
+    return JSONResponse(render(_figures(db, me, start, end, "json")))
 
 
 @router.get("/transparency.html", response_class=HTMLResponse, response_model=None)
@@ -46,7 +53,7 @@ def transparency_html(db: ReadDb, me: CanViewReports, start: Start = None,
                       end: End = None) -> HTMLResponse:
     from openlfr.reports.transparency import render_html
 
-    return HTMLResponse(render_html(_figures(db, start, end)))
+    return HTMLResponse(render_html(_figures(db, me, start, end, "html")))
 
 
 @router.get("/transparency.pdf", response_class=Response, response_model=None,
@@ -55,5 +62,5 @@ def transparency_pdf(db: ReadDb, me: CanViewReports, start: Start = None,
                      end: End = None) -> Response:
     from openlfr.reports.transparency import render_pdf
 
-    return Response(render_pdf(_figures(db, start, end)), media_type="application/pdf",
+    return Response(render_pdf(_figures(db, me, start, end, "pdf")), media_type="application/pdf",
                     headers={"Content-Disposition": 'inline; filename="transparency.pdf"'})

@@ -1,4 +1,5 @@
-// OpenLFR console behaviour: API forms and buttons, and the live alert queue.
+// OpenLFR console behaviour: API forms and buttons, and the live cameras (the alert queue
+// is operator.js).
 // Plain JavaScript, no dependencies. All calls go to the same origin with the session cookie.
 "use strict";
 
@@ -125,84 +126,11 @@ document.addEventListener("click", async (ev) => {
   }
 });
 
-// ---------------------------------------------------------------- operator: live alert queue
+// ---------------------------------------------------------------- helpers (operator.js uses them too)
 function fmt(x, digits) { return x === null || x === undefined ? "–" : Number(x).toFixed(digits); }
-
-function alertCard(a, canAdjudicate) {
-  const card = document.createElement("article");
-  const decided = ["confirmed", "rejected", "not_engaged"].includes(a.status);
-  card.className = "alert-card" + (decided ? " decided" : "");
-  card.id = "alert-" + a.id;
-  card.dataset.alertId = a.id;
-  const when = new Date(a.created_at).toLocaleTimeString();
-  card.innerHTML = `
-    <div class="possible">Possible match: a person must decide</div>
-    <div class="pair">
-      <figure><img alt="face seen by the camera" src="/api/alerts/${a.id}/probe">
-        <figcaption>seen on camera ${escapeHtml(a.camera_id)}</figcaption></figure>
-      <figure><img alt="watchlist image" src="/api/alerts/${a.id}/reference">
-        <figcaption>watchlist: ${escapeHtml(a.subject_name || "")} (${escapeHtml(a.subject_reference || "")})</figcaption></figure>
-    </div>
-    <dl>
-      <dt>similarity</dt><dd class="score">${fmt(a.score, 3)}</dd>
-      <dt>threshold</dt><dd>${fmt(a.threshold, 3)}</dd>
-      <dt>category</dt><dd class="category">${escapeHtml((a.category || "").replace(/_/g, " "))}</dd>
-      <dt>deployment</dt><dd>${escapeHtml(String(a.deployment_id))} at ${escapeHtml(when)}</dd>
-      ${!decided && a.adjudications && a.adjudications.length ? `<dt>decisions</dt><dd>${a.adjudications.length} so far (two-person verification: a second person must agree)</dd>` : ""}
-      <dt>outcome</dt><dd class="outcome"><span class="state state-${escapeHtml(a.status)}">${a.status === "pending" ? "awaiting decision" : escapeHtml(a.status.replace("_", " "))}</span></dd>
-    </dl>`;
-  if (canAdjudicate && !decided) {
-    const actions = document.createElement("div");
-    actions.className = "actions";
-    for (const [outcome, label, cls] of [["confirmed", "Confirmed", "ok"],
-      ["rejected", "Rejected (false alert)", "bad"], ["not_engaged", "Not engaged", ""]]) {
-      const b = document.createElement("button");
-      b.textContent = label;
-      b.className = cls;
-      b.dataset.outcome = outcome;
-      b.addEventListener("click", async () => {
-        for (const x of actions.querySelectorAll("button")) { x.disabled = true; }
-        try {
-          const updated = await api("POST", `/api/alerts/${a.id}/adjudicate`, { outcome: outcome });
-          card.replaceWith(alertCard(updated, canAdjudicate));
-          flash("Recorded: " + updated.status.replace("_", " "));
-        } catch (err) {
-          flash(err.message, true);
-          for (const x of actions.querySelectorAll("button")) { x.disabled = false; }
-        }
-      });
-      actions.appendChild(b);
-    }
-    card.appendChild(actions);
-  }
-  return card;
-}
 
 function escapeHtml(s) {
   return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
-}
-
-async function startQueue(queue) {
-  const canAdjudicate = queue.dataset.canAdjudicate === "1";
-  const empty = document.getElementById("queue-empty");
-  const add = (a, front) => {
-    const existing = document.getElementById("alert-" + a.id);
-    if (existing) {  // an update (e.g. decided on another console): redraw in place
-      existing.replaceWith(alertCard(a, canAdjudicate));
-      return;
-    }
-    if (empty) { empty.hidden = true; }
-    const card = alertCard(a, canAdjudicate);
-    if (front) { queue.prepend(card); } else { queue.appendChild(card); }
-  };
-  try {
-    const recent = await api("GET", queue.dataset.list);
-    for (const a of recent.items) { add(a, false); }
-  } catch (err) { flash(err.message, true); }
-  const source = new EventSource(queue.dataset.stream, { withCredentials: true });
-  source.addEventListener("alert", (ev) => { add(JSON.parse(ev.data), true); });
-  source.addEventListener("open", () => { queue.dataset.live = "1"; document.body.dataset.live = "1"; });
-  source.addEventListener("error", () => { queue.dataset.live = "0"; });
 }
 
 // ---------------------------------------------------------------- operator: live cameras
@@ -247,8 +175,6 @@ function fillDefaultTimes() {
 
 document.addEventListener("DOMContentLoaded", () => {
   fillDefaultTimes();
-  const queue = document.getElementById("queue");
-  if (queue) { startQueue(queue); }
   const cams = document.getElementById("cameras");
   if (cams && cams.dataset.list) {
     refreshCameras(cams);
