@@ -112,3 +112,9 @@ def test_nprobe_is_a_search_time_knob():
         exact.set_nprobe(4)
     with pytest.raises(ValueError, match="nprobe"):
         ivf.set_nprobe(0)
+
+
+def test_default_nprobe_is_a_share_of_the_clusters():
+    assert AnnParams().probes_for(840) == 252 and AnnParams().probes_for(1) == 1
+    assert AnnParams(nprobe=1000).probes_for(316) == 316
+    assert AnnParams(probe_share=0.6).probes_for(316) == 190

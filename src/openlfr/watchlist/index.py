@@ -57,10 +57,18 @@ class AnnParams:
     """The ``ivf`` backend's knobs (trade-offs in docs/inference.md)."""
 
     nlist: int | None = None  # clusters; None: about sqrt(n), 16..4096
-    nprobe: int = 32          # clusters read per probe: more is slower and closer to exact
+    #: clusters read per probe; None: ``probe_share`` of them. More is slower and closer to
+    #: exact: on LFW + augmented probes, 30 % of the clusters found the exact top-1 for
+    #: 98.5 % of probes at 100k and 1M templates, 60 % for 99.9 % (docs/inference.md).
+    nprobe: int | None = None
+    probe_share: float = 0.3
     train_size: int = 32_768  # templates sampled to train the k-means
     niter: int = 10           # k-means iterations
     seed: int = 0
+
+    def probes_for(self, nlist: int) -> int:
+        want = self.nprobe or int(np.ceil(self.probe_share * nlist))
+        return max(1, min(want, nlist))
 
     def lists_for(self, n: int) -> int:
         want = self.nlist or int(np.clip(round(np.sqrt(n)), 16, 4096))
@@ -175,7 +183,7 @@ class WatchlistIndex:
         ivf.train(self._unit(emb[sample]))
         for i in range(0, n, _BLOCK):  # ids are the input rows
             ivf.add(self._unit(emb[i:i + _BLOCK]))
-        ivf.nprobe = min(a.nprobe, nlist)
+        ivf.nprobe = a.probes_for(nlist)
         return ivf
 
     def _subject_table(self, subject_ids: Sequence[str], labels: Sequence[str],
