@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, or_, select
 
 from openlfr.errors import NotFound
+from openlfr.reports._alerts import officer_label
 from openlfr.reports.deployment import AlertPoint, DeploymentFigures
 
 if TYPE_CHECKING:
@@ -67,17 +68,14 @@ def _watchlist(session: Session, dep: object) -> tuple[int | None, dict[str, int
 def load_deployment_figures(session: Session, deployment_id: object) -> DeploymentFigures:
     """:class:`DeploymentFigures` for one deployment (raises NotFound if there is none)."""
     from openlfr.governance.alerts import get_counters
-    from openlfr.store.models import Alert, AlertStatus, Deployment
+    from openlfr.store.models import Deployment
 
     dep_id = _deployment_id(deployment_id)
     dep = session.get(Deployment, dep_id)
     if dep is None:
         raise NotFound(f"no deployment {dep_id}")
     counters = get_counters(session, dep_id)[0]
-    rows = session.execute(select(Alert.created_at, Alert.status)
-                           .where(Alert.deployment_id == dep_id)
-                           .order_by(Alert.created_at, Alert.id)).all()
-    timeline = tuple(AlertPoint(at, AlertStatus(status).value) for at, status in rows)
+    timeline = _alert_points(session, dep_id)
     on_record = Counter(a.outcome for a in timeline)
     # Counters count every event; records may have been purged. Neither may undercount.
     confirmed = max(counters.confirmed, on_record["confirmed"])
@@ -113,7 +111,44 @@ def load_deployment_figures(session: Session, deployment_id: object) -> Deployme
         alerts=alerts, confirmed=confirmed, rejected=rejected, not_engaged=not_engaged,
         disputed=disputed, timeline=timeline,
         state=getattr(dep.status, "value", str(dep.status)),
-        started_at=dep.started_at, ended_at=dep.ended_at, extra=extra)
+        started_at=dep.started_at, ended_at=dep.ended_at, extra=extra,
+        authorising_officer=_names(session, [dep.authorising_officer_id]).get(
+            dep.authorising_officer_id), authorised_at=dep.authorised_at)
+
+
+def _names(session: Session, user_ids: Iterable[int]) -> dict[int, str]:
+    from openlfr.store.models import User
+
+    ids = set(user_ids)
+    if not ids:
+        return {}
+    rows = session.execute(select(User.id, User.username, User.display_name)
+                           .where(User.id.in_(ids))).all()
+    return {i: officer_label(u, d or "") for i, u, d in rows}
+
+
+def _alert_points(session: Session, dep_id: int) -> tuple[AlertPoint, ...]:
+    """The alerts on record, each with who decided it and their note (no images, no names
+    of watchlisted people)."""
+    from openlfr.store.models import Adjudication, Alert, AlertStatus
+
+    alerts = session.execute(
+        select(Alert.id, Alert.created_at, Alert.status, Alert.camera_id, Alert.category,
+               Alert.score).where(Alert.deployment_id == dep_id)
+        .order_by(Alert.created_at, Alert.id)).all()
+    decisions: dict[int, list[tuple[int, str | None]]] = {}
+    for alert_id, user_id, note in session.execute(
+            select(Adjudication.alert_id, Adjudication.user_id, Adjudication.note)
+            .join(Alert, Alert.id == Adjudication.alert_id)
+            .where(Alert.deployment_id == dep_id).order_by(Adjudication.id)):
+        decisions.setdefault(alert_id, []).append((user_id, note))
+    names = _names(session, [u for ds in decisions.values() for u, _ in ds])
+    return tuple(AlertPoint(
+        at, AlertStatus(status).value, camera=camera, category=str(getattr(cat, "value", cat)),
+        score=score,
+        decided_by=", ".join(names.get(u, f"user {u}") for u, _ in decisions.get(i, [])) or None,
+        note="; ".join(n for _, n in decisions.get(i, []) if n) or None)
+        for i, at, status, camera, cat, score in alerts)
 
 
 def _external(dep: Deployment) -> str:

@@ -36,14 +36,17 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from openlfr.errors import ConfigError
 from openlfr.evaluation.tracking.reference import fragmentation_note, reference_for
 from openlfr.metrics import Proportion, alert_precision, false_alert_rate
+from openlfr.reports._alerts import ALERT_COLUMNS, alert_cells, alert_records
 from openlfr.reports._format import as_utc, describe, fmt_dt, fmt_int, fmt_one_in, fmt_pct, iso
+from openlfr.reports._pdf import build_pdf, pdf_escape, pdf_table, plural
+from openlfr.reports._pdf import pdf_styles as _pdf_styles
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 __all__ = ["AlertPoint", "DeploymentFigures", "Outcome", "Kind", "OUTCOMES", "figures_json",
            "render_html", "render_pdf", "timeline_png", "load_deployment_figures",
-           "RATE_MEANINGS"]
+           "RATE_MEANINGS", "pdf_table", "pdf_escape"]
 
 Outcome = Literal["confirmed", "rejected", "not_engaged", "disputed", "pending"]
 Kind = Literal["live", "evaluation"]
@@ -103,6 +106,12 @@ class AlertPoint:
 
     at: datetime
     outcome: Outcome
+    camera: str | None = None
+    category: str | None = None
+    score: float | None = None
+    #: who decided (both verifiers under two-person verification), and their notes
+    decided_by: str | None = None
+    note: str | None = None
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -167,6 +176,9 @@ class DeploymentFigures(RateCounts):
     #: The tracker settings the deployment ran with (``tracker_fingerprint``); None when not
     #: recorded: the reference figure of the default settings is shown, and says so.
     tracker_fingerprint: str | None = None
+    #: who authorised the deployment (``officer_label``), and when
+    authorising_officer: str | None = None
+    authorised_at: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in get_args(Kind):
@@ -274,7 +286,8 @@ def figures_json(figures: DeploymentFigures, generated_at: datetime | None = Non
         "watchlist": {"size": f.watchlist_size,
                       "categories": dict(sorted(f.watchlist_categories.items()))},
         "matching": {"threshold": f.threshold, "model": f.model},
-        "timeline": [{"at": iso(a.at), "outcome": a.outcome} for a in f.timeline],
+        "authorisation": {"officer": f.authorising_officer, "at": iso(f.authorised_at)},
+        "timeline": alert_records(f.timeline),
         "timeline_complete": f.timeline_complete,
         "warnings": f.warnings,
     }
@@ -282,15 +295,25 @@ def figures_json(figures: DeploymentFigures, generated_at: datetime | None = Non
 
 # --- Timeline plot ---------------------------------------------------------------------------
 
-def _plot_span(f: DeploymentFigures) -> tuple[datetime, datetime]:
+#: Below this share of the plotted span, the alerts get an axis of their own (zoomed).
+ZOOM_BELOW = 0.25
+
+
+def _plot_span(f: DeploymentFigures) -> tuple[datetime, datetime, bool]:
+    """(start, end, zoomed): the whole window, or, when the alerts on record fill less than
+    :data:`ZOOM_BELOW` of it, the alerts' own span, so an 8-hour window with alerts in ten
+    minutes does not squeeze them into a few pixels."""
     times = [as_utc(a.at) for a in f.timeline]
     start = min([as_utc(f.started_at or f.window_start), *times])
     end_candidates = [t for t in (as_utc(f.ended_at), as_utc(f.window_end)) if t is not None]
     end = max([*(end_candidates or [start]), *times])
+    zoomed = bool(times) and (max(times) - min(times)) < ZOOM_BELOW * (end - start)
+    if zoomed:
+        start, end = min(times), max(times)
     if end - start < timedelta(minutes=2):  # identical limits would make matplotlib warn
         start, end = start - timedelta(minutes=1), end + timedelta(minutes=1)
-    pad = (end - start) * 0.02  # keep marks at the very edge visible
-    return start - pad, end + pad
+    pad = (end - start) * (0.06 if zoomed else 0.02)  # keep marks at the edge visible
+    return start - pad, end + pad, zoomed
 
 
 def timeline_png(figures: DeploymentFigures, dpi: int = 110) -> bytes:
@@ -305,14 +328,14 @@ def timeline_png(figures: DeploymentFigures, dpi: int = 110) -> bytes:
     fig = Figure(figsize=(8.0, 2.6), dpi=dpi, layout="constrained")
     ax = fig.add_subplot()
     rows = list(OUTCOMES)
-    start, end = _plot_span(f)
+    start, end, zoomed = _plot_span(f)
     ax.axvspan(as_utc(f.window_start), as_utc(f.window_end) if f.window_end else end,
                color="#0b5d8f", alpha=0.06, lw=0, label="authorised window")
     for i, outcome in enumerate(rows):
         ts = [as_utc(a.at) for a in f.timeline if a.outcome == outcome]
         colour, marker = OUTCOME_STYLE[outcome]
         ax.scatter(ts, [i] * len(ts), c=colour, marker=marker, s=46, zorder=3,
-                   edgecolors="white", linewidths=0.5)
+                   edgecolors="white", linewidths=0.5, alpha=0.85 if len(ts) > 20 else 1.0)
     shown = Counter(a.outcome for a in f.timeline)
     ax.set_yticks(range(len(rows)), [f"{o.replace('_', ' ')} ({shown[o]})" for o in rows])
     ax.set_ylim(-0.6, len(rows) - 0.4)
@@ -327,6 +350,9 @@ def timeline_png(figures: DeploymentFigures, dpi: int = 110) -> bytes:
     title = f"Alerts over time ({len(f.timeline)}), times in UTC"
     if not f.timeline_complete:
         title = f"Alerts over time ({len(f.timeline)} of {f.alerts} still on record), UTC"
+    if zoomed:
+        title += (f"; zoomed to the alerts (window {fmt_dt(f.window_start)} to "
+                  f"{fmt_dt(f.window_end)})")
     if not f.timeline:
         title = ("No alerts in this deployment" if not f.alerts
                  else "No alert records left (deleted under the retention policy)")
@@ -384,6 +410,10 @@ def _context(f: DeploymentFigures, generated_at: datetime | None) -> dict[str, A
                            else f"{f.watchlist_size:,}"),
         "threshold": "-" if f.threshold is None else f"{f.threshold:g}",
         "extra": [(extra_label(k), v) for k, v in f.extra.items()],
+        "authorised": (f"{f.authorising_officer or 'not recorded'}"
+                       + (f", on {fmt_dt(f.authorised_at)}" if f.authorised_at else "")),
+        "alert_columns": ALERT_COLUMNS,
+        "alert_rows": alert_cells(f.timeline),
         "fmt_dt": fmt_dt,
         "fmt_int": fmt_int,
     }
@@ -400,9 +430,11 @@ def _kind_sentence(kind: str) -> str:
 def _env():  # type: ignore[no-untyped-def]
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-    return Environment(loader=PackageLoader("openlfr.reports", "templates"),
-                       autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
-                       trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=PackageLoader("openlfr.reports", "templates"),
+                      autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)
+    env.globals["plural"] = plural
+    return env
 
 
 def render_html(figures: DeploymentFigures, generated_at: datetime | None = None) -> str:
@@ -413,57 +445,6 @@ def render_html(figures: DeploymentFigures, generated_at: datetime | None = None
 
 
 # --- PDF -------------------------------------------------------------------------------------
-
-def _pdf_styles():  # type: ignore[no-untyped-def]
-    from reportlab.lib import colors
-    from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
-
-    ss = getSampleStyleSheet()
-    return {
-        "title": ParagraphStyle("t", parent=ss["Title"], alignment=0, fontSize=18, leading=22),
-        "h2": ParagraphStyle("h2", parent=ss["Heading2"], fontSize=12.5, leading=15,
-                             spaceBefore=10, textColor=colors.HexColor("#0b5d8f")),
-        "body": ParagraphStyle("b", parent=ss["BodyText"], fontSize=9.5, leading=12.5),
-        "cell": ParagraphStyle("c", parent=ss["BodyText"], fontSize=8.5, leading=10.5),
-        "small": ParagraphStyle("s", parent=ss["BodyText"], fontSize=8, leading=10,
-                                textColor=colors.HexColor("#5b6575")),
-        "banner": ParagraphStyle("bn", parent=ss["BodyText"], fontSize=9.5, leading=12.5,
-                                 backColor=colors.HexColor("#fff4d6"), borderPadding=5,
-                                 textColor=colors.HexColor("#8a5a00")),
-    }
-
-
-def pdf_table(rows: list[list[str]], col_widths: list[float] | None = None,
-              header: bool = True, numeric_cols: tuple[int, ...] = (),
-              footer: bool = False):  # type: ignore[no-untyped-def]
-    """A plain reportlab table: light grid, shaded header, numbers right-aligned."""
-    from reportlab.lib import colors
-    from reportlab.platypus import Table, TableStyle
-
-    t = Table(rows, colWidths=col_widths, repeatRows=1 if header else 0, hAlign="LEFT")
-    style = [("FONT", (0, 0), (-1, -1), "Helvetica", 8.5),
-             ("LINEBELOW", (0, 0), (-1, -1), 0.4, colors.HexColor("#d6dbe3")),
-             ("VALIGN", (0, 0), (-1, -1), "TOP"),
-             ("TOPPADDING", (0, 0), (-1, -1), 2.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5)]
-    if header:
-        style += [("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 8.5),
-                  ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f0f3f7"))]
-    if footer:
-        style += [("FONT", (0, -1), (-1, -1), "Helvetica-Bold", 8.5),
-                  ("LINEABOVE", (0, -1), (-1, -1), 1.0, colors.black)]
-    for c in numeric_cols:
-        style.append(("ALIGN", (c, 0), (c, -1), "RIGHT"))
-    t.setStyle(TableStyle(style))
-    return t
-
-
-def pdf_escape(text: str) -> str:
-    """Escape for reportlab Paragraph markup and keep to the Latin-1 range of its base fonts."""
-    from xml.sax.saxutils import escape
-
-    text = text.replace("\u2013", "-").replace("\u2014", "-").replace("\u2248", "~")
-    return escape(text.encode("latin-1", "replace").decode("latin-1"))
-
 
 def _pdf_rates(ctx: dict[str, Any], st: dict[str, Any]) -> list[Any]:
     from reportlab.platypus import Paragraph, Spacer
@@ -482,11 +463,24 @@ def _pdf_rates(ctx: dict[str, Any], st: dict[str, Any]) -> list[Any]:
     return out
 
 
+def _pdf_alerts(ctx: dict[str, Any], st: dict[str, Any]) -> list[Any]:
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph
+
+    title = Paragraph(f"Each alert ({len(ctx['alert_rows'])} on record)", st["h2"])
+    if not ctx["alert_rows"]:
+        return [title, Paragraph("No alert records.", st["body"])]
+    widths = [30 * mm, 18 * mm, 24 * mm, 12 * mm, 20 * mm, 28 * mm, 38 * mm]
+    return [title, pdf_table([list(ctx["alert_columns"]),
+                              *[[pdf_escape(c) for c in r] for r in ctx["alert_rows"]]],
+                             col_widths=widths, numeric_cols=(3,))]
+
+
 def render_pdf(figures: DeploymentFigures, generated_at: datetime | None = None) -> bytes:
     """The report as a PDF (A4), with the timeline plot."""
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
-    from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer
+    from reportlab.platypus import Image, KeepTogether, Paragraph, Spacer
 
     from openlfr import __version__
 
@@ -504,6 +498,7 @@ def render_pdf(figures: DeploymentFigures, generated_at: datetime | None = None)
         pdf_table([["Purpose", Paragraph(e(f.purpose), st["cell"])],
                    ["Place", e(f.place)], ["Kind", f.kind],
                    ["State", e(f.state or "-")],
+                   ["Authorised by", Paragraph(e(ctx["authorised"]), st["cell"])],
                    ["Authorised window", e(ctx["window"])],
                    ["Ran", e(f"{fmt_dt(f.started_at)} to {fmt_dt(f.ended_at)}")],
                    ["Model", e(f.model)], ["Match threshold", ctx["threshold"]],
@@ -523,6 +518,7 @@ def render_pdf(figures: DeploymentFigures, generated_at: datetime | None = None)
     story += [KeepTogether([Paragraph("Timeline", st["h2"]),
                             Image(io.BytesIO(timeline_png(f, dpi=150)), width=170 * mm,
                                   height=170 * mm * 2.6 / 8)]),
+              *_pdf_alerts(ctx, st),
               Paragraph("Watchlist", st["h2"]),
               Paragraph(e(f"The deployment compared faces with a frozen watchlist snapshot of "
                           f"{ctx['watchlist_size']} entries."), st["body"])]
@@ -535,13 +531,9 @@ def render_pdf(figures: DeploymentFigures, generated_at: datetime | None = None)
     story.append(Paragraph(e(f"Generated by OpenLFR {__version__} on {ctx['generated_at']}. "
                              "Every rate comes with its counts and a Wilson 95% interval."),
                            st["small"]))
-    buf = io.BytesIO()
-    doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm,
-                            topMargin=18 * mm, bottomMargin=18 * mm,
-                            title=f"OpenLFR deployment report {f.deployment_id}",
-                            author="OpenLFR", invariant=True)
-    doc.build(story)
-    return buf.getvalue()
+    return build_pdf(story, title=f"OpenLFR deployment report {f.deployment_id}: {f.name}",
+                     subject=f"Deployment report, {f.place}, {ctx['window']}",
+                     generated_at=generated_at, pagesize=A4)
 
 
 # --- Loader ----------------------------------------------------------------------------------

@@ -22,14 +22,13 @@ transaction: the caller commits.
 from __future__ import annotations
 
 import hashlib
-import io
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from openlfr.governance import audit
 from openlfr.reports._format import fmt_dt, iso
 from openlfr.reports._loader import _deployment_id, _watchlist
-from openlfr.reports.deployment import pdf_escape, pdf_table
+from openlfr.reports._pdf import build_pdf, pdf_escape, pdf_table
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -134,7 +133,7 @@ def notice_pdf(notice: dict[str, Any]) -> bytes:
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import getSampleStyleSheet
     from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
+    from reportlab.platypus import Paragraph, Spacer
 
     ss = getSampleStyleSheet()
     cell = ss["BodyText"].clone("cell", fontSize=8.5, leading=10.5)
@@ -148,13 +147,13 @@ def notice_pdf(notice: dict[str, Any]) -> bytes:
         pdf_table([[pdf_escape(k), Paragraph(pdf_escape(v), cell)] for k, v in _rows(head)],
                   col_widths=[60 * mm, 110 * mm], header=False),
     ]
-    buf = io.BytesIO()
-    doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm,
-                            topMargin=18 * mm, bottomMargin=18 * mm, author="OpenLFR",
-                            title=f"OpenLFR notice, deployment {notice['deployment_id']}",
-                            invariant=True)
-    doc.build(story)
-    return buf.getvalue()
+    return build_pdf(story, title=f"OpenLFR notice, deployment {notice['deployment_id']}",
+                     subject="EU AI Act Art. 5(4) notification",
+                     generated_at=_generated(notice.get("generated_at")), pagesize=A4)
+
+
+def _generated(text: Any) -> datetime | None:
+    return datetime.fromisoformat(str(text).replace("Z", "+00:00")) if text else None
 
 
 def _when(text: Any) -> str:
