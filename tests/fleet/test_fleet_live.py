@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import uuid
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from openlfr.fleet.events import alert_to_wire
 from openlfr.fleet.runtime import FleetRuntime
 from openlfr.governance import deployments
 from openlfr.governance.alerts import get_progress
+from openlfr.governance.counters import tracker_settings
 from openlfr.governance.runtime import open_store
 from openlfr.settings import Settings
 from openlfr.store.models import Alert, AuditEntry, User
@@ -78,6 +80,13 @@ def test_alerts_travel_from_a_camera_process_to_the_store_sink_and_console(
                        and c.frames > 0 and c, what="camera status")
         assert cam.error is None and cam.pid is not None
         wait_for(lambda: rt.preview(*key), what="the blurred live view of a local camera")
+        # its counters say which tracker settings its tracks come from (for the reports)
+        def reported() -> str | None:
+            with store.read_sessions() as s:
+                return tracker_settings(s, seed.deployment_id)
+
+        assert re.fullmatch(r"sha256:[0-9a-f]{16}",
+                            wait_for(reported, what="the run's tracker settings"))
 
         # a redelivered alert (same id, sent twice past the stream's dedupe) is stored once
         dup = AlertEvent(camera_id="demo-cam", time=datetime.now(UTC), track_id=999,

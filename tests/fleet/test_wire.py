@@ -13,6 +13,7 @@ from openlfr.alerts.model import Alert
 from openlfr.errors import ConfigError
 from openlfr.fleet.bundle import Bundle, load_fleet_key, seal, unseal
 from openlfr.fleet.events import CountersEvent, alert_from_wire, alert_to_wire, counters_from_wire
+from openlfr.pipeline.tracker import settings_fingerprint
 
 KEY = bytes(range(32))
 
@@ -89,5 +90,11 @@ def test_counters_round_trip_and_refuse_negative_figures() -> None:
     assert counters_from_wire(ev.to_wire()) == ev
     bad = json.loads(ev.to_wire())
     bad["frames"] = -1
+    with pytest.raises(ConfigError, match="malformed counters"):
+        counters_from_wire(json.dumps(bad).encode())
+    fp = ev.model_copy(update={"tracker": settings_fingerprint(None)})
+    assert counters_from_wire(fp.to_wire()).tracker == settings_fingerprint(None)
+    bad = json.loads(fp.to_wire())
+    bad["tracker"] = "md5:whatever"
     with pytest.raises(ConfigError, match="malformed counters"):
         counters_from_wire(json.dumps(bad).encode())

@@ -183,6 +183,25 @@ def test_run_counters_are_idempotent_and_ignore_older_messages(session: Session,
                                                             "faces": 0, "tracks": 0}, T0)
 
 
+def test_a_run_keeps_the_tracker_settings_its_tracks_come_from(session: Session,
+                                                                people: People) -> None:
+    from openlfr.governance.counters import tracker_settings
+
+    dep = active_deployment(session, people)
+    totals = {"frames": 10, "dropped": 0, "faces": 3, "tracks": 1}
+    assert tracker_settings(session, dep.id) is None  # nothing reported yet
+    A.add_run_counters(session, dep.id, "cam1", "run-a", 1, totals, T0, tracker=None)
+    A.add_run_counters(session, dep.id, "cam1", "run-a", 2, totals, T0,
+                       tracker="sha256:00000000000000aa")  # a later message fills it in
+    assert tracker_settings(session, dep.id) == "sha256:00000000000000aa"
+    A.add_run_counters(session, dep.id, "cam1", "run-b", 1, totals, T0,
+                       tracker="sha256:00000000000000aa")
+    assert tracker_settings(session, dep.id) == "sha256:00000000000000aa"
+    A.add_run_counters(session, dep.id, "cam1", "run-c", 1, totals, T0,
+                       tracker="sha256:00000000000000bb")
+    assert tracker_settings(session, dep.id) == "mixed"
+
+
 def test_concurrent_redeliveries_of_run_counters_count_once(db: DB, people: People) -> None:
     with db.sessions() as s:
         dep = active_deployment(s, people)

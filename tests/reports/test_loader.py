@@ -160,6 +160,21 @@ def test_the_report_marks_urgent_use_and_the_external_decision(session: Session)
     assert figures_json(f)["deployment"]["details"]["urgent_use"] == urgent
 
 
+def test_the_report_names_the_tracker_settings_the_cameras_reported(session: Session) -> None:
+    from openlfr.pipeline.tracker import settings_fingerprint
+    from openlfr.reports.deployment import load_deployment_figures
+
+    dep_id = _populate(session)
+    assert load_deployment_figures(session, dep_id).tracker_fingerprint is None
+    alerts.add_run_counters(session, dep_id, "cam1", "run-1", 1,
+                            {"frames": 0, "dropped": 0, "faces": 0, "tracks": 0}, T0,
+                            tracker=settings_fingerprint(None))
+    f = load_deployment_figures(session, dep_id)
+    assert f.tracker_fingerprint == settings_fingerprint(None)
+    note = figures_json(f)["rates"]["false_alert_rate"]["tracks_per_person"]["note"]
+    assert "not recorded" not in note
+
+
 def test_counts_survive_the_snapshot_and_alert_purge(session: Session) -> None:
     """After retention deletes the snapshot and the alert records, the counts remain."""
     dep_id = _populate(session)

@@ -359,7 +359,7 @@ class Centre:
         ev = counters_from_wire(data)
         with self.store.session() as s:
             if GA.add_run_counters(s, ev.deployment_id, ev.camera_id, ev.run_id, ev.seq,
-                                   ev.totals, ev.at):
+                                   ev.totals, ev.at, tracker=ev.tracker):
                 self.figures["counters_applied"] += 1
             if ev.frame_index is not None or ev.finished:  # how far a recorded clip got
                 GA.save_progress(s, ev.deployment_id, ev.camera_id, ev.frame_index or 0,

@@ -69,6 +69,9 @@ class CountersEvent(BaseModel):
     next_track_id: int | None = Field(None, ge=1, lt=2**62, description="The first track id "
                                       "of a run resumed at frame_index.")
     finished: bool = Field(False, description="A recorded clip reached its end.")
+    tracker: str | None = Field(None, pattern=r"^sha256:[0-9a-f]{16}$", description="The "
+                                "tracker settings the run's tracks come from "
+                                "(openlfr.pipeline.tracker.settings_fingerprint).")
     at: datetime
 
     @property

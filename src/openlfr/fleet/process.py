@@ -85,6 +85,7 @@ class BusRecorder:
                  run_id: str | None = None, retry_s: float = 0.5) -> None:
         self.bus, self.deployment_id, self.camera_id = bus, deployment_id, camera_id
         self.run_id = run_id or uuid.uuid4().hex
+        self.tracker: str | None = None  # the run's tracker settings, sent with the counters
         self.retry_s = retry_s
         self._queue: queue.Queue[tuple[str, bytes, str] | None] = queue.Queue()
         self._totals = dict(frames=0, dropped=0, faces=0, tracks=0)
@@ -119,7 +120,8 @@ class BusRecorder:
             ev = CountersEvent(run_id=self.run_id, seq=self._seq,
                                deployment_id=self.deployment_id, camera_id=self.camera_id,
                                frame_index=frame_index, next_track_id=next_track,
-                               finished=finished, at=datetime.now(UTC), **self._totals)
+                               finished=finished, tracker=self.tracker,
+                               at=datetime.now(UTC), **self._totals)
         self._queue.put((counters_subject(self.deployment_id, self.camera_id), ev.to_wire(),
                          f"{self.run_id}.{ev.seq}"))
 
@@ -155,6 +157,7 @@ def camera_main(conn: Any, payload: dict[str, Any]) -> None:
 
     from openlfr.errors import StateError
     from openlfr.fleet.camera import CameraSpec, build_camera, is_recorded
+    from openlfr.pipeline.tracker import settings_fingerprint
     from openlfr.vision.engine import VisionConfig, VisionEngine
     from openlfr.watchlist.enrol import embedder_key
     from openlfr.watchlist.index import WatchlistIndex
@@ -184,6 +187,7 @@ def camera_main(conn: Any, payload: dict[str, Any]) -> None:
         recorder = BusRecorder(bus, dep, cam)
         worker = build_camera(spec, engine, guard=guard, recorder=recorder,
                               preview=bool(payload.get("preview")))
+        recorder.tracker = settings_fingerprint(worker.config.tracker)
         worker.start()
     except Exception as exc:
         log.error("camera %s of deployment %s did not start: %s", cam, dep, exc)

@@ -25,7 +25,8 @@ from openlfr.store.models import CameraProgress, CameraRun, DeploymentCounter
 from openlfr.store.types import as_utc
 
 __all__ = ["add_counters", "add_run_counters", "save_progress", "get_progress",
-           "get_resume_point", "ResumePoint", "get_counters", "bump", "UID"]
+           "get_resume_point", "ResumePoint", "get_counters", "bump", "UID",
+           "tracker_settings"]
 
 #: A camera's alert ids and run ids: 1-32 letters, digits, ``-`` or ``_``.
 UID = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -78,14 +79,16 @@ def _check_counts(values: dict[str, object]) -> None:
 
 
 def add_run_counters(session: Session, deployment_id: int, camera_id: str, run_id: str,
-                     seq: int, totals: dict[str, int], now: datetime) -> bool:
+                     seq: int, totals: dict[str, int], now: datetime, *,
+                     tracker: str | None = None) -> bool:
     """Apply a camera process's cumulative counters idempotently.
 
     ``totals`` are the run's totals so far (``frames``, ``dropped``, ``faces``, ``tracks``)
-    and ``seq`` its message number. Only a message newer than the last one applied for
-    ``run_id`` changes anything: the deployment counters get the difference from the stored
-    totals (never negative). A redelivered or older message changes nothing. Returns
-    whether the message was applied."""
+    and ``seq`` its message number; ``tracker`` the fingerprint of the tracker settings its
+    tracks come from, kept with the run so reports can say what a track is on them. Only a
+    message newer than the last one applied for ``run_id`` changes anything: the deployment
+    counters get the difference from the stored totals (never negative). A redelivered or
+    older message changes nothing. Returns whether the message was applied."""
     missing = [k for k in _RUN_TOTALS if k not in totals]
     if missing:
         raise ConfigError(f"counter totals lack {', '.join(missing)}")
@@ -101,7 +104,8 @@ def add_run_counters(session: Session, deployment_id: int, camera_id: str, run_i
         try:
             with session.begin_nested():
                 session.add(CameraRun(run_id=run_id, deployment_id=deployment_id,
-                                      camera_id=camera_id, seq=seq, updated_at=now, **values))
+                                      camera_id=camera_id, seq=seq, updated_at=now,
+                                      tracker_fingerprint=tracker, **values))
             if any(values.values()):
                 bump(session, deployment_id, camera_id, now, **values)
             return True
@@ -116,6 +120,7 @@ def add_run_counters(session: Session, deployment_id: int, camera_id: str, run_i
     for k, v in values.items():
         setattr(run, k, max(v, getattr(run, k)))
     run.seq, run.updated_at = seq, now
+    run.tracker_fingerprint = run.tracker_fingerprint or tracker
     if any(deltas.values()):
         bump(session, deployment_id, camera_id, now, **deltas)
     session.flush()
@@ -179,3 +184,15 @@ def get_counters(session: Session, deployment_id: int) -> list[CountersPublic]:
                            **{f: sum(getattr(r, f) for r in rows) for f in _COUNTERS})
     return [total] + [CountersPublic(deployment_id=deployment_id, camera_id=r.camera_id,
                                      **{f: getattr(r, f) for f in _COUNTERS}) for r in rows]
+
+
+def tracker_settings(session: Session, deployment_id: int) -> str | None:
+    """The tracker settings a deployment's tracks come from: the fingerprint its camera runs
+    reported; ``"mixed"`` when runs used different ones; None when none was reported."""
+    found = set(session.scalars(
+        select(CameraRun.tracker_fingerprint).where(CameraRun.deployment_id == deployment_id,
+                                                    CameraRun.tracker_fingerprint.is_not(None))
+        .distinct()))
+    if not found:
+        return None
+    return found.pop() if len(found) == 1 else "mixed"  # evaluation.tracking.reference.MIXED

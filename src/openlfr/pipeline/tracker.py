@@ -60,6 +60,8 @@ Knobs and their trade-offs (:class:`TrackerConfig`; the evidence knobs are those
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -72,7 +74,7 @@ from openlfr.pipeline.kalman import BoxKalman, to_xyxy
 from openlfr.pipeline.trackstate import EvidencePolicy, TrackState
 
 __all__ = ["TrackerConfig", "IoUTrackerConfig", "Track", "ByteTracker", "make_tracker",
-           "iou_matrix", "greedy_match"]
+           "iou_matrix", "greedy_match", "settings_fingerprint"]
 
 
 class TrackerConfig(EvidencePolicy):
@@ -356,3 +358,14 @@ def make_tracker(config: TrackerConfig | dict | None = None, *,
     if isinstance(config, dict):
         config = TrackerConfig.model_validate(config)
     return ByteTracker(config or TrackerConfig(), first_id=first_id)
+
+
+def settings_fingerprint(config: TrackerConfig | dict[str, Any] | None = None) -> str:
+    """``sha256:`` and 16 hex digits of every setting of a tracker config (None: the
+    defaults). Equal settings give equal fingerprints, whatever order they were given in: a
+    camera reports it with its counters, so a report can say which settings its tracks come
+    from (and what they were measured to give on the reference clips)."""
+    if not isinstance(config, TrackerConfig):
+        config = TrackerConfig.model_validate(config or {})
+    text = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, or_, select
 
 from openlfr.errors import NotFound
+from openlfr.governance.counters import tracker_settings
 from openlfr.reports._alerts import officer_label
 from openlfr.reports.deployment import AlertPoint, DeploymentFigures
 
@@ -112,6 +113,7 @@ def load_deployment_figures(session: Session, deployment_id: object) -> Deployme
         disputed=disputed, timeline=timeline,
         state=getattr(dep.status, "value", str(dep.status)),
         started_at=dep.started_at, ended_at=dep.ended_at, extra=extra,
+        tracker_fingerprint=tracker_settings(session, dep.id),
         authorising_officer=_names(session, [dep.authorising_officer_id]).get(
             dep.authorising_officer_id), authorised_at=dep.authorised_at)
 

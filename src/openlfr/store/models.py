@@ -508,6 +508,8 @@ class CameraRun(Base):
     faces: Mapped[int] = mapped_column(Integer, default=0)
     tracks: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: the tracker settings the run's tracks come from (``sha256:`` + 16 hex; revision 0005)
+    tracker_fingerprint: Mapped[str | None] = mapped_column(String(32))
 
 
 class CameraProgress(Base):

@@ -15,17 +15,18 @@ than show one measured for other settings.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from openlfr.pipeline.tracker import make_tracker
+from openlfr.pipeline.tracker import settings_fingerprint
 
 __all__ = ["ReferenceFragmentation", "REFERENCE_PATH", "tracker_fingerprint",
            "load_reference", "reference_for", "fragmentation_note", "record_reference"]
 
+#: What a deployment whose camera runs used different tracker settings records.
+MIXED = "mixed"
 REFERENCE_PATH = Path(__file__).resolve().parent.parent / "data" / "tracking-reference.json"
 
 
@@ -50,18 +51,12 @@ class ReferenceFragmentation:
         return d
 
 
-def _config(config: Any = None) -> Any:
-    if config is None or isinstance(config, dict):
-        return make_tracker(config).config
-    return config
-
-
 def tracker_fingerprint(config: Any = None) -> str:
-    """``sha256:`` and 16 hex digits of every setting of a tracker config (None: the
-    defaults). Equal settings give equal fingerprints, whatever order they were given in."""
-    dump = _config(config).model_dump(mode="json")
-    text = json.dumps(dump, sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    """The fingerprint of a tracker config (None: the defaults):
+    :func:`openlfr.pipeline.tracker.settings_fingerprint`, the one a camera reports."""
+    if config is not None and not isinstance(config, dict):
+        config = config.model_dump(mode="json")
+    return settings_fingerprint(config)
 
 
 def load_reference(path: Path | None = None) -> dict[str, ReferenceFragmentation]:
@@ -88,6 +83,8 @@ def fragmentation_note(fingerprint: str | None = None, path: Path | None = None)
     """What follows "1 in N tracks; " in a report. ``fingerprint``: the settings the
     deployment ran with; None when they were not recorded (the default settings are then
     assumed, and the note says so)."""
+    if fingerprint == MIXED:
+        return "its cameras ran different tracker settings: tracks per person not measured"
     fp = fingerprint or tracker_fingerprint(None)
     ref = load_reference(path).get(fp)
     if ref is None:
