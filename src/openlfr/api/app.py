@@ -48,6 +48,7 @@ from openlfr.api.prometheus import AppMetrics
 from openlfr.api.routes import ROUTERS
 from openlfr.api.routes.alerts import alert_view
 from openlfr.api.routes.auth import LoginThrottle
+from openlfr.api.session_key import load_session_key
 from openlfr.errors import (
     ConfigError,
     ImageError,
@@ -166,10 +167,10 @@ class AppContext:
             self.fleet.wake()
 
 
-def _session_key(explicit: bytes | None) -> bytes:
-    """Cookie signing key: explicit, or random per app. The cookie only wraps a revocable
-    session token issued by governance, so a restart simply signs everyone out."""
-    return explicit if explicit is not None else SessionSigner.new_key()
+def _session_key(explicit: bytes | None, settings: Settings) -> bytes:
+    """Cookie signing key: explicit, else one that survives restarts (``OPENLFR_SESSION_KEY``
+    or ``data_dir/session.key``: :mod:`openlfr.api.session_key`)."""
+    return explicit if explicit is not None else load_session_key(settings.data_dir)
 
 
 def create_app(settings: Settings, *, session_key: bytes | None = None,
@@ -211,7 +212,7 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
     templates_dir = resources.files("openlfr.api") / "templates"
     templates = Jinja2Templates(directory=str(templates_dir))
     ctx = AppContext(settings=settings, store=store, sessions=sessions,
-                     signer=SessionSigner(_session_key(session_key)),
+                     signer=SessionSigner(_session_key(session_key, settings)),
                      hub=hub, metrics=metrics, fleet=fleet, templates=templates,
                      max_upload_bytes=max_upload_bytes, request_nice=request_nice,
                      vision_factory=vision_factory)

@@ -774,9 +774,11 @@ def register(app: typer.Typer) -> None:
     app.add_typer(user_app, name="user")
     from openlfr.governance.cli_compliance import register as register_compliance
     from openlfr.governance.cli_drafts import register as register_drafts
+    from openlfr.governance.cli_keys import register as register_keys
 
     register_compliance(dep_app)
     register_drafts(dep_app)
+    register_keys(key_app)
     app.add_typer(dep_app, name="deployment")
     wl = group(app)
     wl.add_typer(subject_app, name="subject")
