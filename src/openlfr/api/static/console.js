@@ -148,11 +148,15 @@ async function refreshCameras(box) {
       tile = document.createElement("div");
       tile.className = "camera panel";
       tile.dataset.key = key(c);
-      tile.innerHTML = (c.url ? `<img class="live" alt="live view of camera ${escapeHtml(c.camera_id)}" src="${escapeHtml(c.url)}">` : "") +
-        '<div class="cap"></div>';
+      tile.innerHTML = '<div class="cap"></div>';
       box.appendChild(tile);
-    } else if (c.url && !tile.querySelector("img.live")) {  // its live view became available
+    }
+    // a live view only while the camera runs (a failed or ended one has none to show)
+    const live = tile.querySelector("img.live");
+    if (c.url && c.running && !live) {
       tile.insertAdjacentHTML("afterbegin", `<img class="live" alt="live view of camera ${escapeHtml(c.camera_id)}" src="${escapeHtml(c.url)}">`);
+    } else if (live && !c.running) {
+      live.remove();
     }
     const state = c.running ? "faces that do not match are blurred"
       : (c.error ? "not running: " + c.error : "not running (the recording has ended)");
