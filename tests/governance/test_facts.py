@@ -85,5 +85,9 @@ def test_threshold_refused_when_its_expected_false_alert_rate_breaks_the_limit(
     a = assess(session, dep, T0)
     assert a.unmet == [] and a.facts.predicted_fpir is not None
     assert a.facts.predicted_fpir < 0.001
+    shown = a.to_dict(crowd=20_000)  # the base-rate calculator for the expected crowd
+    assert shown["expected_crowd"] == 20_000
+    assert shown["expected_false_alerts"] == pytest.approx(20_000 * a.facts.predicted_fpir)
+    assert a.to_dict()["expected_false_alerts"] is None
     D.authorise(session, people.ao, dep.id, T0)
     assert dep.profile_version == "2026.1"

@@ -40,13 +40,19 @@ def print_assessment(a: dict[str, Any]) -> None:
                    f"face (about {a['predicted_fpir'] * 10_000:.3g} per 10,000 faces)")
     elif a["fpir_note"]:
         typer.echo(f"expected false alert rate: unknown ({a['fpir_note']})")
+    if a.get("expected_false_alerts") is not None:
+        typer.echo(f"expected false alerts from a crowd of {a['expected_crowd']:,} faces: "
+                   f"{a['expected_false_alerts']:.2f}")
     for u in a["unmet"]:
         typer.echo(f"UNMET {u['rule']}: {u['message']} ({u['source']})")
     for w in a["warnings"]:
         typer.echo(f"warning {w['rule']}: {w['message']}")
 
 
-def assess_command(deployment_id: int, as_user: AsUser = None, as_json: Json = False) -> None:
+def assess_command(deployment_id: int, as_user: AsUser = None, as_json: Json = False,
+                   crowd: Annotated[int | None, typer.Option(
+                       "--crowd", min=1, max=10**9, help="Faces expected to pass: also show "
+                       "the false alerts expected from them.")] = None) -> None:
     """Check a deployment against the installation's rule profile (changes nothing)."""
     from openlfr.governance import deployments as D
     from openlfr.governance.auth import Action, require
@@ -55,7 +61,7 @@ def assess_command(deployment_id: int, as_user: AsUser = None, as_json: Json = F
     with _store(need_key=False) as store, store.session() as s:
         require(s, _actor(s, as_user), Action.DEPLOYMENT_VIEW, now=_now(),
                 target=f"deployment:{deployment_id}")
-        out = assess(s, D.get_deployment(s, deployment_id), _now()).to_dict()
+        out = assess(s, D.get_deployment(s, deployment_id), _now()).to_dict(crowd)
         s.rollback()
     if as_json:
         _emit(out)

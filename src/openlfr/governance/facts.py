@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openlfr.errors import ConfigError, StateError
-from openlfr.evaluation.fpir import predicted_fpir
+from openlfr.evaluation.fpir import expected_false_alerts, predicted_fpir
 from openlfr.governance import profiles as P
 from openlfr.store.models import (
     BiasEvaluation,
@@ -128,6 +128,9 @@ class AssessmentPublic(BaseModel):
     predicted_fpir: float | None = Field(description="Expected false alert rate per face "
                                          "at the threshold for this snapshot's size.")
     fpir_note: str | None
+    expected_crowd: int | None = Field(None, description="The crowd asked about (faces).")
+    expected_false_alerts: float | None = Field(None, description="False alerts expected "
+                                                "from that crowd (the base-rate calculator).")
     bias_evaluation_id: int | None
     unmet: list[UnmetRulePublic]
     warnings: list[RuleWarningPublic]
@@ -144,11 +147,16 @@ class Assessment:
     warnings: list[P.RuleWarning]
     fpir_note: str | None  # why no prediction could be made
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self, crowd: int | None = None) -> dict[str, object]:
+        """As shown at authorisation; with ``crowd`` (faces expected to pass), the false
+        alerts expected from it at the predicted FPIR (the base-rate calculator)."""
         f = self.facts
+        expected = (expected_false_alerts(f.predicted_fpir, crowd)
+                    if crowd is not None and f.predicted_fpir is not None else None)
         return {"profile": self.profile.name, "profile_version": self.profile.version,
                 "snapshot_size": f.snapshot_size, "threshold": f.threshold,
                 "predicted_fpir": f.predicted_fpir, "fpir_note": self.fpir_note,
+                "expected_crowd": crowd, "expected_false_alerts": expected,
                 "bias_evaluation_id": f.bias_evaluation.id if f.bias_evaluation else None,
                 "unmet": [{"rule": u.rule, "message": u.message, "source": u.source}
                           for u in self.unmet],

@@ -149,11 +149,15 @@ def cancel(deployment_id: PathId, db: Db, me: CanCancelDeployment,
 
 
 @router.get("/{deployment_id}/assessment", response_model=AssessmentPublic)
-def assessment(deployment_id: PathId, db: ReadDb, me: CanViewDeployments) -> AssessmentPublic:
+def assessment(deployment_id: PathId, db: ReadDb, me: CanViewDeployments,
+               crowd: Annotated[int | None, Query(ge=1, le=10**9, description=(
+                   "Faces expected to pass: also the false alerts expected from them."))
+                   ] = None) -> AssessmentPublic:
     """The deployment against the installation's rule profile: every unmet rule (with its
-    source), warnings, and the expected false alert rate for the snapshot's size."""
+    source), warnings, and the expected false alert rate for the snapshot's size (and, with
+    ``crowd``, the false alerts expected from that many faces)."""
     a = assess(db, svc.get_deployment(db, deployment_id), _now())
-    return AssessmentPublic.model_validate(a.to_dict())
+    return AssessmentPublic.model_validate(a.to_dict(crowd))
 
 
 def _decision(db: Db, me: CanAuthoriseDeployment, deployment_id: int,
