@@ -215,6 +215,8 @@ def main() -> None:
                     help="ivf storages, comma-separated: fp16, fp32 (none: exact only)")
     ap.add_argument("--people", type=int, default=300, help="held-out probe people")
     ap.add_argument("--timed", type=int, default=50, help="probes timed one by one")
+    ap.add_argument("--max-probes", type=int, default=0,
+                    help="use an evenly spaced subset of the probes (0: all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="JSON only on stdout")
     args = ap.parse_args()
@@ -235,6 +237,8 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     chosen = sorted(rng.choice(len(held), size=min(args.people, len(held)), replace=False))
     probes, _ = probe_embeddings([held[i] for i in chosen], cache_dir)
+    if 0 < args.max_probes < len(probes):
+        probes = probes[np.linspace(0, len(probes) - 1, args.max_probes).astype(int)]
     from openlfr.vision.models import MODEL_FILES
 
     threshold = float(default_threshold(MODEL_FILES["arcface_mbf"].sha256, False).value)

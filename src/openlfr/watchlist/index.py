@@ -44,11 +44,16 @@ __all__ = ["Match", "WatchlistIndex", "AnnParams", "FAISS_MIN_TEMPLATES",
 #: between a few hundred and a couple of thousand templates.
 FAISS_MIN_TEMPLATES = 2_000
 #: Largest template count searched exactly by default. The exact scan over float16 codes
-#: reads 1 KB a template a probe: 16 ms at 100,000 on the busy 2-core machine, so 250,000 is
-#: about 40 ms, the per-probe budget this default keeps (a few new tracks' probes a second
-#: on 2 cores). Above it, ``ivf``: docs/inference.md has the measured time, memory and
-#: recall at 10k, 100k and 1M, and where ``ivf`` is worth its recall loss.
-EXACT_MAX_TEMPLATES = 250_000
+#: reads 1 KB a template a probe: 16-33 ms at 100,000 on the busy 2-core machine, so 150,000
+#: stays within a 50 ms per-probe budget (a few new tracks' probes a second on 2 cores).
+#: Above it, ``ivf``: docs/inference.md has the measured time, memory and recall at 10k,
+#: 100k and 1M, and what ``ivf`` costs in recall.
+EXACT_MAX_TEMPLATES = 150_000
+#: FAISS threads for a search of fewer than :data:`_BATCH` probes. One probe is a small job:
+#: on the loaded 2-core machine OpenMP's second thread cost more than it saved (10,000
+#: float16 templates: 0.49 ms a probe with one thread, 50 ms with two; 100,000: 38 vs 99 ms).
+SEARCH_THREADS = 1
+_BATCH = 20
 _BLOCK = 32_768  # rows scored at a time by the numpy path (bounds the score matrix)
 
 
@@ -316,16 +321,22 @@ class WatchlistIndex:
 
     def _top_rows(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k template rows per query, descending; rows -1 past the end."""
-        index = self._ivf if self._ivf is not None else self._flat16
-        if index is not None:
-            s, rows = index.search(q, k)
-            return s.astype(np.float32), rows.astype(np.int64)
-        if self.backend == "faiss":
-            import faiss
+        if self.backend == "numpy":
+            return self._exact_rows(q, k)
+        import faiss
 
-            s, rows = faiss.knn(q, self.store, k, faiss.METRIC_INNER_PRODUCT)
-            return s.astype(np.float32), rows.astype(np.int64)
-        return self._exact_rows(q, k)
+        index = self._ivf if self._ivf is not None else self._flat16
+        threads = faiss.omp_get_max_threads()
+        if len(q) < _BATCH:  # per calling thread (an OpenMP ICV): other threads unaffected
+            faiss.omp_set_num_threads(SEARCH_THREADS)
+        try:
+            if index is not None:
+                s, rows = index.search(q, k)
+            else:
+                s, rows = faiss.knn(q, self.store, k, faiss.METRIC_INNER_PRODUCT)
+        finally:
+            faiss.omp_set_num_threads(threads)
+        return s.astype(np.float32), rows.astype(np.int64)
 
     def _exact_rows(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """numpy: score block by block, merging each block's top-k."""
