@@ -11,10 +11,9 @@ Backends, by template count (``backend="auto"``):
   start-up costs more than the whole search).
 - ``faiss`` up to :data:`EXACT_MAX_TEMPLATES`: exact search, every template scored. Storage
   fp16 (default): a FAISS ``IndexScalarQuantizer`` with float16 codes is the one copy and its
-  SIMD scan reads half the bytes (100,000 templates: 16 ms a probe against 160-210 ms for
-  float32 ``IndexFlatIP``/``faiss.knn`` single probes on the busy 2-core machine; the
-  float16 rounding moves a cosine by < 1e-4). Storage fp32: ``faiss.knn`` on the float32
-  array in place.
+  scan reads half the bytes (100,000 templates: 33 ms a probe against 53 ms for float32 on
+  the busy 2-core machine; the float16 rounding moves a cosine by < 1e-4). Storage fp32:
+  ``faiss.knn`` on the float32 array in place.
 - ``ivf`` above: a FAISS inverted file (``IndexIVFScalarQuantizer``, float16 codes: half the
   memory of float32, or ``IndexIVFFlat`` for ``storage="fp32"``). Spherical k-means puts the
   templates into about sqrt(n) clusters; a probe reads the ``nprobe`` clusters whose centres
@@ -64,7 +63,7 @@ class AnnParams:
     nlist: int | None = None  # clusters; None: about sqrt(n), 16..4096
     #: clusters read per probe; None: ``probe_share`` of them. More is slower and closer to
     #: exact: on LFW + augmented probes, 30 % of the clusters found the exact top-1 for
-    #: 98.5 % of probes at 100k and 1M templates, 60 % for 99.9 % (docs/inference.md).
+    #: 98-98.5 % of probes at 100k and 1M templates, 60 % for 99.9 % (docs/inference.md).
     nprobe: int | None = None
     probe_share: float = 0.3
     train_size: int = 32_768  # templates sampled to train the k-means
