@@ -22,6 +22,9 @@ def test_seed_demo(tmp_path: Path) -> None:
                      subject_name="Yao Ming (demo subject)", password="demo-password-1")
     assert set(seed.passwords) == set(DEMO_USERS)
     assert "demo-password-1" not in repr(seed)
+    kept = tmp_path / "demo-passwords.txt"  # shown again on request, readable by its owner
+    assert oct(kept.stat().st_mode & 0o777) == "0o600"
+    assert "operator demo-password-1" in kept.read_text()
     store = open_store(settings)
     try:
         with store.session() as s:

@@ -91,3 +91,20 @@ def test_key_rotate_command(cli: CLI, db: DB, tmp_path: Path,  # noqa: F811
     monkeypatch.setenv("OPENLFR_KEY_FILE", str(new_file))
     _, err = cli("key", "rotate", "--new-key-file", str(new_file), "--as", "boss", code=2)
     assert "the new key is the current key" in err
+
+
+def test_reset_password_command(cli: CLI, db: DB) -> None:  # noqa: F811
+    from openlfr.governance.auth import get_user, must_change_password, sign_in
+
+    cli("user", "add", "boss", "--role", "admin")
+    cli("user", "add", "ann", "--role", "authorising_officer", "--as", "boss")
+    out, err = cli("user", "reset-password", "ann", "--as", "boss")
+    one_time = out.strip()
+    assert len(one_time) >= 12 and "serves once" in err
+    with db.sessions() as s:
+        assert must_change_password(get_user(s, "ann"))
+        sign_in(s, "ann", one_time, new_password="a new long password")
+        s.commit()
+        assert not must_change_password(get_user(s, "ann"))
+    _, err = cli("user", "reset-password", "boss", "--as", "ann", code=3)
+    assert "may not user.manage" in err

@@ -85,3 +85,18 @@ def test_the_timeline_zooms_to_alerts_that_fill_little_of_the_window() -> None:
     spread = [AlertPoint(t0 + timedelta(hours=h), "pending") for h in (0, 3, 5)]
     start, end, zoomed = _plot_span(pending_only(spread))
     assert not zoomed and end - start > timedelta(hours=6)  # the whole window
+
+
+def test_a_looping_clip_reports_its_drops_for_what_they_are() -> None:
+    from openlfr.reports._loader import _paced
+
+    from .conftest import make_figures
+
+    assert _paced("file:///var/demo/clip.mp4?loop=1") and _paced("rtsp://u:***@cam/1")
+    assert not _paced("file:///var/clips/one-pass.mp4")
+    f = make_figures(kind="evaluation", paced=True)
+    html = render_html(f)
+    assert "played in a loop at its own frame rate" in html
+    assert "could not keep up with the camera&#39;s own frame rate" in html
+    assert figures_json(f)["frames_dropped_means"].startswith("Frames dropped (skip")
+    assert "played in a loop" not in render_html(make_figures(kind="evaluation"))

@@ -115,15 +115,19 @@ def _seed_demo(settings: Settings) -> None:
     finally:
         store.close()
     if not empty:
-        typer.echo("demo: the store already has users; sign in with the demo passwords printed "
-                   "the first time (or delete the data folder to start again)", err=True)
+        from openlfr.api.demo import DEMO_PASSWORDS
+
+        typer.echo("demo: the store already has users; their first-run passwords are in "
+                   f"{settings.data_dir / DEMO_PASSWORDS} (or reset one with `openlfr user "
+                   "reset-password NAME --as admin`, or delete the data folder to start "
+                   "again)", err=True)
         return
     typer.echo("demo: building the scene and enrolling the demo subject ...", err=True)
     scene = build_scene(settings.data_dir / "demo")
     seed = seed_demo(settings, video=scene.video, reference=scene.reference,
                      subject_name=scene.subject_name)
-    typer.echo(f"demo: deployment {seed.deployment_id} is active. Sign in as (shown once):",
-               err=True)
+    typer.echo(f"demo: deployment {seed.deployment_id} is active. Sign in as (also kept in "
+               f"{settings.data_dir / 'demo-passwords.txt'}, mode 0600):", err=True)
     for name, pw in seed.passwords.items():
         typer.echo(f"    {name:<10} {pw}", err=True)
 

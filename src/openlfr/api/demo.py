@@ -9,6 +9,7 @@ log shows a real sequence of accountable actions.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,10 @@ from sqlalchemy import func, select
 
 from openlfr.settings import Settings
 
-__all__ = ["DemoSeed", "seed_demo", "DEMO_USERS"]
+__all__ = ["DemoSeed", "seed_demo", "DEMO_USERS", "DEMO_PASSWORDS", "write_demo_passwords"]
+
+#: The demo's first-run passwords, kept in the data folder (0600) to be shown again.
+DEMO_PASSWORDS = "demo-passwords.txt"
 
 #: username -> roles (one person per role, as in a real deployment; the operator may also
 #: adjudicate as engagement officer so a single viewer can finish an alert).
@@ -113,4 +117,20 @@ def seed_demo(settings: Settings, *, video: Path, reference: Path, subject_name:
             ids = (dep.id, subject.id)
     finally:
         store.close()
+    if passwords:
+        write_demo_passwords(settings.data_dir, passwords)
     return DemoSeed(ids[0], ids[1], passwords)
+
+
+def write_demo_passwords(data_dir: Path, passwords: dict[str, str]) -> Path:
+    """Keep the demo's first-run passwords in ``data_dir/demo-passwords.txt`` (mode 0600),
+    so they can be shown again (``cat`` it). Demo stores only: a real installation's
+    passwords are never written anywhere (reset one with ``openlfr user reset-password``)."""
+    path = data_dir / DEMO_PASSWORDS
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("# OpenLFR demo users (delete this file, or reset a password with\n"
+                "# `openlfr user reset-password NAME --as admin`)\n")
+        f.writelines(f"{name} {pw}\n" for name, pw in passwords.items())
+    return path

@@ -1,4 +1,6 @@
-"""``openlfr key rotate``: re-encrypt everything encrypted at rest under a new key."""
+"""Keys and credentials: ``openlfr key rotate`` (re-encrypt everything encrypted at rest
+under a new key) and ``openlfr user reset-password`` (an admin's reset, a one-time password
+printed once)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import typer
 
 from openlfr.governance.cli import AsUser, _actor, _now, _store
 from openlfr.governance.cli import key_app as _key_app
+from openlfr.governance.cli import user_app as _user_app
 
 __all__ = ["register"]
 
@@ -38,5 +41,35 @@ def key_rotate(
                err=True)
 
 
-def register(key_app: typer.Typer = _key_app) -> None:
+def reset_password(
+    username: str,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the new "
+                                                 "password from stdin instead of making "
+                                                 "one.")] = False,
+    as_user: AsUser = None,
+) -> None:
+    """An admin sets a one-time password for USERNAME (printed once, unless read from
+    stdin): their tokens and console sessions are revoked and they choose a new password at
+    the next sign-in. Audited (``user_password``). Resetting your own account sets it
+    outright."""
+    import secrets
+    import sys
+
+    from openlfr.governance import auth
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else \
+        secrets.token_urlsafe(12)
+    with _store(need_key=False) as store, store.session() as s:
+        actor = _actor(s, as_user).username
+        auth.set_password(s, _actor(s, actor), username, password, now=_now())
+        s.commit()
+    if not password_stdin:
+        typer.echo(password)
+    typer.echo(f"password of {username} reset" + (
+        "; it serves once, to choose a new one at the next sign-in"
+        if actor != username else ""), err=True)
+
+
+def register(key_app: typer.Typer = _key_app, user_app: typer.Typer = _user_app) -> None:
     key_app.command("rotate")(key_rotate)
+    user_app.command("reset-password")(reset_password)

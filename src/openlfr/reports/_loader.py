@@ -115,7 +115,23 @@ def load_deployment_figures(session: Session, deployment_id: object) -> Deployme
         started_at=dep.started_at, ended_at=dep.ended_at, extra=extra,
         tracker_fingerprint=tracker_settings(session, dep.id),
         authorising_officer=_names(session, [dep.authorising_officer_id]).get(
-            dep.authorising_officer_id), authorised_at=dep.authorised_at)
+            dep.authorising_officer_id), authorised_at=dep.authorised_at,
+        paced=any(_paced(c.source_url) for c in dep.cameras))
+
+
+def _paced(source_url: str) -> bool:
+    """Does this camera deliver frames at its own pace (a live camera, a looping clip),
+    rather than every frame of recorded footage in turn?"""
+    from openlfr.errors import ConfigError
+    from openlfr.pipeline.sources import FileSourceConfig, FolderSourceConfig, source_config
+
+    try:
+        cfg = source_config(source_url)
+    except ConfigError:
+        return True  # not a file we know: a stream
+    if isinstance(cfg, FileSourceConfig):
+        return cfg.loop
+    return not isinstance(cfg, FolderSourceConfig)
 
 
 def _names(session: Session, user_ids: Iterable[int]) -> dict[int, str]:

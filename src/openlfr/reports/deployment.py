@@ -179,6 +179,9 @@ class DeploymentFigures(RateCounts):
     #: who authorised the deployment (``officer_label``), and when
     authorising_officer: str | None = None
     authorised_at: datetime | None = None
+    #: the cameras deliver frames at their own pace (live cameras, or a clip played in a
+    #: loop as the demo's is): frames the analysis cannot keep up with are dropped
+    paced: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in get_args(Kind):
@@ -279,6 +282,7 @@ def figures_json(figures: DeploymentFigures, generated_at: datetime | None = Non
             "started_at": iso(f.started_at), "ended_at": iso(f.ended_at),
             "details": dict(f.extra),
         },
+        "frames_dropped_means": DROPPED_LABEL[f.paced],
         "counts": {"frames_analysed": f.frames_analysed, "frames_dropped": f.frames_dropped,
                    "faces_detected": f.faces_detected, "tracks": f.tracks},
         "alerts": {"total": f.alert_count, **f.outcome_counts, "adjudicated": f.adjudicated},
@@ -392,10 +396,10 @@ def _context(f: DeploymentFigures, generated_at: datetime | None) -> dict[str, A
         "version": __version__,
         "generated_at": fmt_dt(generated_at or datetime.now(UTC)),
         "window": f"{fmt_dt(f.window_start)} to {fmt_dt(f.window_end)}",
-        "kind_sentence": _kind_sentence(f.kind),
+        "kind_sentence": _kind_sentence(f.kind, f.paced),
         "counts": [
             ("Frames analysed", fmt_int(f.frames_analysed)),
-            ("Frames dropped (not analysed, the system was busy)", fmt_int(f.frames_dropped)),
+            (DROPPED_LABEL[f.paced], fmt_int(f.frames_dropped)),
             ("Faces detected (in all frames)", fmt_int(f.faces_detected)),
             ("Tracks (one per face followed across frames; about one per passer-by)",
              fmt_int(f.tracks)),
@@ -419,7 +423,19 @@ def _context(f: DeploymentFigures, generated_at: datetime | None) -> dict[str, A
     }
 
 
-def _kind_sentence(kind: str) -> str:
+DROPPED_LABEL = {
+    True: "Frames dropped (skipped: the analysis takes the latest frame and could not keep "
+          "up with the camera's own frame rate)",
+    False: "Frames dropped (not analysed, the system was busy)",
+}
+
+
+def _kind_sentence(kind: str, paced: bool = False) -> str:
+    if kind == "evaluation" and paced:
+        return ("Evaluation deployment on a recorded clip played in a loop at its own frame "
+                "rate, as a live camera would deliver it: the analysis takes the latest "
+                "frame, and the frames it could not keep up with are counted as dropped. Not "
+                "live use in a public place; reported as an evaluation.")
     if kind == "evaluation":
         return ("Evaluation deployment: recorded footage or a controlled test, not live use "
                 "in a public place. Its figures are reported as an evaluation and are not "
