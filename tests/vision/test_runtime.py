@@ -144,3 +144,13 @@ def test_fp16_copy_of_arcface_embeds_like_fp32() -> None:
     name = full.get_inputs()[0].name
     a, b = full.run(None, {name: x})[0][0], half.run(None, {name: x})[0][0]
     assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.999
+
+
+def test_a_camera_in_the_server_config_picks_the_provider_for_both_models() -> None:
+    from openlfr.fleet.config import CameraSettings
+
+    cfg = CameraSettings(provider="tensorrt", precision="fp16").vision_config().resolved()
+    assert cfg.detector.runtime.provider == cfg.embedder.runtime.provider == "tensorrt"
+    assert cfg.embedder.runtime.precision == "fp16" and cfg.embedder.runtime.fallback == "none"
+    with pytest.raises(ValueError, match="'cpu', 'cuda' or 'tensorrt'"):
+        CameraSettings(provider="gpu")

@@ -33,7 +33,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -102,6 +102,9 @@ class CameraSettings(BaseModel):
 
     detector: DetectorConfig = _knob(VisionConfig, "detector")
     quality: QualityConfig = _knob(VisionConfig, "quality")
+    provider: Literal["cpu", "cuda", "tensorrt"] | None = _knob(VisionConfig, "provider")
+    fallback: Literal["none", "cpu"] | None = _knob(VisionConfig, "fallback")
+    precision: Literal["fp32", "fp16"] | None = _knob(VisionConfig, "precision")
     tracker: IoUTrackerConfig = _knob(WorkerConfig, "tracker",
                                       description="Face tracking across frames (type: iou).")
     min_hits: int = _knob(MatcherConfig, "min_hits")
@@ -124,8 +127,9 @@ class CameraSettings(BaseModel):
 
     def vision_config(self, base: VisionConfig | None = None) -> VisionConfig:
         """``base`` (default: ``VisionConfig()``) with this camera's detector and quality."""
-        return (base or VisionConfig()).model_copy(update={"detector": self.detector,
-                                                           "quality": self.quality})
+        return (base or VisionConfig()).model_copy(update={
+            "detector": self.detector, "quality": self.quality, "provider": self.provider,
+            "fallback": self.fallback, "precision": self.precision})
 
     def worker_options(self) -> dict[str, Any]:
         """Keyword arguments for :class:`~openlfr.pipeline.worker.WorkerConfig`."""
