@@ -45,6 +45,7 @@ from openlfr.api.live import AlertHub
 from openlfr.api.openapi import install_openapi
 from openlfr.api.priority import REQUEST_NICE, lower_this_thread
 from openlfr.api.prometheus import AppMetrics
+from openlfr.api.readcache import ReadCache
 from openlfr.api.routes import ROUTERS
 from openlfr.api.routes.alerts import alert_view
 from openlfr.api.routes.auth import LoginThrottle
@@ -112,6 +113,8 @@ class AppContext:
     templates: Jinja2Templates
     max_upload_bytes: int = 10 * 1024 * 1024
     request_nice: int = REQUEST_NICE  # see openlfr.api.priority
+    #: GET /api/alerts answers, shared by readers for up to a second (openlfr.api.readcache)
+    alert_reads: ReadCache[Any] = field(default_factory=ReadCache)
     background: list[asyncio.Task[None]] = field(default_factory=list)
     vision_factory: Callable[[], Any] | None = None
     login_throttle: Any = None  # openlfr.api.routes.auth.LoginThrottle
@@ -271,7 +274,8 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
 
 def _publish_live(ctx: AppContext, alert_id: int) -> None:
     """An alert the centre committed, pushed to this process's console listeners (runs on
-    the fleet's bus thread)."""
+    the fleet's bus thread); cached alert lists are dropped first."""
+    ctx.alert_reads.clear()
 
     try:
         with ctx.store.read_sessions() as session:

@@ -84,12 +84,21 @@ def list_alerts(request: Request, response: Response, db: ReadDb, me: CanViewAle
                 status: AlertStatus | None = None, limit: Limit = 100,
                 before: Before = None) -> AlertList:
     """Newest first, at most ``limit``; the next page is ``before=<X-Next-Before>`` (also in
-    the ``Link`` header). Each alert is a possible match for a person to decide."""
-    rows = svc.list_alerts(db, me.user, _now(), deployment_id=deployment_id, status=status,
-                           limit=limit + 1, before=before)
-    rows, cursor = page(rows, limit, lambda a: a.id)
+    the ``Link`` header). Each alert is a possible match for a person to decide. Answers are
+    shared by every reader for up to a second (:mod:`openlfr.api.readcache`); this server's
+    own changes show at once."""
+
+    def compute() -> tuple[bytes, int | None]:
+        rows = svc.list_alerts(db, me.user, _now(), deployment_id=deployment_id,
+                               status=status, limit=limit + 1, before=before)
+        rows, cursor = page(rows, limit, lambda a: a.id)
+        return AlertList(items=_views(db, rows)).model_dump_json().encode(), cursor
+
+    body, cursor = request.app.state.ctx.alert_reads.get(
+        (deployment_id, status, limit, before), compute)
     next_page(request, response, "before", cursor)
-    return AlertList(items=_views(db, rows))
+    paging = {k: v for k, v in response.headers.items() if k in ("link", "x-next-before")}
+    return Response(body, media_type="application/json", headers=paging)
 
 
 @router.get("/{alert_id}", response_model=AlertView)
@@ -106,6 +115,7 @@ def adjudicate(alert_id: PathId, body: AdjudicationIn, request: Request, db: Db,
     alert = svc.adjudicate(db, me.user, alert_id, body.outcome, _now(), note=body.note,
                            reason=body.reason)
     db.commit()
+    request.app.state.ctx.alert_reads.clear()  # after the commit: no older page survives
     view = _view(db, alert)
     request.app.state.ctx.hub.publish({"type": "alert", **view.model_dump(mode="json")})
     return view
@@ -143,16 +153,19 @@ def reference_image(alert_id: PathId, db: Db, me: CanSeeAlertImage) -> Response:
 
 
 @router.post("/{alert_id}/hold", response_model=AlertView)
-def hold(alert_id: PathId, body: HoldIn, db: Db, me: CanHoldAlert) -> AlertView:
+def hold(alert_id: PathId, body: HoldIn, request: Request, db: Db,
+         me: CanHoldAlert) -> AlertView:
     """Keep the alert past the retention period, for a stated reason (e.g. a prosecution)."""
     alert = svc.hold_alert(db, me.user, alert_id, body.reason, _now())
     db.commit()
+    request.app.state.ctx.alert_reads.clear()
     return _view(db, alert)
 
 
 @router.post("/{alert_id}/release", response_model=AlertView)
-def release(alert_id: PathId, db: Db, me: CanHoldAlert) -> AlertView:
+def release(alert_id: PathId, request: Request, db: Db, me: CanHoldAlert) -> AlertView:
     """End a hold: the alert is purged when its retention period has passed."""
     alert = svc.release_hold(db, me.user, alert_id, _now())
     db.commit()
+    request.app.state.ctx.alert_reads.clear()
     return _view(db, alert)
