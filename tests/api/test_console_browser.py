@@ -27,6 +27,7 @@ from openlfr.governance.runtime import governed_factory
 from openlfr.store import make_engine, upgrade
 
 from .conftest import PASSWORD, make_settings, seed_users
+from .wizard_steps import fill_wizard
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -130,16 +131,10 @@ def test_operator_flow(server: tuple[str, Path]) -> None:
             ao.on("dialog", lambda d: d.accept())
             _login(ao, base, "authorising_officer")
             ao.goto(f"{base}/console/deployments")
-            ao.fill("#d-name", "Browser test")
-            ao.select_option("#d-kind", "evaluation")
-            ao.fill("#d-purpose", "Test the console end to end")
-            ao.fill("#d-legal", "test")
-            ao.fill("#d-place", "test bench")
-            ao.fill("#d-dpia", "DPIA-TEST")
-            ao.fill("#d-src", str(scene.video))
-            ao.select_option("#d-cat", ["wanted_by_courts"])
-            ao.check("#d-sign")
-            ao.click("#new-deployment button[type=submit]")
+            fill_wizard(ao, name="Browser test", kind="evaluation",
+                        cameras=[("cam1", str(scene.video))], categories=["wanted_by_courts"],
+                        signage=True)
+            ao.click("#w-save")
             ao.wait_for_url(f"{base}/console/deployments/*")
             deployment_url = ao.url
             for step, state in (("snapshot", "draft"), ("approve", "draft"),

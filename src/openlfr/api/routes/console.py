@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from openlfr.api.deps import (
     Before,
+    CanCreateDeployment,
     CanListSubjects,
     CanListUsers,
     CanVerifyAudit,
@@ -30,11 +31,13 @@ from openlfr.api.deps import (
 from openlfr.api.routes.audit import Filter as AuditSearch
 from openlfr.api.routes.nodes import CanViewNodes
 from openlfr.api.schemas import PathId
+from openlfr.api.wizard import wizard_context
+from openlfr.errors import StateError
 from openlfr.evaluation.tracking.reference import fragmentation_note
 from openlfr.governance.auth import Action, allowed
 from openlfr.governance.grants import pending_grants
 from openlfr.governance.permissions import PERMISSIONS, SCOPED_IMAGE_ROLES
-from openlfr.store.models import Category, DeploymentKind, DeploymentStatus, Role, Snapshot, User
+from openlfr.store.models import Category, DeploymentStatus, Role, Snapshot, User
 
 log = logging.getLogger(__name__)
 
@@ -112,17 +115,29 @@ def deployments(request: Request, db: Db, me: CanViewDeployments) -> Response:
     from openlfr.governance.deployments import list_deployments
 
     rows = list_deployments(db, me.user)
-    threshold = "-"
-    if may(me, Action.DEPLOYMENT_CREATE):
-        try:
-            threshold = f"{request.app.state.ctx.default_embedder()[1]:.3f}"
-        except Exception:  # the form still works with an explicit threshold
-            threshold = "none recorded"
-    return render(request, "deployments.html", deployments=rows,
-                  can_create=may(me, Action.DEPLOYMENT_CREATE),
-                  kinds=[k.value for k in DeploymentKind],
-                  categories=[c.value for c in Category],
-                  default_threshold=threshold)
+    can_create = may(me, Action.DEPLOYMENT_CREATE)
+    return render(request, "deployments.html", deployments=rows, can_create=can_create,
+                  wizard=_wizard(request, db, me) if can_create else None)
+
+
+def _wizard(request: Request, db: Db, me: Any, draft: Any = None) -> dict[str, Any]:
+    try:
+        default = request.app.state.ctx.default_embedder()
+    except Exception:  # no embedder here: the wizard asks for an explicit one and threshold
+        default = None
+    return wizard_context(db, me.user, default, datetime.now(UTC), draft)
+
+
+@router.get("/console/deployments/{deployment_id}/edit")
+def deployment_edit(deployment_id: PathId, request: Request, db: Db,
+                    me: CanCreateDeployment) -> Response:
+    """The wizard on a draft (PATCH); an authorised deployment is frozen."""
+    from openlfr.governance.deployments import get_deployment
+
+    d = get_deployment(db, deployment_id)
+    if d.status != DeploymentStatus.DRAFT:
+        raise StateError(f"deployment {d.id} is {d.status.value}: only a draft can be edited")
+    return render(request, "deployment_edit.html", d=d, wizard=_wizard(request, db, me, d))
 
 
 @router.get("/console/deployments/{deployment_id}")
@@ -186,6 +201,7 @@ def deployment(deployment_id: PathId, request: Request, db: Db,
                   snapshot=snap, actions=actions,
                   counts=counts, rates=rates,
                   can_review=d.status == S.ENDED and may(me, Action.DEPLOYMENT_REVIEW),
+                  can_edit=d.status == S.DRAFT and may(me, Action.DEPLOYMENT_CREATE),
                   can_report=may(me, Action.REPORT_VIEW))
 
 
