@@ -9,6 +9,9 @@ import typer
 
 from openlfr.api.priority import REQUEST_NICE
 
+#: Seconds an idle HTTP keep-alive connection stays open.
+KEEP_ALIVE_S = 90
+
 if TYPE_CHECKING:
     from openlfr.settings import Settings
 
@@ -87,7 +90,10 @@ def serve(
                err=True)
     server = uvicorn.Server(uvicorn.Config(
         app, host=host, port=port, log_level=log_level, **proxy_options(forwarded_allow_ips),
-        server_header=False, timeout_graceful_shutdown=5))
+        server_header=False, timeout_graceful_shutdown=5,
+        # longer than a proxy's idle keep-alive (nginx: 75 s), so the server never closes a
+        # connection a client or proxy is about to reuse (uvicorn's 5 s races under load)
+        timeout_keep_alive=KEEP_ALIVE_S))
     uvicorn_exit = server.handle_exit
 
     def handle_exit(sig: int, frame: object) -> None:
