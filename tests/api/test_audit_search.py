@@ -9,47 +9,20 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pytest
 
-from openlfr.governance import deployments, watchlist
-from openlfr.governance.alerts import record_alert
-from openlfr.governance.schemas import CameraSpec, DeploymentCreate, SubjectCreate
-from openlfr.store.models import Category, Role, User
+from openlfr.store.models import Role
 
-from .conftest import EMBEDDER, Api
+from .conftest import Api
+from .test_pagination import paged  # noqa: F401  (the fixture)
 
 AUDITOR = Role.AUDITOR
 
 
 @pytest.fixture(scope="module")
-def live(api: Api) -> dict[str, Any]:
-    """An active deployment with three alerts of one subject."""
-    now = datetime.now(UTC)
-    vec = np.ones(128, np.float32) / np.sqrt(128)
-    with api.sessions() as s:
-        ao = s.get(User, api.users[Role.AUTHORISING_OFFICER].id)
-        wm = s.get(User, api.users[Role.WATCHLIST_MANAGER].id)
-        op = s.get(User, api.users[Role.OPERATOR].id)
-        subject = watchlist.add_subject(s, wm, SubjectCreate(
-            reference="AS-1", name="Audit Search", category=Category.WANTED_BY_COURTS,
-            source="s", justification="j", expires_at=now + timedelta(days=3)), [b"img"],
-            [(EMBEDDER, vec)], now)
-        dep = deployments.create_deployment(s, ao, DeploymentCreate(
-            name="audit search", purpose="p", legal_basis="l", location="x",
-            window_start=now - timedelta(minutes=5), window_end=now + timedelta(hours=2),
-            cameras=[CameraSpec(camera_id="cam1", source_url="file:a.mp4")],
-            categories=[Category.WANTED_BY_COURTS], dpia_reference="D", signage_confirmed=True,
-            authorising_officer="authorising_officer", threshold=0.4, embedder_key=EMBEDDER),
-            now)
-        deployments.authorise(s, ao, dep.id, now)
-        watchlist.create_snapshot(s, ao, dep.id, now)
-        watchlist.approve_snapshot(s, ao, dep.id, now)
-        deployments.start(s, op, dep.id, now)
-        alerts = [record_alert(s, dep.id, "cam1", str(i), subject.id, 0.6, b"\xff\xd8\xff",
-                               now).id for i in range(3)]
-        s.commit()
-    return {"deployment_id": dep.id, "alerts": alerts}
+def live(paged: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
+    """test_pagination's active deployment ("paged") with five alerts of one subject."""
+    return paged
 
 
 def _get(api: Api, url: str, role: Role = AUDITOR, **params: Any) -> Any:
@@ -60,7 +33,7 @@ def _get(api: Api, url: str, role: Role = AUDITOR, **params: Any) -> Any:
 
 def test_a_rejection_takes_a_reason_and_a_note_and_names_the_decider(api: Api,
                                                                     live: dict[str, Any]) -> None:
-    first, second, _ = live["alerts"]
+    first, second = live["alerts"][:2]
     url = f"/api/alerts/{first}/adjudicate"
     wrong = api.client.post(url, json={"outcome": "confirmed", "reason": "a different person"},
                             headers=api.auth(Role.OPERATOR))
@@ -101,7 +74,7 @@ def test_search_by_actor_action_target_and_time_with_paging(api: Api,
 
 
 def test_exports_match_the_search_and_are_audited(api: Api, live: dict[str, Any]) -> None:
-    query = {"actor": "operator", "action": "adjudicate"}
+    query = {"actor": "operator", "action": "adjudicate", "since": "2000-01-01 00:00"}
     total = _get(api, "/api/audit", **query).json()["total"]
     resp = _get(api, "/api/audit/export.jsonl", **query)
     assert resp.headers["content-type"].startswith("application/x-ndjson")
@@ -111,8 +84,8 @@ def test_exports_match_the_search_and_are_audited(api: Api, live: dict[str, Any]
     assert rows == sorted(rows, key=lambda r: r["seq"]) and isinstance(rows[0]["details"], dict)
     entry = api.last_audit()
     assert (entry.actor, entry.action) == ("auditor", "audit_export")
-    assert json.loads(entry.details) == {"format": "jsonl", "entries": total, "filter": query,
-                                         "through_seq": rows[-1]["seq"]}
+    assert json.loads(entry.details) == {"format": "jsonl", "entries": total, "filter": query | {
+        "since": "2000-01-01T00:00:00+00:00"}, "through_seq": rows[-1]["seq"]}
     table = list(csv.DictReader(io.StringIO(_get(api, "/api/audit/export.csv", **query).text)))
     assert [int(r["seq"]) for r in table] == [r["seq"] for r in rows]
     assert json.loads(api.last_audit().details)["format"] == "csv"
@@ -138,7 +111,7 @@ def test_operator_page_tells_the_auditor_no_images_are_requested(api: Api,
                                                                 live: dict[str, Any]) -> None:
     page = _get(api, "/console/operator").text
     assert 'data-images="none"' in page and "/api/alerts/" not in page.split("data-stream")[0]
-    assert f"deployment {live['deployment_id']} (audit search)" in page
+    assert f"deployment {live['deployment_id']} (paged)" in page
     assert "No deployment is active" not in page
     assert 'data-images="running"' in _get(api, "/console/operator", Role.OPERATOR).text
     assert 'data-images="all"' in _get(api, "/console/operator",
@@ -149,3 +122,16 @@ def test_the_audit_page_searches_and_links_the_exports(api: Api, live: dict[str,
     page = _get(api, "/console/audit", actor="operator", action="adjudicate", since="").text
     assert "matching entr" in page
     assert 'href="/api/audit/export.csv?actor=operator&amp;action=adjudicate"' in page
+
+
+def test_the_audit_page_pages_back(api: Api, live: dict[str, Any],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from openlfr.api.routes import console
+
+    monkeypatch.setattr(console, "AUDIT_PAGE", 2)
+    first = _get(api, "/console/audit", target="alert:*").text
+    assert first.count("<tr><td>") == 2 and 'id="older"' in first
+    cursor = first.split('id="older" href="?')[1].split('"')[0].replace("&amp;", "&")
+    assert "target=alert%3A%2A" in cursor and "before=" in cursor
+    older = api.client.get("/console/audit?" + cursor, headers=api.auth(AUDITOR)).text
+    assert "older than #" in older and 'id="newest"' in older

@@ -160,8 +160,9 @@ def test_operator_flow(server: tuple[str, Path]) -> None:
             op.wait_for_function("() => { const i = document.querySelector('#cameras img');"
                                  " return i && i.naturalWidth > 0; }", timeout=30_000)
             op.screenshot(path=str(ARTIFACTS / "operator.png"), full_page=True)
-            card.get_by_role("button", name="Confirmed").click()
-            expect(op.locator(".alert-card .outcome").first).to_contain_text("confirmed")
+            card.get_by_role("button", name="Confirmed").click()  # asks first (a dialog)
+            op.click("#decide-ok")
+            expect(op.locator("#decided .decided-row").first).to_contain_text("confirmed")
 
             # 5. the outcome shows in the deployment's counts
             ao.goto(deployment_url)

@@ -6,7 +6,7 @@ Screenshots: ``test-artifacts/queue.png`` and ``test-artifacts/audit-search.png`
 (``docs/screenshots/`` holds optimised copies).
 
 Seeded before the browsers start: an active deployment (its camera's file does not exist,
-so no pipeline runs) with four alerts of one subject and one of another.
+so no pipeline runs) with four alerts of one subject, two of another and one of a third.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from openlfr.governance import deployments, watchlist
 from openlfr.governance.alerts import record_alert
@@ -27,7 +27,7 @@ from openlfr.governance.crypto import load_keyring
 from openlfr.governance.runtime import governed_factory
 from openlfr.governance.schemas import CameraSpec, DeploymentCreate, SubjectCreate
 from openlfr.store import make_engine
-from openlfr.store.models import Category, Role, User
+from openlfr.store.models import Category, User
 
 from .conftest import EMBEDDER, make_settings
 from .test_console_browser import CHROMIUM, CHROMIUM_ARGS, _login, server  # noqa: F401
@@ -40,8 +40,13 @@ ROLES = ["operator", "engagement_officer", "authorising_officer", "watchlist_man
 
 
 def _jpeg(rgb: tuple[int, int, int]) -> bytes:
+    """A drawn head and shoulders (no real face) on a coloured ground."""
+    im = Image.new("RGB", (96, 96), rgb)
+    draw = ImageDraw.Draw(im)
+    draw.ellipse((30, 14, 66, 56), fill=(235, 205, 180))
+    draw.ellipse((14, 60, 82, 120), fill=(60, 60, 70))
     out = io.BytesIO()
-    Image.new("RGB", (96, 96), rgb).save(out, "JPEG")
+    im.save(out, "JPEG", quality=90)
     return out.getvalue()
 
 
@@ -59,7 +64,8 @@ def seed(data: Path) -> dict[str, Any]:
                 source="test", justification="browser test",
                 expires_at=now + timedelta(days=3)), [_jpeg(rgb)], [(EMBEDDER, vec)], now)
                 for i, (name, rgb) in enumerate([("Repeat Subject", (200, 80, 80)),
-                                                 ("Other Subject", (80, 80, 200))])]
+                                                 ("Other Subject", (80, 80, 200)),
+                                                 ("Third Subject", (80, 160, 90))])]
             ao = user["authorising_officer"]
             dep = deployments.create_deployment(s, ao, DeploymentCreate(
                 name="walk", purpose="browser walk", legal_basis="test", location="bench",
@@ -72,7 +78,7 @@ def seed(data: Path) -> dict[str, Any]:
             watchlist.create_snapshot(s, ao, dep.id, now)
             watchlist.approve_snapshot(s, ao, dep.id, now)
             deployments.start(s, user["operator"], dep.id, now)
-            for i, subject in enumerate([0, 0, 0, 0, 1]):
+            for i, subject in enumerate([0, 0, 0, 0, 2, 1, 2]):
                 record_alert(s, dep.id, "cam1", str(i), subjects[subject].id, 0.6 + i / 100,
                              _jpeg((120, 120 + 20 * i, 120)), now + timedelta(seconds=i))
             s.commit()
@@ -144,7 +150,7 @@ def test_each_role_walks_its_pages_cleanly(seeded: tuple[str, dict[str, Any]], b
         assert "Scanning now: deployment" in status.inner_text(), status.inner_text()
         if role in ("auditor",):
             assert page.locator("#pending img").count() == 0
-            assert page.locator("#pending .placeholder").count() == 4
+            assert page.locator("#pending .placeholder").count() == 2 * 3  # 3 cards
     assert watch.problems == [], f"{role}: {watch.problems}"
 
 
@@ -158,14 +164,13 @@ def test_group_decide_with_a_note_then_search_and_export_the_audit(
     watch = Watch(op)
     watch.visit(base + "/console/operator")
     cards = op.locator("#pending .alert-card")
-    expect(cards).to_have_count(2)
-    expect(op.locator("#pending-count")).to_have_text("5")
+    expect(cards).to_have_count(3)
+    expect(op.locator("#pending-count")).to_have_text("7")
     group = op.locator('#pending .alert-card[data-count="4"]')
     expect(group).to_contain_text("4 alerts of this subject on this deployment")
     expect(group.locator(".when")).to_contain_text("UTC")
     op.wait_for_function("() => [...document.querySelectorAll('#pending img')]"
                          ".every(i => i.complete && i.naturalWidth > 0)")
-    op.screenshot(path=str(ARTIFACTS / "queue.png"))
 
     group.locator("button[data-outcome=rejected]").click()   # the dialog asks first
     dialog = op.locator("#decide")
@@ -173,7 +178,7 @@ def test_group_decide_with_a_note_then_search_and_export_the_audit(
     expect(dialog).to_contain_text("all 4 alerts of Repeat Subject")
     op.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
-    expect(op.locator("#pending-count")).to_have_text("5")
+    expect(op.locator("#pending-count")).to_have_text("7")
     group.focus()
     op.keyboard.press("r")                                   # the shortcut opens it too
     expect(dialog).to_be_visible()
@@ -181,12 +186,18 @@ def test_group_decide_with_a_note_then_search_and_export_the_audit(
     op.fill("#decide-note", "older man, different hairline")
     op.click("#decide-ok")
     expect(dialog).to_be_hidden()
-    expect(op.locator("#pending-count")).to_have_text("1")
-    expect(cards).to_have_count(1)
-    row = op.locator("#decided .decided-row").first
+    expect(op.locator("#pending-count")).to_have_text("3")
+    expect(cards).to_have_count(2)
+    expect(op.locator('#pending .alert-card[data-count="2"]')).to_contain_text(
+        "2 alerts of this subject")
+    row = op.locator("#decided .decided-row")
+    expect(row).to_have_count(1)                             # one row for the four
+    expect(row).to_contain_text("4 alerts (1, 2, 3, 4)")
     expect(row).to_contain_text("rejected")
     expect(row).to_contain_text("by operator at")
     expect(row).to_contain_text("different hairline")
+    op.locator("h2:has(#pending-count)").evaluate("e => e.scrollIntoView()")
+    op.screenshot(path=str(ARTIFACTS / "queue.png"))
     assert watch.problems == [], watch.problems
 
     au = _page(browser, base, "auditor")
@@ -194,6 +205,7 @@ def test_group_decide_with_a_note_then_search_and_export_the_audit(
     watch.visit(base + "/console/audit")
     au.fill("#q-actor", "operator")
     au.fill("#q-action", "adjudicate")
+    au.fill("#q-since", datetime.now(UTC).strftime("%Y-%m-%d 00:00"))
     au.click("#audit-search button[type=submit]")
     expect(au.locator("#audit-summary")).to_have_text("4 matching entries")
     expect(au.locator("#audit tbody tr")).to_have_count(4)

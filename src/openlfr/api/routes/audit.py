@@ -60,7 +60,7 @@ _Time = Annotated[QueryTime | None, BeforeValidator(_blank)]
 class AuditFilter:
     """Which entries a search or an export covers; every field optional. ``target`` matches
     exactly, or as a prefix when it ends with ``*`` (``deployment:*``); ``since``/``until``
-    bound the entry's time (inclusive, exclusive)."""
+    bound the entry's time (inclusive, exclusive; UTC when no zone is given)."""
 
     actor: str | None = None
     action: str | None = None
@@ -79,9 +79,9 @@ class AuditFilter:
         elif self.target:
             q = q.where(AuditEntry.target == self.target)
         if self.since:
-            q = q.where(AuditEntry.at >= _aware(self.since))
+            q = q.where(AuditEntry.at >= self.since)
         if self.until:
-            q = q.where(AuditEntry.at < _aware(self.until))
+            q = q.where(AuditEntry.at < self.until)
         return q
 
     def as_details(self) -> dict[str, Any]:
@@ -94,7 +94,7 @@ def _aware(dt: datetime) -> datetime:
 
 def _filter(actor: _Word = None, action: _Word = None, target: _Target = None,
             since: _Time = None, until: _Time = None) -> AuditFilter:
-    return AuditFilter(actor, action, target, since, until)
+    return AuditFilter(actor, action, target, since and _aware(since), until and _aware(until))
 
 
 Filter = Annotated[AuditFilter, Depends(_filter)]

@@ -239,7 +239,7 @@ def audit(request: Request, db: Db, me: CanVerifyAudit, where: AuditSearch,
 
     chain = verify_chain(db)
     entries = older = None
-    query = {k: v.strftime("%Y-%m-%dT%H:%M") if isinstance(v, datetime) else v
+    query = {k: v.strftime("%Y-%m-%d %H:%M") if isinstance(v, datetime) else v
              for k, v in where.as_details().items()}
     if may(me, Action.AUDIT_EXPORT):
         entries = audit_page(db, limit=AUDIT_PAGE + 1, before=before, where=where)

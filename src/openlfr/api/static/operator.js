@@ -136,11 +136,24 @@ class OperatorQueue {
     document.getElementById("queue-empty").hidden = cards.length > 0;
     if (!groups.some((g) => g.key === this.selected)) { this.selected = groups.length ? groups[0].key : null; }
     this.markSelected();
-    const decided = [...this.alerts.values()].filter((a) => FINAL.includes(a.status))
-      .sort((x, y) => (y.decided_at || "").localeCompare(x.decided_at || "") || y.id - x.id)
-      .slice(0, DECIDED_SHOWN);
-    this.decidedBox.replaceChildren(...decided.map((a) => this.decidedRow(a)));
+    const decided = this.decidedGroups().slice(0, DECIDED_SHOWN);
+    this.decidedBox.replaceChildren(...decided.map((list) => this.decidedRow(list)));
     document.getElementById("decided-empty").hidden = decided.length > 0;
+  }
+
+  decidedGroups() {
+    // decided alerts, newest first; one row for the alerts of one card decided together
+    const rows = new Map();
+    const sorted = [...this.alerts.values()].filter((a) => FINAL.includes(a.status))
+      .sort((x, y) => (y.decided_at || "").localeCompare(x.decided_at || "") || y.id - x.id);
+    for (const a of sorted) {
+      const notes = a.adjudications.map((j) => j.note || "").join("|");
+      const key = [a.deployment_id, a.subject_id, a.status, a.deciders.join(","), notes,
+        (a.decided_at || "").slice(0, 16)].join("/");
+      if (!rows.has(key)) { rows.set(key, []); }
+      rows.get(key).push(a);
+    }
+    return [...rows.values()];
   }
 
   markSelected() {
@@ -215,14 +228,17 @@ class OperatorQueue {
     return card;
   }
 
-  decidedRow(a) {
+  decidedRow(list) {
+    const a = list[0];
     const li = document.createElement("li");
     li.className = "decided-row";
     li.id = "decided-" + a.id;
+    li.dataset.count = String(list.length);
     const last = a.adjudications[a.adjudications.length - 1];
     const notes = a.adjudications.filter((j) => j.note).map((j) => j.note);
+    const which = list.length > 1 ? `${list.length} alerts (${list.map((x) => x.id).sort((x, y) => x - y).join(", ")})` : `alert ${a.id}`;
     li.innerHTML = `<span class="state state-${escapeHtml(a.status)}">${escapeHtml(outcomeText(a.status))}</span>
-      alert ${a.id}: ${escapeHtml(a.subject_name || a.subject_reference || "")}, deployment ${a.deployment_id}, camera ${escapeHtml(a.camera_id)}
+      ${which}: ${escapeHtml(a.subject_name || a.subject_reference || "")}, deployment ${a.deployment_id}, camera ${escapeHtml(a.camera_id)}
       <span class="by">by ${escapeHtml(a.deciders.join(" and ") || "–")} at ${escapeHtml(utc(a.decided_at || (last && last.created_at)))}</span>
       ${notes.length ? `<div class="note">${notes.map((n) => escapeHtml(n)).join("<br>")}</div>` : ""}`;
     return li;
