@@ -172,6 +172,10 @@ def test_group_decide_with_a_note_then_search_and_export_the_audit(
     op.wait_for_function("() => [...document.querySelectorAll('#pending img')]"
                          ".every(i => i.complete && i.naturalWidth > 0)")
 
+    op.keyboard.press("?")
+    expect(op.locator("#shortcuts")).to_be_visible()
+    op.click("#shortcuts-link")
+    expect(op.locator("#shortcuts")).to_be_hidden()
     group.locator("button[data-outcome=rejected]").click()   # the dialog asks first
     dialog = op.locator("#decide")
     expect(dialog).to_be_visible()

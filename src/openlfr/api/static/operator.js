@@ -50,6 +50,11 @@ class OperatorQueue {
     }
     this.bindDialog();
     document.addEventListener("keydown", (ev) => this.onKey(ev));
+    const help = document.getElementById("shortcuts");
+    document.getElementById("shortcuts-link").addEventListener("click", (ev) => {
+      ev.preventDefault();
+      help.hidden = !help.hidden;
+    });
     try {
       const [pending, recent] = await Promise.all([
         api("GET", this.root.dataset.pending), api("GET", this.root.dataset.recent)]);
