@@ -36,3 +36,46 @@ def test_deployment_page_opens_in_chromium(tmp_path: Path) -> None:
             assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
         finally:
             browser.close()
+
+
+def test_report_screenshot_with_the_people_and_each_alert() -> None:
+    """``test-artifacts/report.png`` (1280x800), the per-alert table in view: who authorised,
+    who decided each alert, their notes (``docs/screenshots/report.png`` is a copy)."""
+    from datetime import timedelta
+
+    from openlfr.reports.deployment import OUTCOMES, AlertPoint
+
+    from .conftest import T0
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is absent: run scripts/ensure-chromium as root")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+    who = {"confirmed": "PC A. Khan (akhan)", "rejected": "PC J. Doe (jdoe)",
+           "not_engaged": "PC A. Khan (akhan)", "disputed": "PC J. Doe (jdoe), PS R. Li (rli)"}
+    notes = {"rejected": "different person: older, no scar", "confirmed": "arrested 10:31"}
+    timeline = tuple(AlertPoint(T0 + timedelta(minutes=7 * i + 3), o, camera=f"cam{i % 2 + 1}",
+                                category="wanted_by_courts", score=0.41 + 0.03 * i,
+                                decided_by=who.get(o), note=notes.get(o))
+                     for i, o in enumerate(OUTCOMES))
+    figures = make_figures(authorising_officer="Supt. M. Reyes (mreyes)",
+                           authorised_at=T0 - timedelta(hours=20))
+    figures = type(figures).from_timeline(timeline, **{
+        k: getattr(figures, k) for k in figures.__dataclass_fields__
+        if k not in ("timeline", "alerts", "confirmed", "rejected", "not_engaged",
+                     "disputed")})
+    out = Path(__file__).resolve().parents[2] / "test-artifacts"
+    out.mkdir(exist_ok=True)
+    page_file = out / "report.html"
+    page_file.write_text(render_html(figures), encoding="utf-8")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(page_file.as_uri())
+            assert page.locator("#alerts tbody tr").count() == len(OUTCOMES)
+            page.evaluate("document.querySelector('figure').scrollIntoView()")
+            page.screenshot(path=str(out / "report.png"))
+        finally:
+            browser.close()
+    assert (out / "report.png").stat().st_size > 10_000

@@ -355,8 +355,8 @@ def timeline_png(figures: DeploymentFigures, dpi: int = 110) -> bytes:
     if not f.timeline_complete:
         title = f"Alerts over time ({len(f.timeline)} of {f.alerts} still on record), UTC"
     if zoomed:
-        title += (f"; zoomed to the alerts (window {fmt_dt(f.window_start)} to "
-                  f"{fmt_dt(f.window_end)})")
+        title += (f"\nzoomed to the alerts; the window runs {fmt_dt(f.window_start)} to "
+                  f"{fmt_dt(f.window_end)}")
     if not f.timeline:
         title = ("No alerts in this deployment" if not f.alerts
                  else "No alert records left (deleted under the retention policy)")
