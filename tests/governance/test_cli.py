@@ -133,8 +133,9 @@ def test_cli_alerts_list_adjudicate_and_hold(cli: CLI, db: DB, people: object) -
     (row,) = listed["alerts"]
     assert row["id"] == alert.id and row["has_probe_image"] and "probe_blob" not in row
     out = cli.json("alerts", "adjudicate", str(alert.id), "rejected", "--note", "not him",
-                   "--as", "eo")
+                   "--reason", "a different person", "--as", "eo")
     assert out["status"] == "rejected" and out["adjudications"][0]["outcome"] == "rejected"
+    assert out["adjudications"][0]["note"] == "Reason: a different person\nnot him"
     _, err = cli("alerts", "adjudicate", str(alert.id), "confirmed", "--as", "op", code=2)
     assert "already decided" in err
     cli("alerts", "hold", str(alert.id), "--reason", "complaint received", "--as", "ao")

@@ -670,13 +670,16 @@ def alerts_adjudicate(alert_id: int,
                       outcome: Annotated[str, typer.Argument(help="confirmed, rejected or "
                                                              "not_engaged.")],
                       note: Annotated[str | None, typer.Option()] = None,
+                      reason: Annotated[str | None, typer.Option(
+                          help="Why it is a false alert (rejected only).")] = None,
                       as_user: AsUser = None, as_json: Json = False) -> None:
     """Record your decision on an alert."""
     from openlfr.governance import alerts as A
     from openlfr.governance.schemas import AlertPublic
 
     with _store(need_key=False) as store, store.session() as s:
-        alert = A.adjudicate(s, _actor(s, as_user), alert_id, outcome, _now(), note=note)
+        alert = A.adjudicate(s, _actor(s, as_user), alert_id, outcome, _now(), note=note,
+                             reason=reason)
         out = _dump(AlertPublic.model_validate(alert))
     if as_json:
         _emit(out)
