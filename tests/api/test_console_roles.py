@@ -50,7 +50,7 @@ def _jpeg(rgb: tuple[int, int, int]) -> bytes:
     return out.getvalue()
 
 
-def seed(data: Path) -> dict[str, Any]:
+def seed(data: Path, *, two_person: bool = False) -> dict[str, Any]:
     settings = make_settings(data)
     engine = make_engine(settings.resolved_database_url)
     sessions = governed_factory(engine, load_keyring(settings, dev=True))
@@ -73,7 +73,7 @@ def seed(data: Path) -> dict[str, Any]:
                 cameras=[CameraSpec(camera_id="cam1", source_url="file:/nonexistent/walk.mp4")],
                 categories=[Category.WANTED_BY_COURTS], dpia_reference="D",
                 signage_confirmed=True, authorising_officer="authorising_officer",
-                threshold=0.4, embedder_key=EMBEDDER), now)
+                threshold=0.4, embedder_key=EMBEDDER, two_person_verification=two_person), now)
             deployments.authorise(s, ao, dep.id, now)
             watchlist.create_snapshot(s, ao, dep.id, now)
             watchlist.approve_snapshot(s, ao, dep.id, now)
@@ -225,3 +225,32 @@ def test_group_decide_with_a_note_then_search_and_export_the_audit(
     expect(au.locator("#audit-summary")).to_have_text("1 matching entry")
     expect(au.locator("#audit tbody")).to_contain_text('"format":"jsonl"')
     assert watch.problems == [], watch.problems
+
+
+def test_two_person_verification_keeps_the_card_until_a_second_person_agrees(
+        server: tuple[str, Path], browser: Any) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    base, data = server
+    seed(data, two_person=True)
+    pages = {}
+    for role in ("operator", "engagement_officer"):
+        pages[role] = _page(browser, base, role)
+        pages[role].goto(base + "/console/operator")
+        expect(pages[role].locator("#pending-count")).to_have_text("7")
+    op, eo = pages["operator"], pages["engagement_officer"]
+    op.locator('#pending .alert-card[data-count="1"] button[data-outcome=confirmed]').click()
+    op.click("#decide-ok")
+    card = op.locator('#pending .alert-card[data-count="1"]')
+    expect(card).to_contain_text("You have decided; a second person must agree.")
+    expect(card.locator("button")).to_have_count(0)
+    expect(op.locator("#pending-count")).to_have_text("7")
+    other = eo.locator('#pending .alert-card[data-count="1"]')   # pushed to the other console
+    expect(other).to_contain_text("1 so far by operator")
+    other.locator("button[data-outcome=confirmed]").click()
+    eo.click("#decide-ok")
+    expect(eo.locator("#pending-count")).to_have_text("6")
+    row = eo.locator("#decided .decided-row")
+    expect(row).to_contain_text("confirmed")
+    expect(row).to_contain_text("by operator and engagement_officer at")
+    expect(op.locator("#pending-count")).to_have_text("6")    # and back to the first
