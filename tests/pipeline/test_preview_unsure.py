@@ -41,6 +41,9 @@ class NoQuality:
     def assess(self, image, faces, crops=None):
         return faces.with_quality(np.zeros(len(faces)), {})
 
+    def assess_gated(self, image, faces):
+        return self.assess(image, faces), np.zeros((len(faces), 112, 112, 3), np.uint8)
+
     def passes(self, faces):
         return np.zeros(len(faces), bool)  # nothing embedded: only the preview matters here
 
