@@ -161,6 +161,14 @@ class _ProfileFields(_Strict):
                                               "no two-person verification (Art. 14(5)).")
 
 
+def _no_repeats(cameras: list[CameraSpec], categories: list[Category]) -> None:
+    ids = [c.camera_id for c in cameras]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"camera ids must be unique, got {ids}")
+    if len(set(categories)) != len(categories):
+        raise ValueError("categories must not repeat")
+
+
 class DeploymentCreate(_ProfileFields):
     name: ShortText
     kind: DeploymentKind = DeploymentKind.LIVE
@@ -199,11 +207,7 @@ class DeploymentCreate(_ProfileFields):
     def _check(self) -> DeploymentCreate:
         if self.window_end <= self.window_start:
             raise ValueError("window_end must be after window_start")
-        ids = [c.camera_id for c in self.cameras]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"camera ids must be unique, got {ids}")
-        if len(set(self.categories)) != len(self.categories):
-            raise ValueError("categories must not repeat")
+        _no_repeats(self.cameras, self.categories)
         if self.urgent and not self.urgent_reason:
             raise ValueError("urgent use needs urgent_reason")
         return self
@@ -251,12 +255,7 @@ class DeploymentUpdate(_ProfileFields):
 
     @model_validator(mode="after")
     def _check(self) -> DeploymentUpdate:
-        if self.cameras is not None:
-            ids = [c.camera_id for c in self.cameras]
-            if len(set(ids)) != len(ids):
-                raise ValueError(f"camera ids must be unique, got {ids}")
-        if self.categories is not None and len(set(self.categories)) != len(self.categories):
-            raise ValueError("categories must not repeat")
+        _no_repeats(self.cameras or [], self.categories or [])
         if self.sinks is not None:
             self.sinks = list(dict.fromkeys(self.sinks))
         return self
