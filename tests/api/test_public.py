@@ -136,7 +136,8 @@ def test_json_lists_only_allowed_fields_without_sign_in(site: Site) -> None:
     assert (ended["state"], upcoming["state"]) == ("ended", "upcoming")
     assert upcoming["results"] is None
     res = ended["results"]
-    assert (res["people_passing"], res["alerts"]) == (900, 3)
+    assert (res["tracks"], res["alerts"]) == (900, 3)
+    assert "tracks per person" in res["tracks_note"]
     assert (res["false_alert_rate"]["count"], res["false_alert_rate"]["of"]) == (2, 900)
     assert (res["alert_precision"]["count"], res["alert_precision"]["of"]) == (1, 3)
     for secret in SECRETS:
@@ -158,7 +159,7 @@ def test_atom_feed_is_escaped_and_holds_only_the_list(site: Site) -> None:
     for e in entries:
         assert {c.tag for c in e} <= allowed
     summary = " ".join(e.findtext(f"{ATOM}summary") or "" for e in entries)
-    assert "False alerts: 2 of 900 people passing" in summary
+    assert "False alerts: 2 of 900 tracks (" in summary
     for secret in SECRETS:
         assert secret not in r.text
 
@@ -259,7 +260,7 @@ def test_public_page_in_the_browser_shows_only_allowed_fields(site: Site, served
             assert articles.count() == 2
             text = page.inner_text("body")
             assert "Station <Forecourt> & Co" in text
-            assert "2 false alerts of 900 people passing" in text
+            assert "2 false alerts of 900 tracks" in text
             for secret in SECRETS:
                 assert secret not in text and secret not in page.content()
         finally:

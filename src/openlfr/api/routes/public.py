@@ -4,7 +4,8 @@
 ``/public/deployments.atom`` list the live deployments that are authorised, running or over
 (drafts, cancelled ones and evaluations on recorded footage are not use in public): the
 place, the authorised window, the purpose and the legal basis, and after the end the two
-rates with their counts (false alerts per person passing; correct alerts per decided alert).
+rates with their counts (false alerts per track, with the tracks per person the tracker
+makes on reference clips; correct alerts per decided alert).
 
 Nothing else leaves: the lists are built from :class:`PublicDeployment` (``extra="forbid"``),
 the only fields the page, the JSON and the feed show; never a watchlist entry, an image, a
@@ -65,9 +66,10 @@ class PublicRate(_Out):
 class PublicResults(_Out):
     """The two rates after the end, each with its counts."""
 
-    people_passing: int  # tracks: the faces followed, each person once per pass
+    tracks: int  # the faces followed: about one per person passing (see tracks_note)
+    tracks_note: str  # what a track is: tracks per person on the reference clips
     alerts: int
-    false_alert_rate: PublicRate | None  # rejected alerts per person passing
+    false_alert_rate: PublicRate | None  # rejected alerts per track
     alert_precision: PublicRate  # confirmed alerts per decided (confirmed + rejected) alert
 
 
@@ -163,7 +165,7 @@ def _results(session: Session, dep: Deployment) -> PublicResults | None:
     f = load_deployment_figures(session, dep.id)
     far = f.false_alert_rate
     return PublicResults(
-        people_passing=f.tracks, alerts=f.alert_count,
+        tracks=f.tracks, tracks_note=f.tracks_per_person["note"], alerts=f.alert_count,
         false_alert_rate=None if far is None else PublicRate(**far.as_dict()),
         alert_precision=PublicRate(**f.alert_precision.as_dict()))
 
@@ -189,7 +191,8 @@ def _summary(d: PublicDeployment) -> str:
     r = d.results
     if r is not None:
         far = ("not available" if r.false_alert_rate is None else
-               f"{r.false_alert_rate.count} of {r.false_alert_rate.of} people passing")
+               f"{r.false_alert_rate.count} of {r.false_alert_rate.of} tracks "
+               f"({r.tracks_note})")
         text += (f" False alerts: {far}. Correct alerts: {r.alert_precision.count} of "
                  f"{r.alert_precision.of} decided alerts ({r.alerts} alerts in all).")
     return text
