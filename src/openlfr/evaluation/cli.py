@@ -178,12 +178,12 @@ def lfw_watchlist(data: Data = None, embedder: Embedder = EmbedderChoice.arcface
                       extra)
 
 
-def watchlist(folder: Annotated[Path, typer.Option("--folder", help="Folder of Name/*.jpg.")],
+def watchlist(folder: Annotated[Path, typer.Option("--folder", help="Folder of Name/<images>.")],
               embedder: Embedder = EmbedderChoice.arcface,
               detector: Detector = DetectorChoice.scrfd, flip: Flip = True,
               out: Out = None, as_json: AsJson = False, cache_dir: CacheDir = None,
               threads: Threads = 2, seed: Seed = 0) -> None:
-    """Open-set 1:N watchlist on any folder of Name/*.jpg, with the LFW split rule."""
+    """Open-set 1:N watchlist on any folder of Name/<images>, with the LFW split rule."""
     run = _watchlist(folder, embedder, detector, flip, threads, cache_dir, seed)
     _watchlist_output(run, _name("watchlist", embedder, flip), out, as_json, None)
 
@@ -197,7 +197,7 @@ def calibrate(target_fpir: Annotated[float, typer.Option(
               ] = None,
               data: Data = None,
               folder: Annotated[Path | None, typer.Option(
-                  "--folder", help="Calibrate on a folder of Name/*.jpg instead of LFW.")
+                  "--folder", help="Calibrate on a folder of Name/<images> instead of LFW.")
               ] = None,
               embedder: Embedder = EmbedderChoice.arcface,
               detector: Detector = DetectorChoice.scrfd, flip: Flip = True,
@@ -295,7 +295,7 @@ def bias(groups: Annotated[Path, typer.Option("--groups", help="CSV with columns
                                            "to conclude anything.")] = 100,
          data: Data = None,
          folder: Annotated[Path | None, typer.Option(
-             "--folder", help="A folder of Name/*.jpg instead of LFW.")] = None,
+             "--folder", help="A folder of Name/<images> instead of LFW.")] = None,
          embedder: Embedder = EmbedderChoice.arcface,
          detector: Detector = DetectorChoice.scrfd, flip: Flip = True,
          cover: Annotated[str | None, typer.Option(
@@ -374,7 +374,7 @@ def random_groups_cmd(
         csv_out: Annotated[Path, typer.Option("--csv", help="CSV file to write.")],
         k: Annotated[int, typer.Option("--groups", min=2, max=26, help="Number of groups.")] = 2,
         data: Data = None,
-        folder: Annotated[Path | None, typer.Option("--folder", help="Folder of Name/*.jpg "
+        folder: Annotated[Path | None, typer.Option("--folder", help="Folder of Name/<images> "
                                                                      "instead of LFW.")] = None,
         seed: Annotated[int, typer.Option("--seed")] = 0) -> None:
     """Write a CSV assigning every identity to a random group (to exercise `evaluate bias`;

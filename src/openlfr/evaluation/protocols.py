@@ -132,7 +132,7 @@ class WatchlistRun:
 
 def watchlist_run(images: Path, fe: FaceEmbedder, cache_dir: Path, seed: int = 0,
                   progress: bool = True) -> WatchlistRun:
-    """Embed (cached) and score the seeded watchlist split of a folder of ``Name/*.jpg``."""
+    """Embed (cached) and score the seeded watchlist split of a folder of ``Name/<images>``."""
     images = Path(images)
     split = watchlist_split(read_people(images), seed)
     cache = EmbeddingCache(images, fe, cache_dir)

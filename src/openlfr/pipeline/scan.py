@@ -1,7 +1,7 @@
 """One scan of one source against one watchlist: what ``openlfr scan`` runs.
 
 :func:`build_watchlist` assembles the index from enrolment images (files, or a folder of
-``Name/*.jpg``) plus optional LFW distractors; :func:`run_scan` runs a
+``Name/<images>``) plus optional LFW distractors; :func:`run_scan` runs a
 :class:`~openlfr.pipeline.worker.CameraWorker` to the end of the input and returns its
 summary. A scan inside a governed deployment gets its index, guard and recorder from
 :func:`openlfr.fleet.camera.open_governed`.
@@ -43,7 +43,7 @@ class WatchlistBuild:
 def build_watchlist(entries: Sequence[str | Path], *, engine: Any | None = None,
                     distractors: str | None = None, progress: bool = False) -> WatchlistBuild:
     """An in-memory watchlist from image files (label = file stem) and/or folders of
-    ``Name/*.jpg`` (label = folder name), plus ``distractors`` (``lfw`` or ``lfw:N``,
+    ``Name/<images>`` (label = folder name), plus ``distractors`` (``lfw`` or ``lfw:N``,
     from the shared LFW folder). Templates use flip fusion (the enrolment engine)."""
     from openlfr.watchlist.enrol import enrol_file, enrol_folder, enrolment_engine
 

@@ -7,7 +7,7 @@ turned away is refused with an :class:`ImageError` that says which, so the watch
 manager can supply a better image. Faces that fail the gates do not count as "several":
 a sharp, frontal subject in front of a blurred crowd is accepted.
 
-Folder enrolment reads ``ROOT/Name/*.jpg`` (one folder per subject, e.g. LFW's layout),
+Folder enrolment reads ``ROOT/Name/<images>`` (one folder per subject, e.g. LFW's layout),
 with a progress bar for thousands of images; failures are collected per image, never
 stop the run, and are reported at the end.
 """
@@ -145,7 +145,7 @@ def enrol_file(engine: Any, path: str | Path) -> Template:
 
 
 def folder_subjects(root: str | Path) -> dict[str, list[Path]]:
-    """``root/Name/*.jpg`` -> {Name: [images, sorted]} (folders without images skipped).
+    """``root/Name/<images>`` -> {Name: [images, sorted]} (folders without images skipped).
     Underscores in folder names become spaces in labels elsewhere; keys keep the folder
     name. ImageError if ``root`` is not a folder or holds no subject folders."""
     root = Path(root)
