@@ -7,23 +7,39 @@ from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     field_validator,
     model_validator,
 )
 
+from openlfr.governance.record_schemas import (
+    AdjudicationPublic,
+    AlertPublic,
+    CountersPublic,
+    SnapshotPublic,
+    SubjectCreate,
+    SubjectPublic,
+)
+from openlfr.governance.schema_types import (
+    MAX_DEPLOYMENT_CAMERAS,
+    MAX_DEPLOYMENT_SINKS,
+    MAX_YEAR,
+    MIN_YEAR,
+    AwareDatetime,
+    ShortText,
+    SinkName,
+    Text,
+    no_nul,
+    sane_year,
+)
+from openlfr.governance.schema_types import Public as _Public
+from openlfr.governance.schema_types import Strict as _Strict
 from openlfr.store.models import (
-    AlertStatus,
     Category,
     DeploymentKind,
     DeploymentStatus,
-    Outcome,
     Role,
 )
-from openlfr.store.types import as_utc
 from openlfr.urls import redact_url  # re-exported: the one definition is in the core
 
 __all__ = ["UserCreate", "UserPublic", "TokenPublic", "CameraSpec", "CameraPublic",
@@ -31,55 +47,6 @@ __all__ = ["UserCreate", "UserPublic", "TokenPublic", "CameraSpec", "CameraPubli
            "SubjectPublic", "SnapshotPublic", "AlertPublic", "AdjudicationPublic",
            "CountersPublic", "RuleOverrideIn", "redact_url",
            "no_nul", "sane_year", "MIN_YEAR", "MAX_YEAR"]
-
-#: Years a deployment window, an expiry or a review date may fall in (a year-25 window broke
-#: the reports; dates past 2100 are typos).
-MIN_YEAR, MAX_YEAR = 2000, 2100
-
-
-def sane_year(value: datetime) -> datetime:
-    if not MIN_YEAR <= value.year <= MAX_YEAR:
-        raise ValueError(f"the year must be between {MIN_YEAR} and {MAX_YEAR}")
-    return value
-
-
-def no_nul(value: Any) -> Any:
-    """Refuse NUL bytes anywhere in the input (PostgreSQL cannot store them in text)."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("text may not contain a NUL character")
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            no_nul(k)
-            no_nul(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            no_nul(v)
-    return value
-
-
-AwareDatetime = Annotated[datetime, AfterValidator(as_utc), AfterValidator(sane_year)]
-Text = Annotated[str, Field(min_length=1, max_length=10_000)]
-ShortText = Annotated[str, Field(min_length=1, max_length=200)]
-#: A sink of the server config file (``sinks:`` there), named by a deployment.
-SinkName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-MAX_DEPLOYMENT_SINKS = 16
-#: Most cameras one deployment names.
-MAX_DEPLOYMENT_CAMERAS = 256
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        return no_nul(data)
-
-
-class _Public(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
 
 # --- users ---
 
@@ -310,111 +277,3 @@ class DeploymentPublic(_Public):
 
 
 # --- watchlist ---
-
-
-class SubjectCreate(_Strict):
-    reference: Annotated[str, Field(min_length=1, max_length=64)]
-    name: ShortText
-    category: Category
-    source: Text = Field(description="Where the entry and its image come from (provenance).")
-    justification: Text
-    expires_at: AwareDatetime
-    review_at: AwareDatetime | None = None
-    under_18: bool = Field(False, description="A child: not normally on a watchlist.")
-    under_18_justification: Text | None = Field(None, description="Why this child is on "
-                                                "it (the profiles refuse one without).")
-
-
-class SubjectPublic(_Public):
-    id: int
-    reference: str
-    name: str
-    category: Category
-    source: str
-    justification: str
-    added_by_id: int
-    created_at: datetime
-    review_at: datetime | None
-    expires_at: datetime
-    expired_at: datetime | None
-    expired_reason: str | None
-    under_18: bool = False
-    under_18_justification: str | None = None
-    image_count: int = 0
-    template_keys: list[str] = []
-
-    @model_validator(mode="before")
-    @classmethod
-    def _counts(cls, data: Any) -> Any:
-        if isinstance(data, dict) or not hasattr(data, "images"):
-            return data
-        out = {name: getattr(data, name) for name in cls.model_fields
-               if name not in ("image_count", "template_keys")}
-        return out | {"image_count": len(data.images),
-                      "template_keys": sorted({t.embedder_key for t in data.templates})}
-
-
-class SnapshotPublic(_Public):
-    id: int
-    deployment_id: int
-    created_by_id: int
-    created_at: datetime
-    approved_by_id: int | None
-    approved_at: datetime | None
-    content_hash: str
-    subject_count: int
-    template_count: int
-
-
-# --- alerts ---
-
-
-class AdjudicationPublic(_Public):
-    id: int
-    alert_id: int
-    user_id: int
-    outcome: Outcome
-    note: str | None
-    created_at: datetime
-
-
-class AlertPublic(_Public):
-    id: int
-    deployment_id: int
-    camera_id: str
-    track_id: str
-    subject_id: int | None
-    subject_reference: str
-    subject_name: str
-    category: Category
-    score: float
-    snapshot_id: int | None
-    probe_sha256: str
-    has_probe_image: bool
-    created_at: datetime
-    status: AlertStatus
-    decided_at: datetime | None
-    hold_reason: str | None
-    adjudications: list[AdjudicationPublic]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _has_image(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return {name: getattr(data, name) for name in cls.model_fields
-                    if name != "has_probe_image"} | {
-                "has_probe_image": getattr(data, "probe_blob", None) is not None}
-        return data
-
-
-class CountersPublic(BaseModel):
-    deployment_id: int
-    camera_id: str | None  # None: all cameras
-    frames: int
-    dropped: int
-    faces: int
-    tracks: int
-    alerts: int
-    confirmed: int
-    rejected: int
-    not_engaged: int

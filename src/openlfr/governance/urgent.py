@@ -21,7 +21,8 @@ from openlfr.errors import StateError
 from openlfr.governance import audit
 from openlfr.governance.auth import Action, require
 from openlfr.governance.deployments import _end, check_transition, get_deployment
-from openlfr.governance.schemas import AwareDatetime, ShortText, Text, _Strict
+from openlfr.governance.schema_types import AwareDatetime, ShortText, Text
+from openlfr.governance.schema_types import Strict as _Strict
 from openlfr.store.models import Alert, Deployment, DeploymentStatus, Snapshot, User
 from openlfr.store.types import as_utc
 
