@@ -26,18 +26,23 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from enum import StrEnum
-from pathlib import Path
-from typing import Annotated, Literal
+from dataclasses import dataclass
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from openlfr.configio import validation_lines
-from openlfr.errors import ConfigError, SourceError
+from openlfr.errors import SourceError
+from openlfr.pipeline.readers import _capture_reader, _file_reader, _folder_reader, _Reader
+from openlfr.pipeline.source_config import (
+    FileSourceConfig,
+    FolderSourceConfig,
+    Mode,
+    SourceConfig,
+    StreamSourceConfig,
+    WebcamSourceConfig,
+    source_config,
+)
 from openlfr.urls import redact_url
-from openlfr.vision.image import IMAGE_SUFFIXES, image_files
+from openlfr.vision.image import IMAGE_SUFFIXES
 
 __all__ = [
     "Mode", "Frame", "SourceStats", "Source",
@@ -46,101 +51,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-class Mode(StrEnum):
-    """How frames reach the analysis stage."""
-
-    live = "live"              # latest frame only; drops counted; files paced at their fps
-    evaluation = "evaluation"  # every frame, as fast as analysis goes; no drops
-
-
-class _Base(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FileSourceConfig(_Base):
-    type: Literal["file"] = "file"
-    path: Path = Field(description="A video file readable by FFmpeg.")
-    loop: bool = Field(False, description="Start again at the end (demo cameras); "
-                       "never in evaluation mode.")
-
-
-class StreamSourceConfig(_Base):
-    type: Literal["stream"] = "stream"
-    url: str = Field(description="rtsp://, rtsps://, http:// or https:// stream URL.")
-    reconnect_initial_s: float = Field(0.5, gt=0, le=60, description="First wait before "
-                                       "reconnecting; doubles after each failed attempt.")
-    reconnect_max_s: float = Field(30.0, gt=0, le=3600, description="Longest wait between "
-                                   "reconnection attempts.")
-    max_reconnects: int | None = Field(None, ge=0, description="Give up after this many "
-                                       "failed attempts in a row (None: never give up).")
-    fps: float | None = Field(None, gt=0, le=240, description="Frame rate if the stream "
-                              "does not report one (used for timestamps only).")
-    open_timeout_s: float = Field(10.0, gt=0, le=300, description="Give up opening (or "
-                                  "reopening) the stream after this long.")
-    read_timeout_s: float = Field(5.0, gt=0, le=300, description="A stream that sends no "
-                                  "frame for this long counts as broken and is reconnected "
-                                  "(shorter: faster recovery; too short: false reconnects "
-                                  "on slow links).")
-
-
-class WebcamSourceConfig(_Base):
-    type: Literal["webcam"] = "webcam"
-    index: int = Field(0, ge=0, description="Device index (/dev/videoN).")
-    reconnect_initial_s: float = Field(0.5, gt=0, le=60)
-    reconnect_max_s: float = Field(10.0, gt=0, le=3600)
-    max_reconnects: int | None = Field(None, ge=0)
-
-
-class FolderSourceConfig(_Base):
-    type: Literal["folder"] = "folder"
-    path: Path = Field(description="Folder of images, read in sorted name order.")
-    fps: float = Field(1.0, gt=0, le=240, description="Frame rate the images stand for "
-                       "(pacing in live mode and timestamps).")
-
-
-SourceConfig = Annotated[
-    FileSourceConfig | StreamSourceConfig | WebcamSourceConfig | FolderSourceConfig,
-    Field(discriminator="type"),
-]
-_SOURCE_ADAPTER: TypeAdapter[SourceConfig] = TypeAdapter(SourceConfig)
-
-
-def source_config(spec: str | dict | BaseModel) -> SourceConfig:
-    """A source configuration from a CLI string, a dict (``type`` key) or a config object.
-
-    Strings: ``rtsp://...``/``http(s)://...`` -> stream; a plain integer -> webcam;
-    an existing folder -> image folder; ``file:///path.mp4?loop=1`` -> a video file played
-    in a loop (demo cameras); anything else -> video file.
-    """
-    if isinstance(spec, BaseModel | dict):
-        data = spec.model_dump() if isinstance(spec, BaseModel) else spec
-        try:
-            return _SOURCE_ADAPTER.validate_python(data)
-        except ValidationError as exc:
-            raise ConfigError("invalid source config:\n  "
-                              + "\n  ".join(validation_lines(exc))) from None
-    s = str(spec).strip()
-    if s.lower().startswith("file://"):
-        from urllib.parse import parse_qs, unquote, urlsplit
-
-        parts = urlsplit(s)
-        query = parse_qs(parts.query)
-        unknown = set(query) - {"loop"}
-        if unknown:
-            raise ConfigError(f"file source {s!r}: unknown option(s) {', '.join(sorted(unknown))}"
-                              " (known: loop)")
-        loop = query.get("loop", ["0"])[-1].lower() in ("1", "true", "yes")
-        return FileSourceConfig(path=Path(unquote(parts.path)), loop=loop)
-    if s.split("://", 1)[0].lower() in ("rtsp", "rtsps", "http", "https", "rtmp", "udp", "tcp"):
-        return StreamSourceConfig(url=s)
-    if s.isdigit():
-        return WebcamSourceConfig(index=int(s))
-    p = Path(s)
-    if p.is_dir():
-        return FolderSourceConfig(path=p)
-    return FileSourceConfig(path=p)
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,22 +74,6 @@ class SourceStats:
 
 
 _END = object()
-
-
-@dataclass
-class _Reader:
-    """What a concrete source provides: open, read one image, close."""
-
-    name: str
-    open: Callable[[], float]  # returns fps (0 if unknown); raises SourceError
-    read: Callable[[], np.ndarray | None]  # None: end of input or failure
-    close: Callable[[], None]
-    live_input: bool  # True for cameras/streams: they run in real time by themselves
-    reconnect: tuple[float, float, int | None] | None = None  # initial, max, max attempts
-    loop: bool = False
-    describe: Callable[[], str] = field(default=lambda: "")
-    #: pass over one frame without handing it out (False at the end); None: read and drop
-    skip: Callable[[], bool] | None = None
 
 
 class Source:
@@ -406,123 +300,6 @@ class Source:
             self._stop.wait(seconds)
         else:
             self._sleep(seconds)
-
-
-# -- concrete readers ------------------------------------------------------------------------
-
-def _capture_reader(name: str, target: str | int, *, live_input: bool,
-                    reconnect: tuple[float, float, int | None] | None, loop: bool = False,
-                    fps_default: float | None = None, what: str,
-                    timeouts: tuple[float, float] | None = None) -> _Reader:
-    import cv2
-
-    state: dict[str, object] = {"cap": None}
-
-    def open_() -> float:
-        api = cv2.CAP_FFMPEG if isinstance(target, str) else cv2.CAP_ANY
-        if timeouts is not None:
-            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(timeouts[0] * 1000),
-                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(timeouts[1] * 1000)]
-            cap = cv2.VideoCapture(target, api, params)
-        else:
-            cap = cv2.VideoCapture(target, api)
-        if not cap.isOpened():
-            cap.release()
-            raise SourceError(f"cannot open {what} {name}: FFmpeg could not open or "
-                              f"decode it (check the path/URL, the codec and access rights)")
-        state["cap"] = cap
-        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        if not (0 < fps < 1000):
-            fps = fps_default or 0.0
-        return fps
-
-    def read() -> np.ndarray | None:
-        cap = state["cap"]
-        if cap is None:
-            return None
-        ok, image = cap.read()  # type: ignore[attr-defined]
-        return image if ok and image is not None else None
-
-    def skip() -> bool:
-        cap = state["cap"]
-        return cap is not None and bool(cap.grab())  # type: ignore[attr-defined]
-
-    def close() -> None:
-        cap = state["cap"]
-        if cap is not None:
-            cap.release()  # type: ignore[attr-defined]
-        state["cap"] = None
-
-    return _Reader(name=name, open=open_, read=read, close=close, live_input=live_input,
-                   reconnect=reconnect, loop=loop, skip=skip)
-
-
-def _file_reader(cfg: FileSourceConfig, mode: Mode) -> _Reader:
-    path = cfg.path
-    if not path.exists():
-        raise SourceError(f"video file not found: {path}")
-    if not path.is_file():
-        raise SourceError(f"not a video file: {path}")
-    reader = _capture_reader(str(path), str(path), live_input=False, reconnect=None,
-                             loop=cfg.loop and mode is Mode.live, what="video file")
-    inner_open, inner_read = reader.open, reader.read
-    first: list[np.ndarray] = []  # the frame decoded by the check, handed out first
-
-    def open_checked() -> float:
-        fps = inner_open()
-        # FFmpeg opens some non-video files (or empty containers) without error: decode one
-        # frame now so an unreadable file fails here, clearly, and not later as "no frames".
-        image = inner_read()
-        if image is None:
-            reader.close()
-            raise SourceError(f"cannot decode video file {path}: no frame could be read")
-        first[:] = [image]
-        return fps
-
-    def read_first() -> np.ndarray | None:
-        return first.pop() if first else inner_read()
-
-    inner_skip = reader.skip
-    assert inner_skip is not None
-
-    def skip_first() -> bool:
-        if first:
-            first.clear()
-            return True
-        return inner_skip()
-
-    reader.open, reader.read, reader.skip = open_checked, read_first, skip_first
-    return reader
-
-
-def _folder_reader(cfg: FolderSourceConfig) -> _Reader:
-    import cv2
-
-    path = cfg.path
-    if not path.is_dir():
-        raise SourceError(f"image folder not found: {path}")
-    files = image_files(path)
-    state = {"i": 0}
-
-    def open_() -> float:
-        if not files:
-            raise SourceError(f"image folder {path} holds no images "
-                              f"({', '.join(IMAGE_SUFFIXES)})")
-        state["i"] = 0
-        return cfg.fps
-
-    def read() -> np.ndarray | None:
-        while state["i"] < len(files):
-            f = files[state["i"]]
-            state["i"] += 1
-            image = cv2.imread(str(f), cv2.IMREAD_COLOR)
-            if image is not None:
-                return image
-            log.warning("%s: skipping unreadable image %s", path, f.name)
-        return None
-
-    return _Reader(name=str(path), open=open_, read=read, close=lambda: None,
-                   live_input=False)  # a resumed folder reads what it skips (same indices)
 
 
 def open_source(config: SourceConfig | str | dict, mode: Mode | str = Mode.live, **kw: object

@@ -1,0 +1,160 @@
+"""Concrete readers behind :class:`openlfr.pipeline.sources.Source`: what a source provides
+(:class:`_Reader`: open, read one image, close) for video files, streams, webcams (through
+OpenCV) and image folders.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from openlfr.errors import SourceError
+from openlfr.pipeline.source_config import FileSourceConfig, FolderSourceConfig, Mode
+from openlfr.vision.image import IMAGE_SUFFIXES, image_files
+
+__all__: list[str] = []
+
+# the readers log under the sources module's name, as they did when they lived there
+log = logging.getLogger("openlfr.pipeline.sources")
+
+
+def _no_description() -> str:
+    return ""
+
+
+def _close_nothing() -> None:
+    return None
+
+
+@dataclass
+class _Reader:
+    """What a concrete source provides: open, read one image, close."""
+
+    name: str
+    open: Callable[[], float]  # returns fps (0 if unknown); raises SourceError
+    read: Callable[[], np.ndarray | None]  # None: end of input or failure
+    close: Callable[[], None]
+    live_input: bool  # True for cameras/streams: they run in real time by themselves
+    reconnect: tuple[float, float, int | None] | None = None  # initial, max, max attempts
+    loop: bool = False
+    describe: Callable[[], str] = field(default=_no_description)
+    #: pass over one frame without handing it out (False at the end); None: read and drop
+    skip: Callable[[], bool] | None = None
+
+
+def _capture_reader(name: str, target: str | int, *, live_input: bool,
+                    reconnect: tuple[float, float, int | None] | None, loop: bool = False,
+                    fps_default: float | None = None, what: str,
+                    timeouts: tuple[float, float] | None = None) -> _Reader:
+    import cv2
+
+    state: dict[str, object] = {"cap": None}
+
+    def open_() -> float:
+        api = cv2.CAP_FFMPEG if isinstance(target, str) else cv2.CAP_ANY
+        if timeouts is not None:
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(timeouts[0] * 1000),
+                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(timeouts[1] * 1000)]
+            cap = cv2.VideoCapture(target, api, params)
+        else:
+            cap = cv2.VideoCapture(target, api)
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(f"cannot open {what} {name}: FFmpeg could not open or "
+                              f"decode it (check the path/URL, the codec and access rights)")
+        state["cap"] = cap
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        if not (0 < fps < 1000):
+            fps = fps_default or 0.0
+        return fps
+
+    def read() -> np.ndarray | None:
+        cap = state["cap"]
+        if cap is None:
+            return None
+        ok, image = cap.read()  # type: ignore[attr-defined]
+        return image if ok and image is not None else None
+
+    def skip() -> bool:
+        cap = state["cap"]
+        return cap is not None and bool(cap.grab())  # type: ignore[attr-defined]
+
+    def close() -> None:
+        cap = state["cap"]
+        if cap is not None:
+            cap.release()  # type: ignore[attr-defined]
+        state["cap"] = None
+
+    return _Reader(name=name, open=open_, read=read, close=close, live_input=live_input,
+                   reconnect=reconnect, loop=loop, skip=skip)
+
+
+def _file_reader(cfg: FileSourceConfig, mode: Mode) -> _Reader:
+    path = cfg.path
+    if not path.exists():
+        raise SourceError(f"video file not found: {path}")
+    if not path.is_file():
+        raise SourceError(f"not a video file: {path}")
+    reader = _capture_reader(str(path), str(path), live_input=False, reconnect=None,
+                             loop=cfg.loop and mode is Mode.live, what="video file")
+    inner_open, inner_read = reader.open, reader.read
+    first: list[np.ndarray] = []  # the frame decoded by the check, handed out first
+
+    def open_checked() -> float:
+        fps = inner_open()
+        # FFmpeg opens some non-video files (or empty containers) without error: decode one
+        # frame now so an unreadable file fails here, clearly, and not later as "no frames".
+        image = inner_read()
+        if image is None:
+            reader.close()
+            raise SourceError(f"cannot decode video file {path}: no frame could be read")
+        first[:] = [image]
+        return fps
+
+    def read_first() -> np.ndarray | None:
+        return first.pop() if first else inner_read()
+
+    inner_skip = reader.skip
+    assert inner_skip is not None
+
+    def skip_first() -> bool:
+        if first:
+            first.clear()
+            return True
+        return inner_skip()
+
+    reader.open, reader.read, reader.skip = open_checked, read_first, skip_first
+    return reader
+
+
+def _folder_reader(cfg: FolderSourceConfig) -> _Reader:
+    import cv2
+
+    path = cfg.path
+    if not path.is_dir():
+        raise SourceError(f"image folder not found: {path}")
+    files = image_files(path)
+    state = {"i": 0}
+
+    def open_() -> float:
+        if not files:
+            raise SourceError(f"image folder {path} holds no images "
+                              f"({', '.join(IMAGE_SUFFIXES)})")
+        state["i"] = 0
+        return cfg.fps
+
+    def read() -> np.ndarray | None:
+        while state["i"] < len(files):
+            f = files[state["i"]]
+            state["i"] += 1
+            image = cv2.imread(str(f), cv2.IMREAD_COLOR)
+            if image is not None:
+                return image
+            log.warning("%s: skipping unreadable image %s", path, f.name)
+        return None
+
+    return _Reader(name=str(path), open=open_, read=read, close=_close_nothing,
+                   live_input=False)  # a resumed folder reads what it skips (same indices)
