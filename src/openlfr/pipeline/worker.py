@@ -35,21 +35,22 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from openlfr.alerts.model import Alert
 from openlfr.alerts.sinks import AlertSink, Dispatcher
 from openlfr.errors import SourceError
 from openlfr.faces import Faces
 from openlfr.pipeline.matcher import MatcherConfig, TrackMatcher
-from openlfr.pipeline.privacy import crop_face, encode_jpeg, redact
+from openlfr.pipeline.preview import SceneCut, preview_jpeg, render_preview, write_preview_video
+from openlfr.pipeline.privacy import crop_face, encode_jpeg
 from openlfr.pipeline.sources import Frame, Mode, Source, SourceConfig, open_source
-from openlfr.pipeline.tracker import TrackerConfig, make_tracker
+from openlfr.pipeline.tracker import make_tracker
 from openlfr.pipeline.trackstate import TrackState
+from openlfr.pipeline.workerconfig import WorkerConfig
+from openlfr.pipeline.workerstats import STAGES, Latency, summarize
 from openlfr.watchlist.index import WatchlistIndex
 
 __all__ = ["WorkerConfig", "CameraWorker", "Guard", "STAGES", "write_preview_video"]
@@ -60,79 +61,6 @@ log = logging.getLogger(__name__)
 Guard = Callable[[str, datetime], bool]
 
 _ALERT_NAMESPACE = uuid.UUID("5b0c3f4e-8d7a-4c1e-9f2b-0a6d1e3c7b55")
-
-STAGES = ("detect", "quality", "track", "embed", "match", "preview", "total")
-
-
-class WorkerConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    camera_id: str = Field(min_length=1, max_length=200)
-    threshold: float = Field(ge=-1.0, le=1.0, description="Similarity threshold (calibrated).")
-    min_hits: int = Field(1, ge=1, le=100, description="See openlfr.pipeline.matcher.")
-    mode: Mode = Field(Mode.live, description="live: latest frame, drops counted; "
-                       "evaluation: every frame, as fast as possible.")
-    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
-    preview: bool = Field(False, description="Keep a blurred JPEG of the latest frame.")
-    preview_max_width: int = Field(960, ge=64, le=4096)
-    preview_blur_score: float | None = Field(
-        0.2, ge=0.0, le=1.0,
-        description="The preview also blurs detections down to this confidence, below the "
-                    "detector's threshold: such faces are not counted, tracked or matched, but a "
-                    "face the detector is unsure of is still hidden. Lower hides more (and "
-                    "blurs some non-faces); None blurs only the faces that are analysed.")
-    preview_every: int = Field(1, ge=1, le=1000, description="Encode the live preview every "
-                               "N analysed frames (JPEG encoding costs a few ms).")
-    counters_every_s: float = Field(5.0, gt=0, description="How often on_counters is called "
-                                    "with the counts since the last call (frames, dropped, "
-                                    "faces, tracks; in evaluation mode also frame_index and "
-                                    "next_track_id, the resume point: not deltas).")
-    scene_cut: float | None = Field(0.4, ge=0.0, le=1.0, description="End every track when "
-                                    "consecutive frames differ this much (Bhattacharyya "
-                                    "distance of colour histograms; edited footage, a moved "
-                                    "camera). Lower catches softer cuts but may end tracks on "
-                                    "sudden lighting changes; None disables it.")
-    evaluation: bool = Field(False, description="Alerts are from a test run on recorded "
-                             "footage (deployment kind evaluation).")
-    deployment_id: int | None = None
-    stable_alert_ids: bool = Field(False, description="Derive each alert's id from "
-                                   "(deployment, camera, frame, track, subject) instead of "
-                                   "drawing one at random, so replaying recorded footage "
-                                   "raises the same ids (the store keeps each once).")
-    first_track_id: int = Field(1, ge=1, lt=2**62, description="The id of the first new "
-                                "track: a recorded clip resumed part-way goes on numbering "
-                                "where its last run stood at the resume point, so its "
-                                "replayed alerts keep their ids.")
-    max_consecutive_errors: int = Field(25, ge=1, le=100_000, description="A frame whose "
-                                        "analysis fails is skipped and counted; this many "
-                                        "failures in a row stop the worker with the error.")
-
-
-class _Latency:
-    """Recent per-stage timings; written by the analysis thread, read by any (stats())."""
-
-    def __init__(self, n: int = 2000) -> None:
-        self.values: dict[str, deque[float]] = {s: deque(maxlen=n) for s in STAGES}
-        self.totals: dict[str, float] = dict.fromkeys(STAGES, 0.0)
-        self._lock = threading.Lock()
-
-    def add(self, stage: str, seconds: float) -> None:
-        with self._lock:
-            self.values[stage].append(seconds)
-            self.totals[stage] += seconds
-
-    def summary(self) -> dict[str, dict[str, float]]:
-        with self._lock:
-            values = {s: list(v) for s, v in self.values.items()}
-        out = {}
-        for s, v in values.items():
-            if v:
-                a = np.asarray(v, float) * 1000
-                out[s] = {"p50_ms": round(float(np.percentile(a, 50)), 2),
-                          "p95_ms": round(float(np.percentile(a, 95)), 2),
-                          "total_s": round(self.totals[s], 3)}
-        return out
-
 
 class CameraWorker:
     """Scans one camera. See the module docstring for the embedding API."""
@@ -168,13 +96,13 @@ class CameraWorker:
                            tracks_ended=0, tracks_compared=0, alerts=0, errors=0, scene_cuts=0)
         self._reported = dict(frames=0, dropped=0, faces=0, tracks=0)
         self._last_report = time.monotonic()
-        self.latency = _Latency()
+        self.latency = Latency()
         self.alert_latency: list[float] = []  # frame decoded -> alert raised (s)
         self.analysis_latency: list[float] = []  # analysis of the frame began -> alert
         self._started_at: float | None = None
         self._finished_at: float | None = None
         self._embed_aligned = getattr(engine.embedder, "embed_aligned", None)
-        self._prev_hist: np.ndarray | None = None
+        self._scene_cut = SceneCut(config.scene_cut)
         self._best_non_alert = -1.0  # highest rank-1 score of a track that did not alert
         #: index of the last frame analysed (not refused, not failed); None before the first
         self.last_frame_index: int | None = None
@@ -251,37 +179,12 @@ class CameraWorker:
     def stats(self) -> dict[str, Any]:
         elapsed = ((self._finished_at or time.monotonic()) - self._started_at
                    if self._started_at else 0.0)
-        c = dict(self.counts)
-        src = self.source.stats
-        fps_in = src.fps or 0.0
-        analysed_fps = c["frames"] / elapsed if elapsed > 0 else 0.0
-        media_s = (src.decoded / fps_in) if fps_in else 0.0
-        lat = np.asarray(list(self.alert_latency)) * 1000
-        return {
-            "camera_id": self.camera_id,
-            "mode": self.config.mode.value,
-            **c,
-            "tracks": self._tracker.tracks_started,
-            "decoded": src.decoded,
-            "dropped": src.dropped,
-            "reconnects": src.reconnects,
-            "source_fps": round(fps_in, 3),
-            "elapsed_s": round(elapsed, 3),
-            "frames_per_s": round(analysed_fps, 3),
-            "faces_per_s": round(c["faces"] / elapsed, 3) if elapsed > 0 else 0.0,
-            # seconds of video analysed per second of wall time (1.0 = keeps up with live)
-            "real_time_factor": round(media_s / elapsed, 3) if elapsed > 0 and media_s else None,
-            "latency": self.latency.summary(),
-            "alert_latency_ms": ({"p50": round(float(np.percentile(lat, 50)), 1),
-                                  "p95": round(float(np.percentile(lat, 95)), 1),
-                                  "n": int(lat.size)} if lat.size else None),
-            "delivery": self._dispatcher.stats(),
-            "threshold": self.config.threshold,
-            # margin below the threshold of everyone who did not alert (aggregate only)
-            "best_score_without_alert": (round(self._best_non_alert, 4)
-                                         if self._best_non_alert > -1 else None),
-            "watchlist_subjects": len(self.index),
-        }
+        return summarize(camera_id=self.camera_id, mode=self.config.mode.value,
+                         counts=self.counts, tracks=self._tracker.tracks_started,
+                         src=self.source.stats, elapsed=elapsed, latency=self.latency,
+                         alert_latency=self.alert_latency, delivery=self._dispatcher.stats,
+                         threshold=self.config.threshold, best_non_alert=self._best_non_alert,
+                         watchlist_subjects=len(self.index))
 
     # -- analysis thread -----------------------------------------------------------------
     def _run(self) -> None:
@@ -330,7 +233,7 @@ class CameraWorker:
             return
         t_begin = time.perf_counter()
         image = frame.image
-        if self.config.scene_cut is not None and self._is_cut(image):
+        if self.config.scene_cut is not None and self._scene_cut.is_cut(image):
             self.counts["scene_cuts"] += 1
             self._tracker.end_all()  # a new shot: nobody carries over
             self._drop_ended()
@@ -383,20 +286,6 @@ class CameraWorker:
             self._make_preview(image, faces, unsure)
         self.latency.add("preview", time.perf_counter() - t5)
         self.latency.add("total", time.perf_counter() - t_begin)
-
-    def _is_cut(self, image: np.ndarray) -> bool:
-        import cv2
-
-        # a colour histogram needs no careful resampling: nearest is 16x cheaper on 1080p
-        small = cv2.resize(image, (160, 90), interpolation=cv2.INTER_NEAREST)
-        hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
-        hist = cv2.calcHist([hsv], [0, 1], None, [30, 32], [0, 180, 0, 256])
-        cv2.normalize(hist, hist)
-        prev, self._prev_hist = self._prev_hist, hist
-        if prev is None:
-            return False
-        d = cv2.compareHist(prev, hist, cv2.HISTCMP_BHATTACHARYYA)
-        return bool(d > self.config.scene_cut)
 
     def _embed(self, image: np.ndarray, faces: Faces, crops: np.ndarray | None,
                need: np.ndarray) -> Faces:
@@ -467,33 +356,15 @@ class CameraWorker:
 
     def _make_preview(self, image: np.ndarray, faces: Faces, unsure: Faces | None = None
                       ) -> None:
-        import cv2
-
         n = self.counts["frames"]
         want_jpeg = self.config.preview and (n - 1) % self.config.preview_every == 0
         if not want_jpeg and self.on_frame is None:
             return
-        keep, labels = [], {}
-        if faces.track_ids is not None:
-            for i, tid in enumerate(faces.track_ids):
-                track = self._tracker.track(int(tid))
-                label = None if track is None else track.state.alert_label
-                if label is not None:
-                    keep.append(i)
-                    labels[i] = label
-        shown = redact(image, faces, keep, labels=labels)
-        if unsure is not None and len(unsure):
-            shown = redact(shown, unsure)
+        shown = render_preview(image, faces, unsure, self._tracker.track)
         if self.on_frame is not None:
             self.on_frame(shown)
         if want_jpeg:
-            w = shown.shape[1]
-            if w > self.config.preview_max_width:
-                s = self.config.preview_max_width / w
-                shown = cv2.resize(shown, (self.config.preview_max_width,
-                                           int(round(shown.shape[0] * s))),
-                                   interpolation=cv2.INTER_AREA)
-            jpeg = encode_jpeg(shown, 80)
+            jpeg = preview_jpeg(shown, self.config.preview_max_width)
             with self._lock:
                 self._preview = jpeg
 
@@ -517,28 +388,3 @@ class CameraWorker:
             except Exception:
                 log.exception("camera %s: saving counters failed", self.camera_id)
 
-
-def write_preview_video(path: Path, fps: float) -> tuple[Callable[[np.ndarray], None],
-                                                         Callable[[], None]]:
-    """An ``on_frame`` callback writing redacted frames to a video file, and its closer."""
-    import cv2
-
-    state: dict[str, Any] = {"writer": None}
-
-    def write(image: np.ndarray) -> None:
-        if state["writer"] is None:
-            h, w = image.shape[:2]
-            fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.suffix.lower() in (".mp4", ".m4v")
-                                              else "MJPG"))
-            vw = cv2.VideoWriter(str(path), fourcc, fps or 25.0, (w, h))
-            if not vw.isOpened():
-                raise SourceError(f"cannot write preview video {path}")
-            state["writer"] = vw
-        state["writer"].write(image)
-
-    def close() -> None:
-        if state["writer"] is not None:
-            state["writer"].release()
-            state["writer"] = None
-
-    return write, close
