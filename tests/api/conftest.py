@@ -22,7 +22,7 @@ from openlfr.api.app import create_app
 from openlfr.governance import auth, deployments, watchlist
 from openlfr.governance.schemas import CameraSpec, DeploymentCreate, SubjectCreate, UserCreate
 from openlfr.settings import Settings
-from openlfr.store.models import AuditEntry, Category, Role, User
+from openlfr.store.models import AuditEntry, Category, Role, Subject, User
 
 PASSWORD = "correct horse battery"
 EMBEDDER = "test-embedder:0000"
@@ -100,3 +100,20 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
                "user_id": users[Role.OPERATOR].id, "camera_id": "cam1"}
     with TestClient(app, base_url="http://testserver") as client:
         yield Api(app, client, ctx.sessions, settings, users, tokens, ids)
+
+
+def crew(api: Api, s: Session) -> tuple[User, User, User]:
+    """The authorising officer, watchlist manager and operator, in session ``s``."""
+    return tuple(s.get(User, api.users[r].id) for r in (  # type: ignore[return-value]
+        Role.AUTHORISING_OFFICER, Role.WATCHLIST_MANAGER, Role.OPERATOR))
+
+
+def enrol_subject(s: Session, wm: User, reference: str, name: str, now: datetime, *,
+                 category: Category = Category.WANTED_BY_COURTS,
+                 image: bytes = b"img") -> Subject:
+    """A watchlist entry with one image and a unit ArcFace template, valid three days."""
+    vec = np.ones(128, np.float32) / np.sqrt(128)
+    return watchlist.add_subject(s, wm, SubjectCreate(
+        reference=reference, name=name, category=category, source="s", justification="j",
+        expires_at=now + timedelta(days=3)), [image], [(EMBEDDER, vec)], now)
+

@@ -8,7 +8,6 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -17,10 +16,10 @@ from openlfr.api.prometheus import AppMetrics
 from openlfr.governance import alerts as A
 from openlfr.governance import deployments, outbox, watchlist
 from openlfr.governance.auth import Action, allowed
-from openlfr.governance.schemas import CameraSpec, DeploymentCreate, SubjectCreate
-from openlfr.store.models import Category, Role, User
+from openlfr.governance.schemas import CameraSpec, DeploymentCreate
+from openlfr.store.models import Category, Role
 
-from .conftest import EMBEDDER, Api
+from .conftest import EMBEDDER, Api, crew, enrol_subject
 
 ERROR = "ConnectionError: <b>refused</b> by https://user:hunter2@hooks.example/in"
 
@@ -31,15 +30,9 @@ def outbox_rows(api: Api) -> dict[str, Any]:
     three attempts, the second delivered, the third pending; on ``mqtt`` all pending, the
     first once retried."""
     now = datetime.now(UTC)
-    vec = np.ones(128, np.float32) / np.sqrt(128)
     with api.sessions() as s:
-        ao = s.get(User, api.users[Role.AUTHORISING_OFFICER].id)
-        wm = s.get(User, api.users[Role.WATCHLIST_MANAGER].id)
-        op = s.get(User, api.users[Role.OPERATOR].id)
-        subject = watchlist.add_subject(s, wm, SubjectCreate(
-            reference="DL-1", name="Delivered", category=Category.WANTED_BY_COURTS,
-            source="s", justification="j", expires_at=now + timedelta(days=3)), [b"img"],
-            [(EMBEDDER, vec)], now)
+        ao, wm, op = crew(api, s)
+        subject = enrol_subject(s, wm, "DL-1", "Delivered", now)
         dep = deployments.create_deployment(s, ao, DeploymentCreate(
             name="deliveries", purpose="p", legal_basis="l", location="x",
             window_start=now - timedelta(minutes=5), window_end=now + timedelta(hours=2),

@@ -8,31 +8,24 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pytest
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from openlfr.governance import deployments, watchlist
 from openlfr.governance.alerts import record_alert
-from openlfr.governance.schemas import CameraSpec, DeploymentCreate, SubjectCreate
+from openlfr.governance.schemas import CameraSpec, DeploymentCreate
 from openlfr.store.models import Category, Role, User
 
-from .conftest import EMBEDDER, Api
+from .conftest import EMBEDDER, Api, crew, enrol_subject
 
 
 @pytest.fixture(scope="module")
 def paged(api: Api) -> dict[str, Any]:
     """An active deployment with five alerts, and three more subjects (one expired)."""
     now = datetime.now(UTC)
-    vec = np.ones(128, np.float32) / np.sqrt(128)
     with api.sessions() as s:
-        ao = s.get(User, api.users[Role.AUTHORISING_OFFICER].id)
-        wm = s.get(User, api.users[Role.WATCHLIST_MANAGER].id)
-        op = s.get(User, api.users[Role.OPERATOR].id)
-        subjects = [watchlist.add_subject(s, wm, SubjectCreate(
-            reference=f"PG-{i}", name=f"Paged {i}", category=Category.WANTED_BY_COURTS,
-            source="s", justification="j", expires_at=now + timedelta(days=3)), [b"img"],
-            [(EMBEDDER, vec)], now) for i in range(3)]
+        ao, wm, op = crew(api, s)
+        subjects = [enrol_subject(s, wm, f"PG-{i}", f"Paged {i}", now) for i in range(3)]
         dep = deployments.create_deployment(s, ao, DeploymentCreate(
             name="paged", purpose="p", legal_basis="l", location="x",
             window_start=now - timedelta(minutes=5), window_end=now + timedelta(hours=2),

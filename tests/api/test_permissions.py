@@ -24,7 +24,7 @@ from openlfr.api.routes import ROUTERS
 from openlfr.governance.auth import BIOMETRIC_ROLES, PERMISSIONS, SCOPED_IMAGE_ROLES, Action
 from openlfr.store.models import Role
 
-from .conftest import Api
+from .conftest import Api, crew, enrol_subject
 
 STREAMING = {"/api/alerts/stream"}  # endless by design: admitted callers are tested elsewhere
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "governance.md"
@@ -320,29 +320,19 @@ def test_admins_cannot_grant_themselves_or_alone_a_face_image_role(api: Api) -> 
 def test_image_routes_check_the_deployment_scope(api: Api) -> None:
     from datetime import UTC, datetime, timedelta
 
-    import numpy as np
-
     from openlfr.governance import deployments, watchlist
     from openlfr.governance.alerts import record_alert
-    from openlfr.governance.schemas import CameraSpec, DeploymentCreate, SubjectCreate
+    from openlfr.governance.schemas import CameraSpec, DeploymentCreate
     from openlfr.store.models import Category, User
 
     from .conftest import EMBEDDER
 
     now = datetime.now(UTC)
-    vec = np.ones(128, np.float32) / np.sqrt(128)
     with api.sessions() as s:
-        ao = s.get(User, api.users[Role.AUTHORISING_OFFICER].id)
-        wm = s.get(User, api.users[Role.WATCHLIST_MANAGER].id)
-        op = s.get(User, api.users[Role.OPERATOR].id)
-        inside = watchlist.add_subject(s, wm, SubjectCreate(
-            reference="SC-IN", name="In scope", category=Category.MISSING_PERSON_AT_RISK,
-            source="s", justification="j", expires_at=now + timedelta(days=3)),
-            [b"\xff\xd8\xffin"], [(EMBEDDER, vec)], now)
-        outside = watchlist.add_subject(s, wm, SubjectCreate(
-            reference="SC-OUT", name="Out of scope", category=Category.WANTED_BY_COURTS,
-            source="s", justification="j", expires_at=now + timedelta(days=3)),
-            [b"\xff\xd8\xffout"], [(EMBEDDER, vec)], now)
+        ao, wm, op = crew(api, s)
+        inside = enrol_subject(s, wm, "SC-IN", "In scope", now,
+                              category=Category.MISSING_PERSON_AT_RISK, image=b"\xff\xd8\xffin")
+        outside = enrol_subject(s, wm, "SC-OUT", "Out of scope", now, image=b"\xff\xd8\xffout")
         dep = deployments.create_deployment(s, ao, DeploymentCreate(
             name="scoped", purpose="p", legal_basis="l", location="x",
             window_start=now - timedelta(minutes=5), window_end=now + timedelta(hours=2),
