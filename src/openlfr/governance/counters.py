@@ -26,8 +26,10 @@ from openlfr.store.types import as_utc
 
 __all__ = ["add_counters", "add_run_counters", "save_progress", "get_progress",
            "get_resume_point", "ResumePoint", "get_counters", "bump", "UID",
-           "tracker_settings"]
+           "tracker_settings", "MIXED_TRACKERS"]
 
+#: What :func:`tracker_settings` answers when a deployment's runs used different settings.
+MIXED_TRACKERS = "mixed"
 #: A camera's alert ids and run ids: 1-32 letters, digits, ``-`` or ``_``.
 UID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
@@ -195,4 +197,4 @@ def tracker_settings(session: Session, deployment_id: int) -> str | None:
         .distinct()))
     if not found:
         return None
-    return found.pop() if len(found) == 1 else "mixed"  # evaluation.tracking.reference.MIXED
+    return found.pop() if len(found) == 1 else MIXED_TRACKERS

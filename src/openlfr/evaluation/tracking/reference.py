@@ -15,18 +15,18 @@ than show one measured for other settings.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from openlfr.governance.counters import MIXED_TRACKERS
 from openlfr.pipeline.tracker import settings_fingerprint
 
 __all__ = ["ReferenceFragmentation", "REFERENCE_PATH", "tracker_fingerprint",
            "load_reference", "reference_for", "fragmentation_note", "record_reference"]
 
-#: What a deployment whose camera runs used different tracker settings records.
-MIXED = "mixed"
 REFERENCE_PATH = Path(__file__).resolve().parent.parent / "data" / "tracking-reference.json"
 
 
@@ -60,10 +60,16 @@ def tracker_fingerprint(config: Any = None) -> str:
 
 
 def load_reference(path: Path | None = None) -> dict[str, ReferenceFragmentation]:
-    """The recorded figures by fingerprint (empty when none were recorded)."""
+    """The recorded figures by fingerprint (empty when none were recorded). Read once per
+    version of the file: every report line asks for it."""
     p = path or REFERENCE_PATH
     if not p.is_file():
         return {}
+    return dict(_read_reference(p, p.stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=8)
+def _read_reference(p: Path, _mtime_ns: int) -> dict[str, ReferenceFragmentation]:
     raw = json.loads(p.read_text(encoding="utf-8"))
     out = {}
     for fp, entry in raw.get("trackers", {}).items():
@@ -83,7 +89,7 @@ def fragmentation_note(fingerprint: str | None = None, path: Path | None = None)
     """What follows "1 in N tracks; " in a report. ``fingerprint``: the settings the
     deployment ran with; None when they were not recorded (the default settings are then
     assumed, and the note says so)."""
-    if fingerprint == MIXED:
+    if fingerprint == MIXED_TRACKERS:
         return "its cameras ran different tracker settings: tracks per person not measured"
     fp = fingerprint or tracker_fingerprint(None)
     ref = load_reference(path).get(fp)
