@@ -5,6 +5,7 @@ on a free port) stopped and restarted under the deliveries."""
 
 from __future__ import annotations
 
+import getpass
 import http.server
 import json
 import shutil
@@ -240,14 +241,22 @@ def _free_port() -> int:
 
 class Broker:
     """Our own Mosquitto on a free loopback port, with persistence (a subscriber's QoS 1
-    session survives a restart); stopped by its PID, never the system's broker."""
+    session survives a restart); stopped by its PID, never the system's broker.
+
+    It runs as the test's own user (``user``): started by root, Mosquitto would otherwise
+    switch to the ``mosquitto`` user, which cannot write the test's folder, and save
+    nothing. The subscriber's session and subscription would then be gone after a restart,
+    and whatever the outbox sent before the subscriber came back would reach no one.
+    :meth:`stop` checks that the state was saved."""
 
     def __init__(self, tmp: Path) -> None:
         self.port = _free_port()
         self.conf = tmp / "mosquitto.conf"
-        (tmp / "data").mkdir()
+        self.data = tmp / "data"
+        self.data.mkdir()
         self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                             f"persistence true\npersistence_location {tmp / 'data'}/\n")
+                             f"user {getpass.getuser()}\n"
+                             f"persistence true\npersistence_location {self.data}/\n")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -270,6 +279,7 @@ class Broker:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+            assert (self.data / "mosquitto.db").exists(), "mosquitto saved no state"
         self.proc = None
 
 
