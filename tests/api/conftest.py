@@ -6,6 +6,7 @@ No cameras run here (``run_cameras=False``); the browser test runs the real pipe
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from openlfr.governance import auth, deployments, watchlist
 from openlfr.governance.schemas import CameraSpec, DeploymentCreate, SubjectCreate, UserCreate
 from openlfr.settings import Settings
 from openlfr.store.models import AuditEntry, Category, Role, Subject, User
+from openlfr.store.testing import PostgresUnavailable, temporary_postgres
 
 PASSWORD = "correct horse battery"
 EMBEDDER = "test-embedder:0000"
@@ -72,10 +74,33 @@ def seed_users(sessions: sessionmaker[Session]) -> tuple[dict[Role, User], dict[
     return users, tokens
 
 
+#: Parameters of a module-scoped fixture that runs its tests on SQLite and on PostgreSQL.
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@contextmanager
+def settings_on(backend: str, tmp: Path) -> Iterator[Settings]:
+    """Test settings on SQLite in ``tmp``, or on a throwaway PostgreSQL database (dropped
+    afterwards; the test skips with the reason when the server is unreachable)."""
+    settings = make_settings(tmp)
+    if backend == "sqlite":
+        yield settings
+        return
+    try:
+        with temporary_postgres("openlfr_api") as url:
+            yield settings.model_copy(update={"database_url": url})
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+
+
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    tmp = tmp_path_factory.mktemp("api")
-    settings = make_settings(tmp)
+    yield from open_api(make_settings(tmp_path_factory.mktemp("api")))
+
+
+def open_api(settings: Settings) -> Iterator[Api]:
+    """The app of these tests on ``settings``' store: one user per role, a deployment and a
+    watchlist entry (body of the ``api`` fixture)."""
     app = create_app(settings, run_cameras=False, session_key=b"k" * 32)
     ctx = app.state.ctx
     users, tokens = seed_users(ctx.sessions)

@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import re
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
 
+from openlfr.api.app import create_app
 from openlfr.api.deps import COOKIE, SessionSigner
-from openlfr.store.models import AuditEntry, Role
+from openlfr.governance.throttle import LoginThrottle, ThrottlePolicy
+from openlfr.store.models import AuditEntry, Role, SignInFailure, SignInLock
 
-from .conftest import PASSWORD, Api
+from .conftest import BACKENDS, PASSWORD, Api, seed_users, settings_on
 
 
 def csrf_of(page: str) -> str:
@@ -130,64 +134,30 @@ def test_images_are_not_cached(api: Api) -> None:
     assert api.last_audit().action == "view_image"
 
 
-def _req(host: str):  # noqa: ANN202
-    from starlette.requests import Request
-
-    return Request({"type": "http", "client": (host, 1), "headers": []})
-
-
-def test_login_throttle_unit() -> None:
-    from openlfr.api.routes.auth import LoginThrottle
-
-    t = [0.0]
-    throttle = LoginThrottle(per_user=3, per_ip=5, window_s=60, lockout_s=600,
-                             clock=lambda: t[0])
-    a, b, c = _req("10.0.0.1"), _req("10.0.0.2"), _req("10.0.0.3")
-    # per user, across addresses: three failures from three places lock the name everywhere
-    for req in (a, b, c):
-        assert throttle.check(req, "Bob") == (0, None)
-        throttle.failed(req, "bob")
-    fresh = _req("10.9.9.9")
-    assert throttle.check(fresh, "BOB ") == (600, "user")  # names compare case-insensitively
-    assert throttle.check(fresh, "alice") == (0, None)  # others are not affected
-    t[0] = 599
-    assert throttle.wait_s(fresh, "bob") == 1  # failures do not extend it; it expires
-    t[0] = 600
-    assert throttle.check(fresh, "bob") == (0, None)
-    # per address, across users: a spray over names locks the address for every name
-    for name in ("u1", "u2", "u3", "u4", "u5"):
-        assert throttle.wait_s(a, name) == 0
-        throttle.failed(a, name)
-    assert throttle.check(a, "someone-else") == (600, "address")
-    assert throttle.check(b, "u1") == (0, None)
-    t[0] = 1200
-    assert throttle.check(a, "u1") == (0, None)
-    # failures spread wider than the window do not add up; a success clears the name's
-    throttle.failed(b, "carol")
-    t[0] = 1300
-    throttle.failed(b, "carol")
-    throttle.failed(b, "carol")
-    assert throttle.wait_s(b, "carol") == 0
-    throttle.succeeded(b, "carol")
-    throttle.failed(b, "carol")
-    throttle.failed(b, "carol")
-    assert throttle.wait_s(b, "carol") == 0
+def clear_throttle(sessions: sessionmaker[Session]) -> None:
+    with sessions() as s:
+        s.execute(delete(SignInFailure))
+        s.execute(delete(SignInLock))
+        s.commit()
 
 
 @pytest.fixture
 def clocked(api: Api):  # noqa: ANN201
-    """The app's sign-in throttle on a clock the test moves (no sleeps)."""
-    from openlfr.api.routes.auth import LoginThrottle
-
+    """The app's sign-in throttle on a clock the test moves (no sleeps), starting from an
+    empty count (the throttle's state is in the module's store)."""
     t = [1000.0]
     ctx = api.app.state.ctx
     old = ctx.login_throttle
-    ctx.login_throttle = LoginThrottle(per_user=3, per_ip=6, window_s=60, lockout_s=300,
-                                       clock=lambda: t[0])
+    ctx.login_throttle = LoginThrottle(
+        ctx.store.sessions, ctx.store.read_sessions, key=ctx.store.audit_key,
+        policy=ThrottlePolicy(per_user=3, per_ip=6, window_s=60, lockout_s=300),
+        clock=lambda: t[0])
+    clear_throttle(ctx.store.sessions)
     try:
         yield t
     finally:
         ctx.login_throttle = old
+        clear_throttle(ctx.store.sessions)
 
 
 def test_a_locked_user_stays_locked_from_a_new_address_until_it_expires(
@@ -257,6 +227,38 @@ def test_repeated_failed_logins_are_refused(api: Api) -> None:
     assert page.status_code == 429 and "too many failed sign-ins" in page.text
     ok = api.client.post("/api/auth/login", json={"username": "auditor", "password": PASSWORD})
     assert ok.status_code == 200  # others are not locked out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_servers_on_one_database_count_failed_sign_ins_together(
+        backend: str, tmp_path: Path) -> None:
+    """Two apps (two centres behind one proxy) on one store, with the throttle as
+    create_app sets it up: five failures spread over both lock the name on both."""
+    from fastapi.testclient import TestClient
+
+    with settings_on(backend, tmp_path) as settings:
+        one = create_app(settings, run_cameras=False, session_key=b"1" * 32)
+        two = create_app(settings, run_cameras=False, session_key=b"2" * 32)
+        seed_users(one.state.ctx.sessions)
+        try:
+            here = TestClient(one, client=("198.51.100.1", 1))
+            there = TestClient(two, client=("203.0.113.9", 1))
+            for client in (here, there, here, there, here):
+                assert client.post("/api/auth/login", json={
+                    "username": "operator", "password": "guess"}).status_code == 401
+            for client in (here, there):
+                resp = client.post("/api/auth/login", json={"username": "operator",
+                                                            "password": PASSWORD})
+                assert resp.status_code == 429 and "try again in 900 s" in resp.json()["detail"]
+            assert there.post("/api/auth/login", json={
+                "username": "auditor", "password": PASSWORD}).status_code == 200
+            with one.state.ctx.sessions() as s:
+                refusals = s.scalars(select(AuditEntry).where(
+                    AuditEntry.action == "login_throttled")).all()
+            assert [e.actor for e in refusals] == ["operator", "operator"]
+        finally:
+            for app in (one, two):
+                app.state.ctx.store.close()
 
 
 def test_counts_with_fewer_tracks_than_false_alerts(api: Api) -> None:

@@ -224,7 +224,7 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
         fleet.on_recorded(lambda alert_id: _publish_live(ctx, alert_id))
     templates.env.filters["when"] = _when
 
-    ctx.login_throttle = LoginThrottle()
+    ctx.login_throttle = LoginThrottle(sessions, store.read_sessions, key=store.audit_key)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

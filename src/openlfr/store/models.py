@@ -31,7 +31,7 @@ from openlfr.store.models_base import (
     Outcome,
     Role,
 )
-from openlfr.store.models_users import ApiToken, User, UserRole
+from openlfr.store.models_users import ApiToken, SignInFailure, SignInLock, User, UserRole
 from openlfr.store.models_deployments import Deployment, DeploymentCamera
 from openlfr.store.models_watchlist import (
     Snapshot,
@@ -51,5 +51,5 @@ __all__ = [
     "User", "UserRole", "ApiToken", "Deployment", "DeploymentCamera", "Subject", "SubjectImage",
     "Template", "Snapshot", "SnapshotSubject", "SnapshotTemplate", "Alert", "Adjudication",
     "DeploymentCounter", "AuditEntry", "AuditHead", "CentreLeader", "DeliveryStatus",
-    "AlertDelivery", "CameraRun", "CameraProgress", "BiasEvaluation",
+    "AlertDelivery", "CameraRun", "CameraProgress", "BiasEvaluation", "SignInFailure", "SignInLock",
 ]

@@ -1,16 +1,16 @@
-"""Users, their roles and their API tokens."""
+"""Users, their roles, their API tokens and the sign-in throttle's failures and locks."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from openlfr.store.models_base import Base, Role, stored_enum
 from openlfr.store.types import UTCDateTime
 
-__all__ = ["User", "UserRole", "ApiToken"]
+__all__ = ["User", "UserRole", "ApiToken", "SignInFailure", "SignInLock"]
 
 
 class User(Base):
@@ -56,3 +56,29 @@ class ApiToken(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SignInFailure(Base):
+    """A failed sign-in, counted against a name (``scope`` "user") or an address
+    ("address"), each as a keyed hash (``key``), while it is within the throttle's window
+    (:mod:`openlfr.governance.throttle`; revision 0006)."""
+
+    __tablename__ = "signin_failures"
+    __table_args__ = (Index(None, "scope", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class SignInLock(Base):
+    """A name or an address locked until ``until`` after too many failed sign-ins."""
+
+    __tablename__ = "signin_locks"
+    __table_args__ = (Index(None, "scope", "key", "until"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(64))
+    until: Mapped[datetime] = mapped_column(UTCDateTime)

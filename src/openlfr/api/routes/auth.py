@@ -4,18 +4,15 @@ A console session is a governance API token (named ``console session``, expiring
 cookie) wrapped in a signed, HttpOnly, SameSite=Strict cookie (``Secure`` over HTTPS, and
 behind a proxy named with ``openlfr serve --forwarded-allow-ips``); signing out revokes it.
 Cookie-authenticated changes need the session's CSRF token (:func:`openlfr.api.deps.csrf_ok`).
-Failed sign-ins are throttled per user and per address (:class:`LoginThrottle`); a password
-an admin reset serves only to choose a new one (``/api/auth/password``, or the console's
-sign-in form).
+Failed sign-ins are throttled per user and per address, counted in the store so every
+server process sharing the database counts together
+(:class:`openlfr.governance.throttle.LoginThrottle`). A password an admin reset serves only
+to choose a new one (``/api/auth/password``, or the console's sign-in form).
 """
 
 from __future__ import annotations
 
 import math
-import threading
-import time
-from collections import deque
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -46,6 +43,7 @@ from openlfr.governance.auth import (
     sign_in,
     username_hmac,
 )
+from openlfr.governance.throttle import LoginThrottle
 from openlfr.store.models import ApiToken, User
 
 router = APIRouter(route_class=GuardedRoute, tags=["auth"])
@@ -53,73 +51,14 @@ router = APIRouter(route_class=GuardedRoute, tags=["auth"])
 SESSION_HOURS = 12
 
 
-class LoginThrottle:
-    """Failed sign-ins are counted per user (from any address) and per address (for any
-    name). ``per_user`` failures on one name within ``window_s`` lock that name for
-    ``lockout_s`` from every address, the right password included; ``per_ip`` failures from
-    one address lock that address for every name (a spray across names). Locks expire.
-    Addresses are the client's as uvicorn sees it: behind a proxy, start ``openlfr serve``
-    with ``--forwarded-allow-ips`` so it is the real client's, not the proxy's."""
-
-    def __init__(self, per_user: int = 5, per_ip: int = 20, window_s: float = 300.0,
-                 lockout_s: float = 900.0, clock: Callable[[], float] = time.monotonic,
-                 *, limit: int | None = None) -> None:
-        self.per_user = limit if limit is not None else per_user
-        self.per_ip, self.window_s, self.lockout_s = per_ip, window_s, lockout_s
-        self._clock = clock
-        self._fails: dict[tuple[str, str], deque[float]] = {}
-        self._locked: dict[tuple[str, str], float] = {}
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _keys(request: Request, username: str) -> tuple[tuple[str, str], tuple[str, str]]:
-        host = request.client.host if request.client else "?"
-        return ("user", username.strip().lower()), ("address", host)
-
-    def check(self, request: Request, username: str) -> tuple[float, str | None]:
-        """(seconds until this caller may try again, what is locked: "user"/"address");
-        (0, None) when it may try now."""
-        now = self._clock()
-        wait, scope = 0.0, None
-        with self._lock:
-            for key in self._keys(request, username):
-                until = self._locked.get(key)
-                if until is None:
-                    continue
-                if until <= now:
-                    del self._locked[key]
-                elif until - now > wait:
-                    wait, scope = until - now, key[0]
-        return wait, scope
-
-    def wait_s(self, request: Request, username: str) -> float:
-        """Seconds until this caller may try again (0: now)."""
-        return self.check(request, username)[0]
-
-    def failed(self, request: Request, username: str) -> None:
-        now = self._clock()
-        with self._lock:
-            if len(self._fails) > 100_000:  # bounded memory under a flood (locks are kept)
-                self._fails.clear()
-            for key, limit in zip(self._keys(request, username), (self.per_user, self.per_ip),
-                                  strict=True):
-                q = self._fails.setdefault(key, deque())
-                q.append(now)
-                while q and now - q[0] > self.window_s:
-                    q.popleft()
-                if len(q) >= limit:
-                    self._locked[key] = now + self.lockout_s
-                    del self._fails[key]
-
-    def succeeded(self, request: Request, username: str) -> None:
-        """A right password clears the name's failures (not the address's: one known
-        account must not reset a spray's count)."""
-        with self._lock:
-            self._fails.pop(self._keys(request, username)[0], None)
-
-
 def _throttle(request: Request) -> LoginThrottle:
     return request.app.state.ctx.login_throttle
+
+
+def _address(request: Request) -> str:
+    """The client's address as uvicorn sees it: behind a proxy, start ``openlfr serve``
+    with ``--forwarded-allow-ips`` so it is the real client's, not the proxy's."""
+    return request.client.host if request.client else "?"
 
 
 def _too_many(wait: float) -> TooManyAttempts:
@@ -129,7 +68,7 @@ def _too_many(wait: float) -> TooManyAttempts:
 def _throttled(request: Request, db: Db, username: str) -> float:
     """Seconds this sign-in must wait (0: go on). A refusal is audited (``login_throttled``,
     naming the user if it exists, else a keyed hash of the name as for failed sign-ins)."""
-    wait, scope = _throttle(request).check(request, username)
+    wait, scope = _throttle(request).check(username, _address(request))
     if wait <= 0:
         return 0.0
     user = db.scalar(select(User).where(User.username == username))
@@ -200,10 +139,10 @@ def login_form(request: Request, db: Db, caller: Public,
         if why == CHANGE_REQUIRED:
             return _login_page(request, "Your password was reset by an administrator: choose "
                                "a new one (at least 8 characters).", 403, change=True)
-        _throttle(request).failed(request, username)
+        _throttle(request).failed(username, _address(request))
         return _login_page(request, "Wrong username or password, or the account is "
                            "disabled.", 401)
-    _throttle(request).succeeded(request, username)
+    _throttle(request).succeeded(username)
     _, token = _start_session(db, user, "console session", SESSION_HOURS)
     signer = request.app.state.ctx.signer
     response = RedirectResponse("/", status_code=303)
@@ -243,9 +182,9 @@ def _api_sign_in(request: Request, db: Db, username: str, password: str,
         if why == CHANGE_REQUIRED:
             raise PermissionDenied("your password was reset by an administrator: choose a new "
                                    "one with POST /api/auth/password")
-        _throttle(request).failed(request, username)
+        _throttle(request).failed(username, _address(request))
         raise NotAuthenticated("wrong username or password, or the account is disabled")
-    _throttle(request).succeeded(request, username)
+    _throttle(request).succeeded(username)
     row, token = _start_session(db, user, "api login", SESSION_HOURS)
     return TokenIssued(id=row.id, name=row.name, token=token, expires_at=row.expires_at)
 
