@@ -18,7 +18,7 @@ bounds, and :func:`load_server_config` names the offending key *and its line*::
       archive: jsonl:/var/lib/openlfr/alerts.jsonl
     default_sinks: [archive]
     nats: {url: null}         # null: the embedded server on loopback
-    node: {max_cameras: 4, grace_s: 10}
+    node: {max_cameras: 4, grace_s: 10, inference: {mode: shared, max_batch: 8}}
 
 The camera knobs are the models that define them (``VisionConfig``'s detector and quality,
 ``IoUTrackerConfig``, the worker's and matcher's fields), not copies: their bounds and
@@ -51,6 +51,7 @@ from pydantic_core import PydanticCustomError
 from openlfr.configio import load_yaml_model, problem_lines
 from openlfr.errors import ConfigError
 from openlfr.governance.schemas import CameraSpec
+from openlfr.inference.config import InferenceConfig
 from openlfr.pipeline.matcher import MatcherConfig
 from openlfr.pipeline.tracker import IoUTrackerConfig
 from openlfr.pipeline.worker import WorkerConfig
@@ -208,6 +209,8 @@ class NodeConfig(BaseModel):
                            "start). The node measures it on its own clock and stops the "
                            "camera at its end, so a cut-off node has stopped before another "
                            "node takes the camera, whatever grace_s is.")
+    inference: InferenceConfig = Field(default_factory=InferenceConfig, description="Each "
+                                       "camera its own models, or one shared service.")
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -259,8 +262,7 @@ class ServerConfig(BaseModel):
         if not isinstance(data, Mapping) or not isinstance(data.get("cameras"), Mapping):
             return data
         defaults = _raw(data.get("camera"), only_set=False)
-        if defaults is None:
-            defaults = {}
+        defaults = {} if defaults is None else defaults
         if not isinstance(defaults, Mapping):
             return data
         try:  # wrong defaults are reported once, at `camera`; overrides then stand alone
@@ -271,8 +273,7 @@ class ServerConfig(BaseModel):
         cameras = {}
         for cam, override in data["cameras"].items():
             override = _raw(override, only_set=True)
-            if override is None:
-                override = {}
+            override = {} if override is None else override
             cameras[cam] = deep_merge(base, override) if isinstance(override, Mapping) \
                 else override
         return {**data, "cameras": cameras}

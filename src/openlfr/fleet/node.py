@@ -8,10 +8,16 @@ lease was withdrawn or ran out. A camera process that crashes or stops reporting
 with backoff (1, 2, 4 ... 30 s), and the node says so (log and status). A recorded clip that
 reached its end is not restarted. Bundles stay in memory only while a lease of their
 deployment is held.
+
+With ``inference.mode: shared`` the node first starts its inference service
+(:mod:`openlfr.inference`: one copy of the models, the cameras' calls batched), gives each
+camera process a shared-memory segment and the service's address, restarts the service when
+it dies (the cameras skip the frames it missed, then go on) and stops it after the cameras.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -19,7 +25,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +37,8 @@ from openlfr.fleet.bus import Bus, BusConfig
 from openlfr.fleet.health import CameraStatus, NodeStatus
 from openlfr.fleet.leases import CameraKey, Lease
 from openlfr.fleet.process import CameraProcess
+from openlfr.inference.config import InferenceConfig, InferenceMode
+from openlfr.inference.supervisor import InferenceService
 
 __all__ = ["Node", "NodeConfig"]
 
@@ -50,6 +58,7 @@ class NodeConfig:
     hang_s: float = 20.0
     tick_s: float = 1.0
     log_level: str = "INFO"
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
 
 
 @dataclass(eq=False)
@@ -83,6 +92,7 @@ class Node:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._stopping: list[threading.Thread] = []
+        self.inference: InferenceService | None = None
         self.started_at = datetime.now(UTC)
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -92,6 +102,9 @@ class Node:
         there (``openlfr node``), else gives up after 30 s."""
         self.bus = Bus(self.bus_config, f"node:{self.name}").connect(
             timeout=None if wait else 30.0)
+        if self.config.inference.mode == InferenceMode.shared:  # before any camera
+            self.inference = InferenceService(self.config.inference,
+                                              log_level=self.config.log_level).start()
         self._thread = threading.Thread(target=self._run, name=f"node:{self.name}",
                                         daemon=True)
         self._thread.start()
@@ -107,6 +120,9 @@ class Node:
             self._end(key, "node stopping")
         for t in self._stopping:
             t.join(45)
+        if self.inference is not None:  # last: the cameras used it until they stopped
+            self.inference.stop()
+            self.inference = None
         self._bundles.clear()
         if self.bus is not None:
             try:
@@ -136,6 +152,8 @@ class Node:
     def tick(self) -> None:
         assert self.bus is not None
         now_m = self._monotonic()
+        if self.inference is not None:
+            self.inference.check()
         try:
             raw = self.bus.kv_items("lease.")
             fresh: dict[CameraKey, tuple[Lease, float]] = {}
@@ -184,6 +202,7 @@ class Node:
                 slot.error = None
                 return
             proc.poll()
+            proc.exited()
             if proc.finished:
                 slot.state = "finished"
                 return
@@ -206,7 +225,12 @@ class Node:
         if source is None:
             slot.state, slot.error = "failed", "camera not in the deployment's bundle"
             return
-        slot.proc = CameraProcess(self._payload(lease, bundle, source, end))
+        payload, release = self._payload(lease, bundle, source, end), None
+        if self.inference is not None:
+            segment = self.inference.new_segment()
+            payload["inference"] = self.inference.client_spec(segment)
+            release = functools.partial(self.inference.release, segment)
+        slot.proc = CameraProcess(payload, on_exit=release)
         slot.started_at = datetime.now(UTC)
         slot.state, slot.epoch = "starting", lease.epoch
         log.info("node %s: camera %s of deployment %s starting (pid %s)", self.name, key[1],

@@ -1,7 +1,8 @@
 """A camera in its own process: the node's side (:class:`CameraProcess`) and the child's
 (:func:`camera_main`).
 
-The child builds its own vision engine (one per process), opens the governed camera
+The child builds its vision engine (its own models, or with ``inference.mode: shared`` the
+node's inference service behind the same detector and embedder), opens the governed camera
 (:func:`openlfr.fleet.camera.build_camera`) with a :class:`LeaseGuard` and a
 :class:`BusRecorder`, and talks to its node over a pipe: the node sends the lease's end and
 the deployment's state every second; the child sends its status every second (and its blurred
@@ -157,8 +158,8 @@ def camera_main(conn: Any, payload: dict[str, Any]) -> None:
 
     from openlfr.errors import StateError
     from openlfr.fleet.camera import CameraSpec, build_camera, is_recorded
+    from openlfr.inference.client import engine_for
     from openlfr.pipeline.tracker import settings_fingerprint
-    from openlfr.vision.engine import VisionConfig, VisionEngine
     from openlfr.watchlist.enrol import embedder_key
     from openlfr.watchlist.index import WatchlistIndex
 
@@ -171,7 +172,8 @@ def camera_main(conn: Any, payload: dict[str, Any]) -> None:
     try:
         guard.confirm(float(payload["until_monotonic"]),
                       DeploymentState.model_validate(payload["state"]))
-        engine = VisionEngine.from_config(VisionConfig.model_validate(payload.get("vision") or {}))
+        # its own models, or the node's inference service (shared memory, batched)
+        engine = engine_for(payload.get("vision") or {}, payload.get("inference"))
         if embedder_key(engine) != payload["embedder_key"]:
             raise StateError(f"deployment {dep} uses embedder {payload['embedder_key']}, "
                              f"this camera's engine is {embedder_key(engine)}")
@@ -266,8 +268,11 @@ def _send(conn: Any, msg: dict[str, Any]) -> None:
 class CameraProcess:
     """One camera's child process, seen from its node."""
 
-    def __init__(self, payload: dict[str, Any]) -> None:
+    def __init__(self, payload: dict[str, Any], *,
+                 on_exit: Callable[[], None] | None = None) -> None:
+        """``on_exit`` runs once the process is gone (the node frees its shared memory)."""
         self.payload = payload
+        self._on_exit = on_exit
         self.deployment_id = int(payload["deployment_id"])
         self.camera_id = str(payload["camera_id"])
         ctx = mp.get_context("spawn")
@@ -332,6 +337,13 @@ class CameraProcess:
             self.proc.join(3)
         self._reader.join(2.0)
         self._conn.close()
+        self.exited()
+
+    def exited(self) -> None:
+        """Run ``on_exit`` once, if the process has ended."""
+        if self._on_exit is not None and not self.proc.is_alive():
+            on_exit, self._on_exit = self._on_exit, None
+            on_exit()
 
     def kill(self) -> None:
         if self.proc.is_alive():

@@ -25,6 +25,7 @@ from openlfr.fleet.centre import Centre, CentreConfig
 from openlfr.fleet.embedded import EmbeddedNats
 from openlfr.fleet.health import NodeStatus
 from openlfr.fleet.node import Node, NodeConfig
+from openlfr.inference.config import InferenceConfig
 from openlfr.settings import Settings
 
 __all__ = ["FleetRuntime", "fleet_key_of", "bus_config_of", "node_config_of"]
@@ -74,7 +75,8 @@ def node_config_of(config: Any, *, name: str | None = None, max_cameras: int | N
         return cam.vision_config().model_dump(mode="json"), cam.worker_options()
 
     return NodeConfig(name=node_name, max_cameras=cams, grace_s=grace,
-                      camera_options=camera_options, preview=preview)
+                      camera_options=camera_options, preview=preview,
+                      inference=getattr(section, "inference", None) or InferenceConfig())
 
 
 def _host_name() -> str:
