@@ -33,7 +33,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from openlfr.errors import ConfigError
-from openlfr.store.db import session_scope
+from openlfr.store.db import read_without_lock, session_scope
 from openlfr.store.models import SignInFailure, SignInLock
 
 __all__ = ["ThrottlePolicy", "LoginThrottle", "USER", "ADDRESS"]
@@ -93,6 +93,7 @@ class LoginThrottle:
         now = self._now()
         wait, scope = 0.0, None
         with self._read() as s:
+            read_without_lock(s)  # also when it is given only writing sessions
             for key_scope, key in self._keys(username, address):
                 until = s.scalar(select(func.max(SignInLock.until)).where(
                     SignInLock.scope == key_scope, SignInLock.key == key,
