@@ -45,10 +45,10 @@ def performer(shared_data):
 
 
 @pytest.fixture(scope="module")
-def hamilton_watchlist(performer, lfw_dir):
+def hamilton_watchlist(performer, lfw_dir, engine):
     # the performer plus 300 LFW people (spread over the alphabet) as distractors; the full
     # 5,749 run is `openlfr scan ... --distractors lfw` (docs/live-scanning.md)
-    wl = build_watchlist([performer], distractors="lfw:300", progress=False)
+    wl = build_watchlist([performer], engine=engine, distractors="lfw:300", progress=False)
     assert len(wl.index) == 301
     return wl.index
 
@@ -241,7 +241,7 @@ def test_http_camera_stream_to_alert(hamilton_clip, performer, engine):
     cap.set(cv2.CAP_PROP_POS_FRAMES, 100)  # the performer's close-ups
     images = [cap.read()[1] for _ in range(30)]
     cap.release()
-    wl = build_watchlist([performer])
+    wl = build_watchlist([performer], engine=engine)
     with mjpeg_camera(frames_per_connection=30, connections_served=1, interval_s=1 / 30,
                       images=images) as cam:
         got = []

@@ -14,7 +14,7 @@ from openlfr.vision.engine import VisionConfig, VisionEngine, central_face
 
 
 def test_analyse_fills_every_field(engine: VisionEngine, players: np.ndarray) -> None:
-    faces = engine.analyse(players)
+    faces = engine.analyse(players).faces
     assert len(faces) >= 15
     assert faces.quality is not None and faces.embeddings is not None
     assert faces.embedded.all()
@@ -24,14 +24,14 @@ def test_analyse_fills_every_field(engine: VisionEngine, players: np.ndarray) ->
 
 
 def test_analyse_with_gate_embeds_only_passing_faces(engine, players: np.ndarray) -> None:
-    faces = engine.analyse(players, gate=True)
+    faces = engine.analyse(players, gate=True).faces
     passed = engine.quality.passes(faces)
     assert 0 < passed.sum() < len(faces)
     assert faces.embedded.tolist() == passed.tolist()
 
 
 def test_no_faces(engine) -> None:
-    faces = engine.analyse(np.full((240, 320, 3), 40, np.uint8))
+    faces = engine.analyse(np.full((240, 320, 3), 40, np.uint8)).faces
     assert len(faces) == 0 and faces.embeddings.shape == (0, 512)
     with pytest.raises(ImageError, match="no face"):
         engine.embed_single(np.full((240, 320, 3), 40, np.uint8))

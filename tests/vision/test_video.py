@@ -38,11 +38,11 @@ def test_performer_recognised_audience_not(engine, hamilton_clip: Path) -> None:
     threshold = engine.threshold.value
     frames = _frames(hamilton_clip, {120, 165, 240})
     for i in (120, 165):  # close-ups of the performer, faces ~80 px
-        faces = engine.analyse(frames[i])
+        faces = engine.analyse(frames[i]).faces
         assert len(faces) == 1, f"frame {i}"
         sim = faces.embeddings @ np.stack([performer, pianist]).T
         assert sim[0, 0] >= threshold and sim[0, 0] > sim[0, 1] + 0.3, f"frame {i}: {sim}"
-    audience = engine.analyse(frames[240])
+    audience = engine.analyse(frames[240]).faces
     assert len(audience) >= 4
     sims = audience.embeddings @ np.stack([performer, pianist]).T
     assert (sims < threshold).all(), sims

@@ -25,6 +25,7 @@ from openlfr.alerts.sinks import AlertSink
 from openlfr.errors import ConfigError, ImageError
 from openlfr.pipeline.sources import Mode
 from openlfr.pipeline.worker import CameraWorker, Guard, WorkerConfig, write_preview_video
+from openlfr.vision.engine import VisionEngine
 from openlfr.watchlist.index import WatchlistIndex
 
 __all__ = ["WatchlistBuild", "build_watchlist", "run_scan", "ScanResult"]
@@ -40,14 +41,14 @@ class WatchlistBuild:
     failures: list[tuple[str, str]] = field(default_factory=list)
 
 
-def build_watchlist(entries: Sequence[str | Path], *, engine: Any | None = None,
+def build_watchlist(entries: Sequence[str | Path], *, engine: VisionEngine,
                     distractors: str | None = None, progress: bool = False) -> WatchlistBuild:
     """An in-memory watchlist from image files (label = file stem) and/or folders of
     ``Name/<images>`` (label = folder name), plus ``distractors`` (``lfw`` or ``lfw:N``,
-    from the shared LFW folder). Templates use flip fusion (the enrolment engine)."""
-    from openlfr.watchlist.enrol import enrol_file, enrol_folder, enrolment_engine
+    from the shared LFW folder). Templates are enrolled by ``engine`` (its enrolment flip
+    setting), the engine the scan then runs."""
+    from openlfr.watchlist.enrol import enrol_file, enrol_folder
 
-    engine = engine or enrolment_engine()
     ids: list[str] = []
     labels: list[str] = []
     vecs: list[np.ndarray] = []
@@ -103,7 +104,7 @@ class ScanResult:
     alerts: list[Alert]
 
 
-def run_scan(source: str, index: WatchlistIndex, threshold: float, *, engine: Any | None = None,
+def run_scan(source: str, index: WatchlistIndex, threshold: float, *, engine: VisionEngine,
              camera_id: str = "cam-1", mode: Mode = Mode.evaluation,
              sinks: list[AlertSink] | None = None, preview: Path | None = None,
              guard: Guard | None = None, on_alert: Callable[[Alert], None] | None = None,
@@ -113,10 +114,6 @@ def run_scan(source: str, index: WatchlistIndex, threshold: float, *, engine: An
     """Scan ``source`` to its end (files/folders) or until interrupted (streams)."""
     from openlfr.pipeline.sources import open_source
 
-    if engine is None:
-        from openlfr.vision.engine import VisionEngine
-
-        engine = VisionEngine.from_config()
     src = open_source(source, mode)
     cfg = WorkerConfig(camera_id=camera_id, threshold=threshold, mode=mode,
                        evaluation=mode is Mode.evaluation or deployment_id is None,

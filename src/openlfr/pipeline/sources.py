@@ -28,9 +28,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import numpy as np
-
 from openlfr.errors import SourceError
+from openlfr.faces import Frame
 from openlfr.pipeline.readers import _capture_reader, _file_reader, _folder_reader, _Reader
 from openlfr.pipeline.source_config import (
     FileSourceConfig,
@@ -51,16 +50,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, eq=False)
-class Frame:
-    """One decoded frame. ``timestamp`` is media time in seconds (position in the source)."""
-
-    index: int
-    timestamp: float
-    image: np.ndarray
-    decoded_at: float  # time.monotonic() when decoding finished (for latency figures)
 
 
 @dataclass

@@ -14,7 +14,8 @@ Two levels of call:
   default) and returns ``faces`` with ``embeddings`` filled in; rows of faces not selected
   are NaN, so the pipeline can embed only faces whose track needs new evidence.
 - ``embed_aligned(crops) -> (n, dim)``: for crops already aligned by :func:`align.align`
-  (ArcFace only).
+  (the engine's crops, shared with the quality gates). dlib finds its own landmarks on the
+  crop (padded, so its chip's margin stays inside) instead of in the whole image.
 """
 
 from __future__ import annotations
@@ -41,9 +42,16 @@ class Embedder(Protocol):
     name: str
     dim: int
     model_sha256: str
+    #: flip fusion: the mirrored face is embedded too and the two vectors added
+    flip: bool
 
     def embed(self, image: np.ndarray, faces: Faces, mask: np.ndarray | None = None) -> Faces:
         """Return ``faces`` with embeddings (NaN rows where ``mask`` is False)."""
+        ...
+
+    def embed_aligned(self, crops: np.ndarray) -> np.ndarray:
+        """(n, 112, 112, 3) BGR uint8 crops aligned by :func:`align.align` -> (n, dim) unit
+        vectors (the engine passes the crops it measured quality on)."""
         ...
 
 
@@ -221,6 +229,21 @@ class DlibEmbedder:
             boxes[:, [0, 2]] = rgb.shape[1] - faces.boxes[idx][:, [2, 0]]
             vecs = vecs + self._descriptors(mirror, boxes)
         return _fill(faces, idx, l2_normalise(vecs), self.dim)
+
+    def embed_aligned(self, crops: np.ndarray) -> np.ndarray:
+        crops = np.asarray(crops)
+        if crops.ndim != 4 or crops.shape[1:] != (CROP_SIZE, CROP_SIZE, 3):
+            raise ValueError(f"embed_aligned: expected (n, 112, 112, 3) crops, got {crops.shape}")
+        if len(crops) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        pad = CROP_SIZE // 2
+        vecs = []
+        for crop in crops:  # the face fills the crop: pad it so dlib's margin stays inside
+            big = np.pad(crop, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+            faces = Faces(np.array([[pad, pad, pad + CROP_SIZE, pad + CROP_SIZE]], np.float32),
+                          np.ones(1, np.float32), np.zeros((1, 5, 2), np.float32))
+            vecs.append(self.embed(big, faces).embeddings[0])
+        return np.stack(vecs).astype(np.float32)
 
     def _descriptors(self, rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         vecs = self._net.compute_face_descriptor(rgb, self._shapes(rgb, boxes),

@@ -17,16 +17,18 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from openlfr.errors import ImageError
 from openlfr.faces import Faces
-from openlfr.vision.image import IMAGE_SUFFIXES, image_files
+from openlfr.vision.engine import Need, VisionEngine
+from openlfr.vision.image import IMAGE_SUFFIXES, image_files, load_image
+from openlfr.vision.quality import QualityConfig
 
 __all__ = ["Template", "face_template", "enrol_image", "enrol_file", "embedder_key",
-           "compute_templates", "enrolment_engine", "folder_subjects", "enrol_folder",
+           "compute_templates", "folder_subjects", "enrol_folder",
            "FolderEnrolment", "IMAGE_SUFFIXES"]
 
 
@@ -40,7 +42,7 @@ class Template:
     face_px: float
 
 
-def _why_unusable(faces: Faces, i: int, cfg: Any) -> str:
+def _why_unusable(faces: Faces, i: int, cfg: QualityConfig) -> str:
     p = faces.quality_parts
     reasons = []
     if p["size"][i] < cfg.min_face_px:
@@ -59,43 +61,24 @@ def _why_unusable(faces: Faces, i: int, cfg: Any) -> str:
     return ", ".join(reasons)
 
 
-def embedder_key(engine: Any) -> str:
+def embedder_key(engine: VisionEngine) -> str:
     """``name:model_sha256`` of the engine's embedder: templates are only comparable with
     probes from the same model (flip fusion on or off gives comparable vectors)."""
-    name = getattr(getattr(engine, "config", None), "embedder", None)
-    name = getattr(name, "type", None) or type(engine.embedder).__name__.lower()
-    return f"{name}:{engine.embedder.model_sha256}"
+    return f"{engine.config.embedder.type}:{engine.embedder.model_sha256}"
 
 
-def enrol_image(engine: Any, image: bytes | str | Path | np.ndarray) -> tuple[str, np.ndarray]:
+def enrol_image(engine: VisionEngine, image: bytes | str | Path | np.ndarray
+                ) -> tuple[str, np.ndarray]:
     """(embedder key, template vector) of the one usable face in ``image`` (encoded bytes,
     a path or a BGR array); ImageError otherwise. Nothing is stored."""
-    from openlfr.vision.image import load_image
-
     arr = image if isinstance(image, np.ndarray) else load_image(image)
     return embedder_key(engine), face_template(engine, arr).embedding
 
 
-_ENGINES: dict[str, Any] = {}
-
-
-def enrolment_engine(flip: bool = True) -> Any:
-    """The default vision engine for enrolment (flip fusion on: a slightly better template
-    at twice the cost, which enrolment can afford), built once per process."""
-    key = f"flip={flip}"
-    if key not in _ENGINES:
-        from openlfr.vision.embedders import ArcFaceConfig
-        from openlfr.vision.engine import VisionConfig, VisionEngine
-
-        _ENGINES[key] = VisionEngine.from_config(
-            VisionConfig(embedder=ArcFaceConfig(flip=flip)))
-    return _ENGINES[key]
-
-
-def compute_templates(images: list[bytes], settings: Any = None) -> list[tuple[str, np.ndarray]]:
+def compute_templates(engine: VisionEngine, images: list[bytes]
+                      ) -> list[tuple[str, np.ndarray]]:
     """Templates for a subject's enrolment images (governance's switch-over point).
     Every image must hold exactly one usable face; the error names the image's position."""
-    engine = enrolment_engine()
     out = []
     for i, data in enumerate(images):
         try:
@@ -105,16 +88,17 @@ def compute_templates(images: list[bytes], settings: Any = None) -> list[tuple[s
     return out
 
 
-def face_template(engine: Any, image: np.ndarray) -> Template:
-    """The template of the one usable face in ``image`` (BGR array). ImageError otherwise."""
-    from openlfr.vision.align import align
+def face_template(engine: VisionEngine, image: np.ndarray) -> Template:
+    """The template of the one usable face in ``image`` (BGR array), embedded with the
+    engine's enrolment flip setting (``VisionConfig.enrolment_flip``). ImageError otherwise.
 
-    faces = engine.detector.detect(image)
+    Every enrolment (the command line, the API, the demo) comes through here."""
+    frame = engine.analyse(image, Need.FACES | Need.QUALITY)  # every face assessed
+    faces = frame.analysed
     if len(faces) == 0:
         raise ImageError("no face found in the image; use a clear, frontal photograph")
-    crops = align(image, faces.landmarks)
-    faces = engine.quality.assess(image, faces, crops=crops)
-    ok = engine.quality.passes(faces)
+    ok = frame.passes
+    assert ok is not None and faces.quality is not None
     if ok.sum() == 0:
         best = int(np.argmax(faces.quality))
         raise ImageError(f"no usable face: {len(faces)} face(s) found, the best is "
@@ -123,20 +107,14 @@ def face_template(engine: Any, image: np.ndarray) -> Template:
         raise ImageError(f"several usable faces ({int(ok.sum())}) in the image; crop it to "
                          "the subject so exactly one face remains")
     i = int(np.flatnonzero(ok)[0])
-    embedder = engine.embedder
-    if hasattr(embedder, "embed_aligned"):
-        vec = np.asarray(embedder.embed_aligned(crops[i:i + 1]), np.float32)[0]
-    else:
-        emb = embedder.embed(image, faces[np.array([i])]).embeddings
-        vec = np.asarray(emb, np.float32)[0]
-    return Template(embedding=vec, quality=float(faces.quality[i]), box=faces.boxes[i].copy(),
-                    face_px=float(faces.quality_parts["size"][i]))
+    embedded = engine.analyse(frame.with_needs(ok), Need.EMBEDDINGS, template=True).analysed
+    assert embedded.embeddings is not None
+    return Template(embedding=embedded.embeddings[i].copy(), quality=float(faces.quality[i]),
+                    box=faces.boxes[i].copy(), face_px=float(faces.quality_parts["size"][i]))
 
 
-def enrol_file(engine: Any, path: str | Path) -> Template:
+def enrol_file(engine: VisionEngine, path: str | Path) -> Template:
     """:func:`enrol_image` of an image file; errors name the file."""
-    from openlfr.vision.image import load_image
-
     image = load_image(path)  # its errors name the file already
     try:
         return face_template(engine, image)
@@ -169,12 +147,10 @@ class FolderEnrolment:
     failures: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def enrol_folder(engine: Any, root: str | Path, *, per_subject: int = 1,
+def enrol_folder(engine: VisionEngine, root: str | Path, *, per_subject: int = 1,
                  progress: bool = True) -> FolderEnrolment:
     """Enrol each subject folder from up to ``per_subject`` images (in name order; an image
     that fails is reported and the next one tried)."""
-    from tqdm import tqdm
-
     subjects = folder_subjects(root)
     res = FolderEnrolment()
     bar = tqdm(subjects.items(), desc="enrolling", unit="subject", file=sys.stderr,
