@@ -162,6 +162,9 @@ class _ExhaustedSession:
     def commit(self) -> None:
         pass
 
+    def in_transaction(self) -> bool:
+        return False
+
 
 def test_an_exhausted_pool_is_a_503_not_a_500(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     store = api.app.state.ctx.store

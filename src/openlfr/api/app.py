@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount
 
+from openlfr.api.callers import CallerCache
 from openlfr.api.deps import (
     GuardedRoute,
     NotAuthenticated,
@@ -115,6 +116,8 @@ class AppContext:
     request_nice: int = REQUEST_NICE  # see openlfr.api.priority
     #: GET /api/alerts answers, shared by readers for up to a second (openlfr.api.readcache)
     alert_reads: ReadCache[Any] = field(default_factory=ReadCache)
+    #: who holds a token, for up to a second (openlfr.api.callers)
+    callers: CallerCache = field(default_factory=CallerCache)
     background: list[asyncio.Task[None]] = field(default_factory=list)
     vision_factory: Callable[[], Any] | None = None
     login_throttle: Any = None  # openlfr.api.routes.auth.LoginThrottle
@@ -223,6 +226,7 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
         ctx.fleet_status = fleet.nodes
         fleet.on_recorded(lambda alert_id: _publish_live(ctx, alert_id))
     templates.env.filters["when"] = _when
+    ctx.callers.watch(sessions)  # this process's changes to users and tokens count at once
 
     ctx.login_throttle = LoginThrottle(sessions, store.read_sessions, key=store.audit_key)
 

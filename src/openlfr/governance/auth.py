@@ -41,7 +41,8 @@ __all__ = ["Action", "PERMISSIONS", "BIOMETRIC_ROLES", "SCOPED_IMAGE_ROLES", "al
            "require", "refuse", "require_image_scope", "must_change_password", "sign_in",
            "create_user", "get_user", "list_users", "disable_user", "set_password", "set_roles",
            "authenticate",
-           "issue_token", "revoke_token", "user_for_token", "hash_token", "TOKEN_PREFIX"]
+           "issue_token", "revoke_token", "user_for_token", "token_holder", "hash_token",
+           "TOKEN_PREFIX"]
 
 TOKEN_PREFIX = "olfr_"
 R = Role
@@ -363,6 +364,14 @@ def user_for_token(session: Session, token: str, now: datetime | None = None) ->
     """The enabled user holding this unrevoked, unexpired token, else None. Writes nothing
     but the token's last-used time (at most once a minute; see :func:`_touch_token`), so a
     reading session serves."""
+    found = token_holder(session, token, now)
+    return found[0] if found is not None else None
+
+
+def token_holder(session: Session, token: str, now: datetime | None = None
+                 ) -> tuple[User, datetime | None] | None:
+    """(the enabled user holding this unrevoked, unexpired token, the token's expiry or
+    None), else None; see :func:`user_for_token`."""
     now = _now(now)
     if not token.startswith(TOKEN_PREFIX):
         return None
@@ -380,5 +389,6 @@ def user_for_token(session: Session, token: str, now: datetime | None = None) ->
         return None
     if user.disabled:
         return None
+    expires = row.expires_at
     _touch_token(session, row, now)
-    return user
+    return user, expires
