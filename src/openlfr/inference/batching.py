@@ -26,12 +26,15 @@ class Request:
     shape: tuple[int, ...]
     dtype: str
     arrived: float
+    #: most items (faces) per model call, 0: no limit (the embedder's configured batch_size:
+    #: a batch of requests then runs as several calls, in order)
+    chunk: int = 0
 
     @property
     def group(self) -> tuple[Any, ...]:
         """Requests that can share one model call: same model, outputs and item shape
         (SCRFD's input follows the frame's size: one resolution, one group)."""
-        return (self.model, self.outputs, self.shape[1:], self.dtype)
+        return (self.model, self.outputs, self.shape[1:], self.dtype, self.chunk)
 
 
 @dataclass

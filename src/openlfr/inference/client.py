@@ -120,8 +120,10 @@ class ServiceClient:
             self._models[reply["model"]] = {"kind": kind, "config": config}
             return reply
 
-    def run(self, model: str, outputs: list[str], x: np.ndarray) -> list[np.ndarray]:
-        """``session.run(outputs, {input: x})`` in the service; copies of the outputs."""
+    def run(self, model: str, outputs: list[str], x: np.ndarray, *,
+            chunk: int = 0) -> list[np.ndarray]:
+        """``session.run(outputs, {input: x})`` in the service, in model calls of at most
+        ``chunk`` items (0: as the service batches); copies of the outputs."""
         with self._lock:
             try:
                 placed = self.segment.write(0, np.ascontiguousarray(x))
@@ -129,7 +131,7 @@ class ServiceClient:
                 raise SegmentTooSmall(f"{exc}: raise node.inference.segment_mb") from None
             self._seq += 1
             reply = self._ask({"op": "run", "seq": self._seq, "model": model,
-                               "outputs": list(outputs), "input": placed})
+                               "outputs": list(outputs), "input": placed, "chunk": chunk})
             if reply.get("seq") != self._seq:
                 self._drop()
                 raise InferenceUnavailable("the inference service answered out of order")
@@ -154,8 +156,9 @@ class _Arg:
 class RemoteSession:
     """What the vision stages use of an onnxruntime session, run by the service."""
 
-    def __init__(self, client: ServiceClient, kind: str, config: dict[str, Any]) -> None:
-        self.client = client
+    def __init__(self, client: ServiceClient, kind: str, config: dict[str, Any], *,
+                 chunk: int = 0) -> None:
+        self.client, self.chunk = client, chunk
         meta = client.open(kind, config)
         self.model, self.model_sha256 = str(meta["model"]), str(meta["sha256"])
         self._inputs = [_Arg(n, s) for n, s in meta["inputs"]]
@@ -171,7 +174,7 @@ class RemoteSession:
         if len(feeds) != 1:
             raise ValueError("the inference service runs models with one input")
         (x,) = feeds.values()
-        return self.client.run(self.model, output_names, x)
+        return self.client.run(self.model, output_names, x, chunk=self.chunk)
 
 
 class ServiceDetector(ScrfdDetector):
@@ -187,14 +190,17 @@ _FACE_BYTES = 3 * CROP_SIZE * CROP_SIZE * 4 + 512 * 4 + 128
 
 
 class ServiceEmbedder(ArcFaceEmbedder):
-    """ArcFace whose model call runs in the node's inference service; a frame's faces go
-    in one request (as many as the camera's segment holds)."""
+    """ArcFace whose model call runs in the node's inference service. A frame's faces go
+    in one request (as many as the camera's segment holds); the service runs them, with
+    other cameras' faces, in model calls of the configured ``batch_size`` (on a small CPU
+    batch 1 is the cheapest per face)."""
 
     def __init__(self, cfg: ArcFaceConfig, client: ServiceClient) -> None:
         per_face = _FACE_BYTES * (2 if cfg.flip else 1)
+        session = RemoteSession(client, "arcface", cfg.model_dump(mode="json"),
+                                chunk=cfg.batch_size)
         cfg = cfg.model_copy(update={"batch_size": max(1, min(
             1024, client.segment.size // per_face))})
-        session = RemoteSession(client, "arcface", cfg.model_dump(mode="json"))
         super().__init__(cfg, session=session, model_sha256=session.model_sha256)
 
 

@@ -95,8 +95,11 @@ class ModelHost:
         session, _ = self.sessions[batch[0].model]
         inputs = [segments[r.client].array(r.offset, r.shape, r.dtype) for r in batch]
         x = inputs[0] if len(inputs) == 1 else np.concatenate(inputs)
-        name = session.get_inputs()[0].name
-        outs = session.run(list(batch[0].outputs), {name: x})
+        name, names = session.get_inputs()[0].name, list(batch[0].outputs)
+        step = batch[0].chunk or len(x)
+        parts = [session.run(names, {name: x[i:i + step]}) for i in range(0, len(x), step)]
+        outs = parts[0] if len(parts) == 1 else [
+            np.concatenate(o) for o in zip(*parts, strict=True)]
         del inputs, x  # no view of a segment outlives the call
         total = sum(r.shape[0] for r in batch)
         if any(out.ndim == 0 or out.shape[0] != total for out in outs):
@@ -206,7 +209,8 @@ def _receive(conn: Connection, clients: _Clients, batcher: Batcher, host: ModelH
                 raise ValueError(f"model {msg['model']} is not open")
             batcher.add(Request(conn, int(msg["seq"]), str(msg["model"]),
                                 tuple(msg["outputs"]), int(offset),
-                                tuple(int(s) for s in shape), str(dtype), time.monotonic()))
+                                tuple(int(s) for s in shape), str(dtype), time.monotonic(),
+                                int(msg.get("chunk") or 0)))
             return
         if op == "hello":
             clients.segments[conn] = Segment.attach(str(msg["segment"]))

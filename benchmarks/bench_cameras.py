@@ -1,0 +1,214 @@
+"""Several cameras of the 1080p crowd clip on one node: separate engines against one shared
+inference service, same run.
+
+    flock -x /tmp/cpu.lock .venv/bin/python benchmarks/bench_cameras.py          # JSON on stdout
+    ... bench_cameras.py --cameras 1,2,4,8 --seconds 30 --max-batch 8 --max-wait-ms 5
+
+Each camera is its own process running the real :class:`~openlfr.pipeline.worker.CameraWorker`
+in live mode on the clip, looped and played at its 25 frames/s (the latest frame analysed,
+the rest dropped and counted), as a node runs it. Contenders, for each camera count:
+
+- ``per_camera``: every camera process opens its own detector and embedder (today's node),
+  onnxruntime intra-op threads ``--camera-threads`` per session (default 2, the shipped
+  default; on 2 cores N cameras then run 4N threads);
+- ``shared``: one :class:`~openlfr.inference.supervisor.InferenceService` holds the models
+  (threads ``--service-threads``, default every core) and batches the cameras' calls
+  (``--max-batch``, ``--max-wait-ms``); the cameras decode, preprocess, track and match.
+
+Contenders alternate per camera count, so load from other processes hits both alike. All
+cameras start measuring together after ``--warmup`` s, for ``--seconds`` s. Reported: frames
+analysed per second (aggregate and per camera), frames dropped, and the node's memory: the sum
+of PSS (and RSS) over the camera processes and the service, sampled during the measurement
+(the peak); PSS counts a page shared by k processes as 1/k in each, so the sum is what the
+node really holds. The ratio ``shared / per_camera`` of aggregate frames/s is from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _clip(args: argparse.Namespace) -> Path:
+    from openlfr.settings import shared_data_dir
+
+    if args.clip:
+        return Path(args.clip)
+    data = shared_data_dir()
+    if data is None:
+        sys.exit("no shared data: pass --clip PATH")
+    return data / "video" / "crowd_royal_opera_house_1080p.mp4"
+
+
+def _camera(conn: Any, k: int, clip: str, vision: dict[str, Any],
+            inference: dict[str, Any] | None, warmup: float, seconds: float) -> None:
+    """One camera process: build the engine, run the worker, report the measured window."""
+    import numpy as np
+
+    from openlfr.inference.client import engine_for
+    from openlfr.pipeline.sources import FileSourceConfig, Mode
+    from openlfr.pipeline.worker import CameraWorker, WorkerConfig
+    from openlfr.watchlist.index import WatchlistIndex
+
+    engine = engine_for(vision, inference)
+    rng = np.random.default_rng(k)
+    vecs = rng.standard_normal((200, engine.embedder.dim)).astype(np.float32)
+    index = WatchlistIndex([f"s{i}" for i in range(200)], [f"s{i}" for i in range(200)],
+                           vecs / np.linalg.norm(vecs, axis=1, keepdims=True))
+    worker = CameraWorker(FileSourceConfig(path=Path(clip), loop=True), engine, index,
+                          WorkerConfig(camera_id=f"cam-{k}", threshold=0.99, mode=Mode.live))
+    worker.start()
+    conn.send({"ready": k})
+    conn.recv()  # every camera starts its window together
+    time.sleep(warmup)
+    a = worker.stats()
+    time.sleep(seconds)
+    b = worker.stats()
+    worker.stop()
+    lat = b.get("latency") or {}
+    conn.send({"camera": k, "frames": b["frames"] - a["frames"],
+               "p50_ms": {s: v["p50_ms"] for s, v in lat.items() if v.get("p50_ms")},
+               "dropped": b["dropped"] - a["dropped"], "errors": worker.counts["errors"],
+               "error": str(worker.error) if worker.error else None})
+
+
+def _memory(pids: list[int]) -> tuple[int, int]:
+    """(PSS, RSS) in bytes summed over ``pids`` (Linux smaps_rollup)."""
+    pss = rss = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("Pss", "Rss"):
+                kb = int(rest.split()[0]) * 1024
+                pss, rss = (pss + kb, rss) if key == "Pss" else (pss, rss + kb)
+    return pss, rss
+
+
+def run_once(args: argparse.Namespace, clip: Path, cameras: int, mode: str) -> dict[str, Any]:
+    from openlfr.inference import InferenceConfig, InferenceService
+
+    threads = args.camera_threads if mode == "per_camera" else None
+    vision = {"threads": threads} if threads else {}
+    service = None
+    if mode == "shared":
+        service = InferenceService(InferenceConfig(
+            mode="shared", max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+            threads=args.service_threads, timeout_s=60)).start()
+    ctx = mp.get_context("spawn")
+    procs, conns = [], []
+    try:
+        for k in range(cameras):
+            spec = service.client_spec(service.new_segment()) if service else None
+            parent, child = ctx.Pipe()
+            p = ctx.Process(target=_camera, args=(child, k, str(clip), vision, spec,
+                                                  args.warmup, args.seconds))
+            p.start()
+            procs.append(p)
+            conns.append(parent)
+        for c in conns:
+            if not c.poll(300):
+                raise RuntimeError("a camera did not start")
+            c.recv()
+        for c in conns:
+            c.send("go")
+        pids = [p.pid for p in procs] + ([service.pid] if service else [])
+        peak_pss = peak_rss = 0
+        end = time.monotonic() + args.warmup + args.seconds
+        while time.monotonic() < end:
+            if time.monotonic() > end - args.seconds:  # sample inside the window
+                pss, rss = _memory(pids)
+                peak_pss, peak_rss = max(peak_pss, pss), max(peak_rss, rss)
+            time.sleep(1.0)
+        results = []
+        for c in conns:
+            if not c.poll(120):
+                raise RuntimeError("a camera did not report")
+            results.append(c.recv())
+        stats = service_stats(service) if service else None
+    finally:
+        for p in procs:
+            p.join(30)
+            if p.is_alive():
+                p.kill()
+        if service is not None:
+            service.stop()
+    fps = [r["frames"] / args.seconds for r in results]
+    return {"cameras": cameras, "mode": mode, "aggregate_fps": round(sum(fps), 2),
+            "per_camera_fps": [round(f, 2) for f in fps],
+            "dropped": [r["dropped"] for r in results],
+            "stage_p50_ms": results[0]["p50_ms"] if results else {},
+            "errors": sum(r["errors"] for r in results),
+            "node_pss_mb": round(peak_pss / 2**20, 1), "node_rss_mb": round(peak_rss / 2**20, 1),
+            "batches": stats}
+
+
+def service_stats(service: Any) -> dict[str, Any]:
+    """How many model calls of each batch size the service ran (through a client)."""
+    from openlfr.inference.client import ServiceClient
+
+    client = ServiceClient.from_spec(service.client_spec(service.new_segment()))
+    try:
+        out: dict[str, dict[int, int]] = {}
+        for model, size, count in client.stats()["batches"]:
+            out.setdefault(model.split(":")[0], {})[size] = count
+        return {m: {"calls": sum(s.values()), "mean_batch": round(
+            sum(k * v for k, v in s.items()) / sum(s.values()), 2), "sizes": s}
+            for m, s in out.items()}
+    finally:
+        client.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--clip", help="video (default: the shared 1080p crowd clip)")
+    ap.add_argument("--cameras", default="1,2,4", help="camera counts, comma-separated")
+    ap.add_argument("--seconds", type=float, default=30.0, help="measured window per run")
+    ap.add_argument("--warmup", type=float, default=5.0)
+    ap.add_argument("--max-batch", type=int, default=8)
+    ap.add_argument("--max-wait-ms", type=float, default=5.0)
+    ap.add_argument("--camera-threads", type=int, default=None,
+                    help="per_camera: intra-op threads per session (default: the config's 2)")
+    ap.add_argument("--service-threads", type=int, default=None,
+                    help="shared: the service's intra-op threads (default: every core)")
+    ap.add_argument("--modes", default="per_camera,shared")
+    args = ap.parse_args()
+    clip = _clip(args)
+    if not clip.exists():
+        sys.exit(f"clip not found: {clip}")
+    modes = args.modes.split(",")
+    runs: list[dict[str, Any]] = []
+    for i, n in enumerate(int(x) for x in args.cameras.split(",")):
+        for mode in modes if i % 2 == 0 else modes[::-1]:
+            print(f"{n} camera(s), {mode} ...", file=sys.stderr, flush=True)
+            runs.append(run_once(args, clip, n, mode))
+            print(f"  {json.dumps(runs[-1])}", file=sys.stderr, flush=True)
+    ratios = {}
+    for n in sorted({r["cameras"] for r in runs}):
+        by = {r["mode"]: r for r in runs if r["cameras"] == n}
+        if {"shared", "per_camera"} <= set(by) and by["per_camera"]["aggregate_fps"]:
+            ratios[str(n)] = {
+                "fps_shared_over_per_camera": round(
+                    by["shared"]["aggregate_fps"] / by["per_camera"]["aggregate_fps"], 2),
+                "memory_shared_over_per_camera": round(
+                    by["shared"]["node_pss_mb"] / by["per_camera"]["node_pss_mb"], 2)}
+    print(json.dumps({"clip": clip.name, "cpus": os.cpu_count(), "seconds": args.seconds,
+                      "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms,
+                      "camera_threads": args.camera_threads,
+                      "service_threads": args.service_threads, "runs": runs,
+                      "ratios": ratios}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
