@@ -104,14 +104,9 @@ def _top_level(body: list[ast.stmt]) -> list[ast.stmt]:
 
 
 def layer_of(module: str, layers: list[Layer]) -> tuple[Layer, str]:
-    """The module's layer and the package it counts as. Command-line modules (``cli``,
-    ``cli_*``: ``watchlist.cli_group``, ``evaluation.cli_helpers``) are the top layer
-    whatever package they sit in; otherwise the longest name in the table that the module
-    is, or is inside, decides (a package, or one module placed on its own)."""
+    """The module's layer and the package it counts as: the longest name in the table that
+    the module is, or is inside, decides (a package, or one module placed on its own)."""
     rel = module.removeprefix("openlfr").removeprefix(".") or "openlfr"
-    last = rel.split(".")[-1]
-    if last == "cli" or last.startswith("cli_"):
-        return layers[-1], rel
     best: tuple[Layer, str] | None = None
     for layer in layers:
         for pkg in layer.packages:
@@ -156,7 +151,8 @@ def test_no_module_imports_from_a_layer_above_or_a_sibling() -> None:
     ("openlfr.governance.audit", "openlfr.pipeline.sources", False),  # sibling
     ("openlfr.fleet.camera", "openlfr.governance.deployments", True),
     ("openlfr.store.db", "openlfr.api.app", False),
-    ("openlfr.pipeline.cli", "openlfr.fleet.camera", True),           # a cli module is on top
+    ("openlfr.cli.scan", "openlfr.fleet.camera", True),               # the cli is on top
+    ("openlfr.fleet.camera", "openlfr.cli.options", False),
     ("openlfr.evaluation.tracking.run", "openlfr.pipeline.tracker", True),
     ("openlfr.evaluation.embedcache", "openlfr.pipeline.tracker", False),
 ])

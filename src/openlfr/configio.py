@@ -23,9 +23,10 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def validation_lines(exc: ValidationError) -> list[str]:
-    """One ``key.path: message`` line per error (never the input values, which may be
-    secrets)."""
-    return [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+    """One ``key.path: message`` line per error (``input: message`` for an error of the
+    whole input; never the input values, which may be secrets)."""
+    return [f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}"
+            for e in exc.errors()]
 
 
 def read_yaml_mapping(path: str | Path, what: str = "settings") -> dict[str, Any]:

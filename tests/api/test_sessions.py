@@ -394,7 +394,7 @@ def test_behind_a_trusted_tls_proxy_the_cookie_is_secure(api: Api) -> None:
     import uvicorn
     from fastapi.testclient import TestClient
 
-    from openlfr.api import cli
+    from openlfr.cli import serve as cli
 
     assert cli.proxy_options(None) == {"proxy_headers": False}
     assert cli.proxy_options(" ") == {"proxy_headers": False}

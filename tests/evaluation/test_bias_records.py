@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from openlfr.cli import app
+from openlfr.cli.bias import bias_thresholds, record_bias
 from openlfr.errors import ConfigError, PermissionDenied
 from openlfr.evaluation.bias_records import latest_bias_evaluation, record_bias_evaluation
-from openlfr.evaluation.cli_helpers import bias_thresholds, record_bias
 from openlfr.governance.auth import create_user
 from openlfr.governance.runtime import governed_factory
 from openlfr.governance.schemas import UserCreate

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from openlfr.cli.drafts import update_fields
 from openlfr.errors import ConfigError
-from openlfr.governance.cli_drafts import update_fields
 
 from .conftest import DB
 from .test_cli import CLI, cli  # noqa: F401  (the fixture)

@@ -18,7 +18,7 @@ MODULES = ["openlfr.store", "openlfr.store.db", "openlfr.store.models", "openlfr
            "openlfr.governance.alerts", "openlfr.governance.crypto",
            "openlfr.governance.deployments", "openlfr.governance.retention",
            "openlfr.governance.runtime", "openlfr.governance.schemas",
-           "openlfr.governance.watchlist", "openlfr.governance.cli"]
+           "openlfr.governance.watchlist", "openlfr.cli.governed"]
 
 
 @pytest.mark.parametrize("name", MODULES)

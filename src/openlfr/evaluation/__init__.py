@@ -8,9 +8,9 @@
 - :mod:`~openlfr.evaluation.calibration`: threshold for a target FPIR at a watchlist size,
   with a held-out check on disjoint identities.
 - :mod:`~openlfr.evaluation.bias`: FPIR and FNIR per group, and what they can support.
-- :mod:`~openlfr.evaluation.protocols`, :mod:`~openlfr.evaluation.plots`,
-  :mod:`~openlfr.evaluation.cli`: the runs behind ``openlfr evaluate`` and ``openlfr
-  calibrate``.
+- :mod:`~openlfr.evaluation.protocols`, :mod:`~openlfr.evaluation.plots`: the runs behind
+  ``openlfr evaluate`` and ``openlfr calibrate`` (the commands: :mod:`openlfr.cli.evaluate`,
+  :mod:`openlfr.cli.calibrate`).
 
 LFW is mostly adult, male and white, and a 1:1 verification benchmark: every figure measured
 on it says so.

@@ -55,10 +55,11 @@ import numpy.typing as npt
 from openlfr.errors import ConfigError
 from openlfr.evaluation.openset import round_up
 from openlfr.reports.baserate import BaseRateScenario
+from openlfr.vision.models import MODEL_FILES
 
 __all__ = ["ImpostorDistribution", "SearchMixture", "impostor_distribution", "load_distribution",
            "predicted_fpir", "threshold_for_size", "expected_false_alerts", "fpir_from_fmr",
-           "DATA_FILES", "MIN_PAIRS_ABOVE"]
+           "DATA_FILES", "MIN_PAIRS_ABOVE", "shipped_key"]
 
 #: Packaged distributions: (model sha256, flip) -> file under openlfr/evaluation/data/.
 DATA_FILES: dict[tuple[str, bool], str] = {
@@ -302,6 +303,12 @@ def _sha(embedder_key: str) -> str:
     if not sha:
         raise ConfigError(f"embedder key {embedder_key!r} names no model (name:sha256)")
     return sha
+
+
+def shipped_key(embedder: str) -> str:
+    """``name:model_sha256`` of the model file shipped for ``embedder`` (arcface or dlib)."""
+    file = {"arcface": "arcface_mbf", "dlib": "dlib_resnet"}[embedder]
+    return f"{embedder}:{MODEL_FILES[file].sha256}"
 
 
 def load_distribution(embedder_key: str, flip: bool = False) -> ImpostorDistribution:

@@ -1,7 +1,6 @@
-"""Deployments: ``openlfr deployment create|authorise|start|stop|review|cancel|list|show``.
-
-The commands register on :data:`openlfr.governance.cli.dep_app` when imported (by
-:func:`openlfr.governance.cli.register`)."""
+"""``openlfr deployment create | authorise | start | stop | review | cancel | list | show``
+and, from :mod:`~openlfr.cli.compliance` and :mod:`~openlfr.cli.drafts`, ``assess``,
+``notice``, ``external-authorisation`` and ``update``."""
 
 from __future__ import annotations
 
@@ -9,25 +8,33 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
+from sqlalchemy import select
 
+from openlfr.cli.compliance import assess_command, assessment_lines, ext_app, notice_command
+from openlfr.cli.drafts import dep_update, parse_camera, parse_override
+from openlfr.cli.governed import acting_user, governed_store, now, public
+from openlfr.cli.options import AsUser, Json, Table, emit, invalid_input, parse_time
+from openlfr.configio import read_yaml_mapping
 from openlfr.errors import ConfigError
-from openlfr.governance.cli import (
-    AsUser,
-    Json,
-    _actor,
-    _camera,
-    _dump,
-    _emit,
-    _now,
-    _override,
-    _store,
-    _table,
-    _validation,
-    dep_app,
-    parse_time,
+from openlfr.governance import deployments as D
+from openlfr.governance.alerts import get_counters
+from openlfr.governance.auth import Action, allowed, require
+from openlfr.governance.facts import assess
+from openlfr.governance.schemas import (
+    DeploymentCreate,
+    DeploymentPublic,
+    SnapshotPublic,
+    redact_url,
 )
+from openlfr.store.models import DeploymentStatus, Snapshot
 
-__all__: list[str] = []
+__all__ = ["app"]
+
+dep_app = typer.Typer(no_args_is_help=True, help="Deployments: authorise, start, stop, "
+                      "review (draft -> authorised -> active -> ended -> reviewed).")
+app = typer.Typer()
+app.add_typer(dep_app, name="deployment")
 
 
 @dep_app.command("create")
@@ -75,13 +82,7 @@ def dep_create(
 ) -> None:
     """Create a deployment (draft) with every field the law asks for (and the rule
     profile's: docs/compliance.md)."""
-    from pydantic import ValidationError
-
-    from openlfr.configio import read_yaml_mapping
-    from openlfr.governance import deployments as D
-    from openlfr.governance.schemas import DeploymentCreate, DeploymentPublic
-
-    now = _now()
+    at = now()
     fields: dict[str, Any] = {}
     if file is not None:
         fields.update(read_yaml_mapping(file, "deployment fields"))
@@ -89,70 +90,51 @@ def dep_create(
              "location": location, "dpia_reference": dpia, "signage_confirmed": signage,
              "authorising_officer": officer, "threshold": threshold, "embedder_key": embedder,
              "kind": kind, "two_person_verification": two_person,
-             "window_start": parse_time(start, now) if start else None,
-             "window_end": parse_time(end, now) if end else None,
-             "cameras": [_camera(c) for c in camera] if camera else None,
+             "window_start": parse_time(start, at) if start else None,
+             "window_end": parse_time(end, at) if end else None,
+             "cameras": [parse_camera(c) for c in camera] if camera else None,
              "categories": category or None, "sinks": sink or None,
              "authorising_officer_rank": rank, "watchlist_criteria": criteria,
              "fria_reference": fria, "notification_reference": notification,
              "two_person_exception": two_person_exception, "urgent": True if urgent else None,
              "urgent_reason": urgent,
-             "overrides": dict(_override(o) for o in override) if override else None}
+             "overrides": dict(parse_override(o) for o in override) if override else None}
     fields.update({k: v for k, v in given.items() if v is not None})
     for k in ("window_start", "window_end"):
         if isinstance(fields.get(k), str):
-            fields[k] = parse_time(fields[k], now)
+            fields[k] = parse_time(fields[k], at)
     if fields.get("signage_confirmed") is None:
         fields["signage_confirmed"] = False
     try:
         data = DeploymentCreate(**fields)
     except ValidationError as exc:
-        raise ConfigError(_validation(exc)) from None
-    from openlfr.governance.schemas import redact_url
-
+        raise invalid_input(exc) from None
     # camera credentials are stored encrypted: a URL with a password needs the key
     secret = any(redact_url(c.source_url) != c.source_url for c in data.cameras)
-    with _store(need_key=secret) as store, store.session() as s:
-        dep = D.create_deployment(s, _actor(s, as_user), data, now)
-        out = _dump(DeploymentPublic.model_validate(dep))
-    if as_json:
-        _emit(out)
-    else:
-        typer.echo(f"deployment {out['id']} created (draft)")
+    with governed_store(need_key=secret) as store, store.session() as s:
+        dep = D.create_deployment(s, acting_user(s, as_user), data, at)
+        out = public(DeploymentPublic, dep)
+    emit(out, as_json, [f"deployment {out['id']} created (draft)"])
 
 
 def _transition(op: str, deployment_id: int, as_user: str | None, as_json: bool,
                 **kw: Any) -> None:
-    from openlfr.governance import deployments as D
-    from openlfr.governance.schemas import DeploymentPublic
-
-    with _store(need_key=False) as store, store.session() as s:
-        dep = getattr(D, op)(s, _actor(s, as_user), deployment_id, _now(), **kw)
-        out = _dump(DeploymentPublic.model_validate(dep))
-    if as_json:
-        _emit(out)
-    else:
-        typer.echo(f"deployment {deployment_id} is {out['status']}")
+    with governed_store(need_key=False) as store, store.session() as s:
+        dep = getattr(D, op)(s, acting_user(s, as_user), deployment_id, now(), **kw)
+        out = public(DeploymentPublic, dep)
+    emit(out, as_json, [f"deployment {deployment_id} is {out['status']}"])
 
 
 @dep_app.command("authorise")
 def dep_authorise(deployment_id: int, as_user: AsUser = None, as_json: Json = False) -> None:
     """draft -> authorised (by the named authorising officer), once every rule of the
     profile holds; shows the expected false alert rate for the snapshot's size."""
-    from openlfr.governance import deployments as D
-    from openlfr.governance.cli_compliance import print_assessment
-    from openlfr.governance.facts import assess
-    from openlfr.governance.schemas import DeploymentPublic
-
-    with _store(need_key=False) as store, store.session() as s:
-        dep = D.authorise(s, _actor(s, as_user), deployment_id, _now())
-        out = _dump(DeploymentPublic.model_validate(dep))
-        out["assessment"] = assess(s, dep, _now()).to_dict()
-    if as_json:
-        _emit(out)
-    else:
-        print_assessment(out["assessment"])
-        typer.echo(f"deployment {deployment_id} is {out['status']}")
+    with governed_store(need_key=False) as store, store.session() as s:
+        dep = D.authorise(s, acting_user(s, as_user), deployment_id, now())
+        out = public(DeploymentPublic, dep)
+        out["assessment"] = assess(s, dep, now()).to_dict()
+    emit(out, as_json, [*assessment_lines(out["assessment"]),
+                        f"deployment {deployment_id} is {out['status']}"])
 
 
 @dep_app.command("start")
@@ -186,54 +168,46 @@ def dep_cancel(deployment_id: int, reason: Annotated[str, typer.Option()] = "",
 def dep_list(status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
              as_user: AsUser = None, as_json: Json = False) -> None:
     """List deployments."""
-    from openlfr.governance import deployments as D
-    from openlfr.governance.schemas import DeploymentPublic
-    from openlfr.store.models import DeploymentStatus
-
     try:
         st = DeploymentStatus(status) if status else None
     except ValueError:
         raise ConfigError(f"unknown status {status!r}: one of "
                           f"{', '.join(s.value for s in DeploymentStatus)}") from None
-    with _store(need_key=False) as store, store.session() as s:
-        deps = [_dump(DeploymentPublic.model_validate(d))
-                for d in D.list_deployments(s, _actor(s, as_user), status=st, now=_now())]
-    if as_json:
-        _emit({"deployments": deps})
-        return
-    _table([[str(d["id"]), d["status"], d["kind"], d["name"], d["window_start"][:16],
-             d["window_end"][:16]] for d in deps],
-           ["id", "status", "kind", "name", "from (UTC)", "to (UTC)"])
+    with governed_store(need_key=False) as store, store.session() as s:
+        deps = [public(DeploymentPublic, d) for d in
+                D.list_deployments(s, acting_user(s, as_user), status=st, now=now())]
+    emit({"deployments": deps}, as_json, Table(
+        ["id", "status", "kind", "name", "from (UTC)", "to (UTC)"],
+        [[str(d["id"]), d["status"], d["kind"], d["name"], d["window_start"][:16],
+          d["window_end"][:16]] for d in deps]))
+
+
+def _show_value(key: str, value: Any) -> Any:
+    if key == "cameras":
+        return ", ".join(f"{c['camera_id']}={c['source_url']}" for c in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{a}={b}" for a, b in value.items() if a not in ("deployment_id",))
+    return value
 
 
 @dep_app.command("show")
 def dep_show(deployment_id: int, as_user: AsUser = None, as_json: Json = False) -> None:
     """Show a deployment, its snapshot and (with the counters.view permission) its
     counters."""
-    from sqlalchemy import select
-
-    from openlfr.governance import deployments as D
-    from openlfr.governance.alerts import get_counters
-    from openlfr.governance.auth import Action, allowed, require
-    from openlfr.governance.schemas import DeploymentPublic, SnapshotPublic
-    from openlfr.store.models import Snapshot
-
-    with _store(need_key=False) as store, store.session() as s:
-        actor = _actor(s, as_user)
-        require(s, actor, Action.DEPLOYMENT_VIEW, now=_now(),
+    with governed_store(need_key=False) as store, store.session() as s:
+        actor = acting_user(s, as_user)
+        require(s, actor, Action.DEPLOYMENT_VIEW, now=now(),
                 target=f"deployment:{deployment_id}")
         dep = D.get_deployment(s, deployment_id)
         snap = s.scalar(select(Snapshot).where(Snapshot.deployment_id == dep.id))
-        out = _dump(DeploymentPublic.model_validate(dep))
-        out["snapshot"] = _dump(SnapshotPublic.model_validate(snap)) if snap else None
+        out = public(DeploymentPublic, dep)
+        out["snapshot"] = public(SnapshotPublic, snap) if snap else None
         if allowed(actor.roles, Action.COUNTERS_VIEW):
-            out["counters"] = _dump(get_counters(s, dep.id)[0])
-    if as_json:
-        _emit(out)
-        return
-    for k, v in out.items():
-        if k == "cameras":
-            v = ", ".join(f"{c['camera_id']}={c['source_url']}" for c in v)
-        elif isinstance(v, dict):
-            v = ", ".join(f"{a}={b}" for a, b in v.items() if a not in ("deployment_id",))
-        typer.echo(f"{k:<24} {v}")
+            out["counters"] = get_counters(s, dep.id)[0].model_dump(mode="json")
+    emit(out, as_json, [f"{k:<24} {_show_value(k, v)}" for k, v in out.items()])
+
+
+dep_app.command("assess")(assess_command)
+dep_app.command("notice")(notice_command)
+dep_app.add_typer(ext_app, name="external-authorisation")
+dep_app.command("update")(dep_update)

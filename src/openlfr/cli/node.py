@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from openlfr.cli.options import config_option
+from openlfr.fleet.config import load_server_config
+from openlfr.fleet.node import Node
+from openlfr.fleet.runtime import bus_config_of, fleet_key_of, node_config_of
+from openlfr.settings import Settings
 
+__all__ = ["app"]
+
+app = typer.Typer()
+
+NodeConfigFile = config_option("Server config file (its camera settings, nats and node "
+                               "sections).")
+
+
+@app.command("node")
 def node(
     nats: Annotated[str, typer.Option("--nats", help="The fleet's NATS server or cluster "
                                       "(nats://host:4222).")],
@@ -15,9 +31,7 @@ def node(
                                       "fleet (the centre leases cameras to it by name).")],
     max_cameras: Annotated[int, typer.Option("--max-cameras", min=1, max=256,
                                              help="Cameras this node may run at once.")] = 4,
-    config: Annotated[Path | None, typer.Option("--config", help="Server config file (its "
-                                                "camera settings, nats and node sections).")
-                      ] = None,
+    config: NodeConfigFile = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data folder (the fleet key in "
                                                   "--dev).")] = None,
     dev: Annotated[bool, typer.Option("--dev", help="Development: read or create the fleet "
@@ -26,14 +40,6 @@ def node(
 ) -> None:
     """Run the cameras the centre leases to this node, each in its own process, until
     interrupted. Needs the fleet key (OPENLFR_FLEET_KEY or OPENLFR_FLEET_KEY_FILE)."""
-    import logging
-    import signal
-
-    from openlfr.fleet.config import load_server_config
-    from openlfr.fleet.node import Node
-    from openlfr.fleet.runtime import bus_config_of, fleet_key_of, node_config_of
-    from openlfr.settings import Settings
-
     logging.getLogger("openlfr").setLevel(logging.INFO)
     overrides: dict[str, object] = {"dev": True} if dev else {}
     if data_dir is not None:
@@ -56,6 +62,3 @@ def node(
     except KeyboardInterrupt:
         typer.echo(f"node {name}: stopping", err=True)
 
-
-def register(app: typer.Typer) -> None:
-    app.command("node")(node)

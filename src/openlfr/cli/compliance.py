@@ -8,45 +8,46 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
-from openlfr.errors import ConfigError
-from openlfr.governance.cli import (
-    AsUser,
-    Json,
-    _actor,
-    _dump,
-    _emit,
-    _now,
-    _store,
-    _validation,
-    parse_time,
-)
-from openlfr.governance.cli import dep_app as _dep_app
+from openlfr.cli.governed import acting_user, governed_store, now, public
+from openlfr.cli.options import AsUser, Json, emit, invalid_input, parse_time
+from openlfr.governance import deployments as D
+from openlfr.governance.auth import Action, require
+from openlfr.governance.facts import assess
+from openlfr.governance.schemas import DeploymentPublic
+from openlfr.governance.urgent import ExternalAuthorisationIn, record_external
+from openlfr.reports.notice import build_notice, notice_pdf
 
-__all__ = ["register", "print_assessment"]
+__all__ = ["assess_command", "notice_command", "ext_app", "assessment_lines"]
 
 ext_app = typer.Typer(no_args_is_help=True, help="The judicial or independent administrative "
                       "authority's decision (EU AI Act Art. 5(3)); a refusal stops the use "
                       "and deletes its alerts and snapshot.")
 
 
-def print_assessment(a: dict[str, Any]) -> None:
+def assessment_lines(a: dict[str, Any]) -> list[str]:
     """The assessment as shown at authorisation: the expected false alert rate for the
     snapshot's size, unmet rules and warnings."""
-    typer.echo(f"profile {a['profile']} {a['profile_version']}")
+    lines = [f"profile {a['profile']} {a['profile_version']}"]
     if a["predicted_fpir"] is not None:
-        typer.echo(f"expected false alert rate (FPIR) at threshold {a['threshold']:g} for "
-                   f"{a['snapshot_size']} watchlist entries: {a['predicted_fpir']:.3g} per "
-                   f"face (about {a['predicted_fpir'] * 10_000:.3g} per 10,000 faces)")
+        lines.append(f"expected false alert rate (FPIR) at threshold {a['threshold']:g} for "
+                     f"{a['snapshot_size']} watchlist entries: {a['predicted_fpir']:.3g} per "
+                     f"face (about {a['predicted_fpir'] * 10_000:.3g} per 10,000 faces)")
     elif a["fpir_note"]:
-        typer.echo(f"expected false alert rate: unknown ({a['fpir_note']})")
+        lines.append(f"expected false alert rate: unknown ({a['fpir_note']})")
     if a.get("expected_false_alerts") is not None:
-        typer.echo(f"expected false alerts from a crowd of {a['expected_crowd']:,} faces: "
-                   f"{a['expected_false_alerts']:.2f}")
-    for u in a["unmet"]:
-        typer.echo(f"UNMET {u['rule']}: {u['message']} ({u['source']})")
-    for w in a["warnings"]:
-        typer.echo(f"warning {w['rule']}: {w['message']}")
+        lines.append(f"expected false alerts from a crowd of {a['expected_crowd']:,} faces: "
+                     f"{a['expected_false_alerts']:.2f}")
+    lines += [f"UNMET {u['rule']}: {u['message']} ({u['source']})" for u in a["unmet"]]
+    lines += [f"warning {w['rule']}: {w['message']}" for w in a["warnings"]]
+    return lines
+
+
+def _require_view(s: Any, as_user: str | None, deployment_id: int) -> Any:
+    """The acting user, who may view this deployment."""
+    return require(s, acting_user(s, as_user), Action.DEPLOYMENT_VIEW, now=now(),
+                   target=f"deployment:{deployment_id}")
 
 
 def assess_command(deployment_id: int, as_user: AsUser = None, as_json: Json = False,
@@ -54,45 +55,30 @@ def assess_command(deployment_id: int, as_user: AsUser = None, as_json: Json = F
                        "--crowd", min=1, max=10**9, help="Faces expected to pass: also show "
                        "the false alerts expected from them.")] = None) -> None:
     """Check a deployment against the installation's rule profile (changes nothing)."""
-    from openlfr.governance import deployments as D
-    from openlfr.governance.auth import Action, require
-    from openlfr.governance.facts import assess
-
-    with _store(need_key=False) as store, store.session() as s:
-        require(s, _actor(s, as_user), Action.DEPLOYMENT_VIEW, now=_now(),
-                target=f"deployment:{deployment_id}")
-        out = assess(s, D.get_deployment(s, deployment_id), _now()).to_dict(crowd)
+    with governed_store(need_key=False) as store, store.session() as s:
+        _require_view(s, as_user, deployment_id)
+        out = assess(s, D.get_deployment(s, deployment_id), now()).to_dict(crowd)
         s.rollback()
-    if as_json:
-        _emit(out)
-    else:
-        print_assessment(out)
-        typer.echo("all rules met" if not out["unmet"] else f"{len(out['unmet'])} unmet")
+    emit(out, as_json, [*assessment_lines(out), "all rules met" if not out["unmet"]
+                        else f"{len(out['unmet'])} unmet"])
 
 
 def _decision(deployment_id: int, authority: str, reference: str, date: str,
               scope: str | None, as_user: str | None, as_json: bool, granted: bool) -> None:
-    from pydantic import ValidationError
-
-    from openlfr.governance.schemas import DeploymentPublic
-    from openlfr.governance.urgent import ExternalAuthorisationIn, record_external
-
-    now = _now()
+    at = now()
     try:
         data = ExternalAuthorisationIn(authority=authority, reference=reference,
-                                       date=parse_time(date, now), scope=scope)
+                                       date=parse_time(date, at), scope=scope)
     except ValidationError as exc:
-        raise ConfigError(_validation(exc)) from None
-    with _store(need_key=False) as store, store.session() as s:
-        dep = record_external(s, _actor(s, as_user), deployment_id, data, now, granted=granted)
-        out = _dump(DeploymentPublic.model_validate(dep))
-    if as_json:
-        _emit(out)
-    elif granted:
-        typer.echo(f"deployment {deployment_id}: external authorisation {reference} recorded")
-    else:
-        typer.echo(f"deployment {deployment_id}: refusal recorded; the use is stopped and "
-                   "its alerts and snapshot deleted (counters and audit kept)")
+        raise invalid_input(exc) from None
+    with governed_store(need_key=False) as store, store.session() as s:
+        dep = record_external(s, acting_user(s, as_user), deployment_id, data, at,
+                              granted=granted)
+        out = public(DeploymentPublic, dep)
+    emit(out, as_json, [
+        f"deployment {deployment_id}: external authorisation {reference} recorded" if granted
+        else f"deployment {deployment_id}: refusal recorded; the use is stopped and its "
+             "alerts and snapshot deleted (counters and audit kept)"])
 
 
 Authority = Annotated[str, typer.Option(help="The judicial or independent administrative "
@@ -125,23 +111,12 @@ def notice_command(deployment_id: int,
                                                                 "authority's name.")] = None,
                    as_user: AsUser = None) -> None:
     """The EU AI Act Art. 5(4) notification of a deployment (JSON, or --pdf FILE)."""
-    from openlfr.governance.auth import Action, require
-    from openlfr.reports.notice import build_notice, notice_pdf
-
-    with _store(need_key=False) as store, store.session() as s:
-        actor = _actor(s, as_user)
-        require(s, actor, Action.DEPLOYMENT_VIEW, now=_now(),
-                target=f"deployment:{deployment_id}")
-        notice = build_notice(s, deployment_id, actor=actor.username, now=_now(),
+    with governed_store(need_key=False) as store, store.session() as s:
+        actor = _require_view(s, as_user, deployment_id)
+        notice = build_notice(s, deployment_id, actor=actor.username, now=now(),
                               deployer=deployer)
     if pdf is None:
         typer.echo(json.dumps(notice, indent=2, sort_keys=True))
         return
     pdf.write_bytes(notice_pdf(notice))
     typer.echo(f"notice of deployment {deployment_id} written to {pdf}", err=True)
-
-
-def register(dep_app: typer.Typer = _dep_app) -> None:
-    dep_app.command("assess")(assess_command)
-    dep_app.command("notice")(notice_command)
-    dep_app.add_typer(ext_app, name="external-authorisation")

@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
+import uvicorn
+from sqlalchemy import func, select
 
+from openlfr.api.app import create_app
+from openlfr.api.demo import DEMO_PASSWORDS, seed_demo
 from openlfr.api.priority import REQUEST_NICE
+from openlfr.cli.options import config_option
+from openlfr.demoscene import build_scene
+from openlfr.fleet.config import load_server_config, with_cli_sinks
+from openlfr.governance.runtime import open_store
+from openlfr.settings import Settings
+from openlfr.store import upgrade
+from openlfr.store.models import User
+
+__all__ = ["app", "proxy_options", "KEEP_ALIVE_S"]
 
 #: Seconds an idle HTTP keep-alive connection stays open.
 KEEP_ALIVE_S = 90
 
-if TYPE_CHECKING:
-    from openlfr.settings import Settings
+app = typer.Typer()
+
+ServerConfigFile = config_option("Server config file (YAML: camera settings and per-camera "
+                                 "overrides, sinks, NATS, node). Default: "
+                                 "OPENLFR_SERVER_CONFIG.")
 
 
 def proxy_options(forwarded_allow_ips: str | None) -> dict[str, object]:
@@ -23,6 +39,7 @@ def proxy_options(forwarded_allow_ips: str | None) -> dict[str, object]:
     return {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips.strip()}
 
 
+@app.command("serve")
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on. Keep 127.0.0.1 unless a "
                                       "TLS-terminating proxy sits in front.")] = "127.0.0.1",
@@ -46,10 +63,7 @@ def serve(
     no_local_node: Annotated[bool, typer.Option("--no-local-node", help="Run a pure centre: "
                                                 "no cameras on this machine, only those of "
                                                 "`openlfr node` processes.")] = False,
-    config: Annotated[Path | None, typer.Option("--config", help="Server config file (YAML: "
-                                                "camera settings and per-camera overrides, "
-                                                "sinks, NATS, node). Default: "
-                                                "OPENLFR_SERVER_CONFIG.")] = None,
+    config: ServerConfigFile = None,
     sink: Annotated[list[str] | None, typer.Option("--sink", help="Also deliver every alert "
                                                    "here, at least once, from the outbox: "
                                                    "mqtt://HOST:PORT/TOPIC, webhook:URL, "
@@ -67,11 +81,6 @@ def serve(
 ) -> None:
     """Run the server: migrate the store, run the centre of the camera fleet (and a local
     camera node), serve the console at http://HOST:PORT/ and the API under /api."""
-    import uvicorn
-
-    from openlfr.api.app import create_app
-    from openlfr.settings import Settings
-
     overrides: dict[str, object] = {}
     if dev or demo:
         overrides["dev"] = True
@@ -80,16 +89,14 @@ def serve(
     settings = Settings(**overrides)
     if demo:
         _seed_demo(settings)
-    from openlfr.fleet.config import load_server_config, with_cli_sinks
-
     path = config or settings.server_config
     fleet_config = with_cli_sinks(load_server_config(path) if path else None, sink or [])
-    app = create_app(settings, fleet_config=fleet_config, nats_url=nats,
+    web = create_app(settings, fleet_config=fleet_config, nats_url=nats,
                      local_node=not no_local_node, request_nice=request_nice)
     typer.echo(f"OpenLFR console: http://{host}:{port}/  (API under /api, metrics /metrics)",
                err=True)
     server = uvicorn.Server(uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, **proxy_options(forwarded_allow_ips),
+        web, host=host, port=port, log_level=log_level, **proxy_options(forwarded_allow_ips),
         server_header=False, timeout_graceful_shutdown=5,
         # longer than a proxy's idle keep-alive (nginx: 75 s), so the server never closes a
         # connection a client or proxy is about to reuse (uvicorn's 5 s races under load)
@@ -97,7 +104,7 @@ def serve(
     uvicorn_exit = server.handle_exit
 
     def handle_exit(sig: int, frame: object) -> None:
-        app.state.ctx.close_streams()  # live streams never end on their own: end them now
+        web.state.ctx.close_streams()  # live streams never end on their own: end them now
         uvicorn_exit(sig, frame)  # type: ignore[arg-type]
 
     server.handle_exit = handle_exit  # type: ignore[method-assign]
@@ -105,14 +112,6 @@ def serve(
 
 
 def _seed_demo(settings: Settings) -> None:
-    from sqlalchemy import func, select
-
-    from openlfr.api.demo import seed_demo
-    from openlfr.demoscene import build_scene
-    from openlfr.governance.runtime import open_store
-    from openlfr.store import upgrade
-    from openlfr.store.models import User
-
     upgrade(settings.resolved_database_url)
     store = open_store(settings)
     try:
@@ -121,8 +120,6 @@ def _seed_demo(settings: Settings) -> None:
     finally:
         store.close()
     if not empty:
-        from openlfr.api.demo import DEMO_PASSWORDS
-
         typer.echo("demo: the store already has users; their first-run passwords are in "
                    f"{settings.data_dir / DEMO_PASSWORDS} (or reset one with `openlfr user "
                    "reset-password NAME --as admin`, or delete the data folder to start "
@@ -137,6 +134,3 @@ def _seed_demo(settings: Settings) -> None:
     for name, pw in seed.passwords.items():
         typer.echo(f"    {name:<10} {pw}", err=True)
 
-
-def register(app: typer.Typer) -> None:
-    app.command("serve")(serve)

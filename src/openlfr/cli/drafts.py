@@ -1,4 +1,5 @@
-"""``openlfr deployment update ID``: edit a draft (the fields given change, the rest stay).
+"""``openlfr deployment update ID``: edit a draft (the fields given change, the rest stay),
+and reading the ``--camera`` and ``--override`` values that create and update share.
 
 Changing the categories, the watchlist criteria or the embedder discards the draft's
 watchlist snapshot (audited): make and approve a new one."""
@@ -7,28 +8,38 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import typer
+from pydantic import ValidationError
+from typer import Option as Opt
+from typer import echo
 
+from openlfr.cli.governed import acting_user, governed_store, now, public
+from openlfr.cli.options import AsUser, Json, emit, invalid_input, parse_time
 from openlfr.errors import ConfigError
-from openlfr.governance.cli import (
-    AsUser,
-    Json,
-    _actor,
-    _camera,
-    _dump,
-    _emit,
-    _now,
-    _override,
-    _store,
-    _validation,
-    parse_time,
-)
-from openlfr.governance.cli import dep_app as _dep_app
+from openlfr.governance import deployments as D
+from openlfr.governance.schemas import DeploymentPublic, DeploymentUpdate, redact_url
 
-__all__ = ["register", "update_fields"]
+__all__ = ["dep_update", "update_fields", "parse_camera", "parse_override"]
 
-Opt = typer.Option
 Str = str | None
+
+
+def parse_camera(text: str) -> dict[str, str]:
+    """``--camera ID=SOURCE_URL``."""
+    cam, sep, url = text.partition("=")
+    if not sep or not cam or not url:
+        raise ConfigError(f"--camera {text!r}: use ID=SOURCE_URL (e.g. cam1=rtsp://host/s1)")
+    return {"camera_id": cam, "source_url": url}
+
+
+def parse_override(text: str) -> tuple[str, dict[str, Any]]:
+    """``--override RULE=VALUE:REASON``."""
+    rule, _, rest = text.partition("=")
+    value, _, reason = rest.partition(":")
+    try:
+        return rule, {"value": float(value), "reason": reason}
+    except ValueError:
+        raise ConfigError(f"--override {text!r}: use RULE=VALUE:REASON (e.g. "
+                          "watchlist_size=3000:Gold commander's decision 12)") from None
 
 
 def update_fields(given: dict[str, Any], clear: list[str]) -> dict[str, Any]:
@@ -73,39 +84,29 @@ def dep_update(
     as_user: AsUser = None, as_json: Json = False,
 ) -> None:
     """Edit a draft deployment (audited). Only a draft: an authorised one is frozen."""
-    from pydantic import ValidationError
-
-    from openlfr.governance import deployments as D
-    from openlfr.governance.schemas import DeploymentPublic, DeploymentUpdate, redact_url
-
-    now = _now()
+    at = now()
     fields = update_fields({
         "name": name, "purpose": purpose, "legal_basis": legal_basis, "location": location,
-        "window_start": parse_time(start, now) if start else None,
-        "window_end": parse_time(end, now) if end else None,
-        "cameras": [_camera(c) for c in camera or []], "categories": category or [],
+        "window_start": parse_time(start, at) if start else None,
+        "window_end": parse_time(end, at) if end else None,
+        "cameras": [parse_camera(c) for c in camera or []], "categories": category or [],
         "dpia_reference": dpia, "signage_confirmed": signage, "authorising_officer": officer,
         "threshold": threshold, "embedder_key": embedder, "authorising_officer_rank": rank,
         "watchlist_criteria": criteria, "fria_reference": fria,
         "notification_reference": notification,
-        "overrides": dict(_override(o) for o in override) if override else None},
+        "overrides": dict(parse_override(o) for o in override) if override else None},
         clear or [])
     try:
         data = DeploymentUpdate.model_validate(fields)
     except ValidationError as exc:
-        raise ConfigError(_validation(exc)) from None
+        raise invalid_input(exc) from None
     secret = any(redact_url(c.source_url) != c.source_url for c in data.cameras or [])
-    with _store(need_key=secret) as store, store.session() as s:
-        dep = D.update_draft(s, _actor(s, as_user), deployment_id, data, now)
-        out = _dump(DeploymentPublic.model_validate(dep))
+    with governed_store(need_key=secret) as store, store.session() as s:
+        dep = D.update_draft(s, acting_user(s, as_user), deployment_id, data, at)
+        out = public(DeploymentPublic, dep)
     if as_json:
-        _emit(out)
-    else:
-        typer.echo(f"deployment {deployment_id} updated ({', '.join(sorted(fields))})")
-        if out["snapshot_hash"] is None and set(fields) & D.SNAPSHOT_FIELDS:
-            typer.echo("its watchlist snapshot, if any, was discarded: make and approve a "
-                       "new one")
-
-
-def register(dep_app: typer.Typer = _dep_app) -> None:
-    dep_app.command("update")(dep_update)
+        emit(out, as_json)
+        return
+    echo(f"deployment {deployment_id} updated ({', '.join(sorted(fields))})")
+    if out["snapshot_hash"] is None and set(fields) & D.SNAPSHOT_FIELDS:
+        echo("its watchlist snapshot, if any, was discarded: make and approve a new one")

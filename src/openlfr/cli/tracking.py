@@ -11,13 +11,23 @@ reports have a recorded tracks-per-person figure for these settings.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from openlfr.cli.eval_options import AsJson
+from openlfr.cli.options import config_option, emit
+from openlfr.evaluation.tracking.frontend import EngineFrontEnd
+from openlfr.evaluation.tracking.reference import reference_for, tracker_fingerprint
+from openlfr.evaluation.tracking.suite import issue15_checks, reference_suite, run_suite
+from openlfr.pipeline.config import ScanConfig
+from openlfr.pipeline.tracker import make_tracker
+from openlfr.vision.engine import VisionEngine
+
 __all__ = ["tracking"]
+
+ScanConfigFile = config_option("Scan config YAML; its tracker section is evaluated "
+                               "(default: the tracker's defaults).")
 
 
 def _table(result: dict[str, Any]) -> str:
@@ -32,26 +42,17 @@ def _table(result: dict[str, Any]) -> str:
 
 
 def tracking(
-    config: Annotated[Path | None, typer.Option(
-        "--config", help="Scan config YAML; its tracker section is evaluated "
-                         "(default: the tracker's defaults).")] = None,
+    config: ScanConfigFile = None,
     noisy_truth: Annotated[bool, typer.Option(
         "--noisy-truth", help="No detector: the truth boxes with jitter and 5% misses "
                               "(generated clips only).")] = False,
     demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Include the demo camera's "
                                        "pass (600 frames).")] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")
-                       ] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Measure the tracker in use on clips with exact ground truth (see docs/tracking.md)."""
-    from openlfr.evaluation.tracking.reference import reference_for, tracker_fingerprint
-    from openlfr.evaluation.tracking.suite import issue15_checks, reference_suite, run_suite
-    from openlfr.pipeline.tracker import make_tracker
-
     tracker_config = make_tracker(None).config
     if config is not None:
-        from openlfr.pipeline.config import ScanConfig
-
         tracker_config = ScanConfig.from_yaml(config).tracker
 
     def say(msg: str) -> None:
@@ -61,9 +62,6 @@ def tracking(
         result = run_suite(reference_suite(), lambda: make_tracker(tracker_config),
                            progress=say)
     else:
-        from openlfr.evaluation.tracking.frontend import EngineFrontEnd
-        from openlfr.vision.engine import VisionEngine
-
         engine = VisionEngine.from_config()
         result = run_suite(reference_suite(engine.detector, demo=demo),
                            lambda: make_tracker(tracker_config),
@@ -74,12 +72,9 @@ def tracking(
     result["faces"] = "noisy truth" if noisy_truth else "vision engine"
     result["recorded_reference"] = None if ref is None else ref.as_dict()
     result["issue15"] = issue15_checks(result)
-    if as_json:
-        typer.echo(json.dumps(result, indent=2))
-        return
-    typer.echo(_table(result))
-    typer.echo(f"settings {fp}: " + ("recorded for the reports: "
-                                     f"{ref.tracks_per_person:.2f} tracks per person"
-                                     if ref else "no recorded figure (the reports say 'not "
-                                     "measured'); run benchmarks/bench_tracking.py "
-                                     "--write-reference"))
+    emit(result, as_json, [
+        _table(result),
+        f"settings {fp}: " + (f"recorded for the reports: {ref.tracks_per_person:.2f} tracks "
+                              "per person" if ref else "no recorded figure (the reports say "
+                              "'not measured'); run benchmarks/bench_tracking.py "
+                              "--write-reference")], indent=2)
