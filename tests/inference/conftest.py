@@ -58,14 +58,14 @@ def served(tmp_path: Path) -> Iterator[Callable[..., Served]]:
     """``served(max_batch, max_wait_s)``: the service loop in a thread, a fake model."""
     started: list[tuple[threading.Thread, object, Served]] = []
 
-    def start(max_batch: int = 8, max_wait_s: float = 0.0) -> Served:
+    def start(max_batch: int = 8, max_wait_s: float = 0.0, workers: int = 1) -> Served:
         session = FakeSession()
         address = str(tmp_path / f"s{len(started)}.sock")
         parent, child = mp.Pipe()
         host = ModelHost(opener=lambda kind, config: (session, "f" * 64))
         t = threading.Thread(target=serve, args=(address, b"k" * 32, child), daemon=True,
                              kwargs={"max_batch": max_batch, "max_wait_s": max_wait_s,
-                                     "host": host})
+                                     "host": host, "workers": workers})
         t.start()
         assert parent.poll(10) and "ready" in parent.recv()
         s = Served(session=session, address=address, segments=[], clients=[])

@@ -107,3 +107,19 @@ def test_a_camera_that_goes_away_does_not_stop_the_others(served) -> None:  # no
     gone.client.close()
     y, _ = stays.run(["y", "s"], {"x": _x(1, 0)})
     np.testing.assert_array_equal(y, _x(1, 0) * 2 + 1)
+
+
+def test_with_two_workers_a_second_batch_runs_while_the_first_is_held(served) -> None:  # noqa: ANN001
+    s = served(workers=2)
+    s.session.gate = gate = threading.Event()
+    held, other = (RemoteSession(s.client(), "scrfd", {}) for _ in range(2))
+    first = threading.Thread(target=held.run, args=(["y", "s"], {"x": _x(0, 0)}))
+    first.start()
+    while not s.session.calls:  # the first call is in the model, held
+        time.sleep(0.01)
+    s.session.gate = None  # the second call passes
+    y, _ = other.run(["y", "s"], {"x": _x(1, 0)})
+    np.testing.assert_array_equal(y, _x(1, 0) * 2 + 1)
+    assert first.is_alive()  # still held
+    gate.set()
+    first.join(10)

@@ -35,11 +35,17 @@ class InferenceConfig(BaseModel):
         description="How long the first request of a batch waits for others before the "
                     "batch runs anyway. Longer forms larger batches (throughput) and adds "
                     "up to this much latency to every frame; 0 runs whatever has arrived.")
+    workers: int = Field(
+        2, ge=1, le=64,
+        description="Batches the service runs at once (onnxruntime runs one session from "
+                    "several threads). On a CPU, calls side by side on one thread each use "
+                    "the cores better than one call on all of them (small models gain "
+                    "little from intra-op threads); on a GPU, 1-2.")
     threads: int | None = Field(
         None, ge=1, le=256,
-        description="onnxruntime intra-op threads of the service's sessions (null: every "
-                    "core of the machine; the service is the only process running the "
-                    "models). Overrides each model's runtime.intra_op_threads.")
+        description="onnxruntime intra-op threads of each model call in the service (null: "
+                    "the machine's cores / workers). Overrides each model's "
+                    "runtime.intra_op_threads.")
     timeout_s: float = Field(
         10.0, gt=0.0, le=600.0,
         description="A camera's request that the service has not answered in this many "

@@ -25,6 +25,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection, Listener, wait
 from typing import Any
 
@@ -89,11 +90,13 @@ class ModelHost:
                 "inputs": [[i.name, list(i.shape)] for i in session.get_inputs()],
                 "outputs": [[o.name, list(o.shape)] for o in session.get_outputs()]}
 
-    def run(self, batch: list[Request], segments: dict[Any, Segment]) -> list[dict[str, Any]]:
-        """One model call for ``batch``; each request's outputs written after its input in
-        its own segment. Returns the replies, in the batch's order."""
+    def run(self, batch: list[Request], segments: list[Segment]) -> list[dict[str, Any]]:
+        """One model call for ``batch`` (in calls of ``chunk`` items when set); each
+        request's outputs written after its input in its own segment (``segments``, in the
+        batch's order). Returns the replies, in the batch's order."""
         session, _ = self.sessions[batch[0].model]
-        inputs = [segments[r.client].array(r.offset, r.shape, r.dtype) for r in batch]
+        inputs = [seg.array(r.offset, r.shape, r.dtype)
+                  for r, seg in zip(batch, segments, strict=True)]
         x = inputs[0] if len(inputs) == 1 else np.concatenate(inputs)
         name, names = session.get_inputs()[0].name, list(batch[0].outputs)
         step = batch[0].chunk or len(x)
@@ -105,9 +108,9 @@ class ModelHost:
         if any(out.ndim == 0 or out.shape[0] != total for out in outs):
             raise ValueError(f"{batch[0].model}: an output has no batch axis of {total}")
         replies, start = [], 0
-        for r in batch:
+        for r, seg in zip(batch, segments, strict=True):
             n = r.shape[0]
-            seg, at, placed = segments[r.client], aligned(r.offset + _nbytes(r)), []
+            at, placed = aligned(r.offset + _nbytes(r)), []
             for out in outs:
                 placed.append(seg.write(at, out[start:start + n]))
                 at = aligned(at + out[start:start + n].nbytes)
@@ -121,13 +124,19 @@ def _nbytes(r: Request) -> int:
 
 
 class _Clients:
-    """Connections accepted by a thread; the loop waits on them and on a wake-up pipe."""
+    """Connections accepted by a thread; the loop waits on them and on a wake-up pipe, which
+    the accept thread and the batch workers write to. A dropped camera's connection and
+    segment are closed only when no batch is running (a worker may still be writing to
+    them; closing a socket early could hand its number to a new camera)."""
 
     def __init__(self, listener: Listener) -> None:
         self.listener = listener
         self.conns: list[Connection] = []
         self.segments: dict[Connection, Segment] = {}
         self._new: list[Connection] = []
+        self._retired: list[tuple[Connection, Segment | None]] = []
+        self.busy = 0  # batches running
+        self._finished = 0
         self._lock = threading.Lock()
         self.wake_r, self._wake_w = os.pipe()
         threading.Thread(target=self._accept, daemon=True, name="inference:accept").start()
@@ -143,53 +152,77 @@ class _Clients:
                 continue
             with self._lock:
                 self._new.append(conn)
-            os.write(self._wake_w, b"x")
+            os.write(self._wake_w, b"c")
 
-    def take_new(self) -> None:
+    def finished(self) -> None:
+        """A worker's batch is done (called from the worker)."""
+        with self._lock:
+            self._finished += 1
+        os.write(self._wake_w, b"d")
+
+    def woken(self) -> None:
         os.read(self.wake_r, 4096)
         with self._lock:
             self.conns += self._new
             self._new = []
+            self.busy -= self._finished
+            self._finished = 0
+        self._close_retired()
+
+    def _close_retired(self) -> None:
+        if self.busy == 0:
+            for conn, seg in self._retired:
+                if seg is not None:
+                    seg.close()
+                conn.close()
+            self._retired = []
 
     def drop(self, conn: Connection) -> None:
         if conn in self.conns:
             self.conns.remove(conn)
-        seg = self.segments.pop(conn, None)
-        if seg is not None:
-            seg.close()
-        conn.close()
+            self._retired.append((conn, self.segments.pop(conn, None)))
+        self._close_retired()
+
+    def close_all(self) -> None:
+        """After the workers ended."""
+        self.busy = 0
+        for conn in list(self.conns):
+            self.drop(conn)
 
 
 def serve(address: str, authkey: bytes, control: Connection, *, max_batch: int,
-          max_wait_s: float, host: ModelHost) -> None:
-    """Answer cameras until ``control`` says stop or closes (its node is gone)."""
+          max_wait_s: float, host: ModelHost, workers: int = 1) -> None:
+    """Answer cameras until ``control`` says stop or closes (its node is gone); up to
+    ``workers`` batches run at once (onnxruntime sessions run concurrently)."""
     if os.path.exists(address):
         os.unlink(address)  # a dead predecessor's socket
     listener = Listener(address, family="AF_UNIX", authkey=authkey)
     clients = _Clients(listener)
     batcher = Batcher(max_batch, max_wait_s)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="inference:batch")
     control.send({"ready": os.getpid()})
     try:
         while True:
-            timeout = batcher.wait_s(time.monotonic())
+            timeout = None if clients.busy >= workers else batcher.wait_s(time.monotonic())
             for ready in wait([control, clients.wake_r, *clients.conns], timeout):
                 if ready is control:
                     return
                 if ready == clients.wake_r:
-                    clients.take_new()
+                    clients.woken()
                     continue
                 assert isinstance(ready, Connection)
                 _receive(ready, clients, batcher, host)
-            while batch := batcher.take(time.monotonic()):
-                _run(batch, clients, host)
-                # what arrived during the call joins the next batch
-                for ready in wait(list(clients.conns), 0):
-                    assert isinstance(ready, Connection)
-                    _receive(ready, clients, batcher, host)
+            # requests that arrive while the workers are busy wait and join larger batches
+            while clients.busy < workers and (batch := batcher.take(time.monotonic())):
+                batch = [r for r in batch if r.client in clients.segments]  # gone meanwhile
+                if batch:
+                    clients.busy += 1
+                    pool.submit(_run, batch, [clients.segments[r.client] for r in batch],
+                                clients, host)
     finally:
         listener.close()
-        for conn in list(clients.conns):
-            clients.drop(conn)
+        pool.shutdown(wait=True)
+        clients.close_all()
 
 
 def _receive(conn: Connection, clients: _Clients, batcher: Batcher, host: ModelHost) -> None:
@@ -225,28 +258,28 @@ def _receive(conn: Connection, clients: _Clients, batcher: Batcher, host: ModelH
         reply = {"error": f"{type(exc).__name__}: {exc}"}
         if op == "run":
             reply["seq"] = msg.get("seq")
-    _reply(conn, reply, clients)
+    _reply(conn, reply)
 
 
-def _run(batch: list[Request], clients: _Clients, host: ModelHost) -> None:
-    batch = [r for r in batch if r.client in clients.segments]  # gone while it waited
-    if not batch:
-        return
+def _run(batch: list[Request], segments: list[Segment], clients: _Clients,
+         host: ModelHost) -> None:
+    """A worker: one batch, its replies, then wake the loop."""
     try:
-        replies = host.run(batch, clients.segments)
+        replies = host.run(batch, segments)
     except Exception as exc:  # answered to every camera in the batch; the service goes on
         log.warning("inference service: %s batch of %d failed: %s", batch[0].model,
                     len(batch), exc)
         replies = [{"seq": r.seq, "error": f"{type(exc).__name__}: {exc}"} for r in batch]
     for r, reply in zip(batch, replies, strict=True):
-        _reply(r.client, reply, clients)
+        _reply(r.client, reply)
+    clients.finished()
 
 
-def _reply(conn: Connection, reply: dict[str, Any], clients: _Clients) -> None:
+def _reply(conn: Connection, reply: dict[str, Any]) -> None:
     try:
         conn.send_bytes(json.dumps(reply).encode())
-    except (OSError, EOFError):
-        clients.drop(conn)
+    except (OSError, EOFError):  # gone: the loop sees it on its next read
+        pass
 
 
 def service_main(address: str, authkey: bytes, control: Connection,
@@ -257,6 +290,8 @@ def service_main(address: str, authkey: bytes, control: Connection,
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the node decides when the service ends
     logging.basicConfig(level=options.get("log_level", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    host = ModelHost(options.get("threads"))
+    workers = int(options.get("workers") or 1)
+    threads = options.get("threads") or max(1, (os.cpu_count() or 1) // workers)
+    host = ModelHost(threads)
     serve(address, authkey, control, max_batch=int(options["max_batch"]),
-          max_wait_s=float(options["max_wait_ms"]) / 1000.0, host=host)
+          max_wait_s=float(options["max_wait_ms"]) / 1000.0, host=host, workers=workers)

@@ -45,7 +45,8 @@ class InferenceService:
         self.address = os.path.join(self._dir, "service.sock")
         self._authkey = secrets.token_bytes(32)
         self._options = {"max_batch": config.max_batch, "max_wait_ms": config.max_wait_ms,
-                         "threads": config.threads, "log_level": log_level}
+                         "threads": config.threads, "workers": config.workers,
+                         "log_level": log_level}
         self._segments: dict[str, Segment] = {}
         self.proc: Any = None
         self._control: Any = None
