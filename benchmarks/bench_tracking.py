@@ -29,7 +29,6 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -54,17 +53,16 @@ class CachedDetector:
     """The engine's detector, run once per distinct frame at the lowest floor asked for;
     later calls filter the cached faces (the faces above a floor are the same either way)."""
 
-    def __init__(self, detector, floor: float) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, detector, floor: float, threshold: float) -> None:  # type: ignore[no-untyped-def]
         self._detector, self._floor, self._cache = detector, floor, {}
-        self.cfg = detector.cfg
+        self.name, self._threshold = detector.name, threshold
 
     def detect(self, image, min_score=None):  # type: ignore[no-untyped-def]
         key = hashlib.blake2b(image.tobytes(), digest_size=16).digest()
         if key not in self._cache:
             self._cache[key] = self._detector.detect(image, min_score=self._floor)
         found = self._cache[key]
-        return found[found.scores >= (self.cfg.score_threshold if min_score is None
-                                      else min_score)]
+        return found[found.scores >= (self._threshold if min_score is None else min_score)]
 
 
 def measure(name: str, factory, clips, frontend) -> dict:  # type: ignore[no-untyped-def]
@@ -96,10 +94,10 @@ def main() -> None:
 
     engine = VisionEngine.from_config()
     new_config = make_tracker(None).config
-    floor = getattr(new_config, "low_score", None) or engine.detector.cfg.score_threshold
-    cached = CachedDetector(engine.detector, floor)
-    frontend = EngineFrontEnd(SimpleNamespace(detector=cached, quality=engine.quality,
-                                              embedder=engine.embedder))
+    floor = getattr(new_config, "low_score", None) or engine.score_threshold
+    cached = CachedDetector(engine.detector, floor, engine.score_threshold)
+    frontend = EngineFrontEnd(VisionEngine(cached, engine.quality, engine.embedder,
+                                           engine.config))
     data = shared_data_dir()
     lfw = None if data is None else data / "lfw" / "images"
     clips = reference_suite(engine.detector, sprites=args.sprites, demo=not args.no_demo,
@@ -108,7 +106,7 @@ def main() -> None:
         "clips": [{"name": c.name, "frames": len(c), "dropped": c.dropped,
                    "appearances": c.appearances, "people": c.people,
                    "description": c.description} for c in clips],
-        "detector": f"{engine.detector.name} (max_size {engine.detector.cfg.max_size})",
+        "detector": f"{engine.detector.name} (max_size {engine.config.detector.max_size})",
         "sprites": args.sprites,
         "old": measure("old", IoUTracker, clips, frontend),
         "new": measure("new", lambda: make_tracker(None), clips, frontend),

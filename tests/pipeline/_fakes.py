@@ -1,5 +1,6 @@
-"""Test helpers for the pipeline tests: a local MJPEG-over-HTTP camera, a recording alert
-sink, and a local HTTP server recording webhook posts. Real sockets on 127.0.0.1 only."""
+"""Test helpers for the pipeline tests: a local MJPEG-over-HTTP camera and a local HTTP
+server recording webhook posts. Real sockets on 127.0.0.1 only. (The scripted engine and
+the recording alert sink ship in the package: openlfr.pipeline.testing.)"""
 
 from __future__ import annotations
 
@@ -102,26 +103,6 @@ def webhook_server(fail_first: int = 0, status: int = 500) -> Iterator[dict]:
     finally:
         srv.shutdown()
         srv.server_close()
-
-
-class RecordingSink:
-    """An alert sink that keeps what it is sent (and can fail on demand)."""
-
-    name = "recording"
-
-    def __init__(self, fail_times: int = 0) -> None:
-        self.alerts: list = []
-        self.fail_times = fail_times
-        self.calls = 0
-
-    def send(self, alert: object) -> None:
-        self.calls += 1
-        if self.calls <= self.fail_times:
-            raise ConnectionError("recording sink: planned failure")
-        self.alerts.append(alert)
-
-    def close(self) -> None:
-        pass
 
 
 def write_video(path, frames, fps: float = 25.0) -> None:

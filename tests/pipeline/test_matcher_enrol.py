@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from openlfr.errors import ImageError
+from openlfr.faces import FaceMatch, Faces, Frame
 from openlfr.pipeline.matcher import MatcherConfig, TrackMatcher
 from openlfr.pipeline.trackstate import TrackState
 from openlfr.watchlist.index import WatchlistIndex
@@ -24,31 +25,45 @@ def _probe(subject: int, score: float) -> np.ndarray:
     return v
 
 
+def _matcher(config: MatcherConfig, *states: TrackState) -> TrackMatcher:
+    by_id = {st.track_id: st for st in states}
+    return TrackMatcher(_index(), config, by_id.__getitem__)
+
+
+def _observe(m: TrackMatcher, st: TrackState, probe: np.ndarray) -> tuple[FaceMatch, ...]:
+    """One frame with one face of track ``st``, embedded as ``probe``."""
+    faces = Faces(np.array([[0, 0, 50, 50]], np.float32), np.ones(1, np.float32),
+                  np.zeros((1, 5, 2), np.float32), track_ids=np.array([st.track_id]),
+                  embeddings=probe[None])
+    frame = Frame(np.zeros((60, 60, 3), np.uint8), faces=faces, needs=np.ones(1, bool))
+    return m.observe(frame).matches
+
+
 def test_best_evidence_above_threshold_alerts_once_per_track_and_subject():
-    m = TrackMatcher(_index(), MatcherConfig(threshold=0.5))
     one, two = TrackState(1), TrackState(2)
-    assert m.observe([one], _probe(0, 0.4)[None]) == []  # below t
-    (d,) = m.observe([one], _probe(0, 0.6)[None])
-    assert d.track_id == 1 and d.match.subject_id == "a"
-    assert d.match.score == pytest.approx(0.6, abs=1e-5)
-    assert m.observe([one], _probe(0, 0.9)[None]) == []  # never twice
-    assert len(m.observe([two], _probe(0, 0.7)[None])) == 1  # another track
-    assert len(m.observe([one], _probe(1, 0.8)[None])) == 1  # another subject
+    m = _matcher(MatcherConfig(threshold=0.5), one, two)
+    assert _observe(m, one, _probe(0, 0.4)) == ()  # below t
+    (d,) = _observe(m, one, _probe(0, 0.6))
+    assert d.track_id == 1 and d.subject_id == "a" and d.face == 0
+    assert d.score == pytest.approx(0.6, abs=1e-5)
+    assert _observe(m, one, _probe(0, 0.9)) == ()  # never twice
+    assert len(_observe(m, two, _probe(0, 0.7))) == 1  # another track
+    assert len(_observe(m, one, _probe(1, 0.8))) == 1  # another subject
 
 
 def test_min_hits_needs_several_views_of_the_same_subject():
-    m = TrackMatcher(_index(), MatcherConfig(threshold=0.5, min_hits=2))
     st = TrackState(1)
-    assert m.observe([st], _probe(0, 0.9)[None]) == []
-    assert m.observe([st], _probe(1, 0.9)[None]) == []  # a different subject
-    (d,) = m.observe([st], _probe(0, 0.6)[None])
-    assert d.hits == 2 and d.match.score == pytest.approx(0.9, abs=1e-5)  # best reported
+    m = _matcher(MatcherConfig(threshold=0.5, min_hits=2), st)
+    assert _observe(m, st, _probe(0, 0.9)) == ()
+    assert _observe(m, st, _probe(1, 0.9)) == ()  # a different subject
+    (d,) = _observe(m, st, _probe(0, 0.6))
+    assert d.hits == 2 and d.score == pytest.approx(0.9, abs=1e-5)  # best reported
 
 
 def test_ending_a_track_forgets_it():
-    m = TrackMatcher(_index(), MatcherConfig(threshold=0.5))
     st = TrackState(1)
-    m.observe([st], _probe(0, 0.6)[None])
+    m = _matcher(MatcherConfig(threshold=0.5), st)
+    _observe(m, st, _probe(0, 0.6))
     assert st.alerted and st.best_score == pytest.approx(0.6, abs=1e-5)
     st.clear()  # the track ended: its match state is gone with it
     assert not st.alerted and not st.hits

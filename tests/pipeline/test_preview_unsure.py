@@ -3,49 +3,21 @@ tracked or matched): a face the detector is unsure of is still hidden."""
 
 from __future__ import annotations
 
-import types
-
 import cv2
 import numpy as np
 
-from openlfr.faces import Faces
 from openlfr.pipeline.sources import FolderSourceConfig, Mode
+from openlfr.pipeline.testing import FakeEngine, ScriptedFace
 from openlfr.pipeline.tracker import TrackerConfig
 from openlfr.pipeline.worker import CameraWorker, WorkerConfig
 from openlfr.watchlist.index import WatchlistIndex
 
 SURE = (20, 20, 80, 90)  # x1 y1 x2 y2
 UNSURE = (140, 30, 190, 90)
-
-
-class TwoFaceDetector:
-    """One confident face and one below the threshold, unless the call asks for less."""
-
-    cfg = types.SimpleNamespace(score_threshold=0.5)
-    name = "two-faces"
-
-    def __init__(self) -> None:
-        self.calls: list[float | None] = []
-
-    def detect(self, image, min_score=None):
-        self.calls.append(min_score)
-        boxes = np.array([SURE, UNSURE], np.float32)
-        scores = np.array([0.9, 0.3], np.float32)
-        lm = np.zeros((2, 5, 2), np.float32)
-        faces = Faces(boxes, scores, lm)
-        floor = self.cfg.score_threshold if min_score is None else min_score
-        return faces[faces.scores >= floor]
-
-
-class NoQuality:
-    def assess(self, image, faces, crops=None):
-        return faces.with_quality(np.zeros(len(faces)), {})
-
-    def assess_gated(self, image, faces):
-        return self.assess(image, faces), np.zeros((len(faces), 112, 112, 3), np.uint8)
-
-    def passes(self, faces):
-        return np.zeros(len(faces), bool)  # nothing embedded: only the preview matters here
+# one confident face and one below the threshold (0.5); nothing embedded: only the
+# preview matters here
+FACES = [ScriptedFace(SURE, score=0.9, usable=False), ScriptedFace(UNSURE, score=0.3,
+                                                                   usable=False)]
 
 
 def _run(tmp_path, blur_score):
@@ -55,14 +27,13 @@ def _run(tmp_path, blur_score):
     image = rng.integers(0, 256, (120, 220, 3), dtype=np.uint8)
     cv2.imwrite(str(folder / "0001.png"), image)
     frames: list[np.ndarray] = []
-    engine = types.SimpleNamespace(detector=TwoFaceDetector(), quality=NoQuality(),
-                                   embedder=None)
+    engine = FakeEngine([FACES], score_threshold=0.5, dim=8)
     index = WatchlistIndex(["x"], ["X"], np.eye(1, 8, dtype=np.float32))
     cfg = WorkerConfig(camera_id="c", threshold=0.5, mode=Mode.evaluation,
                        preview_blur_score=blur_score, scene_cut=None)
     stats = CameraWorker(FolderSourceConfig(path=folder), engine, index, cfg,
                          on_frame=frames.append).run()
-    return image, frames[0], stats, engine.detector.calls
+    return image, frames[0], stats, engine.detector_calls
 
 
 def _changed(before, after, box) -> float:

@@ -15,8 +15,9 @@ import pytest
 from openlfr.alerts.model import Alert
 from openlfr.alerts.sinks import Dispatcher, JsonlSink, MqttSink, WebhookSink, sink_from_spec
 from openlfr.errors import ConfigError
+from openlfr.pipeline.testing import RecordingSink
 
-from ._fakes import RecordingSink, webhook_server
+from ._fakes import webhook_server
 
 PROBE = b"\xff\xd8\xff\xe0fake-jpeg-bytes\xff\xd9"
 

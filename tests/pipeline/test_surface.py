@@ -11,7 +11,7 @@ import pytest
 MODULES = ["openlfr.pipeline.sources", "openlfr.pipeline.tracker", "openlfr.pipeline.matcher",
            "openlfr.pipeline.kalman", "openlfr.pipeline.trackstate",
            "openlfr.pipeline.privacy", "openlfr.pipeline.worker", "openlfr.pipeline.scan",
-           "openlfr.pipeline.config",
+           "openlfr.pipeline.config", "openlfr.pipeline.tracking", "openlfr.pipeline.testing",
            "openlfr.alerts.model", "openlfr.alerts.sinks", "openlfr.watchlist.index",
            "openlfr.watchlist.enrol", "openlfr.watchlist.distractors"]
 

@@ -12,10 +12,10 @@ import pytest
 from openlfr.errors import SourceError
 from openlfr.pipeline.scan import build_watchlist
 from openlfr.pipeline.sources import FolderSourceConfig, Mode, open_source
+from openlfr.pipeline.testing import RecordingSink
 from openlfr.pipeline.worker import CameraWorker, WorkerConfig
+from openlfr.vision.engine import VisionEngine
 from openlfr.watchlist.index import WatchlistIndex
-
-from ._fakes import RecordingSink
 
 pytestmark = pytest.mark.shared_data
 
@@ -72,7 +72,7 @@ def test_hamilton_alerts_only_for_the_performer_at_most_once_per_shot(
     for a in alerts:
         assert a.probe_jpeg[:3] == b"\xff\xd8\xff" and a.score >= a.threshold
     # per-track state is gone at the end (privacy): every track ended and was handed over
-    assert w._tracker.live_tracks == {} and w._tracker.pop_ended() == []
+    assert w.open_tracks == 0
     assert st["tracks_ended"] == st["tracks"]
 
 
@@ -102,7 +102,7 @@ def test_frames_outside_the_guard_are_not_analysed(hamilton_clip, tmp_path, engi
     st = w.run()
     assert st["frames"] == 5 and st["refused"] == 7
     assert len(calls) == 5  # the detector never saw a refused frame
-    assert w._tracker.live_tracks == {}  # scanning stopped: tracks dropped at once
+    assert w.open_tracks == 0  # scanning stopped: tracks dropped at once
 
 
 def test_live_mode_drops_frames_instead_of_falling_behind(crowd_clip, engine, monkeypatch):
@@ -191,19 +191,17 @@ class _Broken:
 
 def test_a_failing_frame_is_skipped_and_a_failing_stage_stops_cleanly(hamilton_clip,
                                                                         tmp_path, engine):
-    import types
-
     folder = _frames_folder(hamilton_clip, tmp_path, 8)
     index = WatchlistIndex(["x"], ["X"], np.eye(1, 512, dtype=np.float32))
     cfg = WorkerConfig(camera_id="c", threshold=0.99, mode=Mode.evaluation,
                        max_consecutive_errors=3)
-    flaky = types.SimpleNamespace(detector=_Broken(engine.detector, lambda n: n == 2),
-                                  quality=engine.quality, embedder=engine.embedder)
+    flaky = VisionEngine(_Broken(engine.detector, lambda n: n == 2), engine.quality,
+                         engine.embedder, engine.config)
     st = CameraWorker(FolderSourceConfig(path=folder), flaky, index, cfg).run()
     assert st["frames"] == 7 and st["errors"] == 1
 
-    dead = types.SimpleNamespace(detector=_Broken(engine.detector, lambda n: True),
-                                 quality=engine.quality, embedder=engine.embedder)
+    dead = VisionEngine(_Broken(engine.detector, lambda n: True), engine.quality,
+                        engine.embedder, engine.config)
     sink = RecordingSink()
     w = CameraWorker(FolderSourceConfig(path=folder), dead, index, cfg, sinks=[sink])
     with pytest.raises(RuntimeError, match="detector failed"):

@@ -24,16 +24,16 @@ track's chance of a false alert does not grow with how long they stay in view.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from openlfr.faces import FaceMatch, Frame
 from openlfr.pipeline.trackstate import TrackState
-from openlfr.watchlist.index import Match, WatchlistIndex
+from openlfr.watchlist.index import WatchlistIndex
 
-__all__ = ["MatcherConfig", "Decision", "TrackMatcher"]
+__all__ = ["MatcherConfig", "TrackMatcher"]
 
 
 class MatcherConfig(BaseModel):
@@ -45,35 +45,36 @@ class MatcherConfig(BaseModel):
                           "needs before it alerts.")
 
 
-@dataclass(frozen=True)
-class Decision:
-    track_id: int
-    match: Match  # the subject and the best score so far
-    hits: int
-
-
 class TrackMatcher:
     """Applies the decision rule to each track's evidence. Holds no per-track state: the
-    hits, best scores and alerts of a track live in its :class:`TrackState` and end with
-    it."""
+    hits, best scores and alerts of a track live in its :class:`TrackState` (``state``
+    finds it by track id) and end with it."""
 
-    def __init__(self, index: WatchlistIndex, config: MatcherConfig) -> None:
+    def __init__(self, index: WatchlistIndex, config: MatcherConfig,
+                 state: Callable[[int], TrackState]) -> None:
         self.index = index
         self.config = config
+        self._state = state
 
-    def observe(self, states: Sequence[TrackState], embeddings: np.ndarray) -> list[Decision]:
-        """Search new evidence embeddings (one row per entry of ``states``, the tracks they
-        belong to); returns the decisions that became alerts now (each (track, subject) at
-        most once, ever)."""
-        if len(states) == 0 or len(self.index) == 0:
-            return []
-        embeddings = np.asarray(embeddings, dtype=np.float32).reshape(len(states), -1)
-        scores, pos = self.index.search_arrays(embeddings, k=1)
+    def observe(self, frame: Frame) -> Frame:
+        """Search the embeddings of the faces embedded in this frame (``frame.needs``) in
+        the watchlist; returns the frame with the decisions that became alerts now
+        (``frame.matches``; each (track, subject) at most once, ever)."""
+        faces = frame.analysed
+        rows = np.flatnonzero(frame.embed_mask())
+        if len(rows) == 0 or len(self.index) == 0:
+            return frame
+        assert faces.embeddings is not None and faces.track_ids is not None
+        scores, pos = self.index.search_arrays(faces.embeddings[rows], k=1)
         out = []
         cfg = self.config
-        for st, s, p in zip(states, scores[:, 0], pos[:, 0], strict=True):
+        for i, s, p in zip(rows, scores[:, 0], pos[:, 0], strict=True):
+            st = self._state(int(faces.track_ids[i]))
             if st.record_match(int(p), float(s), cfg.threshold, cfg.min_hits):
                 p = int(p)
-                out.append(Decision(st.track_id, self.index.match_for(p, st.best[p]),
-                                    st.hits[p]))
-        return out
+                m = self.index.match_for(p, st.best[p])
+                out.append(FaceMatch(face=int(i), track_id=st.track_id,
+                                     subject_id=m.subject_id, label=m.label, score=m.score,
+                                     hits=st.hits[p], category=m.category,
+                                     image_ref=m.image_ref))
+        return frame.with_matches(tuple(out))

@@ -42,15 +42,17 @@ import numpy as np
 from openlfr.alerts.model import Alert
 from openlfr.alerts.sinks import AlertSink, Dispatcher
 from openlfr.errors import SourceError
-from openlfr.faces import Faces
+from openlfr.faces import FaceMatch, Frame
 from openlfr.pipeline.matcher import MatcherConfig, TrackMatcher
 from openlfr.pipeline.preview import SceneCut, preview_jpeg, render_preview, write_preview_video
 from openlfr.pipeline.privacy import crop_face, encode_jpeg
-from openlfr.pipeline.sources import Frame, Mode, Source, SourceConfig, open_source
+from openlfr.pipeline.sources import Mode, Source, SourceConfig, open_source
 from openlfr.pipeline.tracker import make_tracker
+from openlfr.pipeline.tracking import TrackStage
 from openlfr.pipeline.trackstate import TrackState
 from openlfr.pipeline.workerconfig import WorkerConfig
 from openlfr.pipeline.workerstats import STAGES, Latency, summarize
+from openlfr.vision.engine import Need, VisionEngine
 from openlfr.watchlist.index import WatchlistIndex
 
 __all__ = ["WorkerConfig", "CameraWorker", "Guard", "STAGES", "write_preview_video"]
@@ -62,10 +64,29 @@ Guard = Callable[[str, datetime], bool]
 
 _ALERT_NAMESPACE = uuid.UUID("5b0c3f4e-8d7a-4c1e-9f2b-0a6d1e3c7b55")
 
+
+class _Lap:
+    """Times the stages of one frame: ``lap(stage, frame)`` adds the time since the last
+    lap to ``stage`` and hands the frame on."""
+
+    def __init__(self, latency: Latency) -> None:
+        self._latency = latency
+        self._t = time.perf_counter()
+
+    def __call__(self, stage: str, frame: Frame) -> Frame:
+        now = time.perf_counter()
+        self._latency.add(stage, now - self._t)
+        self._t = now
+        return frame
+
+    def restart(self) -> None:
+        self._t = time.perf_counter()
+
 class CameraWorker:
     """Scans one camera. See the module docstring for the embedding API."""
 
-    def __init__(self, source: Source | SourceConfig | str, engine: Any, index: WatchlistIndex,
+    def __init__(self, source: Source | SourceConfig | str, engine: VisionEngine,
+                 index: WatchlistIndex,
                  config: WorkerConfig, *, guard: Guard | None = None,
                  sinks: list[AlertSink] | None = None,
                  on_alert: Callable[[Alert], None] | None = None,
@@ -84,8 +105,10 @@ class CameraWorker:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._dispatcher = Dispatcher(list(sinks or []))
         self._tracker = make_tracker(config.tracker, first_id=config.first_track_id)
+        self._tracking = TrackStage(self._tracker)
         self._matcher = TrackMatcher(index, MatcherConfig(threshold=config.threshold,
-                                                          min_hits=config.min_hits))
+                                                          min_hits=config.min_hits),
+                                     self._tracking.state)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -101,7 +124,6 @@ class CameraWorker:
         self.analysis_latency: list[float] = []  # analysis of the frame began -> alert
         self._started_at: float | None = None
         self._finished_at: float | None = None
-        self._embed_aligned = getattr(engine.embedder, "embed_aligned", None)
         self._scene_cut = SceneCut(config.scene_cut)
         self._best_non_alert = -1.0  # highest rank-1 score of a track that did not alert
         #: index of the last frame analysed (not refused, not failed); None before the first
@@ -165,6 +187,12 @@ class CameraWorker:
         Frames between it and :attr:`last_frame_index` are analysed again by the resumed run,
         which raises the same alerts with the same ids (``stable_alert_ids``)."""
         return self._resume
+
+    @property
+    def open_tracks(self) -> int:
+        """Tracks open now: 0 once the input has ended, or the guard refused a frame (their
+        evidence and match state are gone with them)."""
+        return len(self._tracker.live_tracks)
 
     @property
     def running(self) -> bool:
@@ -232,73 +260,41 @@ class CameraWorker:
                 self._preview = None
             return
         t_begin = time.perf_counter()
-        image = frame.image
-        if self.config.scene_cut is not None and self._scene_cut.is_cut(image):
+        if self.config.scene_cut is not None and self._scene_cut.is_cut(frame.image):
             self.counts["scene_cuts"] += 1
             self._tracker.end_all()  # a new shot: nobody carries over
             self._drop_ended()
-        t0 = time.perf_counter()
-        faces, unsure, low = self._detect(image)
-        t1 = time.perf_counter()
-        self.latency.add("detect", t1 - t0)
-        crops: np.ndarray | None = None
-        if len(faces):  # the cheap gates first: only a face that may pass is aligned
-            faces, crops = self.engine.quality.assess_gated(image, faces)
-            eligible = self.engine.quality.passes(faces)
-        else:
-            faces = faces.with_quality(np.zeros(0, np.float32), {})
-            eligible = np.zeros(0, bool)
-        t2 = time.perf_counter()
-        self.latency.add("quality", t2 - t1)
-        faces = self._tracker.update(faces, frame.index, low=low)
-        assert faces.track_ids is not None and faces.quality is not None
-        states = [self._tracker.state(t) for t in faces.track_ids]
-        need = np.array([bool(ok) and st.wants_embedding(float(q), frame.index)
-                         for ok, st, q in zip(eligible, states, faces.quality, strict=True)],
-                        dtype=bool)
-        t3 = time.perf_counter()
-        self.latency.add("track", t3 - t2)
+        lap = _Lap(self.latency)
+        frame = lap("detect", self.engine.analyse(frame, Need.FACES, floor=self._floor()))
+        # the cheap gates first: only a face that may pass is aligned
+        frame = lap("quality", self.engine.analyse(frame, Need.QUALITY, gate=True))
+        frame = lap("track", self._tracking.track(frame))
+        faces, needs = frame.analysed, frame.needs
+        assert needs is not None and frame.passes is not None
         self.counts["frames"] += 1
         self.counts["faces"] += len(faces)
-        self.counts["faces_gated"] += int(eligible.sum())
-        if need.any():
-            faces = self._embed(image, faces, crops, need)
-            t4 = time.perf_counter()
-            self.latency.add("embed", t4 - t3)
-            self.counts["embedded"] += int(need.sum())
-            faces = self._tracker.reassociate(faces)  # a lost track's face is back
-            idx = np.flatnonzero(need)
-            assert faces.embeddings is not None and faces.track_ids is not None
-            embedded = [self._tracker.state(faces.track_ids[i]) for i in idx]
-            for i, st in zip(idx, embedded, strict=True):
-                st.add_evidence(faces.embeddings[i], float(faces.quality[i]), frame.index)
-            decisions = self._matcher.observe(embedded, faces.embeddings[idx])
-            for d in decisions:
-                i = int(idx[list(faces.track_ids[idx]).index(d.track_id)])
-                self._raise_alert(frame, d, crop_face(image, faces.boxes[i]), t_begin)
-            self.latency.add("match", time.perf_counter() - t4)
+        self.counts["faces_gated"] += int(frame.passes.sum())
+        if needs.any():
+            frame = lap("embed", self.engine.analyse(frame, Need.EMBEDDINGS))
+            self.counts["embedded"] += int(needs.sum())
+            frame = self._matcher.observe(self._tracking.keep(frame))
+            for m in frame.matches:
+                self._raise_alert(frame, m, t_begin)
+            lap("match", frame)
+        frame = frame.without_crops()
         self._drop_ended()
         self.last_frame_index = frame.index
         if not self._tracker.live_tracks:
             self._resume = (frame.index + 1, self._tracker.next_id)
-        t5 = time.perf_counter()
+        lap.restart()
         if self.config.preview or self.on_frame is not None:
-            self._make_preview(image, faces, unsure)
-        self.latency.add("preview", time.perf_counter() - t5)
+            self._make_preview(frame)
+        lap("preview", frame)
         self.latency.add("total", time.perf_counter() - t_begin)
 
-    def _embed(self, image: np.ndarray, faces: Faces, crops: np.ndarray | None,
-               need: np.ndarray) -> Faces:
-        dim = int(self.engine.embedder.dim)
-        if self._embed_aligned is not None and crops is not None:
-            out = np.full((len(faces), dim), np.nan, np.float32)
-            out[need] = self._embed_aligned(crops[need])
-            return faces.with_embeddings(out)
-        return self.engine.embedder.embed(image, faces, need)
-
-    def _raise_alert(self, frame: Frame, d: Any, crop: np.ndarray, t_begin: float) -> None:
-        m = d.match
-        alert = Alert(camera_id=self.camera_id, time=self._clock(), track_id=d.track_id,
+    def _raise_alert(self, frame: Frame, m: FaceMatch, t_begin: float) -> None:
+        crop = crop_face(frame.image, frame.analysed.boxes[m.face])
+        alert = Alert(camera_id=self.camera_id, time=self._clock(), track_id=m.track_id,
                       subject_id=m.subject_id, label=m.label, score=m.score,
                       threshold=self.config.threshold, probe_jpeg=encode_jpeg(crop),
                       frame_index=frame.index, media_time_s=round(frame.timestamp, 3),
@@ -306,14 +302,14 @@ class CameraWorker:
                       deployment_id=self.config.deployment_id,
                       evaluation=self.config.evaluation,
                       latency_s=time.monotonic() - frame.decoded_at,
-                      **self._alert_id(frame.index, d.track_id, m.subject_id))
+                      **self._alert_id(frame.index, m.track_id, m.subject_id))
         self.counts["alerts"] += 1
         self.alert_latency.append(alert.latency_s or 0.0)
         self.analysis_latency.append(time.perf_counter() - t_begin)
-        self._tracker.state(d.track_id).alert_label = f"{m.label} {m.score:.2f}"
+        self._tracking.state(m.track_id).alert_label = f"{m.label} {m.score:.2f}"
         self.alerts.append(alert)
         log.info("camera %s: possible match track %d subject %s score %.3f (t=%.3f)",
-                 self.camera_id, d.track_id, m.subject_id, m.score, self.config.threshold)
+                 self.camera_id, m.track_id, m.subject_id, m.score, self.config.threshold)
         if self.on_alert is not None:
             try:
                 self.on_alert(alert)
@@ -337,30 +333,24 @@ class CameraWorker:
             self.counts["tracks_compared"] += int(st.compared)
             st.clear()  # the embeddings and matches of this passer-by are gone
 
-    def _detect(self, image: np.ndarray) -> tuple[Faces, Faces | None, Faces | None]:
-        """The faces to analyse; when a preview is made, the less certain detections that
-        only get blurred in it (see ``preview_blur_score``); and the less certain detections
-        the tracker's second stage may use (see its ``low_score``)."""
-        threshold = getattr(getattr(self.engine.detector, "cfg", None), "score_threshold", None)
+    def _floor(self) -> float | None:
+        """The lowest confidence to detect down to: the preview also blurs detections down
+        to ``preview_blur_score`` (when a preview is made), and the tracker's second stage
+        uses those down to its ``low_score``; the engine keeps the ones below its
+        threshold apart (``frame.low``)."""
         wants_preview = self.config.preview or self.on_frame is not None
         blur = self.config.preview_blur_score if wants_preview else None
-        floors = [f for f in (blur, self.config.tracker.low_score)
-                  if f is not None and threshold is not None and f < threshold]
-        if not floors:
-            return self.engine.detector.detect(image), None, None
-        found = self.engine.detector.detect(image, min_score=min(floors))
-        sure = found.scores >= threshold
-        unsure = found[~sure]
-        shown = None if blur is None or blur >= threshold else unsure[unsure.scores >= blur]
-        return found[sure], shown, unsure
+        floors = [f for f in (blur, self.config.tracker.low_score) if f is not None]
+        return min(floors) if floors else None
 
-    def _make_preview(self, image: np.ndarray, faces: Faces, unsure: Faces | None = None
-                      ) -> None:
+    def _make_preview(self, frame: Frame) -> None:
         n = self.counts["frames"]
         want_jpeg = self.config.preview and (n - 1) % self.config.preview_every == 0
         if not want_jpeg and self.on_frame is None:
             return
-        shown = render_preview(image, faces, unsure, self._tracker.track)
+        blur = self.config.preview_blur_score
+        unsure = None if blur is None or frame.low is None else frame.low[frame.low.scores >= blur]
+        shown = render_preview(frame.image, frame.analysed, unsure, self._tracker.track)
         if self.on_frame is not None:
             self.on_frame(shown)
         if want_jpeg:
