@@ -56,7 +56,7 @@ def tracks_from(clip: Clip, id_of) -> list[FrameTracks]:  # type: ignore[no-unty
 
 
 @pytest.mark.parametrize("name", ["truth", "synth", "demo", "run", "frontend", "mot",
-                                  "reference", "suite", "cli"])
+                                  "reference", "suite"])
 def test_all_lists_the_public_definitions(name: str) -> None:
     import importlib
     import inspect
