@@ -12,8 +12,10 @@ the rest dropped and counted), as a node runs it. Contenders, for each camera co
   onnxruntime intra-op threads ``--camera-threads`` per session (default 2, the shipped
   default; on 2 cores N cameras then run 4N threads);
 - ``shared``: one :class:`~openlfr.inference.supervisor.InferenceService` holds the models
-  (threads ``--service-threads``, default every core) and batches the cameras' calls
-  (``--max-batch``, ``--max-wait-ms``); the cameras decode, preprocess, track and match.
+  and batches the cameras' calls (``--max-batch``, ``--max-wait-ms``, ``--workers`` calls at
+  once on ``--service-threads`` threads each, default cores / workers; the cameras at
+  ``--camera-nice``), as a node with ``inference.mode: shared`` runs it; the cameras
+  decode, preprocess, track and match.
 
 Contenders alternate per camera count, so load from other processes hits both alike. All
 cameras start measuring together after ``--warmup`` s, for ``--seconds`` s. Reported: frames
@@ -105,7 +107,8 @@ def run_once(args: argparse.Namespace, clip: Path, cameras: int, mode: str) -> d
     if mode == "shared":
         service = InferenceService(InferenceConfig(
             mode="shared", max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
-            threads=args.service_threads, timeout_s=60)).start()
+            threads=args.service_threads, workers=args.workers, camera_nice=args.camera_nice,
+            timeout_s=60)).start()
     ctx = mp.get_context("spawn")
     procs, conns = [], []
     try:
@@ -124,12 +127,14 @@ def run_once(args: argparse.Namespace, clip: Path, cameras: int, mode: str) -> d
         for c in conns:
             c.send("go")
         pids = [p.pid for p in procs] + ([service.pid] if service else [])
-        peak_pss = peak_rss = 0
+        peak_pss = peak_rss = service_pss = 0
         end = time.monotonic() + args.warmup + args.seconds
         while time.monotonic() < end:
             if time.monotonic() > end - args.seconds:  # sample inside the window
                 pss, rss = _memory(pids)
                 peak_pss, peak_rss = max(peak_pss, pss), max(peak_rss, rss)
+                if service is not None:
+                    service_pss = max(service_pss, _memory([service.pid])[0])
             time.sleep(1.0)
         results = []
         for c in conns:
@@ -151,6 +156,7 @@ def run_once(args: argparse.Namespace, clip: Path, cameras: int, mode: str) -> d
             "stage_p50_ms": results[0]["p50_ms"] if results else {},
             "errors": sum(r["errors"] for r in results),
             "node_pss_mb": round(peak_pss / 2**20, 1), "node_rss_mb": round(peak_rss / 2**20, 1),
+            "service_pss_mb": round(service_pss / 2**20, 1) if service else None,
             "batches": stats}
 
 
@@ -182,6 +188,9 @@ def main() -> None:
                     help="per_camera: intra-op threads per session (default: the config's 2)")
     ap.add_argument("--service-threads", type=int, default=None,
                     help="shared: the service's intra-op threads (default: every core)")
+    ap.add_argument("--workers", type=int, default=2, help="shared: batches run at once")
+    ap.add_argument("--camera-nice", type=int, default=5,
+                    help="shared: the camera processes' nice (inference.camera_nice)")
     ap.add_argument("--modes", default="per_camera,shared")
     args = ap.parse_args()
     clip = _clip(args)
@@ -206,7 +215,8 @@ def main() -> None:
     print(json.dumps({"clip": clip.name, "cpus": os.cpu_count(), "seconds": args.seconds,
                       "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms,
                       "camera_threads": args.camera_threads,
-                      "service_threads": args.service_threads, "runs": runs,
+                      "service_threads": args.service_threads, "workers": args.workers,
+                      "camera_nice": args.camera_nice, "runs": runs,
                       "ratios": ratios}, indent=1))
 
 

@@ -17,6 +17,7 @@ restarted service.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -221,8 +222,12 @@ def service_engine(cfg: VisionConfig, client: ServiceClient) -> VisionEngine:
 
 def engine_for(vision: dict[str, Any], inference: dict[str, Any] | None) -> VisionEngine:
     """A camera process's engine: its own models, or the node's service when
-    ``inference`` (the node's client spec) is given."""
+    ``inference`` (the node's client spec) is given; then this process also lowers its
+    CPU priority by the spec's ``nice`` (``inference.camera_nice``)."""
     cfg = VisionConfig.model_validate(vision or {})
     if inference is None:
         return VisionEngine.from_config(cfg)
-    return service_engine(cfg, ServiceClient.from_spec(inference))
+    engine = service_engine(cfg, ServiceClient.from_spec(inference))
+    if inference.get("nice"):
+        os.nice(int(inference["nice"]))
+    return engine

@@ -46,6 +46,12 @@ class InferenceConfig(BaseModel):
         description="onnxruntime intra-op threads of each model call in the service (null: "
                     "the machine's cores / workers). Overrides each model's "
                     "runtime.intra_op_threads.")
+    camera_nice: int = Field(
+        5, ge=0, le=19,
+        description="Camera processes lower their CPU priority by this (nice) when they use "
+                    "the service, so on a saturated machine the service's model calls go "
+                    "before the cameras' decoding (most decoded frames are dropped anyway); "
+                    "0 treats them alike.")
     timeout_s: float = Field(
         10.0, gt=0.0, le=600.0,
         description="A camera's request that the service has not answered in this many "

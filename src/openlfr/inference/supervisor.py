@@ -142,7 +142,7 @@ class InferenceService:
     def client_spec(self, segment: str) -> dict[str, Any]:
         """What a camera process needs to use the service (kept in memory only)."""
         return {"address": self.address, "authkey": self._authkey.hex(), "segment": segment,
-                "timeout_s": self.config.timeout_s}
+                "timeout_s": self.config.timeout_s, "nice": self.config.camera_nice}
 
     def kill(self) -> None:
         """Kill the process (tests: a crash)."""
