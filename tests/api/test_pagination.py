@@ -169,6 +169,7 @@ class _ExhaustedSession:
 def test_an_exhausted_pool_is_a_503_not_a_500(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     store = api.app.state.ctx.store
     monkeypatch.setattr(store, "_read_factory", _ExhaustedSession)
+    api.app.state.ctx.alert_reads.clear()  # a page read by an earlier test would answer
     resp = api.client.get("/api/alerts", headers=api.auth(Role.OPERATOR))
     assert resp.status_code == 503 and resp.headers["retry-after"] == "1"
     assert "busy" in resp.json()["detail"]
