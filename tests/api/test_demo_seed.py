@@ -10,6 +10,7 @@ from openlfr.demoscene import sample_photo
 from openlfr.governance.auth import authenticate
 from openlfr.governance.runtime import open_store
 from openlfr.store.models import Deployment, DeploymentKind, DeploymentStatus, Snapshot
+from openlfr.vision.engine import VisionEngine
 
 from .conftest import make_settings
 
@@ -19,7 +20,8 @@ def test_seed_demo(tmp_path: Path) -> None:
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"not read by the seed")  # the camera opens it only when the server runs
     seed = seed_demo(settings, video=video, reference=sample_photo("yaoming.jpg"),
-                     subject_name="Yao Ming (demo subject)", password="demo-password-1")
+                     subject_name="Yao Ming (demo subject)", password="demo-password-1",
+                     engine=VisionEngine.from_config())
     assert set(seed.passwords) == set(DEMO_USERS)
     assert "demo-password-1" not in repr(seed)
     kept = tmp_path / "demo-passwords.txt"  # shown again on request, readable by its owner

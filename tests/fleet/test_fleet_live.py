@@ -28,6 +28,7 @@ from openlfr.governance.counters import tracker_settings
 from openlfr.governance.runtime import open_store
 from openlfr.settings import Settings
 from openlfr.store.models import Alert, AuditEntry, User
+from openlfr.vision.engine import VisionEngine
 
 from .conftest import wait_for
 
@@ -40,7 +41,8 @@ def _seed(tmp_path: Path, video: Path, *, loop: bool = True):  # noqa: ANN202
     from openlfr.demoscene import sample_photo
 
     seed = seed_demo(settings, video=video, reference=sample_photo("yaoming.jpg"),
-                     subject_name="Demo subject", password="fleet-test-pw1", loop=loop)
+                     subject_name="Demo subject", password="fleet-test-pw1", loop=loop,
+                     engine=VisionEngine.from_config())
     return settings, seed, open_store(settings)
 
 

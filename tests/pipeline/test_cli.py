@@ -97,6 +97,7 @@ def governed(tmp_path, monkeypatch, closeups, shared_data):
     deployment (camera demo-cam) whose approved snapshot holds the performer."""
     from openlfr.api.demo import seed_demo
     from openlfr.settings import Settings
+    from openlfr.vision.engine import VisionEngine
 
     data = tmp_path / "var"
     data.mkdir()
@@ -105,7 +106,8 @@ def governed(tmp_path, monkeypatch, closeups, shared_data):
     monkeypatch.delenv("OPENLFR_DATABASE_URL", raising=False)
     settings = Settings()
     ref = shared_data / "video" / "hamilton_references" / "lin-manuel-miranda.png"
-    seed = seed_demo(settings, video=closeups, reference=ref, subject_name="Performer")
+    seed = seed_demo(settings, video=closeups, reference=ref, subject_name="Performer",
+                     engine=VisionEngine.from_config())
     return settings, seed
 
 

@@ -64,8 +64,8 @@ from openlfr.fleet.runtime import FleetRuntime
 from openlfr.governance.outbox import delivery_stats
 from openlfr.governance.runtime import open_store
 from openlfr.settings import Settings
+from openlfr.vision.engine import VisionEngine
 from openlfr.vision.image import load_image
-from openlfr.vision.thresholds import default_threshold
 from openlfr.watchlist.enrol import embedder_key, enrol_image
 
 if TYPE_CHECKING:
@@ -119,37 +119,30 @@ class AppContext:
     #: who holds a token, for up to a second (openlfr.api.callers)
     callers: CallerCache = field(default_factory=CallerCache)
     background: list[asyncio.Task[None]] = field(default_factory=list)
-    vision_factory: Callable[[], Any] | None = None
+    vision_factory: Callable[[], VisionEngine] | None = None
     login_throttle: Any = None  # openlfr.api.routes.auth.LoginThrottle
     #: The camera nodes' last reports, dead ones included (alive=False); read by
     #: GET /api/nodes, the console's nodes page and /metrics at scrape time.
     fleet_status: Callable[[], list[NodeStatus]] = _no_fleet
-    _vision: Any = None
+    _vision: VisionEngine | None = None
     closing: threading.Event = field(default_factory=threading.Event)
     _vision_lock: threading.Lock = field(default_factory=threading.Lock)
     _enrol_lock: threading.Lock = field(default_factory=threading.Lock)
     _wake: asyncio.Event | None = None
     _loop: asyncio.AbstractEventLoop | None = None
 
-    def vision(self) -> Any:
-        """The vision engine, shared by enrolment and the cameras (built on first use)."""
+    def vision(self) -> VisionEngine:
+        """The server's one vision engine (built on first need, then passed to every
+        enrolment: the API's routes and the demo seed)."""
         with self._vision_lock:
             if self._vision is None:
-                if self.vision_factory is not None:
-                    self._vision = self.vision_factory()
-                else:
-                    from openlfr.vision.engine import VisionEngine
-
-                    self._vision = VisionEngine.from_config()
+                self._vision = (self.vision_factory or VisionEngine.from_config)()
             return self._vision
 
     def default_embedder(self) -> tuple[str, float]:
         """(embedder key, recorded threshold) of the server's embedder."""
-
         engine = self.vision()
-        t = default_threshold(engine.embedder.model_sha256,
-                              bool(getattr(engine.embedder, "flip", False)),
-                              self.settings.resolved_calibration_file)
+        t = engine.threshold_for(self.settings.resolved_calibration_file)
         return embedder_key(engine), float(t.value)
 
     def enrol(self, image: bytes) -> tuple[str, Any]:
@@ -181,7 +174,7 @@ def _session_key(explicit: bytes | None, settings: Settings) -> bytes:
 
 def create_app(settings: Settings, *, session_key: bytes | None = None,
                migrate: bool = True, run_cameras: bool = True,
-               vision_factory: Callable[[], Any] | None = None,
+               vision_factory: Callable[[], VisionEngine] | None = None,
                fleet_config: Any = None, nats_url: str | None = None,
                local_node: bool = True,
                max_upload_bytes: int = 10 * 1024 * 1024,

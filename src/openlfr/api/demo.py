@@ -15,11 +15,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import func, select
 
+from openlfr.governance import auth, deployments, watchlist
+from openlfr.governance.runtime import open_store
+from openlfr.governance.schemas import CameraSpec, DeploymentCreate, SubjectCreate, UserCreate
 from openlfr.settings import Settings
+from openlfr.store import upgrade
+from openlfr.store.models import Category, DeploymentKind, Role, User
+from openlfr.vision.engine import VisionEngine
+from openlfr.vision.image import load_image
+from openlfr.watchlist.enrol import enrol_image
 
 __all__ = ["DemoSeed", "seed_demo", "DEMO_USERS", "DEMO_PASSWORDS", "write_demo_passwords"]
 
@@ -46,29 +53,14 @@ class DemoSeed:
 
 def seed_demo(settings: Settings, *, video: Path, reference: Path, subject_name: str,
               camera_id: str = "demo-cam", password: str | None = None,
-              hours: float = 8.0, engine: Any = None, loop: bool = True,
+              hours: float = 8.0, engine: VisionEngine, loop: bool = True,
               camera_ids: Sequence[str] | None = None) -> DemoSeed:
-    """Create the demo's users (on an empty store), enrol ``reference``, and start an
+    """Create the demo's users (on an empty store), enrol ``reference`` with the process's
+    ``engine`` (the enrolment every other path uses), and start an
     ``evaluation`` deployment whose camera plays ``video``. Returns the ids and the
     passwords of the users it created (``password`` for all, or a random one each).
     ``loop=False`` plays the clip once (scanned frame by frame, to its end); ``camera_ids``
     gives the deployment several cameras, each playing the clip (the fault drill)."""
-    from openlfr.governance import auth, deployments, watchlist
-    from openlfr.governance.runtime import open_store
-    from openlfr.governance.schemas import (
-        CameraSpec,
-        DeploymentCreate,
-        SubjectCreate,
-        UserCreate,
-    )
-    from openlfr.store import upgrade
-    from openlfr.store.models import Category, DeploymentKind, Role, User
-    from openlfr.vision.engine import VisionEngine
-    from openlfr.vision.image import load_image
-    from openlfr.vision.thresholds import default_threshold
-    from openlfr.watchlist.enrol import enrol_image
-
-    engine = engine if engine is not None else VisionEngine.from_config()
     upgrade(settings.resolved_database_url)
     store = open_store(settings)
     now = datetime.now(UTC)
@@ -87,9 +79,7 @@ def seed_demo(settings: Settings, *, video: Path, reference: Path, subject_name:
             officer = auth.get_user(s, "officer")
             manager = auth.get_user(s, "watchlist")
             key, template = enrol_image(engine, load_image(reference))
-            threshold = default_threshold(engine.embedder.model_sha256,
-                                          bool(getattr(engine.embedder, "flip", False)),
-                                          settings.resolved_calibration_file).value
+            threshold = engine.threshold_for(settings.resolved_calibration_file).value
             subject = watchlist.add_subject(s, manager, SubjectCreate(
                 reference=f"DEMO-{secrets.token_hex(3).upper()}", name=subject_name,
                 category=Category.TEST_SUBJECT,

@@ -19,6 +19,7 @@ from openlfr.governance.runtime import open_store
 from openlfr.settings import Settings
 from openlfr.store import upgrade
 from openlfr.store.models import User
+from openlfr.vision.engine import VisionEngine
 
 __all__ = ["app", "proxy_options", "KEEP_ALIVE_S"]
 
@@ -87,12 +88,14 @@ def serve(
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     settings = Settings(**overrides)
-    if demo:
-        _seed_demo(settings)
+    engine = VisionEngine.from_config() if demo else None  # the demo seed enrols with it
+    if engine is not None:
+        _seed_demo(settings, engine)
     path = config or settings.server_config
     fleet_config = with_cli_sinks(load_server_config(path) if path else None, sink or [])
     web = create_app(settings, fleet_config=fleet_config, nats_url=nats,
-                     local_node=not no_local_node, request_nice=request_nice)
+                     local_node=not no_local_node, request_nice=request_nice,
+                     vision_factory=None if engine is None else lambda: engine)
     typer.echo(f"OpenLFR console: http://{host}:{port}/  (API under /api, metrics /metrics)",
                err=True)
     server = uvicorn.Server(uvicorn.Config(
@@ -111,7 +114,7 @@ def serve(
     server.run()
 
 
-def _seed_demo(settings: Settings) -> None:
+def _seed_demo(settings: Settings, engine: VisionEngine) -> None:
     upgrade(settings.resolved_database_url)
     store = open_store(settings)
     try:
@@ -128,7 +131,7 @@ def _seed_demo(settings: Settings) -> None:
     typer.echo("demo: building the scene and enrolling the demo subject ...", err=True)
     scene = build_scene(settings.data_dir / "demo")
     seed = seed_demo(settings, video=scene.video, reference=scene.reference,
-                     subject_name=scene.subject_name)
+                     subject_name=scene.subject_name, engine=engine)
     typer.echo(f"demo: deployment {seed.deployment_id} is active. Sign in as (also kept in "
                f"{settings.data_dir / 'demo-passwords.txt'}, mode 0600):", err=True)
     for name, pw in seed.passwords.items():

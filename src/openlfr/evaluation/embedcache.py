@@ -36,7 +36,11 @@ import numpy as np
 import numpy.typing as npt
 
 from openlfr.errors import ConfigError, ImageError
-from openlfr.faces import Faces
+from openlfr.faces import Faces, Frame
+from openlfr.vision.detectors import DetectorConfig, ScrfdConfig, YunetConfig
+from openlfr.vision.embedders import ArcFaceConfig, DlibConfig, EmbedderConfig
+from openlfr.vision.engine import Need, VisionConfig, VisionEngine
+from openlfr.vision.runtime import RuntimeConfig
 
 __all__ = ["FaceChoice", "choose_face", "FaceEmbedder", "VisionFaceEmbedder",
            "build_face_embedder", "EmbeddingCache", "Embeddings", "LFW_CENTRE_LANDMARKS",
@@ -96,60 +100,54 @@ class FaceEmbedder(Protocol):
 
 
 class VisionFaceEmbedder:
-    """The vision engine's detector and embedder behind the :class:`FaceEmbedder` shape."""
+    """A vision engine behind the :class:`FaceEmbedder` shape: its ``analyse`` detects, and
+    embeds the face chosen in each image (aligned from its landmarks, no quality gates)."""
 
-    def __init__(self, detector: Any, embedder: Any, options: dict[str, Any]) -> None:
-        self.detector = detector
-        self.embedder = embedder
-        self.dim = int(embedder.dim)
-        self.spec = {"embedder": embedder.name, "embedder_sha256": embedder.model_sha256,
-                     "detector": detector.name,
-                     "detector_sha256": getattr(detector, "model_sha256", ""),
+    def __init__(self, engine: VisionEngine, options: dict[str, Any]) -> None:
+        self.engine = engine
+        self.dim = int(engine.embedder.dim)
+        self.spec = {"embedder": engine.embedder.name,
+                     "embedder_sha256": engine.embedder.model_sha256,
+                     "detector": engine.detector.name,
+                     "detector_sha256": getattr(engine.detector, "model_sha256", ""),
                      "options": options}
 
     def detect(self, image: np.ndarray) -> Faces:
-        return self.detector.detect(image)
+        return self.engine.analyse(image, Need.FACES).analysed
 
     def embed(self, images: Sequence[np.ndarray], faces: Sequence[Faces]
               ) -> npt.NDArray[np.float32]:
-        if not images:
+        rows = [self.engine.analyse(Frame(im, faces=f), Need.EMBEDDINGS).analysed.embeddings
+                for im, f in zip(images, faces, strict=True)]
+        if not rows:
             return np.zeros((0, self.dim), np.float32)
-        if hasattr(self.embedder, "embed_aligned"):  # ArcFace-style: batch the aligned crops
-            from openlfr.vision.align import align
-
-            crops = np.concatenate([align(im, f.landmarks) for im, f in zip(images, faces,
-                                                                             strict=True)])
-            return np.asarray(self.embedder.embed_aligned(crops), dtype=np.float32)
-        rows = [self.embedder.embed(im, f).embeddings for im, f in zip(images, faces,
-                                                                        strict=True)]
         return np.concatenate(rows).astype(np.float32)
 
 
 def build_face_embedder(embedder: str = "arcface", flip: bool = True, detector: str = "scrfd",
                         det_threshold: float = 0.3, threads: int = 2) -> VisionFaceEmbedder:
-    """Detector + embedder for evaluation. Flip fusion (ArcFace) is on by default here: the
-    figures and calibrated thresholds then describe the configuration enrolment uses."""
-    from openlfr.vision.detectors import ScrfdConfig, YunetConfig, build_detector
-    from openlfr.vision.embedders import ArcFaceConfig, DlibConfig, build_embedder
-    from openlfr.vision.runtime import RuntimeConfig
-
+    """The vision engine for evaluation. Flip fusion is on by default here: the figures and
+    calibrated thresholds then describe the configuration enrolment uses."""
     rt = RuntimeConfig(intra_op_threads=threads)
+    det_cfg: DetectorConfig
     if detector == "scrfd":
-        det = build_detector(ScrfdConfig(score_threshold=det_threshold, runtime=rt))
+        det_cfg = ScrfdConfig(score_threshold=det_threshold, runtime=rt)
     elif detector == "yunet":
-        det = build_detector(YunetConfig(score_threshold=det_threshold))
+        det_cfg = YunetConfig(score_threshold=det_threshold)
     else:
         raise ConfigError(f"unknown detector {detector!r}; choose scrfd or yunet")
+    emb_cfg: EmbedderConfig
     if embedder == "arcface":
-        emb = build_embedder(ArcFaceConfig(flip=flip, runtime=rt))
-        options = {"flip": flip}
+        emb_cfg = ArcFaceConfig(flip=flip, runtime=rt)
+        options: dict[str, Any] = {"flip": flip}
     elif embedder == "dlib":
-        emb = build_embedder(DlibConfig(flip=flip))
+        emb_cfg = DlibConfig(flip=flip)
         options = {"flip": flip, "jitters": 0}
     else:
         raise ConfigError(f"unknown embedder {embedder!r}; choose arcface or dlib")
     options["det_threshold"] = det_threshold
-    return VisionFaceEmbedder(det, emb, options)
+    cfg = VisionConfig(detector=det_cfg, embedder=emb_cfg, enrolment_flip=flip)
+    return VisionFaceEmbedder(VisionEngine.from_config(cfg), options)
 
 
 def _key(obj: object) -> str:

@@ -131,7 +131,11 @@ class _ScriptedQuality(QualityAssessor):
 
     def assess(self, image: np.ndarray, faces: Faces, crops: np.ndarray | None = None
                ) -> Faces:
+        """The script's measurements; the faces' aligned ``crops``, when given, are marked
+        with each face's identity (for the fake embedder)."""
         who = self._script.who(faces)
+        if crops is not None:
+            self._mark(crops, who)
         parts = {"size": np.minimum(faces.widths, faces.heights),
                  "sharpness": np.array([_SHARP if f.usable else 0.0 for f in who]),
                  "frontality": np.ones(len(faces)), "detector": faces.scores}
@@ -141,16 +145,19 @@ class _ScriptedQuality(QualityAssessor):
         """The faces assessed, and crops that carry each face's identity (for the fake
         embedder)."""
         crops = np.zeros((len(faces), CROP_SIZE, CROP_SIZE, 3), np.uint8)
-        for i, f in enumerate(self._script.who(faces)):
+        return self.assess(image, faces, crops), crops
+
+    def _mark(self, crops: np.ndarray, who: list[ScriptedFace]) -> None:
+        for i, f in enumerate(who):
             crops[i, 0, 0] = np.frombuffer(self._script.code(f.identity).to_bytes(3, "big"),
                                            np.uint8)
-        return self.assess(image, faces), crops
 
 
 class _ScriptedEmbedder:
     name = "scripted"
     model_sha256 = "scripted"
     flip = False
+    uses_crops = True
 
     def __init__(self, script: _Script, dim: int) -> None:
         self._script = script

@@ -14,8 +14,9 @@ Two levels of call:
   default) and returns ``faces`` with ``embeddings`` filled in; rows of faces not selected
   are NaN, so the pipeline can embed only faces whose track needs new evidence.
 - ``embed_aligned(crops) -> (n, dim)``: for crops already aligned by :func:`align.align`
-  (the engine's crops, shared with the quality gates). dlib finds its own landmarks on the
-  crop (padded, so its chip's margin stays inside) instead of in the whole image.
+  (the engine's crops, shared with the quality gates, for an embedder that ``uses_crops``).
+  dlib (``uses_crops`` False: the engine calls ``embed``) finds its own landmarks on the
+  crop, padded so that its chip's margin stays inside.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class Embedder(Protocol):
     model_sha256: str
     #: flip fusion: the mirrored face is embedded too and the two vectors added
     flip: bool
+    #: True: the model's input is the aligned crop, so the engine hands it the crops it
+    #: measured quality on (``embed_aligned``); False: it reads the whole image (``embed``)
+    uses_crops: bool
 
     def embed(self, image: np.ndarray, faces: Faces, mask: np.ndarray | None = None) -> Faces:
         """Return ``faces`` with embeddings (NaN rows where ``mask`` is False)."""
@@ -70,6 +74,13 @@ def _selection(faces: Faces, mask: np.ndarray | None) -> np.ndarray:
         raise ValueError(f"embed mask: expected bool array of shape ({len(faces)},), "
                          f"got {mask.dtype} {mask.shape}")
     return np.nonzero(mask)[0]
+
+
+def _checked_crops(crops: np.ndarray) -> np.ndarray:
+    crops = np.asarray(crops)
+    if crops.ndim != 4 or crops.shape[1:] != (CROP_SIZE, CROP_SIZE, 3):
+        raise ValueError(f"embed_aligned: expected (n, 112, 112, 3) crops, got {crops.shape}")
+    return crops
 
 
 def _fill(faces: Faces, idx: np.ndarray, vectors: np.ndarray, dim: int) -> Faces:
@@ -127,6 +138,8 @@ EmbedderConfig = Annotated[ArcFaceConfig | DlibConfig, Field(discriminator="type
 
 class ArcFaceEmbedder:
     """ArcFace ONNX on onnxruntime; batched, L2-normalised, optional flip fusion."""
+
+    uses_crops = True
 
     def __init__(self, cfg: ArcFaceConfig | None = None, session: object | None = None,
                  model_sha256: str | None = None) -> None:
@@ -192,6 +205,7 @@ class DlibEmbedder:
     """dlib ResNet-29: 5-point shape predictor on the detector's box, 150x150 chip, 128-d."""
 
     dim = 128
+    uses_crops = False  # its own shape predictor on the detector's box, in the whole image
 
     def __init__(self, cfg: DlibConfig | None = None) -> None:
         import dlib
@@ -231,19 +245,14 @@ class DlibEmbedder:
         return _fill(faces, idx, l2_normalise(vecs), self.dim)
 
     def embed_aligned(self, crops: np.ndarray) -> np.ndarray:
-        crops = np.asarray(crops)
-        if crops.ndim != 4 or crops.shape[1:] != (CROP_SIZE, CROP_SIZE, 3):
-            raise ValueError(f"embed_aligned: expected (n, 112, 112, 3) crops, got {crops.shape}")
-        if len(crops) == 0:
-            return np.zeros((0, self.dim), dtype=np.float32)
+        """Each aligned crop as one face, padded so that dlib's chip margin stays inside."""
+        crops = _checked_crops(crops)
         pad = CROP_SIZE // 2
-        vecs = []
-        for crop in crops:  # the face fills the crop: pad it so dlib's margin stays inside
-            big = np.pad(crop, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
-            faces = Faces(np.array([[pad, pad, pad + CROP_SIZE, pad + CROP_SIZE]], np.float32),
-                          np.ones(1, np.float32), np.zeros((1, 5, 2), np.float32))
-            vecs.append(self.embed(big, faces).embeddings[0])
-        return np.stack(vecs).astype(np.float32)
+        one = Faces(np.array([[pad, pad, pad + CROP_SIZE, pad + CROP_SIZE]], np.float32),
+                    np.ones(1, np.float32), np.zeros((1, 5, 2), np.float32))
+        vecs = [self.embed(np.pad(c, ((pad, pad), (pad, pad), (0, 0)), mode="edge"), one)
+                .embeddings[0] for c in crops]  # type: ignore[index]
+        return np.array(vecs, np.float32).reshape(len(crops), self.dim)
 
     def _descriptors(self, rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         vecs = self._net.compute_face_descriptor(rgb, self._shapes(rgb, boxes),

@@ -61,13 +61,11 @@ class VisionConfig(BaseModel):
                                      description="Face embedder backend (type: arcface | dlib).")
     quality: QualityConfig = Field(default_factory=QualityConfig,
                                    description="Gates a face must pass to be embedded.")
-    enrolment_flip: bool = Field(
-        True,
-        description="Flip fusion for enrolment templates (the embedder's flip setting holds "
-                    "for probes). On: a slightly better template at twice the cost of one "
-                    "face, which enrolment can afford; the same for every enrolment, from "
-                    "the command line or the API. Probes and templates stay comparable "
-                    "either way (the same model).")
+    enrolment_flip: bool = Field(True, description=(
+        "Flip fusion for enrolment templates (the embedder's flip setting holds for probes). "
+        "On: a slightly better template at twice the cost of one face, which enrolment can "
+        "afford; one setting for every enrolment (command line, API, demo). Probes and "
+        "templates stay comparable either way (the same model)."))
     threads: int | None = Field(
         None, ge=1, le=256,
         description="If set, intra-op threads for every ONNX model (overrides each backend's "
@@ -186,7 +184,8 @@ class VisionEngine:
     def analyse(self, image: np.ndarray | Frame, need: Need = Need.ALL, *,
                 gate: bool = False, floor: float | None = None,
                 template: bool = False) -> Frame:
-        """Fill in what ``need`` asks for and the frame lacks (see :class:`Need`).
+        """Fill in what ``need`` asks for (see :class:`Need`): detection and the gates when
+        the frame lacks them; the embeddings of the faces ``frame.needs`` names.
 
         ``gate``: assess the cheap gates first and align only the faces that may pass them;
         without ``frame.needs``, embed only the faces that pass. ``floor``: also keep the
@@ -221,7 +220,7 @@ class VisionEngine:
     def _embed(self, frame: Frame, mask: np.ndarray, template: bool) -> Frame:
         embedder = self.template_embedder if template else self.embedder
         faces = frame.analysed
-        if frame.crops is None:  # e.g. faces found elsewhere: the embedder aligns them
+        if frame.crops is None or not embedder.uses_crops:  # the embedder aligns them
             return frame.with_filled(embedder.embed(frame.image, faces, mask)).without_crops()
         out = np.full((len(faces), embedder.dim), np.nan, np.float32)
         if mask.any():
