@@ -156,18 +156,17 @@ def latency_run(clip: Path, engine, base_index, threshold: float, n_subjects: in
     from openlfr.pipeline.sources import Mode
     from openlfr.pipeline.worker import CameraWorker, WorkerConfig
     from openlfr.vision.align import align
-    from openlfr.watchlist.enrol import enrolment_engine
     from openlfr.watchlist.index import WatchlistIndex
 
-    enrol = enrolment_engine()
     cap = cv2.VideoCapture(str(clip), cv2.CAP_FFMPEG)
     chunks = []
     for frame_no in (30, 70):  # people enter and leave: take the largest faces of two frames
         cap.set(cv2.CAP_PROP_POS_FRAMES, frame_no)
         ok, img = cap.read()
-        f = enrol.detector.detect(img)
+        f = engine.detector.detect(img)
         order = np.argsort(-f.widths)[:max(1, n_subjects // 2)]
-        chunks.append(enrol.embedder.embed_aligned(align(img, f.landmarks[order])))
+        # templates as enrolment embeds them: the engine's enrolment flip setting
+        chunks.append(engine.template_embedder.embed_aligned(align(img, f.landmarks[order])))
     cap.release()
     vecs = np.concatenate(chunks)
     ids = [f"bench-passer-by-{i + 1}" for i in range(len(vecs))]

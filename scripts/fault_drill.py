@@ -216,6 +216,7 @@ def main() -> int:
     from openlfr.demoscene import build_scene
     from openlfr.fleet.bus import Bus, BusConfig
     from openlfr.settings import Settings
+    from openlfr.vision.engine import VisionEngine
 
     work = Path(tempfile.mkdtemp(prefix="openlfr-drill-"))
     d = Drill(work, time.monotonic() + args.max_seconds)
@@ -226,7 +227,8 @@ def main() -> int:
         scene = build_scene(work / "scene")
         seed_demo(Settings(data_dir=d.data, dev=True), video=scene.video,
                   reference=scene.reference, subject_name=scene.subject_name,
-                  camera_ids=CAMERAS, password="drill-password-1")
+                  camera_ids=CAMERAS, password="drill-password-1",
+                  engine=VisionEngine.from_config())
         d.nats.start()
         d.start_broker()
         d.subscribe()
