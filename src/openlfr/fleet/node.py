@@ -103,8 +103,12 @@ class Node:
         self.bus = Bus(self.bus_config, f"node:{self.name}").connect(
             timeout=None if wait else 30.0)
         if self.config.inference.mode == InferenceMode.shared:  # before any camera
-            self.inference = InferenceService(self.config.inference,
-                                              log_level=self.config.log_level).start()
+            try:
+                self.inference = InferenceService(self.config.inference,
+                                                  log_level=self.config.log_level).start()
+            except BaseException:
+                self.bus.close()
+                raise
         self._thread = threading.Thread(target=self._run, name=f"node:{self.name}",
                                         daemon=True)
         self._thread.start()
