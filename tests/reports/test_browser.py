@@ -43,7 +43,7 @@ def test_report_screenshot_with_the_people_and_each_alert() -> None:
     who decided each alert, their notes (``docs/screenshots/report.png`` is a copy)."""
     from datetime import timedelta
 
-    from openlfr.reports.deployment import OUTCOMES, AlertPoint
+    from openlfr.reports.deployment import REPORT_STATUSES, AlertPoint
 
     from .conftest import T0
 
@@ -57,7 +57,7 @@ def test_report_screenshot_with_the_people_and_each_alert() -> None:
     timeline = tuple(AlertPoint(T0 + timedelta(minutes=7 * i + 3), o, camera=f"cam{i % 2 + 1}",
                                 category="wanted_by_courts", score=0.41 + 0.03 * i,
                                 decided_by=who.get(o), note=notes.get(o))
-                     for i, o in enumerate(OUTCOMES))
+                     for i, o in enumerate(REPORT_STATUSES))
     figures = make_figures(authorising_officer="Supt. M. Reyes (mreyes)",
                            authorised_at=T0 - timedelta(hours=20))
     figures = type(figures).from_timeline(timeline, **{
@@ -73,7 +73,7 @@ def test_report_screenshot_with_the_people_and_each_alert() -> None:
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.goto(page_file.as_uri())
-            assert page.locator("#alerts tbody tr").count() == len(OUTCOMES)
+            assert page.locator("#alerts tbody tr").count() == len(REPORT_STATUSES)
             page.evaluate("document.querySelector('figure').scrollIntoView()")
             page.screenshot(path=str(out / "report.png"))
         finally:

@@ -14,14 +14,17 @@ from typing import Any, Literal, get_args
 from openlfr.errors import ConfigError
 from openlfr.evaluation.tracking.reference import fragmentation_note, reference_for
 from openlfr.metrics import Proportion, alert_precision, false_alert_rate
-from openlfr.reports._format import as_utc
+from openlfr.reports._format import assume_utc
 
-__all__ = ["AlertPoint", "DeploymentFigures", "RateCounts", "Outcome", "Kind", "OUTCOMES",
+__all__ = ["AlertPoint", "DeploymentFigures", "RateCounts", "ReportStatus", "Kind",
+           "REPORT_STATUSES",
            "OUTCOME_LABELS", "OUTCOME_STYLE", "EXTRA_LABELS", "extra_label", "RATE_MEANINGS"]
 
-Outcome = Literal["confirmed", "rejected", "not_engaged", "disputed", "pending"]
+# Where an alert stands in a report: the values of `store.models.AlertStatus`, i.e. the three
+# decisions (`store.models.Outcome`) plus disputed and pending.
+ReportStatus = Literal["confirmed", "rejected", "not_engaged", "disputed", "pending"]
 Kind = Literal["live", "evaluation"]
-OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+REPORT_STATUSES: tuple[ReportStatus, ...] = get_args(ReportStatus)
 
 OUTCOME_LABELS: dict[str, str] = {
     "confirmed": "confirmed (true match)",
@@ -76,7 +79,7 @@ class AlertPoint:
     """One alert on the timeline: when it was raised and how it ended."""
 
     at: datetime
-    outcome: Outcome
+    outcome: ReportStatus
     camera: str | None = None
     category: str | None = None
     score: float | None = None
@@ -85,8 +88,8 @@ class AlertPoint:
     note: str | None = None
 
     def __post_init__(self) -> None:
-        if self.outcome not in OUTCOMES:
-            raise ConfigError(f"alert outcome must be one of {', '.join(OUTCOMES)}, "
+        if self.outcome not in REPORT_STATUSES:
+            raise ConfigError(f"alert outcome must be one of {', '.join(REPORT_STATUSES)}, "
                               f"got {self.outcome!r}")
 
 
@@ -165,13 +168,14 @@ class DeploymentFigures(RateCounts):
             raise ConfigError(f"watchlist_size must not be negative, got {self.watchlist_size}")
         if any(v is not None and v < 0 for v in self.watchlist_categories.values()):
             raise ConfigError("watchlist category counts must not be negative")
-        if self.window_end is not None and as_utc(self.window_end) < as_utc(self.window_start):
+        end, start = assume_utc(self.window_end), assume_utc(self.window_start)
+        if end is not None and end < start:
             raise ConfigError("the deployment window ends before it starts")
         if self.pending < 0:
             raise ConfigError(f"{self.alerts} alerts cannot have {self.decided_or_disputed} "
                               f"outcomes (confirmed + rejected + not engaged + disputed)")
         object.__setattr__(self, "timeline",
-                           tuple(sorted(self.timeline, key=lambda a: as_utc(a.at))))
+                           tuple(sorted(self.timeline, key=lambda a: assume_utc(a.at))))
 
     @classmethod
     def from_timeline(cls, timeline: Sequence[AlertPoint], **fields: Any) -> DeploymentFigures:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from openlfr.metrics import Proportion
 from openlfr.reports.baserate import format_one_in
 
-__all__ = ["fmt_int", "fmt_pct", "fmt_dt", "fmt_one_in", "describe", "iso", "as_utc"]
+__all__ = ["fmt_int", "fmt_pct", "fmt_dt", "fmt_one_in", "describe", "iso", "assume_utc"]
 
 
 def fmt_int(n: int | float | None) -> str:
@@ -44,18 +44,21 @@ def describe(p: Proportion, unit: str = "") -> str:
     return f"{p.successes:,} of {of} = {fmt_pct(p.rate)} (95% CI {fmt_pct(lo)} to {fmt_pct(hi)})"
 
 
-def as_utc(dt: datetime | None) -> datetime | None:
-    """Naive datetimes are taken to be UTC (how the store keeps them)."""
+def assume_utc(dt: datetime | None) -> datetime | None:
+    """A value read back from the store: naive means UTC (SQLite keeps no time zone); `None` passes.
+
+    Not `store.types.as_utc`, which refuses a naive datetime on input.
+    """
     if dt is None:
         return None
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 def iso(dt: datetime | None) -> str | None:
-    d = as_utc(dt)
+    d = assume_utc(dt)
     return None if d is None else d.isoformat().replace("+00:00", "Z")
 
 
 def fmt_dt(dt: datetime | None) -> str:
-    d = as_utc(dt)
+    d = assume_utc(dt)
     return "-" if d is None else d.strftime("%Y-%m-%d %H:%M UTC")

@@ -37,23 +37,24 @@ from openlfr.reports._figures import (
     EXTRA_LABELS,
     OUTCOME_LABELS,
     OUTCOME_STYLE,
-    OUTCOMES,
     RATE_MEANINGS,
+    REPORT_STATUSES,
     AlertPoint,
     DeploymentFigures,
     Kind,
-    Outcome,
     RateCounts,
+    ReportStatus,
     extra_label,
 )
-from openlfr.reports._format import as_utc, describe, fmt_dt, fmt_int, fmt_one_in, fmt_pct, iso
+from openlfr.reports._format import assume_utc, describe, fmt_dt, fmt_int, fmt_one_in, fmt_pct, iso
 from openlfr.reports._pdf import build_pdf, pdf_escape, pdf_table, plural
 from openlfr.reports._pdf import pdf_styles as _pdf_styles
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-__all__ = ["AlertPoint", "DeploymentFigures", "Outcome", "Kind", "OUTCOMES", "figures_json",
+__all__ = ["AlertPoint", "DeploymentFigures", "ReportStatus", "Kind", "REPORT_STATUSES",
+           "figures_json",
            "render_html", "render_pdf", "timeline_png", "load_deployment_figures",
            "RATE_MEANINGS", "pdf_table", "pdf_escape", "RateCounts", "OUTCOME_LABELS",
            "OUTCOME_STYLE", "EXTRA_LABELS", "extra_label"]
@@ -106,9 +107,10 @@ def _plot_span(f: DeploymentFigures) -> tuple[datetime, datetime, bool]:
     """(start, end, zoomed): the whole window, or, when the alerts on record fill less than
     :data:`ZOOM_BELOW` of it, the alerts' own span, so an 8-hour window with alerts in ten
     minutes does not squeeze them into a few pixels."""
-    times = [as_utc(a.at) for a in f.timeline]
-    start = min([as_utc(f.started_at or f.window_start), *times])
-    end_candidates = [t for t in (as_utc(f.ended_at), as_utc(f.window_end)) if t is not None]
+    times = [assume_utc(a.at) for a in f.timeline]
+    start = min([assume_utc(f.started_at or f.window_start), *times])
+    ends = (assume_utc(f.ended_at), assume_utc(f.window_end))
+    end_candidates = [t for t in ends if t is not None]
     end = max([*(end_candidates or [start]), *times])
     zoomed = bool(times) and (max(times) - min(times)) < ZOOM_BELOW * (end - start)
     if zoomed:
@@ -130,12 +132,12 @@ def timeline_png(figures: DeploymentFigures, dpi: int = 110) -> bytes:
     f = figures
     fig = Figure(figsize=(8.0, 2.6), dpi=dpi, layout="constrained")
     ax = fig.add_subplot()
-    rows = list(OUTCOMES)
+    rows = list(REPORT_STATUSES)
     start, end, zoomed = _plot_span(f)
-    ax.axvspan(as_utc(f.window_start), as_utc(f.window_end) if f.window_end else end,
+    ax.axvspan(assume_utc(f.window_start), assume_utc(f.window_end) if f.window_end else end,
                color="#0b5d8f", alpha=0.06, lw=0, label="authorised window")
     for i, outcome in enumerate(rows):
-        ts = [as_utc(a.at) for a in f.timeline if a.outcome == outcome]
+        ts = [assume_utc(a.at) for a in f.timeline if a.outcome == outcome]
         colour, marker = OUTCOME_STYLE[outcome]
         ax.scatter(ts, [i] * len(ts), c=colour, marker=marker, s=46, zorder=3,
                    edgecolors="white", linewidths=0.5, alpha=0.85 if len(ts) > 20 else 1.0)
@@ -203,7 +205,7 @@ def _context(f: DeploymentFigures, generated_at: datetime | None) -> dict[str, A
             ("Tracks (one per face followed across frames; about one per passer-by)",
              fmt_int(f.tracks)),
         ],
-        "outcomes": [(OUTCOME_LABELS[o], o, f.outcome_counts[o]) for o in OUTCOMES],
+        "outcomes": [(OUTCOME_LABELS[o], o, f.outcome_counts[o]) for o in REPORT_STATUSES],
         "far": rate(f.false_alert_rate, "tracks"),
         "precision": rate(f.alert_precision, "adjudicated alerts"),
         "meanings": RATE_MEANINGS,

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 from openlfr.errors import ConfigError
 from openlfr.evaluation.tracking.reference import fragmentation_note
 from openlfr.metrics import Proportion
-from openlfr.reports._format import as_utc, describe, fmt_dt, fmt_int, fmt_one_in, fmt_pct, iso
+from openlfr.reports._format import assume_utc, describe, fmt_dt, fmt_int, fmt_one_in, fmt_pct, iso
 from openlfr.reports._pdf import build_pdf, plural
-from openlfr.reports.deployment import OUTCOMES, RATE_MEANINGS, DeploymentFigures, RateCounts
+from openlfr.reports.deployment import RATE_MEANINGS, REPORT_STATUSES, DeploymentFigures, RateCounts
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -86,10 +86,10 @@ class TransparencyFigures:
     deployments: tuple[DeploymentFigures, ...]
 
     def __post_init__(self) -> None:
-        if as_utc(self.period_end) <= as_utc(self.period_start):
+        if assume_utc(self.period_end) <= assume_utc(self.period_start):
             raise ConfigError("the report period must end after it starts")
         object.__setattr__(self, "deployments", tuple(sorted(
-            self.deployments, key=lambda f: (as_utc(f.window_start), f.deployment_id))))
+            self.deployments, key=lambda f: (assume_utc(f.window_start), f.deployment_id))))
 
     def of_kind(self, kind: str) -> tuple[DeploymentFigures, ...]:
         return tuple(f for f in self.deployments if f.kind == kind)
@@ -142,7 +142,7 @@ _n = plural  # the one pluraliser
 
 def _when(start: datetime, end: datetime | None) -> str:
     """``2025-03-01 10:00-15:00`` within a day, else both dates (UTC)."""
-    s, e = as_utc(start), as_utc(end)
+    s, e = assume_utc(start), assume_utc(end)
     if e is None:
         return f"{s:%Y-%m-%d %H:%M} to (open)"
     if s.date() == e.date():
@@ -154,7 +154,7 @@ def _ctx(report: TransparencyFigures, generated_at: datetime | None) -> dict[str
     from openlfr import __version__
 
     def period_day(dt: datetime, end: bool) -> str:
-        d = as_utc(dt)
+        d = assume_utc(dt)
         if end and d.time() == datetime.min.time():
             d -= timedelta(days=1)  # the period ends at the start of the day after
         return d.strftime("%Y-%m-%d")
@@ -173,7 +173,7 @@ def _ctx(report: TransparencyFigures, generated_at: datetime | None) -> dict[str
             "when": _when(f.started_at or f.window_start, f.ended_at or f.window_end),
             "cells": ["-" if f.watchlist_size is None else fmt_int(f.watchlist_size),
                       fmt_int(f.tracks), fmt_int(f.alert_count),
-                      *[fmt_int(f.outcome_counts[o]) for o in OUTCOMES]],
+                      *[fmt_int(f.outcome_counts[o]) for o in REPORT_STATUSES]],
             "far": ("undefined" if f.false_alert_rate is None
                     else fmt_one_in(f.false_alert_rate)),
             "precision": (f"{f.confirmed}/{f.adjudicated}" if f.adjudicated else "-"),
@@ -212,14 +212,14 @@ MAX_BARS = 40
 def _bars(report: TransparencyFigures) -> tuple[list[str], list[dict[str, int]], str]:
     """One bar per deployment, or per month (UTC) when there are more than MAX_BARS."""
     if len(report.deployments) <= MAX_BARS:
-        labels = [f"{as_utc(f.started_at or f.window_start):%Y-%m-%d} {f.name[:28]}"
+        labels = [f"{assume_utc(f.started_at or f.window_start):%Y-%m-%d} {f.name[:28]}"
                   + (" (eval.)" if f.kind == "evaluation" else "") for f in report.deployments]
         return labels, [f.outcome_counts for f in report.deployments], "deployment"
     months: dict[str, dict[str, int]] = {}
     for f in report.deployments:
-        m = months.setdefault(f"{as_utc(f.started_at or f.window_start):%Y-%m}"
+        m = months.setdefault(f"{assume_utc(f.started_at or f.window_start):%Y-%m}"
                               + (" eval." if f.kind == "evaluation" else ""),
-                              dict.fromkeys(OUTCOMES, 0))
+                              dict.fromkeys(REPORT_STATUSES, 0))
         for o, n in f.outcome_counts.items():
             m[o] += n
     return list(months), list(months.values()), "month"
@@ -241,7 +241,7 @@ def outcomes_png(report: TransparencyFigures, dpi: int = 110) -> bytes:
     ax = fig.add_subplot()
     y = list(range(len(labels)))
     left = [0] * len(labels)
-    for o in OUTCOMES:
+    for o in REPORT_STATUSES:
         widths = [c[o] for c in counts]
         ax.barh(y, widths, left=left, color=OUTCOME_STYLE[o][0], height=0.7,
                 label=o.replace("_", " "))
@@ -255,7 +255,7 @@ def outcomes_png(report: TransparencyFigures, dpi: int = 110) -> bytes:
     ax.set_axisbelow(True)
     for spine in ("top", "right"):
         ax.spines[spine].set_visible(False)
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=len(OUTCOMES),
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=len(REPORT_STATUSES),
               fontsize=8, frameon=False)
     if not labels:
         ax.text(0.5, 0.5, "No deployments in this period", ha="center", va="center",
