@@ -26,29 +26,32 @@ permission, and :func:`undeclared_routes` (checked by ``create_app`` and by a te
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import hmac
 import logging
-import secrets
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio
-from fastapi import Depends, HTTPException, Query, Request, Response
-from fastapi.dependencies.models import Dependant
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import BaseRoute, Mount
 
 from openlfr.api.callers import Caller, CallerCache
+from openlfr.api.guard import (
+    PERMISSION_ATTR,
+    PUBLIC,
+    GuardedRoute,
+    declared_permission,
+    flatten_routes,
+    mark_public,
+    undeclared_routes,
+)
+from openlfr.api.paging import MAX_ID, After, Before, Limit, next_page, page
 from openlfr.api.priority import lower_this_thread
+from openlfr.api.session_key import SessionSigner
 from openlfr.errors import ImageError, PermissionDenied
 from openlfr.governance.auth import Action as A
 from openlfr.governance.auth import allowed, hash_token, refuse, require, token_holder
@@ -58,12 +61,11 @@ from openlfr.store.models import User
 __all__ = ["Principal", "SessionSigner", "GuardedRoute", "permit", "declared_permission",
            "undeclared_routes", "flatten_routes", "get_db", "Db", "get_read_db", "ReadDb",
            "PUBLIC", "AUTHENTICATED", "COOKIE", "Limit", "Before", "After", "next_page",
-           "page", "MAX_ID", "csrf_ok", "CSRF_HEADER", "CSRF_FIELD"]
+           "page", "MAX_ID", "csrf_ok", "CSRF_HEADER", "CSRF_FIELD", "mark_public",
+           "PERMISSION_ATTR"]
 
 log = logging.getLogger(__name__)
 
-PERMISSION_ATTR = "__openlfr_permission__"
-PUBLIC = "public"  # no caller needed (login page, static files, health)
 AUTHENTICATED = "authenticated"  # any signed-in user (own profile, console home)
 COOKIE = "openlfr_session"
 CSRF_HEADER = "x-csrf-token"  # the console's calls send it (static/console.js)
@@ -119,55 +121,6 @@ class Principal:
         return self.user_id
 
 
-class SessionSigner:
-    """HMAC-SHA256 signed console session cookies: ``<payload>.<signature>``.
-
-    The payload names a session token issued by governance at login (revoked at logout), so a
-    signed cookie is useless once its session ends; the signature stops tampering and guessing.
-    """
-
-    def __init__(self, key: bytes, max_age_s: int = 12 * 3600) -> None:
-        if len(key) < 32:
-            raise ValueError("session key must be at least 32 bytes")
-        self._key = key
-        self.max_age_s = max_age_s
-
-    def _sig(self, payload: bytes) -> str:
-        mac = hmac.new(self._key, payload, hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
-
-    def dumps(self, token: str, now: float | None = None) -> str:
-        issued = int(now if now is not None else time.time())
-        raw = f"{issued}:{token}".encode()
-        payload = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-        return f"{payload}.{self._sig(payload.encode())}"
-
-    def loads(self, value: str, now: float | None = None) -> str | None:
-        """The token inside a valid, unexpired cookie; None otherwise."""
-        try:
-            payload, sig = value.rsplit(".", 1)
-            if not hmac.compare_digest(sig, self._sig(payload.encode())):
-                return None
-            raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
-            issued_s, token = raw.split(":", 1)
-            age = (now if now is not None else time.time()) - int(issued_s)
-        except (ValueError, UnicodeDecodeError):
-            return None
-        if age < 0 or age > self.max_age_s:
-            return None
-        return token
-
-    def csrf(self, session_token: str) -> str:
-        """The console's anti-CSRF token for one session: a keyed hash of the session token,
-        so it is bound to the session, needs no storage and dies with the session."""
-        mac = hmac.new(self._key, b"csrf:" + session_token.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
-
-    @staticmethod
-    def new_key() -> bytes:
-        return secrets.token_bytes(32)
-
-
 def _read_factory(request: Request) -> Any:
     ctx = request.app.state.ctx
     store = getattr(ctx, "store", None)
@@ -219,36 +172,6 @@ async def get_read_db(request: Request) -> AsyncIterator[Session]:
 
 Db = Annotated[Session, Depends(get_db)]
 ReadDb = Annotated[Session, Depends(get_read_db)]
-
-# --- paging (every list route: bounded, with a cursor) --------------------------------------
-
-MAX_ID = 2**63 - 1
-Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many items (1-1000).")]
-Before = Annotated[int | None, Query(ge=1, le=MAX_ID, description=(
-    "Cursor: only items older than this id (the previous page's `X-Next-Before`)."))]
-After = Annotated[int | None, Query(ge=0, le=MAX_ID, description=(
-    "Cursor: only items after this id (the previous page's `X-Next-After`)."))]
-
-
-def next_page(request: Request, response: Response, param: str, value: Any) -> None:
-    """Tell the client where the next page starts: ``X-Next-Before``/``X-Next-After`` (the
-    cursor) and an RFC 8288 ``Link: <...>; rel="next"`` (this request with the cursor set).
-    List bodies keep their shape. Nothing is set on the last page."""
-    if value is None:
-        return
-    url = request.url.include_query_params(**{param: value})
-    response.headers[f"X-Next-{param.capitalize()}"] = str(value)
-    response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
-
-
-def page(rows: list[Any], limit: int, cursor: Callable[[Any], Any]) -> tuple[list[Any], Any]:
-    """(the first ``limit`` of ``rows``, the next cursor or None): fetch ``limit + 1`` rows
-    so a full last page does not promise a next one."""
-    if len(rows) <= limit:
-        return rows, None
-    rows = rows[:limit]
-    return rows, cursor(rows[-1])
-
 
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
@@ -386,57 +309,6 @@ def permit(action: str) -> Any:
     setattr(dependency, PERMISSION_ATTR, action)
     dependency.__name__ = f"permit_{action.replace('.', '_')}"
     return Depends(dependency)
-
-
-def _walk(dependant: Dependant) -> Iterator[Callable[..., Any]]:
-    for dep in dependant.dependencies:
-        if dep.call is not None:
-            yield dep.call
-        yield from _walk(dep)
-
-
-def declared_permission(route: BaseRoute) -> str | None:
-    """The permission a route declares, or None. Mounts declare theirs as an attribute."""
-    if isinstance(route, APIRoute):
-        found = {getattr(c, PERMISSION_ATTR) for c in _walk(route.dependant)
-                 if hasattr(c, PERMISSION_ATTR)}
-        if len(found) > 1:
-            raise RuntimeError(f"route {route.path} declares several permissions: {found}")
-        return next(iter(found), None)
-    return getattr(route, PERMISSION_ATTR, None)
-
-
-def flatten_routes(routes: list[BaseRoute]) -> Iterator[BaseRoute]:
-    """Every route, looking inside included routers (newer FastAPI keeps them nested)."""
-    for r in routes:
-        inner = getattr(r, "original_router", None)
-        if inner is not None:
-            yield from flatten_routes(inner.routes)
-        else:
-            yield r
-
-
-def undeclared_routes(routes: list[BaseRoute]) -> list[str]:
-    """Paths of routes without a declared permission (must be empty)."""
-    return [getattr(r, "path", repr(r)) for r in flatten_routes(routes)
-            if declared_permission(r) is None]
-
-
-def mark_public(mount: Mount) -> Mount:
-    setattr(mount, PERMISSION_ATTR, PUBLIC)
-    return mount
-
-
-class GuardedRoute(APIRoute):
-    """An APIRoute that refuses every request unless it declares a permission."""
-
-    def get_route_handler(self) -> Callable[..., Any]:
-        if declared_permission(self) is None:
-            async def deny(request: Request) -> JSONResponse:
-                return JSONResponse({"detail": "route declares no permission"}, status_code=403)
-
-            return deny
-        return super().get_route_handler()
 
 
 # --- the aliases routes use (one per permission) -------------------------------------------

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 import secrets
 import stat
+import time
 from pathlib import Path
 
 from openlfr.errors import ConfigError
@@ -61,3 +64,52 @@ def load_session_key(data_dir: Path, environ: dict[str, str] | None = None) -> b
         raise ConfigError(f"session key file {path} is readable by other users: run "
                           f"`chmod 600 {path}`")
     return _decode(path.read_text(), f"session key file {path}")
+
+
+class SessionSigner:
+    """HMAC-SHA256 signed console session cookies: ``<payload>.<signature>``.
+
+    The payload names a session token issued by governance at login (revoked at logout), so a
+    signed cookie is useless once its session ends; the signature stops tampering and guessing.
+    """
+
+    def __init__(self, key: bytes, max_age_s: int = 12 * 3600) -> None:
+        if len(key) < 32:
+            raise ValueError("session key must be at least 32 bytes")
+        self._key = key
+        self.max_age_s = max_age_s
+
+    def _sig(self, payload: bytes) -> str:
+        mac = hmac.new(self._key, payload, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+    def dumps(self, token: str, now: float | None = None) -> str:
+        issued = int(now if now is not None else time.time())
+        raw = f"{issued}:{token}".encode()
+        payload = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        return f"{payload}.{self._sig(payload.encode())}"
+
+    def loads(self, value: str, now: float | None = None) -> str | None:
+        """The token inside a valid, unexpired cookie; None otherwise."""
+        try:
+            payload, sig = value.rsplit(".", 1)
+            if not hmac.compare_digest(sig, self._sig(payload.encode())):
+                return None
+            raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+            issued_s, token = raw.split(":", 1)
+            age = (now if now is not None else time.time()) - int(issued_s)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if age < 0 or age > self.max_age_s:
+            return None
+        return token
+
+    def csrf(self, session_token: str) -> str:
+        """The console's anti-CSRF token for one session: a keyed hash of the session token,
+        so it is bound to the session, needs no storage and dies with the session."""
+        mac = hmac.new(self._key, b"csrf:" + session_token.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+    @staticmethod
+    def new_key() -> bytes:
+        return secrets.token_bytes(32)
