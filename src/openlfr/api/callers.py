@@ -42,9 +42,10 @@ _WATCHED = (User, UserRole, ApiToken)
 _FLAG = "openlfr_callers_changed"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Caller:
-    """What a token said about its holder when the store was last asked."""
+    """What a token said about its holder when the store was last asked: enough to admit a
+    read, nothing to write with (a route that needs the user's row loads it)."""
 
     user_id: int
     username: str

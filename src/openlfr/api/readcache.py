@@ -39,16 +39,19 @@ class ReadCache(Generic[V]):
         self._generation = 0
         self.hits = self.misses = 0
 
+    def _fresh(self, key: Hashable, now: float) -> tuple[bool, V | None]:
+        """(True, the answer) for a fresh entry, else (False, None); holds the lock."""
+        found = self._entries.get(key)
+        if found is not None and now - found[0] < self.ttl_s:
+            self.hits += 1
+            return True, found[2]
+        return False, None
+
     def peek(self, key: Hashable) -> V | None:
         """The cached answer for ``key`` if there is a fresh one, else None; never computes
         (for callers that must not block, such as the event loop)."""
-        now = self._clock()
         with self._lock:
-            found = self._entries.get(key)
-            if found is not None and now - found[0] < self.ttl_s:
-                self.hits += 1
-                return found[2]
-        return None
+            return self._fresh(key, self._clock())[1]
 
     def get(self, key: Hashable, compute: Callable[[], V]) -> V:
         """The cached answer for ``key``, or ``compute()``'s (stored unless the cache was
@@ -56,10 +59,9 @@ class ReadCache(Generic[V]):
         another thread computes the same key of the same generation."""
         now = self._clock()
         with self._lock:
-            found = self._entries.get(key)
-            if found is not None and now - found[0] < self.ttl_s:
-                self.hits += 1
-                return found[2]
+            hit, value = self._fresh(key, now)
+            if hit:
+                return value  # type: ignore[return-value]
             flight = self._running.get(key)
             if flight is not None and flight.generation == self._generation:
                 self.hits += 1
