@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from openlfr.alerts.model import Alert as AlertEvent
+from openlfr.alerts.model import AlertEvent
 from openlfr.api.prometheus import AppMetrics
 from openlfr.governance import alerts as A
 from openlfr.governance import deployments, outbox, watchlist

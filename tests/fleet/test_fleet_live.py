@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from openlfr.alerts.model import Alert as AlertEvent
+from openlfr.alerts.model import AlertEvent
 from openlfr.api.demo import seed_demo
 from openlfr.fleet.bundle import bundle_name
 from openlfr.fleet.bus import Bus, BusConfig, alert_subject

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from openlfr.alerts.model import Alert
+from openlfr.alerts.model import AlertEvent
 from openlfr.errors import ConfigError
 from openlfr.fleet.bundle import Bundle, load_fleet_key, seal, unseal
 from openlfr.fleet.events import CountersEvent, alert_from_wire, alert_to_wire, counters_from_wire
@@ -57,8 +57,8 @@ def test_fleet_key_sources(tmp_path) -> None:
     assert (tmp_path / "fleet.key").stat().st_mode & 0o777 == 0o600
 
 
-def _alert() -> Alert:
-    return Alert(camera_id="gate", time=datetime(2026, 12, 1, 12, tzinfo=UTC), track_id=4,
+def _alert() -> AlertEvent:
+    return AlertEvent(camera_id="gate", time=datetime(2026, 12, 1, 12, tzinfo=UTC), track_id=4,
                  subject_id="12", label="A", score=0.61, threshold=0.4,
                  probe_jpeg=b"\xff\xd8jpeg\xff\xd9", frame_index=99, media_time_s=3.96,
                  category="wanted", deployment_id=7)

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from openlfr.alerts.model import Alert as AlertEvent
+from openlfr.alerts.model import AlertEvent
 from openlfr.errors import ConfigError, StateError
 from openlfr.governance import alerts as A
 from openlfr.governance import deployments as D

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from openlfr.alerts.model import Alert as AlertEvent
+from openlfr.alerts.model import AlertEvent
 from openlfr.alerts.outbox_worker import OutboxDelivery
 from openlfr.alerts.sinks import DeliveryRefused, MqttSink, WebhookSink
 from openlfr.governance import alerts as A

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from openlfr.alerts.model import Alert
+from openlfr.alerts.model import AlertEvent
 from openlfr.alerts.sinks import Dispatcher, JsonlSink, MqttSink, WebhookSink, sink_from_spec
 from openlfr.errors import ConfigError
 from openlfr.pipeline.testing import RecordingSink
@@ -22,12 +22,12 @@ from ._fakes import webhook_server
 PROBE = b"\xff\xd8\xff\xe0fake-jpeg-bytes\xff\xd9"
 
 
-def alert(**kw) -> Alert:
+def alert(**kw) -> AlertEvent:
     base = dict(camera_id="cam1", time=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), track_id=7,
                 subject_id="s1", label="Subject One", score=0.61, threshold=0.38,
                 probe_jpeg=PROBE, watchlist_image_ref="subject:s1/image/0")
     base.update(kw)
-    return Alert(**base)
+    return AlertEvent(**base)
 
 
 def test_jsonl_file_references_the_crop_instead_of_inlining_it(tmp_path):

@@ -5,7 +5,7 @@ that human needs side by side: the probe crop (JPEG bytes, in memory; the store 
 it at rest) and a reference to the watchlist image, the similarity score and the threshold
 in force, the camera, time and track.
 
-:meth:`Alert.to_public` is the JSON form for sinks: the crop is referenced (sha256, size,
+:meth:`AlertEvent.to_public` is the JSON form for sinks: the crop is referenced (sha256, size,
 ``probe_ref``), never inlined unless ``include_probe=True`` is asked for explicitly.
 
 An alert rebuilt from the store for a sink that does not inline the crop carries no bytes:
@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Alert"]
+__all__ = ["AlertEvent"]
 
 
 @dataclass(frozen=True, eq=False)
-class Alert:
+class AlertEvent:
     camera_id: str
     time: datetime  # UTC, when the frame that triggered it was analysed
     track_id: int
@@ -48,9 +48,9 @@ class Alert:
 
     def __post_init__(self) -> None:
         if self.time.tzinfo is None:
-            raise ValueError("Alert.time must be timezone-aware (UTC)")
+            raise ValueError("AlertEvent.time must be timezone-aware (UTC)")
         if self.probe_jpeg is None and (self.probe_digest is None or self.probe_size is None):
-            raise ValueError("an Alert without probe bytes needs probe_digest and probe_size")
+            raise ValueError("an AlertEvent without probe bytes needs probe_digest and probe_size")
 
     @property
     def probe_sha256(self) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
-from openlfr.alerts.model import Alert
+from openlfr.alerts.model import AlertEvent
 from openlfr.errors import ConfigError
 from openlfr.urls import redact_url
 
@@ -46,7 +46,7 @@ class DeliveryRefused(Exception):
 class AlertSink(Protocol):
     name: str
 
-    def send(self, alert: Alert) -> None: ...
+    def send(self, alert: AlertEvent) -> None: ...
 
     def close(self) -> None: ...
 
@@ -72,7 +72,7 @@ class JsonlSink:
             self._owned = False
             self.name = "jsonl:-"
 
-    def send(self, alert: Alert) -> None:
+    def send(self, alert: AlertEvent) -> None:
         line = json.dumps(alert.to_public(include_probe=self.include_probe))
         with self._lock:
             self._fh.write(line + "\n")
@@ -98,7 +98,7 @@ class WebhookSink:
         self.name = f"webhook:{redact_url(url)}"  # logged: no password
         self._client = httpx.Client(timeout=timeout_s, headers=headers or {})
 
-    def send(self, alert: Alert) -> None:
+    def send(self, alert: AlertEvent) -> None:
         # The same key on every retry of one alert: a receiver that saw it can drop the copy.
         r = self._client.post(self.url, json=alert.to_public(include_probe=self.include_probe),
                               headers={"Idempotency-Key": alert.alert_id})
@@ -177,7 +177,7 @@ class MqttSink:
             pass
         client.loop_stop()
 
-    def send(self, alert: Alert) -> None:
+    def send(self, alert: AlertEvent) -> None:
         payload = json.dumps(alert.to_public(include_probe=self.include_probe))
         with self._lock:
             client = self._connect()
@@ -200,11 +200,11 @@ class MqttSink:
 class CallbackSink:
     """Calls a function with each alert (e.g. the API's console push)."""
 
-    def __init__(self, fn: Callable[[Alert], None], name: str = "callback") -> None:
+    def __init__(self, fn: Callable[[AlertEvent], None], name: str = "callback") -> None:
         self._fn = fn
         self.name = name
 
-    def send(self, alert: Alert) -> None:
+    def send(self, alert: AlertEvent) -> None:
         self._fn(alert)
 
     def close(self) -> None:
@@ -260,7 +260,7 @@ class _Lane:
             item = self.q.get()
             if item is _STOP:
                 return
-            alert: Alert = item  # type: ignore[assignment]
+            alert: AlertEvent = item  # type: ignore[assignment]
             for attempt in range(1, self.retries + 1):
                 try:
                     self.sink.send(alert)
@@ -292,7 +292,7 @@ class Dispatcher:
             raise ConfigError("retries must be at least 1")
         self._lanes = [_Lane(s, queue_size, retries, backoff_s, backoff_max_s) for s in sinks]
 
-    def submit(self, alert: Alert) -> None:
+    def submit(self, alert: AlertEvent) -> None:
         """Queue ``alert`` for every sink. Never blocks."""
         for lane in self._lanes:
             lane.stats.submitted += 1

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from openlfr.alerts.model import Alert
+from openlfr.alerts.model import AlertEvent
 from openlfr.errors import StateError
 from openlfr.governance import alerts as GA
 from openlfr.governance import deployments as GD
@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 class Recorder(Protocol):
     """Where a governed camera's alerts and counters go. Both calls return at once."""
 
-    def alert(self, alert: Alert) -> None: ...
+    def alert(self, alert: AlertEvent) -> None: ...
 
     def counters(self, delta: dict[str, int]) -> None: ...
 
@@ -124,7 +124,7 @@ class StoreRecorder:
                                         daemon=True)
         self._thread.start()
 
-    def alert(self, alert: Alert) -> None:
+    def alert(self, alert: AlertEvent) -> None:
         self._queue.put(("alert", alert))
 
     def counters(self, delta: dict[str, int]) -> None:
@@ -183,7 +183,7 @@ class Governed:
     info: dict[str, Any]
 
     @property
-    def on_alert(self) -> Callable[[Alert], None]:
+    def on_alert(self) -> Callable[[AlertEvent], None]:
         return self.recorder.alert
 
     @property

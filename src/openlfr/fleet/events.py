@@ -1,6 +1,6 @@
 """What camera processes put on the bus, as typed messages.
 
-An alert travels as the camera raised it: the one :class:`~openlfr.alerts.model.Alert` type,
+An alert travels as the camera raised it: the one :class:`~openlfr.alerts.model.AlertEvent` type,
 its ``alert_id`` (a uuid hex) unchanged from the camera to the stream (``Nats-Msg-Id``), the
 store (``alerts.uid``), the sinks and the console. The probe crop rides inside the alert
 message (the only face image that leaves a camera process, and only for a possible match).
@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from openlfr.alerts.model import Alert
+from openlfr.alerts.model import AlertEvent
 from openlfr.errors import ConfigError
 
 __all__ = ["AlertWire", "CountersEvent", "alert_to_wire", "alert_from_wire",
@@ -83,7 +83,7 @@ class CountersEvent(BaseModel):
         return self.model_dump_json().encode()
 
 
-def alert_to_wire(alert: Alert) -> bytes:
+def alert_to_wire(alert: AlertEvent) -> bytes:
     if alert.deployment_id is None:
         raise ConfigError("an alert on the bus needs its deployment id")
     d: dict[str, Any] = {
@@ -99,7 +99,7 @@ def alert_to_wire(alert: Alert) -> bytes:
     return json.dumps(d).encode()
 
 
-def alert_from_wire(data: bytes) -> Alert:
+def alert_from_wire(data: bytes) -> AlertEvent:
     """The alert in a bus message; ConfigError (a message that can never be recorded) for
     anything malformed."""
     try:
@@ -110,7 +110,7 @@ def alert_from_wire(data: bytes) -> Alert:
     if w.time.tzinfo is None:
         raise ConfigError("malformed alert message: time without a timezone")
     fields = w.model_dump(exclude={"probe_jpeg_b64"})
-    return Alert(probe_jpeg=probe, **fields)
+    return AlertEvent(probe_jpeg=probe, **fields)
 
 
 def counters_from_wire(data: bytes) -> CountersEvent:

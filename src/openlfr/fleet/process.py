@@ -28,7 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from openlfr.alerts.model import Alert
+from openlfr.alerts.model import AlertEvent
 from openlfr.fleet.bus import Bus, BusConfig, alert_subject, counters_subject
 from openlfr.fleet.events import CountersEvent, alert_to_wire
 from openlfr.fleet.leases import DeploymentState
@@ -105,7 +105,7 @@ class BusRecorder:
     def pending(self) -> int:
         return self._queue.qsize() + self._in_flight
 
-    def alert(self, alert: Alert) -> None:
+    def alert(self, alert: AlertEvent) -> None:
         self.raised += 1
         self._queue.put((alert_subject(self.deployment_id, self.camera_id),
                          alert_to_wire(alert), alert.alert_id))

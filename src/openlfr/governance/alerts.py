@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
-from openlfr.alerts.model import Alert as AlertEvent
+from openlfr.alerts.model import AlertEvent
 from openlfr.errors import ConfigError, NotFound, StateError
 from openlfr.governance import audit
 from openlfr.governance.auth import Action, require

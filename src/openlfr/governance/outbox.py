@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from openlfr.alerts.model import Alert as AlertEvent
+from openlfr.alerts.model import AlertEvent
 from openlfr.errors import ConfigError
 from openlfr.governance.crypto import Keyring, aad_for
 from openlfr.governance.watchlist import keyring_of

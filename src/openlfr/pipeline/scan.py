@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from openlfr.alerts.model import Alert
+from openlfr.alerts.model import AlertEvent
 from openlfr.alerts.sinks import AlertSink
 from openlfr.errors import ConfigError, ImageError
 from openlfr.pipeline.sources import Mode
@@ -101,13 +101,13 @@ def build_watchlist(entries: Sequence[str | Path], *, engine: VisionEngine,
 @dataclass
 class ScanResult:
     stats: dict[str, Any]
-    alerts: list[Alert]
+    alerts: list[AlertEvent]
 
 
 def run_scan(source: str, index: WatchlistIndex, threshold: float, *, engine: VisionEngine,
              camera_id: str = "cam-1", mode: Mode = Mode.evaluation,
              sinks: list[AlertSink] | None = None, preview: Path | None = None,
-             guard: Guard | None = None, on_alert: Callable[[Alert], None] | None = None,
+             guard: Guard | None = None, on_alert: Callable[[AlertEvent], None] | None = None,
              on_counters: Callable[[dict[str, int]], None] | None = None,
              deployment_id: int | None = None, worker_options: dict[str, Any] | None = None
              ) -> ScanResult:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from openlfr.alerts.model import Alert
+from openlfr.alerts.model import AlertEvent
 from openlfr.faces import Faces
 from openlfr.vision.align import CROP_SIZE
 from openlfr.vision.detectors import ScrfdConfig
@@ -213,12 +213,12 @@ class RecordingSink:
     name = "recording"
 
     def __init__(self, fail_times: int = 0) -> None:
-        self.alerts: list[Alert] = []
+        self.alerts: list[AlertEvent] = []
         self.counters: list[dict[str, int]] = []
         self.fail_times = fail_times
         self.calls = 0
 
-    def send(self, alert: Alert) -> None:
+    def send(self, alert: AlertEvent) -> None:
         self.calls += 1
         if self.calls <= self.fail_times:
             raise ConnectionError("recording sink: planned failure")

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from openlfr.alerts.model import Alert
+from openlfr.alerts.model import AlertEvent
 from openlfr.alerts.sinks import AlertSink, Dispatcher
 from openlfr.errors import SourceError
 from openlfr.faces import FaceMatch, Frame
@@ -89,7 +89,7 @@ class CameraWorker:
                  index: WatchlistIndex,
                  config: WorkerConfig, *, guard: Guard | None = None,
                  sinks: list[AlertSink] | None = None,
-                 on_alert: Callable[[Alert], None] | None = None,
+                 on_alert: Callable[[AlertEvent], None] | None = None,
                  on_counters: Callable[[dict[str, int]], None] | None = None,
                  on_frame: Callable[[np.ndarray], None] | None = None,
                  clock: Callable[[], datetime] | None = None) -> None:
@@ -113,7 +113,7 @@ class CameraWorker:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._preview: bytes | None = None
-        self.alerts: deque[Alert] = deque(maxlen=1000)
+        self.alerts: deque[AlertEvent] = deque(maxlen=1000)
         self.error: BaseException | None = None
         self.counts = dict(frames=0, refused=0, faces=0, faces_gated=0, embedded=0,
                            tracks_ended=0, tracks_compared=0, alerts=0, errors=0, scene_cuts=0)
@@ -294,7 +294,7 @@ class CameraWorker:
 
     def _raise_alert(self, frame: Frame, m: FaceMatch, t_begin: float) -> None:
         crop = crop_face(frame.image, frame.analysed.boxes[m.face])
-        alert = Alert(camera_id=self.camera_id, time=self._clock(), track_id=m.track_id,
+        alert = AlertEvent(camera_id=self.camera_id, time=self._clock(), track_id=m.track_id,
                       subject_id=m.subject_id, label=m.label, score=m.score,
                       threshold=self.config.threshold, probe_jpeg=encode_jpeg(crop),
                       frame_index=frame.index, media_time_s=round(frame.timestamp, 3),
