@@ -27,14 +27,17 @@ from openlfr.vision.engine import Need, VisionEngine
 from openlfr.vision.image import IMAGE_SUFFIXES, image_files, load_image
 from openlfr.vision.quality import QualityConfig
 
-__all__ = ["Template", "face_template", "enrol_image", "enrol_file", "embedder_key",
+__all__ = ["FaceTemplate", "face_template", "enrol_image", "enrol_file", "embedder_key",
            "compute_templates", "folder_subjects", "enrol_folder",
            "FolderEnrolment", "IMAGE_SUFFIXES"]
 
 
 @dataclass(frozen=True, eq=False)
-class Template:
-    """An enrolment result: the L2-normalised embedding and what it was taken from."""
+class FaceTemplate:
+    """An enrolment result: the L2-normalised embedding and what it was taken from.
+
+    Not `store.models.Template`, the stored (encrypted) vector of a subject.
+    """
 
     embedding: np.ndarray
     quality: float
@@ -88,7 +91,7 @@ def compute_templates(engine: VisionEngine, images: list[bytes]
     return out
 
 
-def face_template(engine: VisionEngine, image: np.ndarray) -> Template:
+def face_template(engine: VisionEngine, image: np.ndarray) -> FaceTemplate:
     """The template of the one usable face in ``image`` (BGR array), embedded with the
     engine's enrolment flip setting (``VisionConfig.enrolment_flip``). ImageError otherwise.
 
@@ -109,11 +112,11 @@ def face_template(engine: VisionEngine, image: np.ndarray) -> Template:
     i = int(np.flatnonzero(ok)[0])
     embedded = engine.analyse(frame.with_needs(ok), Need.EMBEDDINGS, template=True).analysed
     assert embedded.embeddings is not None
-    return Template(embedding=embedded.embeddings[i].copy(), quality=float(faces.quality[i]),
+    return FaceTemplate(embedding=embedded.embeddings[i].copy(), quality=float(faces.quality[i]),
                     box=faces.boxes[i].copy(), face_px=float(faces.quality_parts["size"][i]))
 
 
-def enrol_file(engine: VisionEngine, path: str | Path) -> Template:
+def enrol_file(engine: VisionEngine, path: str | Path) -> FaceTemplate:
     """:func:`enrol_image` of an image file; errors name the file."""
     image = load_image(path)  # its errors name the file already
     try:
@@ -142,7 +145,7 @@ def folder_subjects(root: str | Path) -> dict[str, list[Path]]:
 @dataclass
 class FolderEnrolment:
     names: list[str] = field(default_factory=list)
-    templates: list[Template] = field(default_factory=list)
+    templates: list[FaceTemplate] = field(default_factory=list)
     sources: list[Path] = field(default_factory=list)
     failures: list[tuple[Path, str]] = field(default_factory=list)
 
