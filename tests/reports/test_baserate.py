@@ -24,7 +24,7 @@ from .helpers import wilson_reference
 def test_oxford_circus_2020_published_counts() -> None:
     # Published: 8,600 faces scanned, 8 alerts, 7 of them false.
     obs = WORKED_EXAMPLES["oxford-circus-2020"].observed
-    assert (obs.faces, obs.alerts, obs.false_alerts) == (8_600, 8, 7)
+    assert (obs.passers_by, obs.alerts, obs.false_alerts) == (8_600, 8, 7)
     assert round(obs.false_alert_rate.one_in) == 1_229  # "1 in 1,229"
     assert (obs.precision.successes, obs.precision.total) == (1, 8)  # 1 of 8 correct
     assert obs.share_wrong.rate == pytest.approx(0.875)
@@ -97,7 +97,7 @@ def test_impossible_inputs_are_refused(call, message: str) -> None:  # type: ign
 
 
 def test_not_engaged_alerts_are_left_out_of_precision() -> None:
-    obs = observed_rates(faces=1_000, alerts=10, false_alerts=2, not_engaged=3)
+    obs = observed_rates(passers_by=1_000, alerts=10, false_alerts=2, not_engaged=3)
     assert (obs.precision.successes, obs.precision.total) == (5, 7)
     assert (obs.false_alert_rate.successes, obs.false_alert_rate.total) == (2, 1_000)
 

@@ -107,7 +107,7 @@ def _expected(crowd: list[int], present: list[int], tpir_v: float, fpir_v: float
 def _observed(out: dict[str, Any], obs: Any, as_json: bool, title: str = "") -> None:
     emit(out, as_json, [
         *([title] if title else []),
-        f"{obs.faces:,} faces, {obs.alerts:,} alerts, {obs.false_alerts:,} false, "
+        f"{obs.passers_by:,} faces, {obs.alerts:,} alerts, {obs.false_alerts:,} false, "
         f"{obs.not_engaged:,} not engaged",
         f"  false alert rate  {describe(obs.false_alert_rate, 'faces')}, about "
         f"{fmt_one_in(obs.false_alert_rate)}",

@@ -149,9 +149,13 @@ def scenario_grid(crowds: list[int], presents: list[int], tpir: float,
 
 @dataclass(frozen=True)
 class ObservedRates:
-    """Rates from published or recorded counts (inverse use), with Wilson 95% intervals."""
+    """Rates from published or recorded counts (inverse use), with Wilson 95% intervals.
 
-    faces: int
+    ``passers_by`` is what published figures call "faces seen" (OpenLFR: tracks), not face
+    detections; the JSON input key and the CLI option keep the published word, ``faces``.
+    """
+
+    passers_by: int
     alerts: int
     false_alerts: int
     not_engaged: int = 0
@@ -167,7 +171,7 @@ class ObservedRates:
 
     @property
     def false_alert_rate(self) -> Proportion:
-        return false_alert_rate(self.false_alerts, self.faces)
+        return false_alert_rate(self.false_alerts, self.passers_by)
 
     @property
     def precision(self) -> Proportion:
@@ -179,7 +183,7 @@ class ObservedRates:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "inputs": {"faces": self.faces, "alerts": self.alerts,
+            "inputs": {"faces": self.passers_by, "alerts": self.alerts,
                        "false_alerts": self.false_alerts, "not_engaged": self.not_engaged},
             "adjudicated": self.adjudicated,
             "confirmed": self.confirmed,
@@ -189,17 +193,17 @@ class ObservedRates:
         }
 
 
-def observed_rates(faces: int, alerts: int, false_alerts: int,
+def observed_rates(passers_by: int, alerts: int, false_alerts: int,
                    not_engaged: int = 0) -> ObservedRates:
-    """False alert rate and precision from counts: false/faces and confirmed/adjudicated."""
-    if min(faces, alerts, false_alerts, not_engaged) < 0:
+    """False alert rate and precision from counts: false/passers-by, confirmed/adjudicated."""
+    if min(passers_by, alerts, false_alerts, not_engaged) < 0:
         raise ConfigError("counts must not be negative")
-    if alerts > faces:
-        raise ConfigError(f"alerts ({alerts}) cannot exceed faces seen ({faces})")
+    if alerts > passers_by:
+        raise ConfigError(f"alerts ({alerts}) cannot exceed faces seen ({passers_by})")
     if false_alerts + not_engaged > alerts:
         raise ConfigError(f"false alerts ({false_alerts}) plus not engaged ({not_engaged}) "
                           f"cannot exceed alerts ({alerts})")
-    return ObservedRates(faces, alerts, false_alerts, not_engaged)
+    return ObservedRates(passers_by, alerts, false_alerts, not_engaged)
 
 
 # --- The worked examples (public figures; see docs/baserate.md for the sources) -------------
@@ -217,12 +221,12 @@ WORKED_EXAMPLES: dict[str, WorkedExample] = {
         "oxford-circus-2020", "Met, Oxford Circus, February 2020",
         "Metropolitan Police Service, published results of its Oxford Circus LFR "
         "deployment, February 2020",
-        ObservedRates(faces=8_600, alerts=8, false_alerts=7)),
+        ObservedRates(passers_by=8_600, alerts=8, false_alerts=7)),
     "met-2024-2025": WorkedExample(
         "met-2024-2025", "Met, September 2024 to September 2025",
         "Metropolitan Police Service, published LFR figures for September 2024 to "
         "September 2025",
-        ObservedRates(faces=3_147_436, alerts=2_077, false_alerts=10)),
+        ObservedRates(passers_by=3_147_436, alerts=2_077, false_alerts=10)),
 }
 
 #: NPL 2023 (Mansfield, "Facial Recognition Technology in Law Enforcement: Equitability Study",
