@@ -21,7 +21,10 @@ from openlfr.store.models_base import (
     Base,
     Category,
     DeliveryStatus,
+    NumberedRow,
     Outcome,
+    owned_rows,
+    parent_key,
     stored_enum,
 )
 from openlfr.store.types import UTCDateTime
@@ -29,14 +32,12 @@ from openlfr.store.types import UTCDateTime
 __all__ = ["Alert", "Adjudication", "DeploymentCounter", "AlertDelivery"]
 
 
-class Alert(Base):
+class Alert(NumberedRow, Base):
     """A possible match, for a human to decide. The probe image is encrypted and purged with
     the record after the retention period unless held with a stated reason."""
 
     __tablename__ = "alerts"
-    __table_args__ = {"sqlite_autoincrement": True}
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # The camera's alert id (``Alert.alert_id``, a uuid hex): recording is idempotent on it.
     # Alerts recorded before it existed have ``legacy`` + their zero-padded id.
     uid: Mapped[str] = mapped_column(String(32), unique=True, index=True)
@@ -61,18 +62,14 @@ class Alert(Base):
     held_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     held_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    adjudications: Mapped[list[Adjudication]] = relationship(
-        back_populates="alert", cascade="all, delete-orphan", passive_deletes=True,
-        order_by="Adjudication.id", lazy="selectin")
+    adjudications: Mapped[list[Adjudication]] = owned_rows("alert", "Adjudication.id",
+                                                          lazy="selectin")
 
 
-class Adjudication(Base):
+class Adjudication(NumberedRow, Base):
     __tablename__ = "adjudications"
-    __table_args__ = {"sqlite_autoincrement": True}
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"),
-                                          index=True)
+    alert_id: Mapped[int] = parent_key("alerts.id")
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     outcome: Mapped[Outcome] = mapped_column(stored_enum(Outcome))
     note: Mapped[str | None] = mapped_column(Text)

@@ -6,12 +6,14 @@ Enums are stored as their values, as plain strings (:func:`stored_enum`).
 from __future__ import annotations
 
 import enum
+from typing import Any
 
-from sqlalchemy import Enum, MetaData
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import Enum, ForeignKey, Integer, MetaData
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "NAMING", "stored_enum", "Role", "DeploymentKind", "DeploymentStatus",
-           "Category", "AlertStatus", "DeliveryStatus", "Outcome"]
+__all__ = ["Base", "NAMING", "stored_enum", "NumberedRow", "owned_rows", "parent_key", "Role",
+           "DeploymentKind", "DeploymentStatus", "Category", "AlertStatus", "DeliveryStatus",
+           "Outcome"]
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -24,6 +26,27 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+class NumberedRow:
+    """A table whose integer ids are never reused (``sqlite_autoincrement``), so a reference
+    in the audit log names one row forever."""
+
+    __table_args__: Any = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, sort_order=-1)
+
+
+def owned_rows(back_populates: str, order_by: str, **options: Any) -> Any:
+    """The rows a parent owns: they go with it, in the database (``ON DELETE CASCADE``,
+    so the ORM need not load them first) and in the session."""
+    return relationship(back_populates=back_populates, cascade="all, delete-orphan",
+                        passive_deletes=True, order_by=order_by, **options)
+
+
+def parent_key(target: str) -> Any:
+    """An indexed key to the owning row (``"table.id"``); the row goes when its parent does."""
+    return mapped_column(ForeignKey(target, ondelete="CASCADE"), index=True)
 
 
 class Role(enum.StrEnum):

@@ -9,17 +9,22 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from openlfr.store.models_base import Base, Category, stored_enum
+from openlfr.store.models_base import (
+    Base,
+    Category,
+    NumberedRow,
+    owned_rows,
+    parent_key,
+    stored_enum,
+)
 from openlfr.store.types import UTCDateTime
 
 __all__ = ["Subject", "SubjectImage", "Template", "Snapshot", "SnapshotSubject", "SnapshotTemplate"]
 
 
-class Subject(Base):
+class Subject(NumberedRow, Base):
     __tablename__ = "subjects"
-    __table_args__ = {"sqlite_autoincrement": True}
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     reference: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     category: Mapped[Category] = mapped_column(stored_enum(Category), index=True)
@@ -35,21 +40,14 @@ class Subject(Base):
     under_18: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     under_18_justification: Mapped[str | None] = mapped_column(Text)
 
-    images: Mapped[list[SubjectImage]] = relationship(
-        back_populates="subject", cascade="all, delete-orphan", passive_deletes=True,
-        order_by="SubjectImage.id")
-    templates: Mapped[list[Template]] = relationship(
-        back_populates="subject", cascade="all, delete-orphan", passive_deletes=True,
-        order_by="Template.id")
+    images: Mapped[list[SubjectImage]] = owned_rows("subject", "SubjectImage.id")
+    templates: Mapped[list[Template]] = owned_rows("subject", "Template.id")
 
 
-class SubjectImage(Base):
+class SubjectImage(NumberedRow, Base):
     __tablename__ = "subject_images"
-    __table_args__ = {"sqlite_autoincrement": True}
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"),
-                                            index=True)
+    subject_id: Mapped[int] = parent_key("subjects.id")
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
     blob: Mapped[bytes] = mapped_column(LargeBinary)
@@ -58,16 +56,13 @@ class SubjectImage(Base):
     subject: Mapped[Subject] = relationship(back_populates="images")
 
 
-class Template(Base):
+class Template(NumberedRow, Base):
     """One face template (float32 vector), encrypted; keyed by the embedder that made it
     (``name:model_sha256``): templates from different embedders are not comparable."""
 
     __tablename__ = "templates"
-    __table_args__ = {"sqlite_autoincrement": True}
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"),
-                                            index=True)
+    subject_id: Mapped[int] = parent_key("subjects.id")
     embedder_key: Mapped[str] = mapped_column(String(200), index=True)
     dim: Mapped[int] = mapped_column(Integer)
     blob: Mapped[bytes] = mapped_column(LargeBinary)
@@ -76,14 +71,12 @@ class Template(Base):
     subject: Mapped[Subject] = relationship(back_populates="templates")
 
 
-class Snapshot(Base):
+class Snapshot(NumberedRow, Base):
     """The frozen watchlist a deployment checks against (copies, so later edits don't
     change it); deleted by the retention sweeper after the deployment ends."""
 
     __tablename__ = "snapshots"
-    __table_args__ = {"sqlite_autoincrement": True}
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     deployment_id: Mapped[int] = mapped_column(
         ForeignKey("deployments.id", ondelete="CASCADE"), unique=True)
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -94,18 +87,13 @@ class Snapshot(Base):
     subject_count: Mapped[int] = mapped_column(Integer)
     template_count: Mapped[int] = mapped_column(Integer)
 
-    subjects: Mapped[list[SnapshotSubject]] = relationship(
-        back_populates="snapshot", cascade="all, delete-orphan", passive_deletes=True,
-        order_by="SnapshotSubject.id")
+    subjects: Mapped[list[SnapshotSubject]] = owned_rows("snapshot", "SnapshotSubject.id")
 
 
-class SnapshotSubject(Base):
+class SnapshotSubject(NumberedRow, Base):
     __tablename__ = "snapshot_subjects"
-    __table_args__ = {"sqlite_autoincrement": True}
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id", ondelete="CASCADE"),
-                                             index=True)
+    snapshot_id: Mapped[int] = parent_key("snapshots.id")
     subject_id: Mapped[int] = mapped_column(Integer)  # no FK: the copy outlives edits
     reference: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
@@ -114,20 +102,15 @@ class SnapshotSubject(Base):
     image_blob: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     snapshot: Mapped[Snapshot] = relationship(back_populates="subjects")
-    templates: Mapped[list[SnapshotTemplate]] = relationship(
-        back_populates="snapshot_subject", cascade="all, delete-orphan", passive_deletes=True,
-        order_by="SnapshotTemplate.id")
+    templates: Mapped[list[SnapshotTemplate]] = owned_rows("snapshot_subject",
+                                                           "SnapshotTemplate.id")
 
 
-class SnapshotTemplate(Base):
+class SnapshotTemplate(NumberedRow, Base):
     __tablename__ = "snapshot_templates"
-    __table_args__ = {"sqlite_autoincrement": True}
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    snapshot_subject_id: Mapped[int] = mapped_column(
-        ForeignKey("snapshot_subjects.id", ondelete="CASCADE"), index=True)
-    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id", ondelete="CASCADE"),
-                                             index=True)
+    snapshot_subject_id: Mapped[int] = parent_key("snapshot_subjects.id")
+    snapshot_id: Mapped[int] = parent_key("snapshots.id")
     embedder_key: Mapped[str] = mapped_column(String(200))
     dim: Mapped[int] = mapped_column(Integer)
     blob: Mapped[bytes] = mapped_column(LargeBinary)
