@@ -25,28 +25,10 @@ from openlfr.governance.auth import Action, get_user, require
 from openlfr.governance.camera_sources import _seal_camera_source, camera_source, camera_sources
 from openlfr.governance.facts import installation_profile, overrides_record, require_rules
 from openlfr.governance.profiles import load_profile
-from openlfr.governance.scanning import (
-    LiveScanGuard,
-    ScanGuard,
-    ScanWindow,
-    may_scan,
-    scan_refusal,
-)
-from openlfr.governance.schemas import (
-    CameraSpec,
-    DeploymentCreate,
-    DeploymentUpdate,
-    redact_url,
-)
-from openlfr.store.models import (
-    Deployment,
-    DeploymentCamera,
-    DeploymentCounter,
-    DeploymentStatus,
-    Role,
-    Snapshot,
-    User,
-)
+from openlfr.governance.scanning import LiveScanGuard, ScanGuard, ScanWindow, may_scan, scan_refusal
+from openlfr.governance.schemas import CameraSpec, DeploymentCreate, DeploymentUpdate, redact_url
+from openlfr.store.models import Deployment, DeploymentCamera, DeploymentCounter, Snapshot, User
+from openlfr.store.models_base import DeploymentStatus, Role
 from openlfr.store.types import as_utc
 
 __all__ = ["TRANSITIONS", "check_transition", "may_scan", "scan_refusal", "ScanGuard",
@@ -99,6 +81,17 @@ def get_deployment(session: Session, deployment_id: int, *, lock: bool = False) 
     if dep is None:
         raise NotFound(f"no deployment {deployment_id} (list them with `openlfr deployment "
                        "list`)")
+    return dep
+
+
+def _claim(session: Session, actor: User, action: Action, deployment_id: int, now: datetime,
+           to: DeploymentStatus | None = None) -> Deployment:
+    """The deployment ``actor`` acts on, locked, once they may (``action``) and, with ``to``,
+    once it may move to that state."""
+    require(session, actor, action, now=now, target=f"deployment:{deployment_id}")
+    dep = get_deployment(session, deployment_id, lock=True)
+    if to is not None:
+        check_transition(dep.status, to, dep.id)
     return dep
 
 
@@ -177,9 +170,7 @@ def update_draft(session: Session, actor: User, deployment_id: int,
     from (:data:`SNAPSHOT_FIELDS`) discards the draft's snapshot, with its own audit entry:
     make and approve a new one."""
     now = as_utc(now)
-    require(session, actor, Action.DEPLOYMENT_CREATE, now=now,
-            target=f"deployment:{deployment_id}")
-    dep = get_deployment(session, deployment_id, lock=True)
+    dep = _claim(session, actor, Action.DEPLOYMENT_CREATE, deployment_id, now)
     if dep.status != S.DRAFT:
         raise StateError(f"deployment {dep.id} is {dep.status.value}: only a draft can be "
                          "edited")
@@ -243,10 +234,7 @@ def _replace_cameras(session: Session, dep: Deployment, specs: list[CameraSpec])
 def authorise(session: Session, actor: User, deployment_id: int, now: datetime) -> Deployment:
     """draft -> authorised, by the authorising officer named on the deployment."""
     now = as_utc(now)
-    require(session, actor, Action.DEPLOYMENT_AUTHORISE, now=now,
-            target=f"deployment:{deployment_id}")
-    dep = get_deployment(session, deployment_id, lock=True)
-    check_transition(dep.status, S.AUTHORISED, dep.id)
+    dep = _claim(session, actor, Action.DEPLOYMENT_AUTHORISE, deployment_id, now, S.AUTHORISED)
     if actor.id != dep.authorising_officer_id:
         raise StateError(f"deployment {dep.id} names another authorising officer: only they "
                          "can authorise it")
@@ -271,10 +259,7 @@ def authorise(session: Session, actor: User, deployment_id: int, now: datetime) 
 def start(session: Session, actor: User, deployment_id: int, now: datetime) -> Deployment:
     """authorised -> active: inside the window, with an approved watchlist snapshot."""
     now = as_utc(now)
-    require(session, actor, Action.DEPLOYMENT_START, now=now,
-            target=f"deployment:{deployment_id}")
-    dep = get_deployment(session, deployment_id, lock=True)
-    check_transition(dep.status, S.ACTIVE, dep.id)
+    dep = _claim(session, actor, Action.DEPLOYMENT_START, deployment_id, now, S.ACTIVE)
     if now < dep.window_start:
         raise StateError(f"deployment {dep.id} cannot start before its window opens "
                          f"({dep.window_start.isoformat()})")
@@ -317,9 +302,7 @@ def stop(session: Session, actor: User, deployment_id: int, now: datetime,
          reason: str = "stopped") -> Deployment:
     """active -> ended."""
     now = as_utc(now)
-    require(session, actor, Action.DEPLOYMENT_STOP, now=now,
-            target=f"deployment:{deployment_id}")
-    dep = get_deployment(session, deployment_id, lock=True)
+    dep = _claim(session, actor, Action.DEPLOYMENT_STOP, deployment_id, now)
     _end(session, dep, actor.username, now, reason)
     return dep
 
@@ -363,10 +346,7 @@ def review(session: Session, actor: User, deployment_id: int, now: datetime,
            note: str = "") -> Deployment:
     """ended -> reviewed (post-deployment review, with a note)."""
     now = as_utc(now)
-    require(session, actor, Action.DEPLOYMENT_REVIEW, now=now,
-            target=f"deployment:{deployment_id}")
-    dep = get_deployment(session, deployment_id, lock=True)
-    check_transition(dep.status, S.REVIEWED, dep.id)
+    dep = _claim(session, actor, Action.DEPLOYMENT_REVIEW, deployment_id, now, S.REVIEWED)
     dep.status, dep.reviewed_at, dep.review_note = S.REVIEWED, now, note or None
     session.flush()
     audit.append(session, actor=actor.username, action="deployment_review", now=now,
@@ -378,10 +358,7 @@ def cancel(session: Session, actor: User, deployment_id: int, now: datetime,
            reason: str = "") -> Deployment:
     """draft or authorised -> cancelled (an active deployment is stopped instead)."""
     now = as_utc(now)
-    require(session, actor, Action.DEPLOYMENT_CANCEL, now=now,
-            target=f"deployment:{deployment_id}")
-    dep = get_deployment(session, deployment_id, lock=True)
-    check_transition(dep.status, S.CANCELLED, dep.id)
+    dep = _claim(session, actor, Action.DEPLOYMENT_CANCEL, deployment_id, now, S.CANCELLED)
     dep.status, dep.cancelled_at, dep.end_reason = S.CANCELLED, now, reason or "cancelled"
     session.flush()
     audit.append(session, actor=actor.username, action="deployment_cancel", now=now,

@@ -34,12 +34,7 @@ from openlfr.governance.schema_types import (
 )
 from openlfr.governance.schema_types import Public as _Public
 from openlfr.governance.schema_types import Strict as _Strict
-from openlfr.store.models import (
-    Category,
-    DeploymentKind,
-    DeploymentStatus,
-    Role,
-)
+from openlfr.store.models import Category, DeploymentKind, DeploymentStatus, Role
 from openlfr.urls import redact_url  # re-exported: the one definition is in the core
 
 __all__ = ["UserCreate", "UserPublic", "TokenPublic", "CameraSpec", "CameraPublic",
