@@ -33,14 +33,8 @@ from openlfr.store.models_base import (
 )
 from openlfr.store.models_users import ApiToken, SignInFailure, SignInLock, User, UserRole
 from openlfr.store.models_deployments import Deployment, DeploymentCamera
-from openlfr.store.models_watchlist import (
-    Snapshot,
-    SnapshotSubject,
-    SnapshotTemplate,
-    Subject,
-    SubjectImage,
-    Template,
-)
+from openlfr.store.models_watchlist import Subject, SubjectImage, Template
+from openlfr.store.models_watchlist import Snapshot, SnapshotSubject, SnapshotTemplate
 from openlfr.store.models_alerts import Adjudication, Alert, AlertDelivery, DeploymentCounter
 from openlfr.store.models_fleet import CameraProgress, CameraRun, CentreLeader
 from openlfr.store.models_audit import AuditEntry, AuditHead, BiasEvaluation
