@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -65,6 +65,36 @@ def contact_age_s(status: NodeStatus, now: float | None = None) -> float:
         at = at.replace(tzinfo=UTC)
     now_s = time.time() if now is None else now
     return max(0.0, now_s - at.timestamp())
+
+
+#: The fleet's per-node families: name, help, and the value from a node's report at ``now``.
+_NODE_FAMILIES: tuple[tuple[str, str, Callable[[NodeStatus, float], float]], ...] = (
+    ("openlfr_node_up", "1 while the camera node reports within its liveness window",
+     lambda n, now: 1.0 if n.alive else 0.0),
+    ("openlfr_node_last_contact_seconds", "Seconds since the camera node last reported",
+     contact_age_s),
+    ("openlfr_node_cameras", "Cameras on the node as it last reported them (any state)",
+     lambda n, now: float(len(n.cameras))),
+    ("openlfr_node_max_cameras", "Cameras the node accepts at most",
+     lambda n, now: float(n.max_cameras)),
+)
+
+#: Per camera of a live node, besides the server's own families: kind, name, help, and the
+#: value from the camera's report (None: no figure yet).
+_CameraKind = type[GaugeMetricFamily] | type[CounterMetricFamily]
+_CAMERA_FAMILIES: tuple[tuple[_CameraKind, str, str, Callable[[Any], float | None]], ...] = (
+    (GaugeMetricFamily, "openlfr_camera_frames_per_second",
+     "Frames analysed per second (recent)", lambda c: c.frames_per_s),
+    (GaugeMetricFamily, "openlfr_camera_lag_seconds",
+     "Seconds from a frame's decoding to the end of its analysis (recent median)",
+     lambda c: c.lag_s),
+    (CounterMetricFamily, "openlfr_camera_restarts",
+     "Times the node restarted the camera process", lambda c: c.restarts),
+    (CounterMetricFamily, "openlfr_camera_reconnects",
+     "Times the camera process reconnected to its source", lambda c: c.reconnects),
+    (GaugeMetricFamily, "openlfr_camera_alerts_pending",
+     "Alerts raised but not yet acknowledged by the stream", lambda c: c.alerts_pending),
+)
 
 
 class CameraCollector(Collector):
@@ -117,31 +147,12 @@ class CameraCollector(Collector):
         """The fleet's families; camera samples of live nodes also go into ``fams`` and
         ``running`` (labelled with their node). A failing fleet reader costs its samples
         only, never the scrape."""
-        node_label = ["node"]
-        up = GaugeMetricFamily("openlfr_node_up", "1 while the camera node reports within "
-                               "its liveness window", labels=node_label)
-        contact = GaugeMetricFamily("openlfr_node_last_contact_seconds",
-                                    "Seconds since the camera node last reported",
-                                    labels=node_label)
-        count = GaugeMetricFamily("openlfr_node_cameras", "Cameras on the node as it last "
-                                  "reported them (any state)", labels=node_label)
-        capacity = GaugeMetricFamily("openlfr_node_max_cameras", "Cameras the node accepts "
-                                     "at most", labels=node_label)
+        node_fams = [(GaugeMetricFamily(name, doc, labels=["node"]), value)
+                     for name, doc, value in _NODE_FAMILIES]
         cam = ["node", "deployment", "camera"]
-        fps = GaugeMetricFamily("openlfr_camera_frames_per_second",
-                                "Frames analysed per second (recent)", labels=cam)
-        lag = GaugeMetricFamily("openlfr_camera_lag_seconds", "Seconds from a frame's "
-                                "decoding to the end of its analysis (recent median)",
-                                labels=cam)
-        restarts = CounterMetricFamily("openlfr_camera_restarts", "Times the node restarted "
-                                       "the camera process", labels=cam)
-        reconnects = CounterMetricFamily("openlfr_camera_reconnects",
-                                         "Times the camera process reconnected to its source",
-                                         labels=cam)
-        pending = GaugeMetricFamily("openlfr_camera_alerts_pending", "Alerts raised but not "
-                                    "yet acknowledged by the stream", labels=cam)
-        out: list[Metric] = [up, contact, count, capacity, fps, lag, restarts, reconnects,
-                             pending]
+        cam_fams = [(kind(name, doc, labels=cam), value)
+                    for kind, name, doc, value in _CAMERA_FAMILIES]
+        out: list[Metric] = [fam for fam, _ in node_fams] + [fam for fam, _ in cam_fams]
         if self._fleet is None:
             return out
         try:
@@ -156,10 +167,8 @@ class CameraCollector(Collector):
             if n.name in seen_nodes:  # one series per node: the first report wins
                 continue
             seen_nodes.add(n.name)
-            up.add_metric([n.name], 1.0 if n.alive else 0.0)
-            contact.add_metric([n.name], contact_age_s(n, now))
-            count.add_metric([n.name], float(len(n.cameras)))
-            capacity.add_metric([n.name], float(n.max_cameras))
+            for fam, node_value in node_fams:
+                fam.add_metric([n.name], node_value(n, now))
             if not n.alive:
                 continue
             for c in n.cameras:
@@ -175,12 +184,10 @@ class CameraCollector(Collector):
                                    (fams["alerts"], c.alerts_raised)):
                     fam.add_sample(fam.name + "_total", named, float(value))
                 running.add_sample(running.name, named, 1.0 if c.state == "running" else 0.0)
-                fps.add_metric(values, float(c.frames_per_s))
-                if c.lag_s is not None:
-                    lag.add_metric(values, float(c.lag_s))
-                restarts.add_metric(values, float(c.restarts))
-                reconnects.add_metric(values, float(c.reconnects))
-                pending.add_metric(values, float(c.alerts_pending))
+                for fam, cam_value in cam_fams:
+                    figure = cam_value(c)
+                    if figure is not None:  # no lag figure yet
+                        fam.add_metric(values, float(figure))
         return out
 
 
