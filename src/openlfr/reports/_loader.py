@@ -18,14 +18,30 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.engine import make_url
 
-from openlfr.errors import NotFound
+from openlfr.errors import ConfigError, NotFound
+from openlfr.governance.alerts import get_counters
 from openlfr.governance.counters import tracker_settings
+from openlfr.governance.runtime import open_store
+from openlfr.pipeline.sources import FileSourceConfig, FolderSourceConfig, source_config
 from openlfr.reports._alerts import officer_label
-from openlfr.reports.deployment import AlertPoint, DeploymentFigures
+from openlfr.reports._figures import AlertPoint, DeploymentFigures
+from openlfr.settings import Settings
+from openlfr.store.models import (
+    Adjudication,
+    Alert,
+    AlertStatus,
+    AuditEntry,
+    Deployment,
+    Snapshot,
+    SnapshotSubject,
+    User,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -42,8 +58,6 @@ def _deployment_id(deployment_id: object) -> int:
 
 
 def _watchlist(session: Session, dep: object) -> tuple[int | None, dict[str, int | None]]:
-    from openlfr.store.models import AuditEntry, Snapshot, SnapshotSubject
-
     dep_id: int = dep.id  # type: ignore[attr-defined]
     snap = session.scalar(select(Snapshot).where(Snapshot.deployment_id == dep_id))
     if snap is not None:
@@ -68,9 +82,6 @@ def _watchlist(session: Session, dep: object) -> tuple[int | None, dict[str, int
 
 def load_deployment_figures(session: Session, deployment_id: object) -> DeploymentFigures:
     """:class:`DeploymentFigures` for one deployment (raises NotFound if there is none)."""
-    from openlfr.governance.alerts import get_counters
-    from openlfr.store.models import Deployment
-
     dep_id = _deployment_id(deployment_id)
     dep = session.get(Deployment, dep_id)
     if dep is None:
@@ -122,9 +133,6 @@ def load_deployment_figures(session: Session, deployment_id: object) -> Deployme
 def _paced(source_url: str) -> bool:
     """Does this camera deliver frames at its own pace (a live camera, a looping clip),
     rather than every frame of recorded footage in turn?"""
-    from openlfr.errors import ConfigError
-    from openlfr.pipeline.sources import FileSourceConfig, FolderSourceConfig, source_config
-
     try:
         cfg = source_config(source_url)
     except ConfigError:
@@ -135,8 +143,6 @@ def _paced(source_url: str) -> bool:
 
 
 def _names(session: Session, user_ids: Iterable[int]) -> dict[int, str]:
-    from openlfr.store.models import User
-
     ids = set(user_ids)
     if not ids:
         return {}
@@ -148,8 +154,6 @@ def _names(session: Session, user_ids: Iterable[int]) -> dict[int, str]:
 def _alert_points(session: Session, dep_id: int) -> tuple[AlertPoint, ...]:
     """The alerts on record, each with who decided it and their note (no images, no names
     of watchlisted people)."""
-    from openlfr.store.models import Adjudication, Alert, AlertStatus
-
     alerts = session.execute(
         select(Alert.id, Alert.created_at, Alert.status, Alert.camera_id, Alert.category,
                Alert.score).where(Alert.deployment_id == dep_id)
@@ -191,8 +195,6 @@ def _urgent(dep: Deployment) -> str:
 def deployment_ids_in_period(session: Session, start: datetime, end: datetime) -> list[int]:
     """Deployments that ran (were started) with an authorised window overlapping
     [start, end), oldest first."""
-    from openlfr.store.models import Deployment
-
     return list(session.scalars(
         select(Deployment.id)
         .where(Deployment.started_at.is_not(None),
@@ -207,17 +209,9 @@ def open_session() -> Iterator[Session]:
 
     Reports need no encryption key: they read counts and times, never biometric data.
     """
-    from sqlalchemy.engine import make_url
-
-    from openlfr.errors import ConfigError
-    from openlfr.governance.runtime import open_store
-    from openlfr.settings import Settings
-
     settings = Settings()
     url = make_url(settings.resolved_database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        from pathlib import Path
-
         if not Path(url.database).expanduser().exists():  # a report must not create a store
             raise ConfigError(f"no OpenLFR store at {url.database}: set OPENLFR_DATABASE_URL "
                               "or OPENLFR_DATA_DIR, or create one with `openlfr db upgrade`")

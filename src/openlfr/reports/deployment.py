@@ -29,8 +29,11 @@ import base64
 import io
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from openlfr import __version__
 from openlfr.metrics import Proportion
 from openlfr.reports._alerts import ALERT_COLUMNS, alert_cells, alert_records
 from openlfr.reports._figures import (
@@ -47,11 +50,9 @@ from openlfr.reports._figures import (
     extra_label,
 )
 from openlfr.reports._format import assume_utc, describe, fmt_dt, fmt_int, fmt_one_in, fmt_pct, iso
+from openlfr.reports._loader import load_deployment_figures
 from openlfr.reports._pdf import build_pdf, pdf_escape, pdf_table, plural
 from openlfr.reports._pdf import pdf_styles as _pdf_styles
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
 
 __all__ = ["AlertPoint", "DeploymentFigures", "ReportStatus", "Kind", "REPORT_STATUSES",
            "figures_json",
@@ -174,8 +175,6 @@ def _data_uri(png: bytes) -> str:
 # --- HTML ------------------------------------------------------------------------------------
 
 def _context(f: DeploymentFigures, generated_at: datetime | None) -> dict[str, Any]:
-    from openlfr import __version__
-
     def rate(p: Proportion | None, unit: str) -> dict[str, Any]:
         if p is None:
             return {"value": "undefined", "one_in": "-", "ci": "undefined", "k": 0, "n": 0,
@@ -245,8 +244,6 @@ def _kind_sentence(kind: str, paced: bool = False) -> str:
 
 
 def _env():  # type: ignore[no-untyped-def]
-    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-
     env = Environment(loader=PackageLoader("openlfr.reports", "templates"),
                       autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
@@ -299,8 +296,6 @@ def render_pdf(figures: DeploymentFigures, generated_at: datetime | None = None)
     from reportlab.lib.units import mm
     from reportlab.platypus import Image, KeepTogether, Paragraph, Spacer
 
-    from openlfr import __version__
-
     f = figures
     st = _pdf_styles()
     e = pdf_escape
@@ -352,11 +347,3 @@ def render_pdf(figures: DeploymentFigures, generated_at: datetime | None = None)
                      subject=f"Deployment report, {f.place}, {ctx['window']}",
                      generated_at=generated_at, pagesize=A4)
 
-
-# --- Loader ----------------------------------------------------------------------------------
-
-def load_deployment_figures(session: Session, deployment_id: object) -> DeploymentFigures:
-    """Build :class:`DeploymentFigures` for one deployment from the store."""
-    from openlfr.reports._loader import load_deployment_figures as _load
-
-    return _load(session, deployment_id)

@@ -25,10 +25,13 @@ import hashlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from openlfr import __version__
+from openlfr.errors import NotFound
 from openlfr.governance import audit
 from openlfr.reports._format import fmt_dt, iso
 from openlfr.reports._loader import _deployment_id, _watchlist
 from openlfr.reports._pdf import build_pdf, pdf_escape, pdf_table
+from openlfr.store.models import Deployment, User
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -51,8 +54,6 @@ def _person(user: Any) -> dict[str, Any] | None:
 
 
 def _authorisation(session: Session, dep: Any) -> dict[str, Any]:
-    from openlfr.store.models import User
-
     officer = _person(session.get(User, dep.authorising_officer_id))
     if officer is not None:
         officer["rank"] = dep.authorising_officer_rank
@@ -71,10 +72,6 @@ def _authorisation(session: Session, dep: Any) -> dict[str, Any]:
 def build_notice(session: Session, deployment_id: int, *, actor: str = audit.SYSTEM,
                  now: datetime | None = None, deployer: str | None = None) -> dict[str, Any]:
     """The Art. 5(4) notification of one deployment (NotFound if there is none); audited."""
-    from openlfr import __version__
-    from openlfr.errors import NotFound
-    from openlfr.store.models import Deployment
-
     now = now or datetime.now(UTC)
     dep = session.get(Deployment, _deployment_id(deployment_id))
     if dep is None:

@@ -18,12 +18,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from openlfr import __version__
 from openlfr.errors import ConfigError
 from openlfr.evaluation.tracking.reference import fragmentation_note
 from openlfr.metrics import Proportion
 from openlfr.reports._format import assume_utc, describe, fmt_dt, fmt_int, fmt_one_in, fmt_pct, iso
+from openlfr.reports._loader import deployment_ids_in_period, load_deployment_figures
 from openlfr.reports._pdf import build_pdf, plural
-from openlfr.reports.deployment import RATE_MEANINGS, REPORT_STATUSES, DeploymentFigures, RateCounts
+from openlfr.reports.deployment import (
+    OUTCOME_STYLE,
+    RATE_MEANINGS,
+    REPORT_STATUSES,
+    DeploymentFigures,
+    RateCounts,
+    _data_uri,
+    _env,
+    _pdf_styles,
+    pdf_escape,
+    pdf_table,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -151,8 +164,6 @@ def _when(start: datetime, end: datetime | None) -> str:
 
 
 def _ctx(report: TransparencyFigures, generated_at: datetime | None) -> dict[str, Any]:
-    from openlfr import __version__
-
     def period_day(dt: datetime, end: bool) -> str:
         d = assume_utc(dt)
         if end and d.time() == datetime.min.time():
@@ -233,8 +244,6 @@ def outcomes_png(report: TransparencyFigures, dpi: int = 110) -> bytes:
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    from openlfr.reports.deployment import OUTCOME_STYLE
-
     labels, counts, unit = _bars(report)
     height = 1.3 + 0.28 * max(1, len(labels))
     fig = Figure(figsize=(8.0, height), dpi=dpi, layout="constrained")
@@ -267,8 +276,6 @@ def outcomes_png(report: TransparencyFigures, dpi: int = 110) -> bytes:
 
 
 def render_html(report: TransparencyFigures, generated_at: datetime | None = None) -> str:
-    from openlfr.reports.deployment import _data_uri, _env
-
     ctx = _ctx(report, generated_at)
     ctx["outcomes_uri"] = _data_uri(outcomes_png(report))
     return _env().get_template("transparency.html").render(**ctx)
@@ -279,8 +286,6 @@ def render_pdf(report: TransparencyFigures, generated_at: datetime | None = None
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, Spacer
-
-    from openlfr.reports.deployment import _pdf_styles, pdf_escape, pdf_table
 
     e = pdf_escape
     st = _pdf_styles()
@@ -342,8 +347,6 @@ def render_pdf(report: TransparencyFigures, generated_at: datetime | None = None
 def load_transparency_figures(session: Session, start: datetime,
                               end: datetime) -> TransparencyFigures:
     """All deployments whose authorised window overlaps [start, end)."""
-    from openlfr.reports._loader import deployment_ids_in_period, load_deployment_figures
-
     ids = deployment_ids_in_period(session, start, end)
     return TransparencyFigures(start, end, tuple(load_deployment_figures(session, i)
                                                   for i in ids))
