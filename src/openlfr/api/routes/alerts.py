@@ -11,18 +11,15 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from openlfr.api.deps import (
-    Before,
     CanAdjudicate,
     CanHoldAlert,
     CanSeeAlertImage,
     CanViewAlerts,
     Db,
-    GuardedRoute,
-    Limit,
     ReadDb,
-    next_page,
-    page,
 )
+from openlfr.api.guard import GuardedRoute
+from openlfr.api.paging import Before, Limit, next_page, page
 from openlfr.api.routes.watchlist import image_response
 from openlfr.api.schemas import (
     AdjudicationIn,
@@ -40,10 +37,6 @@ from openlfr.governance.watchlist import snapshot_image
 from openlfr.store.models import Alert, AlertStatus, Deployment, User
 
 router = APIRouter(route_class=GuardedRoute, prefix="/api/alerts", tags=["alerts"])
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _view(session: Session, alert: Alert) -> AlertView:
@@ -90,7 +83,7 @@ async def list_alerts(request: Request, response: Response, db: ReadDb, me: CanV
     own changes show at once."""
 
     def compute() -> tuple[bytes, int | None]:
-        rows = svc.list_alerts(db, me.user, _now(), deployment_id=deployment_id,
+        rows = svc.list_alerts(db, me.user, datetime.now(UTC), deployment_id=deployment_id,
                                status=status, limit=limit + 1, before=before)
         rows, cursor = page(rows, limit, lambda a: a.id)
         return AlertList(items=_views(db, rows)).model_dump_json().encode(), cursor
@@ -116,7 +109,7 @@ def adjudicate(alert_id: PathId, body: AdjudicationIn, request: Request, db: Db,
     """Record the outcome: confirmed, rejected (false alert) or not_engaged. Other open
     consoles see the decision at once. ``reason`` (rejected only) says why it was a false
     alert."""
-    alert = svc.adjudicate(db, me.user, alert_id, body.outcome, _now(), note=body.note,
+    alert = svc.adjudicate(db, me.user, alert_id, body.outcome, datetime.now(UTC), note=body.note,
                            reason=body.reason)
     db.commit()
     request.app.state.ctx.alert_reads.clear()  # after the commit: no older page survives
@@ -133,7 +126,7 @@ def probe_image(alert_id: PathId, db: Db, me: CanSeeAlertImage) -> Response:
     alert = svc.get_alert(db, alert_id)
     require_image_scope(db, me.user, Action.ALERT_IMAGE, deployment_id=alert.deployment_id,
                         target=f"alert:{alert_id}")
-    data = svc.alert_probe_image(db, me.user, alert_id, _now())
+    data = svc.alert_probe_image(db, me.user, alert_id, datetime.now(UTC))
     db.commit()
     return image_response(data)
 
@@ -149,7 +142,7 @@ def reference_image(alert_id: PathId, db: Db, me: CanSeeAlertImage) -> Response:
         raise NotFound(f"alert {alert_id}'s watchlist entry has been removed")
     require_image_scope(db, me.user, Action.SUBJECT_IMAGE, deployment_id=alert.deployment_id,
                         subject_id=alert.subject_id, target=f"alert:{alert_id}")
-    data = snapshot_image(db, me.user, alert.deployment_id, alert.subject_id, _now())
+    data = snapshot_image(db, me.user, alert.deployment_id, alert.subject_id, datetime.now(UTC))
     if data is None:
         raise NotFound(f"alert {alert_id}'s watchlist entry has no image")
     db.commit()
@@ -160,7 +153,7 @@ def reference_image(alert_id: PathId, db: Db, me: CanSeeAlertImage) -> Response:
 def hold(alert_id: PathId, body: HoldIn, request: Request, db: Db,
          me: CanHoldAlert) -> AlertView:
     """Keep the alert past the retention period, for a stated reason (e.g. a prosecution)."""
-    alert = svc.hold_alert(db, me.user, alert_id, body.reason, _now())
+    alert = svc.hold_alert(db, me.user, alert_id, body.reason, datetime.now(UTC))
     db.commit()
     request.app.state.ctx.alert_reads.clear()
     return _view(db, alert)
@@ -169,7 +162,7 @@ def hold(alert_id: PathId, body: HoldIn, request: Request, db: Db,
 @router.post("/{alert_id}/release", response_model=AlertView)
 def release(alert_id: PathId, request: Request, db: Db, me: CanHoldAlert) -> AlertView:
     """End a hold: the alert is purged when its retention period has passed."""
-    alert = svc.release_hold(db, me.user, alert_id, _now())
+    alert = svc.release_hold(db, me.user, alert_id, datetime.now(UTC))
     db.commit()
     request.app.state.ctx.alert_reads.clear()
     return _view(db, alert)

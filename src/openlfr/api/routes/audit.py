@@ -21,18 +21,9 @@ from pydantic import BeforeValidator, StringConstraints
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from openlfr.api.deps import (
-    Before,
-    CanExportAudit,
-    CanVerifyAudit,
-    Db,
-    GuardedRoute,
-    Limit,
-    Principal,
-    ReadDb,
-    next_page,
-    page,
-)
+from openlfr.api.deps import CanExportAudit, CanVerifyAudit, Db, Principal, ReadDb
+from openlfr.api.guard import GuardedRoute
+from openlfr.api.paging import Before, Limit, next_page, page
 from openlfr.api.schemas import AuditEntryPublic, AuditList, AuditVerifyPublic, QueryTime
 from openlfr.governance import audit as chain
 from openlfr.store.db import session_scope

@@ -7,16 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
-from openlfr.api.deps import (
-    CanListUsers,
-    CanManageUsers,
-    Db,
-    GuardedRoute,
-    Limit,
-    ReadDb,
-    next_page,
-    page,
-)
+from openlfr.api.deps import CanListUsers, CanManageUsers, Db, ReadDb
+from openlfr.api.guard import GuardedRoute
+from openlfr.api.paging import Limit, next_page, page
 from openlfr.api.schemas import PathId, UserCreate, UserList, UserPublic, UserUpdate
 from openlfr.errors import NotFound
 from openlfr.governance import auth as svc
