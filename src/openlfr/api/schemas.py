@@ -12,8 +12,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
+from openlfr.governance.schema_types import Strict as _In  # forbids unknown fields and NULs
 from openlfr.governance.schemas import (
     AlertPublic,
     CountersPublic,
@@ -24,7 +25,6 @@ from openlfr.governance.schemas import (
     TokenPublic,
     UserCreate,
     UserPublic,
-    no_nul,
     sane_year,
 )
 from openlfr.store.models import Outcome, Role
@@ -65,15 +65,6 @@ class ErrorBody(BaseModel):
     """Every error answer: a message, or (422 on malformed input) the list of problems."""
 
     detail: str | list[ValidationIssue]
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: object) -> object:
-        return no_nul(data)
 
 
 class DeploymentDraft(DeploymentCreate):
