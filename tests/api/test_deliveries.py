@@ -125,12 +125,12 @@ def test_console_nodes_page_shows_sinks_and_given_up_deliveries(
 
 def test_console_nodes_page_when_deliveries_cannot_be_read(
         api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    from openlfr.api.routes import deliveries
+    from openlfr.api.routes import console
 
     def broken(*a: Any, **k: Any) -> Any:
         raise RuntimeError("store gone")
 
-    monkeypatch.setattr(deliveries, "delivery_report", broken)
+    monkeypatch.setattr(console, "delivery_report", broken)
     resp = api.client.get("/console/nodes", headers=api.auth(Role.OPERATOR))
     assert resp.status_code == 200
     assert 'id="deliveries-error"' in resp.text and "RuntimeError" in resp.text

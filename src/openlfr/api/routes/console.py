@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -29,14 +30,19 @@ from openlfr.api.deps import (
     SignedIn,
 )
 from openlfr.api.routes.audit import Filter as AuditSearch
-from openlfr.api.routes.nodes import CanViewNodes
-from openlfr.api.schemas import PathId
+from openlfr.api.routes.audit import audit_page, verify_chain
+from openlfr.api.routes.deliveries import delivery_report
+from openlfr.api.routes.deployments import deployment_counts
+from openlfr.api.routes.nodes import CanViewNodes, FleetUnavailable, fleet_view
+from openlfr.api.schemas import DeploymentPublic, PathId, SubjectPublic
 from openlfr.api.wizard import wizard_context
 from openlfr.errors import StateError
 from openlfr.evaluation.tracking.reference import fragmentation_note
-from openlfr.governance.auth import Action, allowed
+from openlfr.governance.auth import Action, allowed, list_users
+from openlfr.governance.deployments import get_deployment, list_deployments
 from openlfr.governance.grants import pending_grants
 from openlfr.governance.permissions import PERMISSIONS, SCOPED_IMAGE_ROLES
+from openlfr.governance.watchlist import list_subjects
 from openlfr.store.models import Category, DeploymentStatus, Role, Snapshot, User
 
 log = logging.getLogger(__name__)
@@ -98,8 +104,6 @@ def operator(request: Request, db: Db, me: CanViewAlerts) -> Response:
     """Live view (cameras appear as deployments start) and the alert queue. Which images the
     page may request (``images``): ``all``, ``running`` (operators and engagement officers:
     those of running deployments) or ``none`` (the auditor: placeholders, no requests)."""
-    from openlfr.governance.deployments import list_deployments
-
     granting = PERMISSIONS[Action.ALERT_IMAGE] & me.roles
     images = ("none" if not granting else
               "running" if not granting - SCOPED_IMAGE_ROLES else "all")
@@ -112,8 +116,6 @@ def operator(request: Request, db: Db, me: CanViewAlerts) -> Response:
 
 @router.get("/console/deployments")
 def deployments(request: Request, db: Db, me: CanViewDeployments) -> Response:
-    from openlfr.governance.deployments import list_deployments
-
     rows = list_deployments(db, me.user)
     can_create = may(me, Action.DEPLOYMENT_CREATE)
     return render(request, "deployments.html", deployments=rows, can_create=can_create,
@@ -132,8 +134,6 @@ def _wizard(request: Request, db: Db, me: Any, draft: Any = None) -> dict[str, A
 def deployment_edit(deployment_id: PathId, request: Request, db: Db,
                     me: CanCreateDeployment) -> Response:
     """The wizard on a draft (PATCH); an authorised deployment is frozen."""
-    from openlfr.governance.deployments import get_deployment
-
     d = get_deployment(db, deployment_id)
     if d.status != DeploymentStatus.DRAFT:
         raise StateError(f"deployment {d.id} is {d.status.value}: only a draft can be edited")
@@ -143,10 +143,6 @@ def deployment_edit(deployment_id: PathId, request: Request, db: Db,
 @router.get("/console/deployments/{deployment_id}")
 def deployment(deployment_id: PathId, request: Request, db: Db,
                me: CanViewDeployments) -> Response:
-    from openlfr.api.routes.deployments import deployment_counts
-    from openlfr.api.schemas import DeploymentPublic
-    from openlfr.governance.deployments import get_deployment
-
     d = get_deployment(db, deployment_id)
     snap = db.scalar(select(Snapshot).where(Snapshot.deployment_id == d.id))
     S = DeploymentStatus
@@ -208,9 +204,6 @@ def deployment(deployment_id: PathId, request: Request, db: Db,
 @router.get("/console/watchlist")
 def watchlist(request: Request, db: Db, me: CanListSubjects,
               include_expired: bool = False) -> Response:
-    from openlfr.api.schemas import SubjectPublic
-    from openlfr.governance.watchlist import list_subjects
-
     rows = [SubjectPublic.model_validate(s) for s in
             list_subjects(db, me.user, datetime.now(UTC), include_expired=include_expired)]
     usernames = {uid: name for uid, name in db.execute(select(User.id, User.username))}
@@ -232,11 +225,6 @@ def audit(request: Request, db: Db, me: CanVerifyAudit, where: AuditSearch,
           before: Before = None) -> Response:
     """The chain's status, the reports and (for the auditor) the log: searched by actor,
     action, target and time, paged back by ``before``, exported as JSON Lines or CSV."""
-    from urllib.parse import urlencode
-
-    from openlfr.api.routes.audit import audit_page, verify_chain
-    from openlfr.governance.deployments import list_deployments
-
     chain = verify_chain(db)
     entries = older = None
     query = {k: v.strftime("%Y-%m-%d %H:%M") if isinstance(v, datetime) else v
@@ -254,8 +242,6 @@ def audit(request: Request, db: Db, me: CanVerifyAudit, where: AuditSearch,
 
 @router.get("/console/users")
 def users(request: Request, db: Db, me: CanListUsers) -> Response:
-    from openlfr.governance.auth import list_users
-
     rows = list_users(db, me.user)
     return render(request, "users.html",
                   users=[{"id": u.id, "username": u.username, "display_name": u.display_name,
@@ -273,9 +259,6 @@ NODES_FAILED_DELIVERIES = 50
 def nodes(request: Request, db: ReadDb, me: CanViewNodes) -> Response:
     """Each camera node (dead ones marked) and its cameras, and the sinks' deliveries (given-up
     ones listed); reloads itself every few seconds."""
-    from openlfr.api.routes.deliveries import delivery_report
-    from openlfr.api.routes.nodes import FleetUnavailable, fleet_view
-
     view, error = None, None
     try:
         view = fleet_view(request.app.state.ctx)

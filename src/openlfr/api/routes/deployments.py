@@ -29,6 +29,7 @@ from openlfr.api.deps import (
     next_page,
     page,
 )
+from openlfr.api.routes.audit import record_access
 from openlfr.api.schemas import (
     DeploymentCounts,
     DeploymentCreate,
@@ -42,10 +43,19 @@ from openlfr.api.schemas import (
 )
 from openlfr.governance import deployments as svc
 from openlfr.governance import urgent
+from openlfr.governance.alerts import get_counters
 from openlfr.governance.facts import AssessmentPublic, assess
 from openlfr.governance.schemas import DeploymentUpdate
 from openlfr.governance.urgent import ExternalAuthorisationIn
-from openlfr.metrics import Proportion
+from openlfr.metrics import Proportion, alert_precision, false_alert_rate
+from openlfr.reports.deployment import (
+    figures_json,
+    load_deployment_figures,
+    render_html,
+    render_pdf,
+)
+from openlfr.reports.notice import build_notice
+from openlfr.reports.notice import notice_pdf as to_pdf
 from openlfr.store.models import Alert, AlertStatus, Deployment, DeploymentStatus
 
 router = APIRouter(route_class=GuardedRoute, prefix="/api/deployments", tags=["deployments"])
@@ -186,8 +196,6 @@ def external_refusal(deployment_id: PathId, body: ExternalAuthorisationIn, db: D
 @router.get("/{deployment_id}/notice.json", response_model=dict[str, object])
 def notice_json(deployment_id: PathId, db: Db, me: CanViewDeployments) -> JSONResponse:
     """The EU AI Act Art. 5(4) notification of the deployment (audited)."""
-    from openlfr.reports.notice import build_notice
-
     notice = build_notice(db, deployment_id, actor=me.user.username, now=_now())
     db.commit()
     return JSONResponse(notice)
@@ -196,9 +204,6 @@ def notice_json(deployment_id: PathId, db: Db, me: CanViewDeployments) -> JSONRe
 @router.get("/{deployment_id}/notice.pdf", response_class=Response, response_model=None,
             responses={200: {"content": {"application/pdf": {}}}})
 def notice_pdf(deployment_id: PathId, db: Db, me: CanViewDeployments) -> Response:
-    from openlfr.reports.notice import build_notice
-    from openlfr.reports.notice import notice_pdf as to_pdf
-
     pdf = to_pdf(build_notice(db, deployment_id, actor=me.user.username, now=_now()))
     db.commit()
     return Response(pdf, media_type="application/pdf", headers={
@@ -212,9 +217,6 @@ def _rate(p: Proportion) -> RatePublic:
 
 def deployment_counts(db: Db, deployment_id: int) -> DeploymentCounts:
     """The deployment's counters summed over its cameras, with both headline rates."""
-    from openlfr.governance.alerts import get_counters
-    from openlfr.metrics import alert_precision, false_alert_rate
-
     svc.get_deployment(db, deployment_id)
     totals = get_counters(db, deployment_id)[0]
     pending = db.scalar(select(func.count()).select_from(Alert).where(
@@ -239,9 +241,6 @@ def counts(deployment_id: PathId, db: ReadDb, me: CanViewCounters) -> Deployment
 def _report_figures(db: Db, deployment_id: int, me: Principal,  # type: ignore[no-untyped-def]
                    fmt: str):
     """The report's figures; the view or download is audited (``report_view``)."""
-    from openlfr.api.routes.audit import record_access
-    from openlfr.reports.deployment import load_deployment_figures
-
     svc.get_deployment(db, deployment_id)
     figures = load_deployment_figures(db, deployment_id)
     record_access(db, me, "report_view", target=f"deployment:{deployment_id}",
@@ -251,15 +250,11 @@ def _report_figures(db: Db, deployment_id: int, me: Principal,  # type: ignore[n
 
 @router.get("/{deployment_id}/report.json", response_model=dict[str, object])
 def report_json(deployment_id: PathId, db: ReadDb, me: CanViewReports) -> JSONResponse:
-    from openlfr.reports.deployment import figures_json
-
     return JSONResponse(figures_json(_report_figures(db, deployment_id, me, "json")))
 
 
 @router.get("/{deployment_id}/report.html", response_class=HTMLResponse, response_model=None)
 def report_html(deployment_id: PathId, db: ReadDb, me: CanViewReports) -> HTMLResponse:
-    from openlfr.reports.deployment import render_html
-
     return HTMLResponse(render_html(_report_figures(db, deployment_id, me, "html")))
 
 
@@ -267,8 +262,6 @@ def report_html(deployment_id: PathId, db: ReadDb, me: CanViewReports) -> HTMLRe
             responses={200: {"content": {"application/pdf": {}}}})
 def report_pdf(deployment_id: PathId, db: ReadDb, me: CanViewReports,
                download: Annotated[bool, Query()] = False) -> Response:
-    from openlfr.reports.deployment import render_pdf
-
     pdf = render_pdf(_report_figures(db, deployment_id, me, "pdf"))
     disposition = "attachment" if download else "inline"
     return Response(pdf, media_type="application/pdf", headers={
