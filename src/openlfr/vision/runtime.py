@@ -75,10 +75,13 @@ class RuntimeConfig(BaseModel):
                     "with fp16 before relying on it.")
     device_id: int = Field(0, ge=0, le=63, description="GPU index for cuda and tensorrt.")
     intra_op_threads: int = Field(
-        2, ge=1, le=256,
-        description="Threads one model uses for one call. More threads cut latency on an idle "
-                    "machine but compete with the decoder, the other model and other cameras; "
-                    "set to the number of physical cores you can give the vision stage.")
+        1, ge=1, le=256,
+        description="Threads one model uses for one call. More threads cut one call's latency "
+                    "on an idle machine but cost CPU in synchronisation and compete with the "
+                    "decoder, the other model and other cameras: on the 2-core reference "
+                    "machine 2 threads took 15.8 instead of 14.5 CPU-ms a 1080p detection and "
+                    "19.8 instead of 17.4 a face embedding, no faster in wall time under load "
+                    "(docs/benchmarks.md). Raise it for one camera on an idle many-core CPU.")
     spinning: bool = Field(
         False,
         description="Let idle worker threads busy-wait for the next call. Slightly lower "
