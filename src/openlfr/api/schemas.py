@@ -37,7 +37,7 @@ __all__ = [
     "AuditVerifyPublic", "UserUpdate", "UserList", "TokenCreate", "TokenIssued", "LoginIn",
     "MePublic", "CameraLive", "CameraLiveList", "RatePublic", "DeploymentCounts",
     "MAX_DB_ID", "PathId", "QueryId", "QueryTime", "CameraIdPath", "ErrorBody",
-    "ValidationIssue",
+    "ValidationIssue", "ClosedModel",
 ]
 
 # --- bounds shared by every route's path and query parameters ------------------------------
@@ -53,6 +53,13 @@ CameraIdPath = Annotated[str, Path(min_length=1, max_length=64,
                                    pattern=r"^[A-Za-z0-9_.:-]+$")]
 #: A point in time in a query: ISO 8601, in the years 2000..2100.
 QueryTime = Annotated[datetime, AfterValidator(sane_year)]
+
+
+class ClosedModel(BaseModel):
+    """An answer's body with its declared fields only: an unknown field is an error. A field
+    is documented by its ``description`` or by its attribute docstring."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 class ValidationIssue(BaseModel):

@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from openlfr.api.deps import GuardedRoute, ReadDb
 from openlfr.api.routes.nodes import CanViewNodes
+from openlfr.api.schemas import ClosedModel
 from openlfr.governance.outbox import delivery_stats, failed_deliveries
 
 __all__ = ["router", "SinkFigures", "GivenUpDelivery", "DeliveryReport", "delivery_report",
@@ -30,9 +31,7 @@ router = APIRouter(route_class=GuardedRoute, tags=["deliveries"])
 MAX_FAILED = 500
 
 
-class SinkFigures(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SinkFigures(ClosedModel):
     sink: str = Field(description="The sink's name (as in the server config file).")
     pending: int = Field(ge=0, description="Deliveries not yet made (due or retrying).")
     delivered: int = Field(ge=0, description="Deliveries the sink accepted.")
@@ -41,9 +40,7 @@ class SinkFigures(BaseModel):
                          "tried again.")
 
 
-class GivenUpDelivery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class GivenUpDelivery(ClosedModel):
     id: int = Field(description="The delivery's id.")
     alert_id: int = Field(description="The alert's id in the store.")
     alert_uid: str = Field(description="The alert's id as the camera raised it.")
@@ -54,9 +51,7 @@ class GivenUpDelivery(BaseModel):
     failed_at: datetime = Field(description="When it was given up (UTC).")
 
 
-class DeliveryReport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DeliveryReport(ClosedModel):
     generated_at: datetime = Field(description="When this view was read (UTC).")
     sinks: list[SinkFigures] = Field(description="Every sink named in the outbox, by name.")
     failed: list[GivenUpDelivery] = Field(description="The most recently given-up "

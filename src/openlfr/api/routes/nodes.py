@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from starlette.exceptions import HTTPException
 
 from openlfr.api.deps import GuardedRoute, Principal, permit
 from openlfr.api.prometheus import contact_age_s
+from openlfr.api.schemas import ClosedModel
 from openlfr.fleet.health import NodeStatus
 from openlfr.governance.auth import Action
 
@@ -34,19 +35,19 @@ CanViewNodes = Annotated[Principal, permit(Action.NODES_VIEW)]
 class NodeView(NodeStatus):
     """A node's last report plus how long ago it came."""
 
-    model_config = ConfigDict(extra="forbid")
-
     last_contact_s: float = Field(ge=0.0, description="Seconds since the node last reported "
                                   "(this server's clock against the report's time).")
 
 
-class NodeList(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    generated_at: datetime = Field(description="When this view was read (UTC).")
-    alive: int = Field(description="Nodes reporting within their liveness window.")
-    dead: int = Field(description="Nodes known but silent for longer than that.")
-    nodes: list[NodeView] = Field(description="Every known node, by name.")
+class NodeList(ClosedModel):
+    generated_at: datetime
+    """When this view was read (UTC)."""
+    alive: int
+    """Nodes reporting within their liveness window."""
+    dead: int
+    """Nodes known but silent for longer than that."""
+    nodes: list[NodeView]
+    """Every known node, by name."""
 
 
 class FleetUnavailable(Exception):
