@@ -5,6 +5,7 @@ Settings are built explicitly (``Settings()``) and passed down; nothing is read 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -76,8 +77,6 @@ class Settings(BaseSettings):
 
 def shared_data_dir(explicit: Path | None = None) -> Path | None:
     """The evaluation data folder, or None when it is absent."""
-    import os
-
     candidates = [explicit] if explicit else []
     if os.environ.get("OPENLFR_SHARED_DATA"):
         candidates.append(Path(os.environ["OPENLFR_SHARED_DATA"]))

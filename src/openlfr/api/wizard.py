@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from openlfr.api.schemas import DeploymentPublic
 from openlfr.store.models import Category, Deployment, DeploymentKind, Subject, Template, User
 
 __all__ = ["wizard_context", "STEPS"]
@@ -42,8 +43,6 @@ def _template_embedders(db: Session) -> list[tuple[str, int]]:
 def wizard_context(db: Session, me: User, default_embedder: tuple[str, float] | None,
                    now: datetime, draft: Deployment | None = None) -> dict[str, Any]:
     """Everything ``wizard.html`` renders; ``draft`` for editing one (PATCH)."""
-    from openlfr.api.schemas import DeploymentPublic
-
     counts = _category_counts(db, now)
     embedders: list[dict[str, Any]] = []
     if default_embedder is not None:

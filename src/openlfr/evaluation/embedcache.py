@@ -23,10 +23,12 @@ Face choice, for face-centred evaluation crops such as LFW's 250x250 images
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +36,14 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+from tqdm import tqdm
 
 from openlfr.errors import ConfigError, ImageError
 from openlfr.faces import Faces, Frame
 from openlfr.vision.detectors import DetectorConfig, ScrfdConfig, YunetConfig
 from openlfr.vision.embedders import ArcFaceConfig, DlibConfig, EmbedderConfig
 from openlfr.vision.engine import Need, VisionConfig, VisionEngine
+from openlfr.vision.image import load_image
 from openlfr.vision.runtime import RuntimeConfig
 
 __all__ = ["FaceChoice", "choose_face", "FaceEmbedder", "VisionFaceEmbedder",
@@ -217,8 +221,6 @@ class EmbeddingCache:
         One process at a time works on a cache folder (an advisory lock; a second one waits,
         then finds the work done). Chunk names are unique, so nothing is ever overwritten.
         """
-        import fcntl
-
         self.dir.mkdir(parents=True, exist_ok=True)
         with open(self.dir / ".lock", "w") as lock:
             try:
@@ -230,10 +232,6 @@ class EmbeddingCache:
 
     def _ensure_locked(self, paths: Sequence[Path], chunk_size: int,
                        progress: bool) -> Embeddings:
-        from tqdm import tqdm
-
-        from openlfr.vision.image import load_image
-
         manifest = self.dir / "manifest.json"
         if not manifest.exists():
             manifest.write_text(json.dumps({"spec": self.spec, "root": str(self.root)},
@@ -261,8 +259,6 @@ class EmbeddingCache:
 
     def _chunk_name(self) -> str:
         """Sortable and unique: chunk_<count>_<time ns>; later chunks override earlier."""
-        import time
-
         return f"chunk_{len(self._chunks()):05d}_{time.time_ns()}"
 
     def relative(self, p: Path) -> str:

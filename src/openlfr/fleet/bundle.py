@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from openlfr.errors import ConfigError
-from openlfr.governance.crypto import Keyring
+from openlfr.governance.crypto import DecryptionError, Keyring
 from openlfr.watchlist.index import WatchlistIndex
 
 __all__ = ["Bundle", "seal", "unseal", "load_fleet_key", "bundle_name", "FLEET_KEY_NAME"]
@@ -91,8 +91,6 @@ def seal(bundle: Bundle, fleet_key: bytes) -> tuple[bytes, str]:
 def unseal(blob: bytes, fleet_key: bytes, deployment_id: int) -> Bundle:
     """The bundle of ``deployment_id``; ConfigError if it was sealed under another key or for
     another deployment, or altered."""
-    from openlfr.governance.crypto import DecryptionError
-
     try:
         plain = _keyring(fleet_key, deployment_id).decrypt(blob, _aad(deployment_id))
     except DecryptionError as exc:

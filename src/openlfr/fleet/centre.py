@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from openlfr.errors import OpenLFRError
@@ -137,9 +137,6 @@ class Centre:
         if self.outbox is not None:
             self.outbox.stop(10)
         if self.leader:  # hand the term over at once rather than let it lapse
-            from sqlalchemy import delete
-
-            from openlfr.store.models import CentreLeader
 
             try:
                 with self.store.session() as s:

@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from openlfr.alerts.outbox_worker import OutboxDelivery
+from openlfr.alerts.sinks import sink_from_spec
 from openlfr.errors import ConfigError
 from openlfr.fleet.bundle import load_fleet_key
 from openlfr.fleet.bus import RECORDED_SUBJECT, Bus, BusConfig
@@ -104,9 +106,6 @@ class FleetRuntime:
         self._on_recorded.append(fn)
 
     def start(self) -> FleetRuntime:
-        from openlfr.alerts.outbox_worker import OutboxDelivery
-        from openlfr.alerts.sinks import sink_from_spec
-
         url = self.nats_url
         if not url:
             self.embedded = EmbeddedNats(Path(self.settings.data_dir) / "nats").start()

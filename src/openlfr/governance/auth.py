@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from openlfr.errors import ConfigError, NotFound, StateError
@@ -33,7 +33,7 @@ from openlfr.governance.permissions import (
     require_image_scope,
 )
 from openlfr.governance.schemas import UserCreate
-from openlfr.store.db import session_scope
+from openlfr.store.db import session_scope, store_busy
 from openlfr.store.models import ApiToken, Role, User, UserRole
 from openlfr.store.types import as_utc
 
@@ -343,9 +343,6 @@ def _touch_token(session: Session, row: ApiToken, now: datetime) -> None:
     if writer is None:
         row.last_used_at = now
         return
-    from sqlalchemy import or_, update
-
-    from openlfr.store.db import store_busy
 
     stale = now - timedelta(seconds=LAST_USED_EVERY_S)
     try:

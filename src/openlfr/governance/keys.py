@@ -21,7 +21,7 @@ from openlfr.errors import ConfigError
 from openlfr.governance import audit
 from openlfr.governance.auth import Action, require
 from openlfr.governance.crypto import Keyring, aad_for
-from openlfr.store.models import User
+from openlfr.store.models import Base, User
 from openlfr.store.types import as_utc
 
 __all__ = ["ENCRYPTED", "rotate_key"]
@@ -39,8 +39,6 @@ BATCH = 500
 
 
 def _table(session: Session, name: str) -> Table:
-    from openlfr.store.models import Base
-
     table = Base.metadata.tables.get(name)
     if table is None:  # pragma: no cover - a model renamed without updating ENCRYPTED
         raise LookupError(f"no table {name!r} in the models")

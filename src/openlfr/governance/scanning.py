@@ -17,6 +17,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from openlfr.errors import NotFound
+from openlfr.store.db import read_without_lock, store_busy
 from openlfr.store.models import Deployment, DeploymentStatus
 
 __all__ = ["ScanWindow", "scan_refusal", "may_scan", "ScanGuard", "LiveScanGuard"]
@@ -120,8 +121,6 @@ class LiveScanGuard:
         self.last_error: str | None = None  # why the last read failed (None: it worked)
 
     def _read(self) -> ScanGuard:
-        from openlfr.store.db import read_without_lock
-
         with self._sessions() as session:
             return ScanGuard.load(read_without_lock(session), self.deployment_id)
 
@@ -142,8 +141,6 @@ class LiveScanGuard:
             return self._guard, None
 
     def _reload(self, t: float) -> None:
-        from openlfr.store.db import store_busy
-
         try:
             guard = self._read()
         except NotFound as exc:  # a refusal: at once

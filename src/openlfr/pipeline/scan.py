@@ -23,9 +23,12 @@ import numpy as np
 from openlfr.alerts.model import AlertEvent
 from openlfr.alerts.sinks import AlertSink
 from openlfr.errors import ConfigError, ImageError
-from openlfr.pipeline.sources import Mode
+from openlfr.pipeline.sources import Mode, open_source
 from openlfr.pipeline.worker import CameraWorker, Guard, WorkerConfig, write_preview_video
+from openlfr.settings import shared_data_dir
 from openlfr.vision.engine import VisionEngine
+from openlfr.watchlist.distractors import lfw_distractors
+from openlfr.watchlist.enrol import enrol_file, enrol_folder
 from openlfr.watchlist.index import WatchlistIndex
 
 __all__ = ["WatchlistBuild", "build_watchlist", "run_scan", "ScanResult"]
@@ -47,8 +50,6 @@ def build_watchlist(entries: Sequence[str | Path], *, engine: VisionEngine,
     ``Name/<images>`` (label = folder name), plus ``distractors`` (``lfw`` or ``lfw:N``,
     from the shared LFW folder). Templates are enrolled by ``engine`` (its enrolment flip
     setting), the engine the scan then runs."""
-    from openlfr.watchlist.enrol import enrol_file, enrol_folder
-
     ids: list[str] = []
     labels: list[str] = []
     vecs: list[np.ndarray] = []
@@ -78,8 +79,6 @@ def build_watchlist(entries: Sequence[str | Path], *, engine: VisionEngine,
         kind, _, n = distractors.partition(":")
         if kind != "lfw":
             raise ConfigError(f"--distractors {distractors!r}: expected lfw or lfw:N")
-        from openlfr.settings import shared_data_dir
-        from openlfr.watchlist.distractors import lfw_distractors
 
         data = shared_data_dir()
         if data is None or not (data / "lfw").is_dir():
@@ -112,8 +111,6 @@ def run_scan(source: str, index: WatchlistIndex, threshold: float, *, engine: Vi
              deployment_id: int | None = None, worker_options: dict[str, Any] | None = None
              ) -> ScanResult:
     """Scan ``source`` to its end (files/folders) or until interrupted (streams)."""
-    from openlfr.pipeline.sources import open_source
-
     src = open_source(source, mode)
     cfg = WorkerConfig(camera_id=camera_id, threshold=threshold, mode=mode,
                        evaluation=mode is Mode.evaluation or deployment_id is None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -95,8 +96,6 @@ def source_config(spec: str | dict | BaseModel) -> SourceConfig:
                               + "\n  ".join(validation_lines(exc))) from None
     s = str(spec).strip()
     if s.lower().startswith("file://"):
-        from urllib.parse import parse_qs, unquote, urlsplit
-
         parts = urlsplit(s)
         query = parse_qs(parts.query)
         unknown = set(query) - {"loop"}

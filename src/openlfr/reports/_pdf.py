@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_RIGHT
@@ -92,8 +93,6 @@ def pdf_table(rows: Sequence[Sequence[Any]], col_widths: list[float] | None = No
 
 def pdf_escape(text: str) -> str:
     """Escape for reportlab Paragraph markup and keep to the Latin-1 range of its base fonts."""
-    from xml.sax.saxutils import escape
-
     text = text.replace("\u2013", "-").replace("\u2014", "-").replace("\u2248", "~")
     return escape(text.encode("latin-1", "replace").decode("latin-1"))
 

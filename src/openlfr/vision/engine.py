@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from openlfr.configio import load_yaml_model
 from openlfr.errors import ImageError
 from openlfr.faces import Faces, Frame
 from openlfr.vision.align import align
@@ -91,8 +92,6 @@ class VisionConfig(BaseModel):
     @classmethod
     def from_yaml(cls, path: str | Path) -> VisionConfig:
         """Load from a YAML file; errors name the offending key."""
-        from openlfr.configio import load_yaml_model
-
         return load_yaml_model(cls, path, "vision config")
 
     def resolved(self) -> VisionConfig:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openlfr.errors import ConfigError
+from openlfr.settings import Settings
 from openlfr.vision.models import MODEL_FILES
 
 __all__ = ["Threshold", "THRESHOLDS", "default_threshold", "calibrated_threshold"]
@@ -99,8 +100,6 @@ def default_threshold(model_sha256: str, flip: bool = False,
     file (``calibration_file``, else ``Settings().resolved_calibration_file`` when it exists),
     else the shipped LFW calibration above; ConfigError for a model nobody calibrated."""
     if calibration_file is None:
-        from openlfr.settings import Settings
-
         calibration_file = Settings().resolved_calibration_file
     if Path(calibration_file).is_file():
         found = calibrated_threshold(calibration_file, model_sha256, flip)

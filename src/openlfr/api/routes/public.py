@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from openlfr.api.deps import Db, GuardedRoute, Public, ReadDb
 from openlfr.api.schemas import ErrorBody
 from openlfr.governance import audit
+from openlfr.reports.deployment import RATE_MEANINGS, load_deployment_figures
 from openlfr.store.models import Deployment, DeploymentKind, DeploymentStatus
 
 __all__ = ["router", "PublicRateLimit", "PublicDeployment", "PublicList", "PUBLIC_FIELDS",
@@ -158,8 +159,6 @@ def _admit(request: Request) -> None:
 
 
 def _results(session: Session, dep: Deployment) -> PublicResults | None:
-    from openlfr.reports.deployment import load_deployment_figures
-
     if STATES[dep.status] != "ended":
         return None
     f = load_deployment_figures(session, dep.id)
@@ -172,8 +171,6 @@ def _results(session: Session, dep: Deployment) -> PublicResults | None:
 
 def public_list(session: Session, now: datetime) -> PublicList:
     """The deployments the public may see, most recent window first (at most MAX_LISTED)."""
-    from openlfr.reports.deployment import RATE_MEANINGS
-
     rows = session.scalars(
         select(Deployment)
         .where(Deployment.kind == DeploymentKind.LIVE, Deployment.status.in_(list(STATES)))

@@ -13,6 +13,8 @@ from openlfr.api.deps import CanViewReports, GuardedRoute, Principal, ReadDb
 from openlfr.api.routes.audit import record_access
 from openlfr.api.schemas import QueryTime
 from openlfr.errors import ConfigError
+from openlfr.reports.transparency import load_transparency_figures, render_html, render_pdf
+from openlfr.reports.transparency import transparency_json as render
 
 router = APIRouter(route_class=GuardedRoute, prefix="/api/reports", tags=["reports"])
 
@@ -23,8 +25,6 @@ End = Annotated[QueryTime | None, Query(description="Period end (default: now)."
 def _figures(db: ReadDb, me: Principal, start: datetime | None, end: datetime | None,
              fmt: str) -> Any:
     """The period's figures; the viewing is audited (``report_view``)."""
-    from openlfr.reports.transparency import load_transparency_figures
-
     end = _aware(end) if end else datetime.now(UTC)
     start = _aware(start) if start else end - timedelta(days=365)
     if end <= start:
@@ -43,16 +43,12 @@ def _aware(dt: datetime) -> datetime:
 def transparency_json(db: ReadDb, me: CanViewReports, start: Start = None,
                       end: End = None) -> JSONResponse:
     """Counts and both rates (with intervals) for every deployment in the period."""
-    from openlfr.reports.transparency import transparency_json as render
-
     return JSONResponse(render(_figures(db, me, start, end, "json")))
 
 
 @router.get("/transparency.html", response_class=HTMLResponse, response_model=None)
 def transparency_html(db: ReadDb, me: CanViewReports, start: Start = None,
                       end: End = None) -> HTMLResponse:
-    from openlfr.reports.transparency import render_html
-
     return HTMLResponse(render_html(_figures(db, me, start, end, "html")))
 
 
@@ -60,7 +56,5 @@ def transparency_html(db: ReadDb, me: CanViewReports, start: Start = None,
             responses={200: {"content": {"application/pdf": {}}}})
 def transparency_pdf(db: ReadDb, me: CanViewReports, start: Start = None,
                      end: End = None) -> Response:
-    from openlfr.reports.transparency import render_pdf
-
     return Response(render_pdf(_figures(db, me, start, end, "pdf")), media_type="application/pdf",
                     headers={"Content-Disposition": 'inline; filename="transparency.pdf"'})

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
+from starlette.concurrency import run_in_threadpool
 
 from openlfr.api.deps import (
     After,
@@ -119,8 +120,6 @@ async def enrol_subject(
 ) -> SubjectPublic:
     """Enrol a subject from one photo: it must hold exactly one usable face. The photo and
     its template are stored encrypted; on any error nothing is stored."""
-    from starlette.concurrency import run_in_threadpool
-
     ctx = request.app.state.ctx
     try:
         data = SubjectCreate(reference=reference or f"WL-{secrets.token_hex(4).upper()}",
