@@ -81,28 +81,28 @@ class TrackerConfig(EvidencePolicy):
     """The ``tracker`` section of a scan or camera configuration: tracking knobs and the
     per-track evidence policy."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    type: Literal["byte"] = Field("byte", description="The tracker (``iou``, the name of the "
-                                  "tracker before this one, is read as ``byte``).")
-    iou_threshold: float = Field(0.15, ge=0.0, le=1.0, description="Minimum IoU between a "
-                                 "track's predicted box and a detection to join them.")
-    low_score: float | None = Field(0.3, ge=0.0, le=1.0, description="Detections down to "
-                                    "this confidence (below the detector's threshold) keep "
-                                    "tracks alive; None: no second stage.")
-    low_iou_threshold: float = Field(0.3, ge=0.0, le=1.0, description="Minimum IoU for a "
-                                     "low-score detection.")
-    max_missed: int = Field(30, ge=0, le=10_000, description="Frames a track may go unseen "
-                            "before it ends.")
-    reid_similarity: float = Field(0.5, ge=-1.0, le=1.0, description="Cosine similarity of "
-                                   "a new track's first embedding with a lost track's "
-                                   "evidence that joins them.")
-    reid_max_distance: float = Field(3.0, ge=0.0, le=100.0, description="Farthest re-join, "
-                                     "in face heights from the lost track's prediction.")
-    std_position: float = Field(0.05, gt=0.0, le=1.0, description="Kalman position noise "
-                                "per frame, as a fraction of the face height.")
-    std_velocity: float = Field(0.02, gt=0.0, le=1.0, description="Kalman velocity noise "
-                                "per frame, as a fraction of the face height.")
+    type: Literal["byte"] = "byte"
+    """The tracker (``iou``, the name of the tracker before this one, is read as ``byte``)."""
+    iou_threshold: float = Field(0.15, ge=0.0, le=1.0)
+    """Minimum IoU between a track's predicted box and a detection to join them."""
+    low_score: float | None = Field(0.3, ge=0.0, le=1.0)
+    """Detections down to this confidence (below the detector's threshold) keep tracks alive; None:
+    no second stage."""
+    low_iou_threshold: float = Field(0.3, ge=0.0, le=1.0)
+    """Minimum IoU for a low-score detection."""
+    max_missed: int = Field(30, ge=0, le=10_000)
+    """Frames a track may go unseen before it ends."""
+    reid_similarity: float = Field(0.5, ge=-1.0, le=1.0)
+    """Cosine similarity of a new track's first embedding with a lost track's evidence that joins
+    them."""
+    reid_max_distance: float = Field(3.0, ge=0.0, le=100.0)
+    """Farthest re-join, in face heights from the lost track's prediction."""
+    std_position: float = Field(0.05, gt=0.0, le=1.0)
+    """Kalman position noise per frame, as a fraction of the face height."""
+    std_velocity: float = Field(0.02, gt=0.0, le=1.0)
+    """Kalman velocity noise per frame, as a fraction of the face height."""
 
     @model_validator(mode="before")
     @classmethod
