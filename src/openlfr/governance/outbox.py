@@ -34,13 +34,7 @@ from openlfr.alerts.model import AlertEvent
 from openlfr.errors import ConfigError
 from openlfr.governance.crypto import Keyring, aad_for
 from openlfr.governance.watchlist import keyring_of
-from openlfr.store.models import (
-    Alert,
-    AlertDelivery,
-    DeliveryStatus,
-    Deployment,
-    DeploymentKind,
-)
+from openlfr.store.models import Alert, AlertDelivery, DeliveryStatus, Deployment, DeploymentKind
 from openlfr.store.types import as_utc
 
 __all__ = ["RetryPolicy", "Claim", "FailedDelivery", "claim_due", "alert_for_sink",
