@@ -23,17 +23,8 @@ from openlfr.governance.auth import Action, require
 from openlfr.governance.crypto import Keyring, aad_for
 from openlfr.governance.deployments import get_deployment
 from openlfr.governance.schemas import SubjectCreate
-from openlfr.store.models import (
-    Category,
-    DeploymentStatus,
-    Snapshot,
-    SnapshotSubject,
-    SnapshotTemplate,
-    Subject,
-    SubjectImage,
-    Template,
-    User,
-)
+from openlfr.store.models import Category, DeploymentStatus, Subject, SubjectImage, Template, User
+from openlfr.store.models_watchlist import Snapshot, SnapshotSubject, SnapshotTemplate
 from openlfr.store.types import as_utc
 
 __all__ = ["selectable", "add_subject", "add_templates", "expire_subject", "delete_subject",
