@@ -75,11 +75,11 @@ def test_size_picks_the_backend(monkeypatch):
     for n in (5, 100, 101):
         ids = [str(i) for i in range(n)]
         kinds.append(WatchlistIndex(ids, ids, _identities(rng, n, 1)).backend)
-    assert kinds == ["numpy", "faiss", "ivf"]
+    assert kinds == ["numpy", "faiss", "refine"]
 
 
 @pytest.mark.parametrize("backend, storage, message", [
-    ("numpy", "fp16", "storage fp16 is for the faiss and ivf backends"),
+    ("numpy", "fp16", "storage fp16 is for the faiss, refine and ivf backends"),
     ("ivf", "fp8", "storage: expected"),
     ("hnsw", "auto", "backend: expected"),
 ])
@@ -118,3 +118,23 @@ def test_default_nprobe_is_a_share_of_the_clusters():
     assert AnnParams().probes_for(840) == 252 and AnnParams().probes_for(1) == 1
     assert AnnParams(nprobe=1000).probes_for(316) == 316
     assert AnnParams(probe_share=0.6).probes_for(316) == 190
+
+
+def test_refine_finds_the_exact_top_k_and_holds_the_templates_once():
+    rng = np.random.default_rng(7)
+    n = 3000
+    emb = _identities(rng, n, 1)
+    ids = [str(i) for i in range(n)]
+    exact = WatchlistIndex(ids, ids, emb, backend="faiss", storage="fp32")
+    ref = WatchlistIndex(ids, ids, emb, backend="refine")
+    assert ref.backend == "refine" and ref.storage == "fp16"
+    probes = emb[:50] + rng.normal(0, 0.02, (50, emb.shape[1])).astype(np.float32)
+    es, ei = exact.search_arrays(probes, k=3)
+    rs, ri = ref.search_arrays(probes, k=3)
+    assert (ri[:, 0] == ei[:, 0]).mean() >= 0.98
+    same = ri[:, 0] == ei[:, 0]
+    np.testing.assert_allclose(rs[same, 0], es[same, 0], atol=1e-3)  # exact re-scoring
+    mem = ref.memory_bytes()
+    assert mem["templates"] == n * 2 * emb.shape[1]  # float16, once
+    assert mem["screen_codes"] == n * emb.shape[1] // 8  # 4 bits per 4 dimensions
+    np.testing.assert_allclose(ref.embeddings, exact.embeddings, atol=1e-3)

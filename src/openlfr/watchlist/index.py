@@ -1,26 +1,22 @@
 """Watchlist search: top-k cosine similarity of probe embeddings against enrolled templates.
 
 Templates are L2-normalised, so cosine similarity is an inner product. The index holds the
-templates **once**: a float32 array (numpy, or faiss with fp32 storage), else the codes of
-the FAISS index (float16). Every score is computed from those stored values in full: the only
-approximation anywhere is which templates ``ivf`` reads, never a score.
+templates **once** (float32, or float16 codes in FAISS). Every returned score is a full
+inner product on those stored values; ``refine`` and ``ivf`` approximate only which
+templates are scored. Backends, by template count (``backend="auto"``):
 
-Backends, by template count (``backend="auto"``):
+- ``numpy`` below :data:`FAISS_MIN_TEMPLATES`: matrix products in blocks.
+- ``faiss`` up to :data:`EXACT_MAX_TEMPLATES`: exact, every template scored (fp16: a FAISS
+  ``IndexScalarQuantizer``, half the bytes read; fp32: ``faiss.knn`` on the array).
+- ``refine`` above: every template screened through 4-bit product-quantiser codes
+  (``IndexPQFastScan``, 64 bytes a 512-d template), the best ``refine_factor`` x k
+  re-scored exactly from the float16 templates (``IndexRefine``). 100,000 templates:
+  recall@1 1.000 against exact search in 0.34 ms a probe (exact: 5.8 ms).
+- ``ivf`` on request: an inverted file (``IndexIVFScalarQuantizer``; ``IndexIVFFlat`` for
+  fp32) over about sqrt(n) spherical k-means clusters, ``nprobe`` of them read per probe.
 
-- ``numpy`` below :data:`FAISS_MIN_TEMPLATES`: matrix products in blocks (FAISS's thread
-  start-up costs more than the whole search).
-- ``faiss`` up to :data:`EXACT_MAX_TEMPLATES`: exact search, every template scored. Storage
-  fp16 (default): a FAISS ``IndexScalarQuantizer`` with float16 codes is the one copy and its
-  scan reads half the bytes (100,000 templates: 33 ms a probe against 53 ms for float32 on
-  the busy 2-core machine; the float16 rounding moves a cosine by < 1e-4). Storage fp32:
-  ``faiss.knn`` on the float32 array in place.
-- ``ivf`` above: a FAISS inverted file (``IndexIVFScalarQuantizer``, float16 codes: half the
-  memory of float32, or ``IndexIVFFlat`` for ``storage="fp32"``). Spherical k-means puts the
-  templates into about sqrt(n) clusters; a probe reads the ``nprobe`` clusters whose centres
-  are nearest and scores every template in them exactly (full inner products on the stored
-  vectors, so there is nothing to re-rank: the candidates' scores are final). Its recall@1
-  against exact search is measured on LFW embeddings and augmented LFW probes
-  (``benchmarks/bench_index.py``, docs/inference.md); float16 moves a cosine by < 1e-3.
+Recall, time and memory at 10k, 100k and 1M on LFW embeddings and augmented LFW probes:
+``benchmarks/bench_index.py``, docs/inference.md.
 
 A subject may have several templates (several enrolment images): results are per
 **subject**, its score the best over its templates.
@@ -34,23 +30,19 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["Match", "WatchlistIndex", "AnnParams", "FAISS_MIN_TEMPLATES",
-           "EXACT_MAX_TEMPLATES"]
+           "EXACT_MAX_TEMPLATES", "BACKENDS"]
+BACKENDS = ("numpy", "faiss", "refine", "ivf")
 
-#: Template count from which FAISS is used. Measured on the 2-core development machine
-#: (512-d, 2 queries, busy machine): 100 templates numpy 0.04 ms vs FAISS 8 ms (FAISS's
-#: thread start-up dominates); 3,000: numpy 16 ms vs FAISS 2.3 ms; 5,749: 12.5 vs 5.8 ms;
-#: 100,000 (4 queries): 164 vs 76 ms. Numbers are noisy under load; the crossover lies
-#: between a few hundred and a couple of thousand templates.
+#: Template count from which FAISS is used (2-core machine, 2 queries: 100 templates numpy
+#: 0.04 ms vs FAISS 8 ms; 3,000: 16 vs 2.3 ms; the crossover is noisy under load).
 FAISS_MIN_TEMPLATES = 2_000
 #: Largest template count searched exactly by default. The exact scan over float16 codes
-#: reads 1 KB a template a probe: 16-33 ms at 100,000 on the busy 2-core machine, so 150,000
-#: stays within a 50 ms per-probe budget (a few new tracks' probes a second on 2 cores).
-#: Above it, ``ivf``: docs/inference.md has the measured time, memory and recall at 10k,
-#: 100k and 1M, and what ``ivf`` costs in recall.
-EXACT_MAX_TEMPLATES = 150_000
-#: FAISS threads for a search of fewer than :data:`_BATCH` probes. One probe is a small job:
-#: on the loaded 2-core machine OpenMP's second thread cost more than it saved (10,000
-#: float16 templates: 0.49 ms a probe with one thread, 50 ms with two; 100,000: 38 vs 99 ms).
+#: reads 1 KB a template a probe: 5.8 ms at 100,000 on one core of the 2-core machine,
+#: against a 5 ms budget at that size; 50,000 take about 3 ms. Above it, ``refine``:
+#: docs/inference.md has the measured time, memory and recall at 10k, 100k and 1M.
+EXACT_MAX_TEMPLATES = 50_000
+#: FAISS threads for fewer than :data:`_BATCH` probes (on the loaded 2-core machine a second
+#: OpenMP thread cost more than it saved: 10,000 templates 0.49 ms a probe, 50 ms with two).
 SEARCH_THREADS = 1
 _BATCH = 20
 _BLOCK = 32_768  # rows scored at a time by the numpy path (bounds the score matrix)
@@ -66,7 +58,12 @@ class AnnParams:
     #: 98-98.5 % of probes at 100k and 1M templates, 60 % for 99.9 % (docs/inference.md).
     nprobe: int | None = None
     probe_share: float = 0.3
-    train_size: int = 32_768  # templates sampled to train the k-means
+    train_size: int = 32_768  # templates sampled to train the k-means / the PQ codebooks
+    #: refine: candidates re-scored exactly per result wanted; more is slower and closer to
+    #: exact (100k: 16 found the exact top-1 for 99.87 % of probes, 64 for all).
+    refine_factor: int = 64
+    #: refine: dimensions per 4-bit PQ code (512-d: 64 bytes); 8 found 99.7 % at 64.
+    pq_dims: int = 4
     niter: int = 10           # k-means iterations
     seed: int = 0
 
@@ -103,8 +100,8 @@ class WatchlistIndex:
     """Top-k cosine search over templates (rows of ``embeddings``).
 
     subject_ids[i], labels[i] (and optionally categories[i], image_refs[i]) describe
-    template row i. Rows of the same subject may repeat. ``backend``: auto | numpy | faiss |
-    ivf; ``storage``: auto | fp32 | fp16.
+    template row i. Rows of the same subject may repeat. ``backend``: auto or one of
+    :data:`BACKENDS`; ``storage``: auto | fp32 | fp16.
     """
 
     def __init__(self, subject_ids: Sequence[str], labels: Sequence[str],
@@ -123,31 +120,31 @@ class WatchlistIndex:
                                  f"got {len(seq)}")
         if backend == "auto":
             backend = ("numpy" if n < FAISS_MIN_TEMPLATES else
-                       "faiss" if n <= EXACT_MAX_TEMPLATES else "ivf")
-        if backend not in ("numpy", "faiss", "ivf"):
-            raise ValueError(f"backend: expected 'auto', 'numpy', 'faiss' or 'ivf', "
-                             f"got {backend!r}")
+                       "faiss" if n <= EXACT_MAX_TEMPLATES else "refine")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: expected 'auto', 'numpy', 'faiss', 'refine' or "
+                             f"'ivf', got {backend!r}")
         if storage == "auto":
             storage = "fp32" if backend == "numpy" else "fp16"
         if storage not in ("fp32", "fp16"):
             raise ValueError(f"storage: expected 'auto', 'fp32' or 'fp16', got {storage!r}")
         if storage == "fp16" and backend == "numpy":
-            raise ValueError("storage fp16 is for the faiss and ivf backends (numpy reads "
-                             "float32)")
+            raise ValueError("storage fp16 is for the faiss, refine and ivf backends (numpy "
+                             "reads float32)")
         self.backend, self.storage = backend, storage
         self.ann = ann or AnnParams()
         self._subject_table(subject_ids, labels, categories, image_refs)
         self._ivf = None
+        self._refine = None  # refine: (IndexRefine, its PQ screen, its exact templates)
         self._flat16 = None  # faiss + fp16: the exact scan over float16 codes
         self.store: np.ndarray | None = None  # the float32 one copy
         self._n, self._d = emb.shape
         if backend == "ivf":
             self._ivf = self._build_ivf(emb) if n else None
+        elif backend == "refine":
+            self._refine = self._build_refine(emb) if n else None
         elif storage == "fp16":
-            import faiss
-
-            self._flat16 = faiss.IndexScalarQuantizer(self._d, faiss.ScalarQuantizer.QT_fp16,
-                                                      faiss.METRIC_INNER_PRODUCT)
+            self._flat16 = self._exact_store()
             for i in range(0, n, _BLOCK):
                 self._flat16.add(self._unit(emb[i:i + _BLOCK]))
         else:
@@ -164,6 +161,33 @@ class WatchlistIndex:
         if (norms < 1e-6).any():
             raise ValueError("embeddings: zero-length template")
         return block / norms
+
+    def _exact_store(self):  # -> faiss.Index holding the one copy, scored exactly
+        import faiss
+
+        if self.storage == "fp32":
+            return faiss.IndexFlatIP(self._d)
+        return faiss.IndexScalarQuantizer(self._d, faiss.ScalarQuantizer.QT_fp16,
+                                          faiss.METRIC_INNER_PRODUCT)
+
+    def _build_refine(self, emb: np.ndarray):  # -> (IndexRefine, screen, store)
+        import faiss
+
+        n, d = emb.shape
+        a = self.ann
+        if d % a.pq_dims:
+            raise ValueError(f"refine: dimension {d} is not a multiple of pq_dims "
+                             f"{a.pq_dims}")
+        screen = faiss.IndexPQFastScan(d, d // a.pq_dims, 4, faiss.METRIC_INNER_PRODUCT)
+        store = self._exact_store()
+        index = faiss.IndexRefine(screen, store)
+        rng = np.random.default_rng(a.seed)
+        sample = np.sort(rng.choice(n, size=min(n, a.train_size), replace=False))
+        index.train(self._unit(emb[sample]))
+        for i in range(0, n, _BLOCK):  # ids are the input rows
+            index.add(self._unit(emb[i:i + _BLOCK]))
+        index.k_factor = float(a.refine_factor)
+        return index, screen, store  # the parts kept alive beside the index that uses them
 
     def _build_ivf(self, emb: np.ndarray):  # -> faiss.IndexIVF
         import faiss
@@ -237,6 +261,8 @@ class WatchlistIndex:
             return np.zeros((0, self._d), np.float32)
         if self._flat16 is not None:
             return self._flat16.reconstruct_n(0, self._n)
+        if self._refine is not None:
+            return self._refine[2].reconstruct_n(0, self._n)
         assert self._ivf is not None
         self._ivf.make_direct_map()
         return self._ivf.reconstruct_n(0, self._n)
@@ -274,6 +300,10 @@ class WatchlistIndex:
             out["templates"] = int(self.store.nbytes)
         elif self._flat16 is not None:
             out["templates"] = int(self._n * self._flat16.code_size)
+        elif self._refine is not None:
+            _, screen, store = self._refine
+            out["templates"] = int(self._n * store.code_size)
+            out["screen_codes"] = int(self._n * screen.code_size)
         elif self._ivf is not None:
             out["templates"] = int(self._n * (self._ivf.code_size + 8))  # code + id
             out["centres"] = int(self._ivf.nlist * self._d * 4)
@@ -324,7 +354,8 @@ class WatchlistIndex:
             return self._exact_rows(q, k)
         import faiss
 
-        index = self._ivf if self._ivf is not None else self._flat16
+        index = (self._ivf if self._ivf is not None else
+                 self._refine[0] if self._refine is not None else self._flat16)
         threads = faiss.omp_get_max_threads()
         if len(q) < _BATCH:  # per calling thread (an OpenMP ICV): other threads unaffected
             faiss.omp_set_num_threads(SEARCH_THREADS)
@@ -345,9 +376,7 @@ class WatchlistIndex:
         few = len(q) < _BATCH
         for i in range(0, self.n_templates, _BLOCK):
             block = self.store[i:i + _BLOCK]
-            # a few probes: numpy's own loop, not BLAS, whose thread pool busy-waits after
-            # each threaded call (on the crowd clip with 1,000 templates: 15 CPU-ms a frame
-            # of spinning threads, for a search of 0.1 ms)
+            # few probes: not BLAS, whose threads busy-wait after each call (docs/benchmarks)
             scores = np.einsum("qd,nd->qn", q, block) if few else q @ block.T
             s, cols = _topk_sorted(scores, min(k, len(block)))
             both_s = np.concatenate([best_s, s], axis=1)
