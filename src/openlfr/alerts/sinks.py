@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
+import httpx
+
 from openlfr.alerts.model import AlertEvent
 from openlfr.errors import ConfigError
 from openlfr.urls import redact_url
@@ -89,8 +91,6 @@ class WebhookSink:
 
     def __init__(self, url: str, *, timeout_s: float = 5.0, include_probe: bool = False,
                  headers: dict[str, str] | None = None) -> None:
-        import httpx
-
         if urlsplit(url).scheme not in ("http", "https"):
             raise ConfigError(f"webhook sink: expected an http(s) URL, got {redact_url(url)!r}")
         self.url = url

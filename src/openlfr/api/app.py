@@ -50,6 +50,7 @@ from openlfr.api.readcache import ReadCache
 from openlfr.api.routes import ROUTERS
 from openlfr.api.routes.alerts import alert_view
 from openlfr.api.routes.auth import LoginThrottle
+from openlfr.api.routes.console import page_context
 from openlfr.api.session_key import load_session_key
 from openlfr.errors import (
     ConfigError,
@@ -64,6 +65,7 @@ from openlfr.fleet.runtime import FleetRuntime
 from openlfr.governance.outbox import delivery_stats
 from openlfr.governance.runtime import open_store
 from openlfr.settings import Settings
+from openlfr.store import upgrade
 from openlfr.vision.engine import VisionEngine
 from openlfr.vision.image import load_image
 from openlfr.watchlist.enrol import embedder_key, enrol_image
@@ -191,8 +193,6 @@ def create_app(settings: Settings, *, session_key: bytes | None = None,
     """
 
     if migrate:  # before anything touches the schema
-        from openlfr.store import upgrade
-
         upgrade(settings.resolved_database_url)
     store = open_store(settings)  # refuses to run without an encryption key unless dev
     sessions = store.sessions
@@ -332,7 +332,6 @@ def _install_handlers(app: FastAPI) -> None:
                 return RedirectResponse("/login", status_code=303)
             if code == 403:
                 ctx: AppContext = request.app.state.ctx
-                from openlfr.api.routes.console import page_context
 
                 return ctx.templates.TemplateResponse(
                     request, "denied.html", page_context(request, message=str(exc)),

@@ -35,7 +35,14 @@ from urllib.parse import urlsplit
 import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    DiscardPolicy,
+    KeyValueConfig,
+    ObjectStoreConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
@@ -207,15 +214,11 @@ class Bus:
         try:
             await self.js.key_value(KV_BUCKET)
         except BucketNotFoundError:
-            from nats.js.api import KeyValueConfig
-
             await self.js.create_key_value(KeyValueConfig(bucket=KV_BUCKET, history=1,
                                                           storage=StorageType.FILE))
         try:
             await self.js.object_store(OBJECT_BUCKET)
         except (BucketNotFoundError, NotFoundError):
-            from nats.js.api import ObjectStoreConfig
-
             # memory storage: a snapshot never touches the bus's disk, and a bus restart
             # forgets it (the centre publishes it again while the deployment is active)
             await self.js.create_object_store(OBJECT_BUCKET, ObjectStoreConfig(

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from openlfr.fleet.bus import _token
 from openlfr.fleet.health import NodeStatus
 from openlfr.store.models import DeploymentStatus
 
@@ -31,8 +32,6 @@ CameraKey = tuple[int, str]
 
 
 def lease_key(deployment_id: int, camera_id: str) -> str:
-    from openlfr.fleet.bus import _token
-
     return f"lease.{deployment_id}.{_token(camera_id)}"
 
 

@@ -15,6 +15,11 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from openlfr.store.models import Base
+
 __all__ = ["temporary_postgres", "PostgresUnavailable", "admin_url", "truncate_all"]
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -32,7 +37,6 @@ def admin_url() -> str:
 def temporary_postgres(prefix: str = "openlfr_test") -> Iterator[str]:
     """A fresh, empty PostgreSQL database for this process; dropped on exit."""
     import psycopg
-    from sqlalchemy.engine import make_url
 
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,30}", prefix):
         raise ValueError(f"bad database prefix {prefix!r}")
@@ -58,10 +62,6 @@ def temporary_postgres(prefix: str = "openlfr_test") -> Iterator[str]:
 def truncate_all(engine: object) -> None:
     """Empty every OpenLFR table (keeps the schema and id sequences; resets the audit chain
     head)."""
-    from sqlalchemy import Engine, text
-
-    from openlfr.store.models import Base
-
     assert isinstance(engine, Engine)
     tables = [t.name for t in Base.metadata.sorted_tables]
     with engine.begin() as conn:

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from openlfr.errors import ConfigError, ModelFileError
+from openlfr.vision import models
 
 __all__ = ["RuntimeConfig", "OnnxModelConfig", "make_session", "open_model", "PROVIDERS",
            "ProviderUnavailable", "missing_libraries", "session_providers", "fp16_model"]
@@ -120,8 +122,6 @@ class OnnxModelConfig(BaseModel):
 def open_model(cfg: OnnxModelConfig, default_key: str, what: str):  # -> (session, sha256)
     """Verify the configured model file (else the packaged ``default_key``) and open it;
     returns the session and the file's sha256."""
-    from openlfr.vision import models
-
     if cfg.model_path is not None:
         path = models.verified_path(cfg.model_path, cfg.model_sha256, what)
     else:
@@ -183,8 +183,6 @@ def fp16_model(path: Path) -> bytes:
     onnxconverter-common (Microsoft's maintained converter). Weights below fp16's range
     are clamped to its smallest normal value, which the converter warns about per weight;
     those warnings are dropped here (ArcFace MobileFaceNet: cosine to fp32 > 0.9999)."""
-    import warnings
-
     try:
         import onnx
         from onnxconverter_common import float16

@@ -14,6 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from openlfr.evaluation.embedcache import EmbeddingCache, build_face_embedder
+from openlfr.evaluation.lfw import lfw_root, read_people
+from openlfr.settings import Settings
+
 __all__ = ["lfw_distractors"]
 
 
@@ -24,10 +28,6 @@ def lfw_distractors(lfw: str | Path, limit: int | None = None, *,
 
     ``limit`` takes that many people spread evenly over the alphabet (all 5,749 by default).
     """
-    from openlfr.evaluation.embedcache import EmbeddingCache, build_face_embedder
-    from openlfr.evaluation.lfw import lfw_root, read_people
-    from openlfr.settings import Settings
-
     images = lfw_root(Path(lfw)) / "images"
     people = read_people(images)
     names = sorted(people)
