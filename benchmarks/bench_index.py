@@ -23,7 +23,8 @@ data, not live faces).
 
 Per size: build seconds, bytes held (``WatchlistIndex.memory_bytes``) and resident memory
 added, ms per probe searched alone (median), for the exact scan with float16 codes (the
-default) and with float32 (the reference), and for ``ivf`` recall@1 against exact search:
+default) and with float32 (the reference), and for ``refine`` (the default above 50,000)
+and ``ivf`` recall@1 against exact search:
 over all probes, and over the probes whose exact top score reaches the scan threshold (the
 ones that would alert). Progress goes to stderr, the JSON object to stdout.
 """
@@ -162,7 +163,7 @@ def measure(size: int, gallery: np.ndarray, probes: np.ndarray, args, threshold:
     row: dict[str, object] = {"templates": size, "real_rows": min(size, args.real_rows),
                               "filler_rows": max(0, size - args.real_rows),
                               "auto_backend": "numpy" if size < 2000 else
-                              "faiss" if size <= EXACT_MAX_TEMPLATES else "ivf"}
+                              "faiss" if size <= EXACT_MAX_TEMPLATES else "refine"}
     for storage in ("fp16", "fp32"):  # the exact scan over float16 codes (default), float32
         rss0 = _rss()
         t = time.perf_counter()
@@ -180,6 +181,24 @@ def measure(size: int, gallery: np.ndarray, probes: np.ndarray, args, threshold:
     row["exact_fp16_max_score_error"] = round(float(np.abs(fs - truth_s).max()), 6)
     alerting = truth_s[:, 0] >= threshold
     row["probes_at_or_above_threshold"] = int(alerting.sum())
+    row["refine"] = []
+    for factor in args.refine_factor:
+        rss0 = _rss()
+        t = time.perf_counter()
+        ref = WatchlistIndex(ids, ids, gallery, backend="refine",
+                             ann=AnnParams(seed=args.seed, refine_factor=factor))
+        build, added = time.perf_counter() - t, _rss() - rss0
+        s, i = ref.search_arrays(probes, k=1)
+        hit = i[:, 0] == truth_i[:, 0]
+        run = {"refine_factor": factor, "build_s": round(build, 2),
+               "bytes": ref.memory_bytes(), "rss_added": added,
+               "ms_per_probe": timed_probes(ref, probes, args.timed),
+               "recall_at_1": round(float(hit.mean()), 5),
+               "recall_at_1_alerting": round(float(hit[alerting].mean()), 5)
+               if alerting.any() else None}
+        row["refine"].append(run)
+        log(f"{size}: refine {run}")
+        del ref
     runs = []
     for storage in (s for s in args.storage if s != "none"):
         rss0 = _rss()
@@ -211,6 +230,8 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000",
                     help="comma-separated template counts (1000000 takes some minutes)")
     ap.add_argument("--nprobe", default="32", help="comma-separated ivf nprobe values")
+    ap.add_argument("--refine-factor", default="64",
+                    help="comma-separated refine factors (candidates re-scored per result)")
     ap.add_argument("--storage", default="fp16",
                     help="ivf storages, comma-separated: fp16, fp32 (none: exact only)")
     ap.add_argument("--people", type=int, default=300, help="held-out probe people")
@@ -222,6 +243,7 @@ def main() -> None:
     args = ap.parse_args()
     args.nprobe = [int(x) for x in args.nprobe.split(",")]
     args.storage = args.storage.split(",")
+    args.refine_factor = [int(x) for x in args.refine_factor.split(",") if x]
 
     from openlfr.evaluation.lfw import lfw_root
     from openlfr.settings import Settings, shared_data_dir
