@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from openlfr.errors import SourceError
+from openlfr.errors import SourceError, missing_backend
 
 __all__ = ["DemoScene", "build_scene", "sample_photo", "DEMO_PASS", "demo_photos", "pan_windows",
            "render_window"]
@@ -107,7 +107,10 @@ DEMO_PASS: tuple[tuple[str, int, float, dict[str, Any]], ...] = (
 
 def demo_photos() -> dict[str, np.ndarray]:
     """The photographs :data:`DEMO_PASS` pans across, by name (BGR)."""
-    import matplotlib.cbook
+    try:
+        import matplotlib.cbook
+    except ImportError as exc:
+        raise missing_backend(exc, "the demo photographs", "pip install matplotlib") from exc
 
     spurs = _photo(sample_photo("gdp.jpg"))
     return {

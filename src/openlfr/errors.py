@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["OpenLFRError", "ConfigError", "ModelFileError", "ImageError", "SourceError",
-           "PermissionDenied", "StateError", "NotFound"]
+           "PermissionDenied", "StateError", "NotFound", "missing_backend"]
 
 
 class OpenLFRError(Exception):
@@ -40,3 +40,10 @@ class StateError(OpenLFRError):
 
 class NotFound(OpenLFRError):
     """The named object does not exist."""
+
+
+def missing_backend(exc: ImportError, needed_for: str, install: str) -> ConfigError:
+    """The error for a heavy optional backend, imported only where it is used, that is not
+    installed: which module is missing, what needs it, how to install it (raise it ``from exc``)."""
+    return ConfigError(f"{needed_for} needs {exc.name or 'a module'}, which is not installed: "
+                       f"{install}")

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from openlfr.errors import missing_backend
+
 __all__ = ["verification_plot", "det_plot", "bias_plot"]
 
 F64 = npt.NDArray[np.float64]
@@ -22,10 +24,12 @@ def _floor(x: F64) -> F64:
 
 
 def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise missing_backend(exc, "the evaluation plots", "pip install matplotlib") from exc
 
     return plt
 

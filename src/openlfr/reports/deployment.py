@@ -32,8 +32,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.platypus import Image, KeepTogether, Paragraph, Spacer
 
 from openlfr import __version__
+from openlfr.errors import missing_backend
 from openlfr.metrics import Proportion
 from openlfr.reports._alerts import ALERT_COLUMNS, alert_cells, alert_records
 from openlfr.reports._figures import (
@@ -124,11 +128,13 @@ def _plot_span(f: DeploymentFigures) -> tuple[datetime, datetime, bool]:
 
 def timeline_png(figures: DeploymentFigures, dpi: int = 110) -> bytes:
     """Alerts over time, one row per outcome, colour and marker by outcome (PNG bytes)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.dates as mdates
-    from matplotlib.figure import Figure
+    try:
+        import matplotlib
+        matplotlib.use("Agg", force=False)
+        import matplotlib.dates as mdates
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise missing_backend(exc, "the timeline plot", "pip install matplotlib") from exc
 
     f = figures
     fig = Figure(figsize=(8.0, 2.6), dpi=dpi, layout="constrained")
@@ -261,8 +267,6 @@ def render_html(figures: DeploymentFigures, generated_at: datetime | None = None
 # --- PDF -------------------------------------------------------------------------------------
 
 def _pdf_rates(ctx: dict[str, Any], st: dict[str, Any]) -> list[Any]:
-    from reportlab.platypus import Paragraph, Spacer
-
     e = pdf_escape
     out: list[Any] = []
     for key, title in (("far", "False alert rate (per track)"),
@@ -278,9 +282,6 @@ def _pdf_rates(ctx: dict[str, Any], st: dict[str, Any]) -> list[Any]:
 
 
 def _pdf_alerts(ctx: dict[str, Any], st: dict[str, Any]) -> list[Any]:
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph
-
     title = Paragraph(f"Each alert ({len(ctx['alert_rows'])} on record)", st["h2"])
     if not ctx["alert_rows"]:
         return [title, Paragraph("No alert records.", st["body"])]
@@ -292,10 +293,6 @@ def _pdf_alerts(ctx: dict[str, Any], st: dict[str, Any]) -> list[Any]:
 
 def render_pdf(figures: DeploymentFigures, generated_at: datetime | None = None) -> bytes:
     """The report as a PDF (A4), with the timeline plot."""
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Image, KeepTogether, Paragraph, Spacer
-
     f = figures
     st = _pdf_styles()
     e = pdf_escape

@@ -25,6 +25,11 @@ import hashlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.platypus import Paragraph, Spacer
+
 from openlfr import __version__
 from openlfr.errors import NotFound
 from openlfr.governance import audit
@@ -127,11 +132,6 @@ def _rows(d: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
 
 def notice_pdf(notice: dict[str, Any]) -> bytes:
     """The notice as a one-page A4 PDF (reportlab, as the other reports)."""
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, Spacer
-
     ss = getSampleStyleSheet()
     cell = ss["BodyText"].clone("cell", fontSize=8.5, leading=10.5)
     head = {k: v for k, v in notice.items() if k not in ("notice", "generated_at")}

@@ -18,8 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from reportlab.lib.pagesizes import A4, landscape
+from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
+from reportlab.platypus import Image, KeepTogether, Paragraph, Spacer
+
 from openlfr import __version__
-from openlfr.errors import ConfigError
+from openlfr.errors import ConfigError, missing_backend
 from openlfr.evaluation.tracking.reference import fragmentation_note
 from openlfr.metrics import Proportion
 from openlfr.reports._format import assume_utc, describe, fmt_dt, fmt_int, fmt_one_in, fmt_pct, iso
@@ -238,11 +243,13 @@ def _bars(report: TransparencyFigures) -> tuple[list[str], list[dict[str, int]],
 
 def outcomes_png(report: TransparencyFigures, dpi: int = 110) -> bytes:
     """Alerts per deployment (or month), stacked by outcome (PNG bytes)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+    try:
+        import matplotlib
+        matplotlib.use("Agg", force=False)
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+    except ImportError as exc:
+        raise missing_backend(exc, "the outcomes plot", "pip install matplotlib") from exc
 
     labels, counts, unit = _bars(report)
     height = 1.3 + 0.28 * max(1, len(labels))
@@ -283,10 +290,6 @@ def render_html(report: TransparencyFigures, generated_at: datetime | None = Non
 
 def render_pdf(report: TransparencyFigures, generated_at: datetime | None = None) -> bytes:
     """The report as a landscape A4 PDF."""
-    from reportlab.lib.pagesizes import A4, landscape
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, Spacer
-
     e = pdf_escape
     st = _pdf_styles()
     ctx = _ctx(report, generated_at)
@@ -328,8 +331,6 @@ def render_pdf(report: TransparencyFigures, generated_at: datetime | None = None
     story.append(pdf_table([head, *body], col_widths=widths,
                            numeric_cols=tuple(range(4, 14))))
     png = outcomes_png(report, dpi=150)
-    from reportlab.lib.utils import ImageReader
-    from reportlab.platypus import Image, KeepTogether
 
     w, h = ImageReader(io.BytesIO(png)).getSize()
     width = min(200 * mm, 170 * mm * w / h)
