@@ -16,6 +16,8 @@ from openlfr.demoscene import demo_photos
 from openlfr.errors import ConfigError
 from openlfr.evaluation.plots import verification_plot
 from openlfr.reports.deployment import DeploymentFigures, timeline_png
+from openlfr.vision.detectors import YunetDetector
+from openlfr.vision.embedders import DlibEmbedder
 
 ONE = np.ones(1)
 
@@ -25,6 +27,8 @@ CASES: list[tuple[str, str, Callable[[DeploymentFigures], object]]] = [
      lambda _f: verification_plot(Path("unused.png"), ONE, ONE, ONE, ONE, "t")),
     ("matplotlib", "demo photographs", lambda _f: demo_photos()),
     ("paho.mqtt.client", "mqtt sink", lambda _f: MqttSink()),
+    ("dlib", "dlib embedder", lambda _f: DlibEmbedder()),
+    ("yuface", "YuNet detector", lambda _f: YunetDetector()),
 ]
 
 

@@ -34,6 +34,7 @@ import copy
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -48,6 +49,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
+from openlfr.alerts.sinks import sink_from_spec
 from openlfr.configio import load_yaml_model, problem_lines
 from openlfr.errors import ConfigError
 from openlfr.governance.schemas import CameraSpec
@@ -319,8 +321,6 @@ class ServerConfig(BaseModel):
 
     def build_sinks(self, names: Sequence[str], *, include_probe: bool = False) -> list[Any]:
         """The named sinks, opened (``openlfr.alerts.sinks.sink_from_spec``)."""
-        from openlfr.alerts.sinks import sink_from_spec
-
         return [sink_from_spec(self.sinks[n], include_probe=include_probe) for n in names]
 
     @classmethod
@@ -356,8 +356,6 @@ def with_cli_sinks(config: ServerConfig | None, specs: Sequence[str]) -> ServerC
 def _spec_problem(spec: str) -> str | None:
     """Why ``spec`` is not something ``sink_from_spec`` opens (None if it is); checked
     without opening anything."""
-    from urllib.parse import urlsplit
-
     if spec.startswith("jsonl:"):
         return None
     if spec.startswith("webhook:"):

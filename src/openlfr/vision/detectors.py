@@ -14,11 +14,13 @@ corner, right mouth corner. Boxes and landmarks are in the original image's pixe
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from openlfr.errors import ModelFileError, missing_backend
 from openlfr.faces import Faces
 from openlfr.vision.image import as_bgr
 from openlfr.vision.runtime import OnnxModelConfig, open_model
@@ -130,7 +132,6 @@ class ScrfdDetector:
         outs = [o.name for o in session.get_outputs()]  # type: ignore[attr-defined]
         wanted = [f"{k}_{s}" for k in ("score", "bbox", "kps") for s in self.STRIDES]
         if not set(wanted) <= set(outs):  # roles come from names, never guessed from shapes
-            from openlfr.errors import ModelFileError
 
             raise ModelFileError(f"SCRFD model must have outputs {', '.join(wanted)} (score, "
                                  f"box and keypoints per stride); this one has {outs}")
@@ -224,13 +225,14 @@ class YunetDetector:
     """YuNet via ``yuface``: BGR uint8 in; confidence 0-100, xywh and 5 landmarks out."""
 
     def __init__(self, cfg: YunetConfig | None = None) -> None:
-        import os
-
         # yuface runs on OpenMP; busy-waiting OpenMP threads fight the ONNX sessions for the
         # cores (measured here: 236 ms -> 114 ms a 640x443 frame on a loaded 2-core machine).
         # Only effective before OpenMP starts, i.e. before yuface's first import.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        import yuface  # noqa: F401  (fail here, at construction, if missing)
+        try:  # fail here, at construction, if missing
+            import yuface  # noqa: F401
+        except ImportError as exc:
+            raise missing_backend(exc, "the YuNet detector", "pip install yuface") from exc
 
         self.cfg = cfg or YunetConfig()
         self.name = "yunet"

@@ -27,7 +27,9 @@ from typing import Annotated, Literal, Protocol, runtime_checkable
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from openlfr.errors import ModelFileError, missing_backend
 from openlfr.faces import Faces
+from openlfr.vision import models
 from openlfr.vision.align import CROP_SIZE, align
 from openlfr.vision.image import as_bgr
 from openlfr.vision.runtime import OnnxModelConfig, open_model
@@ -156,8 +158,6 @@ class ArcFaceEmbedder:
         self._input = inp.name
         shape = list(inp.shape)
         if len(shape) != 4 or shape[1] != 3 or shape[2:] != [CROP_SIZE, CROP_SIZE]:
-            from openlfr.errors import ModelFileError
-
             raise ModelFileError(f"ArcFace model input must be (N, 3, 112, 112), "
                                  f"this one is {shape}")
         self._output = session.get_outputs()[0].name  # type: ignore[attr-defined]
@@ -208,9 +208,10 @@ class DlibEmbedder:
     uses_crops = False  # its own shape predictor on the detector's box, in the whole image
 
     def __init__(self, cfg: DlibConfig | None = None) -> None:
-        import dlib
-
-        from openlfr.vision import models
+        try:
+            import dlib
+        except ImportError as exc:
+            raise missing_backend(exc, "the dlib embedder", "pip install dlib-bin") from exc
 
         self.cfg = cfg or DlibConfig()
         net_path = models.verified("dlib_resnet")

@@ -11,7 +11,7 @@ from openlfr.api.deps import CanListUsers, CanManageUsers, Db, ReadDb
 from openlfr.api.guard import GuardedRoute
 from openlfr.api.paging import Limit, next_page, page
 from openlfr.api.schemas import PathId, UserCreate, UserList, UserPublic, UserUpdate
-from openlfr.errors import NotFound
+from openlfr.errors import NotFound, StateError
 from openlfr.governance import auth as svc
 from openlfr.store.models import User
 
@@ -84,8 +84,6 @@ def update_user(user_id: PathId, body: UserUpdate, db: Db, me: CanManageUsers,
     if body.disabled:
         svc.disable_user(db, me.user, user.username)
     elif body.disabled is False and user.disabled:
-        from openlfr.errors import StateError
-
         raise StateError("a disabled account stays disabled: create a new user")
     db.commit()
     return UserPublic.model_validate(user)
