@@ -21,6 +21,7 @@ import logging
 import multiprocessing as mp
 import os
 import queue
+import signal
 import threading
 import time
 import uuid
@@ -29,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from openlfr.alerts.model import AlertEvent
+from openlfr.errors import StateError
 from openlfr.fleet.bus import Bus, BusConfig, alert_subject, counters_subject
 from openlfr.fleet.events import CountersEvent, alert_to_wire
 from openlfr.fleet.leases import DeploymentState
@@ -154,9 +156,8 @@ class BusRecorder:
 
 def camera_main(conn: Any, payload: dict[str, Any]) -> None:
     """Entry point of a camera process (``multiprocessing`` spawn)."""
-    import signal
-
-    from openlfr.errors import StateError
+    # Imported here, in the child: the node that spawns cameras loads neither them, nor FAISS,
+    # nor the models' runtimes.
     from openlfr.fleet.camera import CameraSpec, build_camera, is_recorded
     from openlfr.inference.client import engine_for
     from openlfr.pipeline.tracker import settings_fingerprint
