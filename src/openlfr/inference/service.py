@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -285,8 +286,6 @@ def _reply(conn: Connection, reply: dict[str, Any]) -> None:
 def service_main(address: str, authkey: bytes, control: Connection,
                  options: dict[str, Any]) -> None:
     """Entry point of the service process (``multiprocessing`` spawn)."""
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the node decides when the service ends
     logging.basicConfig(level=options.get("log_level", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
