@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 __all__ = ["OpenLFRError", "ConfigError", "ModelFileError", "ImageError", "SourceError",
-           "PermissionDenied", "StateError", "NotFound", "missing_backend"]
+           "PermissionDenied", "StateError", "NotFound", "missing_backend",
+           "import_backend"]
 
 
 class OpenLFRError(Exception):
@@ -47,3 +51,11 @@ def missing_backend(exc: ImportError, needed_for: str, install: str) -> ConfigEr
     installed: which module is missing, what needs it, how to install it (raise it ``from exc``)."""
     return ConfigError(f"{needed_for} needs {exc.name or 'a module'}, which is not installed: "
                        f"{install}")
+
+
+def import_backend(module: str, needed_for: str, install: str) -> ModuleType:
+    """Import a heavy backend where it is used; missing, it raises :func:`missing_backend`."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise missing_backend(exc, needed_for, install) from exc

@@ -18,8 +18,15 @@ from openlfr.evaluation.plots import verification_plot
 from openlfr.reports.deployment import DeploymentFigures, timeline_png
 from openlfr.vision.detectors import YunetDetector
 from openlfr.vision.embedders import DlibEmbedder
+from openlfr.watchlist import index
 
 ONE = np.ones(1)
+
+
+def _faiss_index(_f: DeploymentFigures) -> object:
+    n = index.FAISS_MIN_TEMPLATES
+    ids = [str(i) for i in range(n)]
+    return index.WatchlistIndex(ids, ids, np.eye(n, dtype=np.float32))
 
 CASES: list[tuple[str, str, Callable[[DeploymentFigures], object]]] = [
     ("matplotlib", "timeline plot", timeline_png),
@@ -29,6 +36,7 @@ CASES: list[tuple[str, str, Callable[[DeploymentFigures], object]]] = [
     ("paho.mqtt.client", "mqtt sink", lambda _f: MqttSink()),
     ("dlib", "dlib embedder", lambda _f: DlibEmbedder()),
     ("yuface", "YuNet detector", lambda _f: YunetDetector()),
+    ("faiss", "FAISS watchlist index", _faiss_index),
 ]
 
 

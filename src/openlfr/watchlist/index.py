@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from openlfr.errors import import_backend
+
 __all__ = ["Match", "WatchlistIndex", "AnnParams", "FAISS_MIN_TEMPLATES",
            "EXACT_MAX_TEMPLATES", "BACKENDS"]
 BACKENDS = ("numpy", "faiss", "refine", "ivf")
@@ -163,16 +165,14 @@ class WatchlistIndex:
         return block / norms
 
     def _exact_store(self):  # -> faiss.Index holding the one copy, scored exactly
-        import faiss
-
+        faiss = import_backend("faiss", "the FAISS watchlist index", "pip install faiss-cpu")
         if self.storage == "fp32":
             return faiss.IndexFlatIP(self._d)
         return faiss.IndexScalarQuantizer(self._d, faiss.ScalarQuantizer.QT_fp16,
                                           faiss.METRIC_INNER_PRODUCT)
 
     def _build_refine(self, emb: np.ndarray):  # -> (IndexRefine, screen, store)
-        import faiss
-
+        faiss = import_backend("faiss", "the FAISS watchlist index", "pip install faiss-cpu")
         n, d = emb.shape
         a = self.ann
         if d % a.pq_dims:
@@ -190,8 +190,7 @@ class WatchlistIndex:
         return index, screen, store  # the parts kept alive beside the index that uses them
 
     def _build_ivf(self, emb: np.ndarray):  # -> faiss.IndexIVF
-        import faiss
-
+        faiss = import_backend("faiss", "the FAISS watchlist index", "pip install faiss-cpu")
         n, d = emb.shape
         a = self.ann
         nlist = a.lists_for(n)
@@ -352,8 +351,7 @@ class WatchlistIndex:
         """Top-k template rows per query, descending; rows -1 past the end."""
         if self.backend == "numpy":
             return self._exact_rows(q, k)
-        import faiss
-
+        faiss = import_backend("faiss", "the FAISS watchlist index", "pip install faiss-cpu")
         index = (self._ivf if self._ivf is not None else
                  self._refine[0] if self._refine is not None else self._flat16)
         threads = faiss.omp_get_max_threads()
