@@ -36,18 +36,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_pipeline import crowd_clip  # same folder: run as a script, as every benchmark
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _clip(args: argparse.Namespace) -> Path:
-    from openlfr.settings import shared_data_dir
-
-    if args.clip:
-        return Path(args.clip)
-    data = shared_data_dir()
-    if data is None:
-        sys.exit("no shared data: pass --clip PATH")
-    return data / "video" / "crowd_royal_opera_house_1080p.mp4"
 
 
 def _camera(conn: Any, k: int, clip: str, vision: dict[str, Any],
@@ -193,7 +184,7 @@ def main() -> None:
                     help="shared: the camera processes' nice (inference.camera_nice)")
     ap.add_argument("--modes", default="per_camera,shared")
     args = ap.parse_args()
-    clip = _clip(args)
+    clip = crowd_clip(args)
     if not clip.exists():
         sys.exit(f"clip not found: {clip}")
     modes = args.modes.split(",")

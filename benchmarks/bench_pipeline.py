@@ -47,7 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PEER_PYTHON = ROOT / "benchmarks" / "peer-env" / "bin" / "python"
 
 
-def _clip(args: argparse.Namespace) -> Path:
+def crowd_clip(args: argparse.Namespace) -> Path:
+    """``--clip``, else the 1080p crowd clip of the shared data (also for bench_cameras)."""
     from openlfr.settings import shared_data_dir
 
     if args.clip:
@@ -257,7 +258,7 @@ def main() -> None:
 
     from openlfr.vision.engine import VisionEngine
 
-    clip = _clip(args)
+    clip = crowd_clip(args)
     engine = VisionEngine.from_config()
     threshold = float(engine.threshold.value)
     index, wl_desc = _watchlist(args)
