@@ -6,7 +6,7 @@
 naive:   decode every frame; detect (SCRFD-500M at 640 wide); align, embed (ArcFace MBF, no
          flip) and search EVERY face on EVERY frame (the reference figures of docs/benchmarks.md:
          7.1 frames/s, real-time factor 0.28 at 25 fps).
-openlfr: the CameraWorker in evaluation mode (every frame analysed, none dropped): detect,
+openlfr: the CameraWorker in every-frame mode (every frame analysed, none dropped): detect,
          quality gates, track, embed only when a track needs new evidence, match per track.
 insightface: the peer, PyPI's ``insightface`` package in its own environment
          (``sh benchmarks/make_peer_env.sh`` makes ``benchmarks/peer-env/``), its documented
@@ -107,7 +107,7 @@ def openlfr(clip: Path, engine, index, threshold: float) -> dict:
     from openlfr.pipeline.worker import CameraWorker, WorkerConfig
 
     w = CameraWorker(str(clip), engine, index,
-                     WorkerConfig(camera_id="bench", threshold=threshold, mode=Mode.evaluation))
+                     WorkerConfig(camera_id="bench", threshold=threshold, mode=Mode.every_frame))
     c0 = time.process_time()
     st = w.run()
     cpu = time.process_time() - c0

@@ -53,9 +53,9 @@ def _frames(src) -> list[int]:  # noqa: ANN001
 
 
 def test_a_file_source_starts_at_its_start_frame(short_clip: Path) -> None:
-    every = _frames(open_source(str(short_clip), Mode.evaluation))
-    assert _frames(open_source(str(short_clip), Mode.evaluation, start_frame=10)) == every[10:]
-    assert _frames(open_source(str(short_clip), Mode.evaluation,
+    every = _frames(open_source(str(short_clip), Mode.every_frame))
+    assert _frames(open_source(str(short_clip), Mode.every_frame, start_frame=10)) == every[10:]
+    assert _frames(open_source(str(short_clip), Mode.every_frame,
                                start_frame=len(every) + 5)) == []
     # a live source (or a looping clip) starts from now whatever it is told
     live = open_source(f"file://{short_clip}?loop=1", Mode.live, start_frame=10)
@@ -178,7 +178,7 @@ def test_a_restarted_camera_resumes_its_clip_at_the_stored_frame(
 
     settings, seed, store = _seed(tmp_path, two_shots, loop=False)
     dep = seed.deployment_id
-    total = len(_frames(open_source(str(two_shots), Mode.evaluation)))
+    total = len(_frames(open_source(str(two_shots), Mode.every_frame)))
     start = 45 + GAP // 2  # as a run stopped inside the empty stretch would have left it
     with store.session() as s:
         save_progress(s, dep, "demo-cam", start, False, datetime.now(UTC), next_track_id=9)

@@ -29,7 +29,7 @@ def _run(tmp_path, blur_score):
     frames: list[np.ndarray] = []
     engine = FakeEngine([FACES], score_threshold=0.5, dim=8)
     index = WatchlistIndex(["x"], ["X"], np.eye(1, 8, dtype=np.float32))
-    cfg = WorkerConfig(camera_id="c", threshold=0.5, mode=Mode.evaluation,
+    cfg = WorkerConfig(camera_id="c", threshold=0.5, mode=Mode.every_frame,
                        preview_blur_score=blur_score, scene_cut=None)
     stats = CameraWorker(FolderSourceConfig(path=folder), engine, index, cfg,
                          on_frame=frames.append).run()

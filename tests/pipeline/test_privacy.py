@@ -56,7 +56,7 @@ def test_scan_without_match_leaves_only_counters(tmp_path, crowd_clip, shared_da
     gov = open_governed(seed.deployment_id, engine, "cam", recorded=True, settings=settings)
     try:
         res = run_scan(str(crowd_clip), gov.index, gov.threshold, engine=engine,
-                       camera_id="cam", mode=Mode.evaluation, guard=gov.guard,
+                       camera_id="cam", mode=Mode.every_frame, guard=gov.guard,
                        on_alert=gov.on_alert, on_counters=gov.on_counters,
                        deployment_id=seed.deployment_id)
     finally:

@@ -19,6 +19,7 @@ from openlfr.pipeline.sources import (
     open_source,
     source_config,
 )
+from openlfr.pipeline.workerconfig import WorkerConfig
 
 from ._fakes import mjpeg_camera, write_video
 
@@ -68,7 +69,7 @@ def test_bad_source_config_is_a_clear_config_error(bad, where):
 def test_file_evaluation_mode_delivers_every_frame_then_ends(tmp_path):
     path = tmp_path / "clip.avi"
     write_video(path, _frames(30))
-    with open_source(FileSourceConfig(path=path), Mode.evaluation) as src:
+    with open_source(FileSourceConfig(path=path), Mode.every_frame) as src:
         frames = list(src)
     assert [f.index for f in frames] == list(range(30))
     assert src.stats.dropped == 0 and src.stats.decoded == 30
@@ -125,7 +126,7 @@ def test_image_folder_source_skips_unreadable_files(tmp_path, caplog):
         cv2.imwrite(str(tmp_path / f"{i:03d}.jpg"), f)
     (tmp_path / "001b.jpg").write_bytes(b"not an image")
     with caplog.at_level(logging.WARNING), \
-            open_source(FolderSourceConfig(path=tmp_path, fps=10), Mode.evaluation) as src:
+            open_source(FolderSourceConfig(path=tmp_path, fps=10), Mode.every_frame) as src:
         frames = list(src)
     assert len(frames) == 3
     assert "001b.jpg" in caplog.text
@@ -140,7 +141,7 @@ def test_image_folder_source_skips_unreadable_files(tmp_path, caplog):
 ])
 def test_unreadable_sources_raise_clear_errors(tmp_path, make, message):
     with pytest.raises(SourceError, match=message):
-        open_source(make(tmp_path), Mode.evaluation).start()
+        open_source(make(tmp_path), Mode.every_frame).start()
 
 
 def test_stream_that_cannot_be_opened_raises_source_error():
@@ -155,7 +156,7 @@ def test_broken_stream_reconnects_with_backoff_then_gives_up(caplog):
             caplog.at_level(logging.WARNING, logger="openlfr.pipeline.sources"):
         cfg = StreamSourceConfig(url=cam["url"], reconnect_initial_s=0.05,
                                  reconnect_max_s=0.2, max_reconnects=2)
-        src = open_source(cfg, Mode.evaluation).start()
+        src = open_source(cfg, Mode.every_frame).start()
         got = 0
         with pytest.raises(SourceError, match="giving up"):
             while src.read(timeout=10) is not None:
@@ -176,7 +177,7 @@ def test_stalled_stream_counts_as_broken_and_reconnects(caplog):
             caplog.at_level(logging.WARNING, logger="openlfr.pipeline.sources"):
         cfg = StreamSourceConfig(url=cam["url"], reconnect_initial_s=0.05,
                                  read_timeout_s=1.0, max_reconnects=1)
-        src = open_source(cfg, Mode.evaluation).start()
+        src = open_source(cfg, Mode.every_frame).start()
         got = 0
         try:
             with pytest.raises(SourceError, match="giving up"):
@@ -197,7 +198,7 @@ def test_password_is_not_logged():
 def test_stop_does_not_hang_when_consumer_stops_reading(tmp_path):
     path = tmp_path / "clip.avi"
     write_video(path, _frames(50))
-    src = open_source(FileSourceConfig(path=path), Mode.evaluation).start()
+    src = open_source(FileSourceConfig(path=path), Mode.every_frame).start()
     src.read(timeout=5)  # the decoder is now blocked on the full queue
     src.stop()
     assert not [t for t in threading.enumerate() if t.name == f"decode:{src.name}"]
@@ -221,8 +222,21 @@ def test_image_folders_take_every_format_opencv_reads(tmp_path):
         assert cv2.imwrite(str(name), img), ext
         name.rename(target)
     (person / "notes.txt").write_text("not an image")
-    with open_source(FolderSourceConfig(path=person, fps=10), Mode.evaluation) as src:
+    with open_source(FolderSourceConfig(path=person, fps=10), Mode.every_frame) as src:
         frames = list(src)
     assert len(frames) == len(IMAGE_SUFFIXES) and src.stats.failures == 0
     assert all(f.image.shape == (64, 64, 3) for f in frames)
     assert len(folder_subjects(tmp_path)["Jane_Doe"]) == len(IMAGE_SUFFIXES)
+
+
+def test_old_spelling_evaluation_is_read_as_every_frame(tmp_path):
+    """``evaluation`` was the mode's name before ``every_frame``; configs keep working."""
+    assert Mode("evaluation") is Mode.every_frame
+    cfg = WorkerConfig.model_validate({"camera_id": "c", "threshold": 0.5, "mode": "evaluation"})
+    assert cfg.mode is Mode.every_frame and cfg.mode.value == "every_frame"
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), _frames(1)[0])
+    with open_source(FolderSourceConfig(path=tmp_path, fps=10), "evaluation") as src:
+        assert src.mode is Mode.every_frame
+    with pytest.raises(ValueError):
+        Mode("every-frame")

@@ -28,7 +28,7 @@ def test_the_documented_example(tmp_path):
     index = WatchlistIndex(["alice"], ["Alice"], fake.vector("alice")[None])
     sink = RecordingSink()
     stats = CameraWorker(FolderSourceConfig(path=frames), fake, index,
-                         WorkerConfig(camera_id="c", threshold=0.5, mode=Mode.evaluation),
+                         WorkerConfig(camera_id="c", threshold=0.5, mode=Mode.every_frame),
                          sinks=[sink], on_counters=sink.record_counters).run()
     assert [a.subject_id for a in sink.alerts] == ["alice"]  # once per track
     assert stats["frames"] == 10 and stats["tracks"] == 1

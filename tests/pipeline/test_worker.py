@@ -1,5 +1,5 @@
 """The per-camera worker on real footage with the real models: alerts, guard, drops,
-evaluation mode, preview redaction."""
+every-frame mode, preview redaction."""
 
 from __future__ import annotations
 
@@ -58,10 +58,10 @@ def test_hamilton_alerts_only_for_the_performer_at_most_once_per_shot(
     sink = RecordingSink()
     w = CameraWorker(str(hamilton_clip), engine, hamilton_watchlist,
                      WorkerConfig(camera_id="stage", threshold=engine.threshold.value,
-                                  mode=Mode.evaluation), sinks=[sink])
+                                  mode=Mode.every_frame), sinks=[sink])
     st = w.run()
     alerts = list(w.alerts)
-    assert st["frames"] == 275 and st["dropped"] == 0  # evaluation: every frame
+    assert st["frames"] == 275 and st["dropped"] == 0  # every_frame: every frame
     assert alerts, "the performer was not found"
     assert {a.subject_id for a in alerts} == {"lin-manuel-miranda"}
     shots = [_shot(a.frame_index) for a in alerts]
@@ -96,7 +96,7 @@ def test_frames_outside_the_guard_are_not_analysed(hamilton_clip, tmp_path, engi
     allowed = iter([True] * 5 + [False] * 100)
     index = WatchlistIndex(["x"], ["X"], np.eye(1, 512, dtype=np.float32))
     w = CameraWorker(FolderSourceConfig(path=folder, fps=10), engine, index,
-                     WorkerConfig(camera_id="c", threshold=0.99, mode=Mode.evaluation),
+                     WorkerConfig(camera_id="c", threshold=0.99, mode=Mode.every_frame),
                      guard=lambda cam, now: cam == "c" and now.tzinfo is not None
                      and next(allowed))
     st = w.run()
@@ -148,7 +148,7 @@ def test_preview_blurs_faces_that_are_not_alerts(hamilton_clip, tmp_path, engine
     index = WatchlistIndex(["x"], ["X"], np.eye(1, 512, dtype=np.float32))
     shown = []
     w = CameraWorker(FolderSourceConfig(path=folder), engine, index,
-                     WorkerConfig(camera_id="c", threshold=0.99, mode=Mode.evaluation,
+                     WorkerConfig(camera_id="c", threshold=0.99, mode=Mode.every_frame,
                                   preview=True), on_frame=shown.append)
     w.run()
     jpeg = w.latest_preview_jpeg()
@@ -165,13 +165,13 @@ def test_preview_blurs_faces_that_are_not_alerts(hamilton_clip, tmp_path, engine
             before, cv2.CV_64F).var() + 1
 
 
-def test_folder_source_in_evaluation_mode_analyses_every_image(hamilton_clip, tmp_path,
+def test_folder_source_in_every_frame_mode_analyses_every_image(hamilton_clip, tmp_path,
                                                                 engine):
     folder = _frames_folder(hamilton_clip, tmp_path, 6)
     index = WatchlistIndex(["x"], ["X"], np.eye(1, 512, dtype=np.float32))
-    src = open_source(FolderSourceConfig(path=folder), Mode.evaluation)
+    src = open_source(FolderSourceConfig(path=folder), Mode.every_frame)
     w = CameraWorker(src, engine, index, WorkerConfig(camera_id="c", threshold=0.99,
-                                                      mode=Mode.evaluation))
+                                                      mode=Mode.every_frame))
     st = w.run()
     assert st["frames"] == 6 and st["dropped"] == 0 and st["faces"] > 0
 
@@ -193,7 +193,7 @@ def test_a_failing_frame_is_skipped_and_a_failing_stage_stops_cleanly(hamilton_c
                                                                         tmp_path, engine):
     folder = _frames_folder(hamilton_clip, tmp_path, 8)
     index = WatchlistIndex(["x"], ["X"], np.eye(1, 512, dtype=np.float32))
-    cfg = WorkerConfig(camera_id="c", threshold=0.99, mode=Mode.evaluation,
+    cfg = WorkerConfig(camera_id="c", threshold=0.99, mode=Mode.every_frame,
                        max_consecutive_errors=3)
     flaky = VisionEngine(_Broken(engine.detector, lambda n: n == 2), engine.quality,
                          engine.embedder, engine.config)

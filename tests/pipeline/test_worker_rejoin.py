@@ -31,7 +31,7 @@ def _run(tmp_path, after: str) -> tuple[dict, list]:
     engine = FakeEngine(script)
     index = WatchlistIndex(["s0", "s1"], ["S0", "S1"],
                            np.stack([engine.vector("s0"), engine.vector("s1")]))
-    cfg = WorkerConfig(camera_id="c", threshold=0.5, mode=Mode.evaluation, scene_cut=None)
+    cfg = WorkerConfig(camera_id="c", threshold=0.5, mode=Mode.every_frame, scene_cut=None)
     w = CameraWorker(FolderSourceConfig(path=tmp_path), engine, index, cfg)
     stats = w.run()
     return stats, list(w.alerts)

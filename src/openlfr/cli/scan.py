@@ -84,7 +84,7 @@ def scan(
         raise ConfigError(f"{cfg.type} sources are scanned only inside an active, authorised "
                           "deployment (--deployment ID); --watchlist runs are for recorded "
                           "footage (video files, image folders)")
-    mode = Mode.live if (live or not is_recorded) else Mode.evaluation
+    mode = Mode.live if (live or not is_recorded) else Mode.every_frame
     scfg = ScanConfig.from_yaml(config) if config is not None else ScanConfig()
     override_src = "--threshold" if threshold is not None else str(config)
     if threshold is None and scfg.threshold is not None:

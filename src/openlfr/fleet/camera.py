@@ -92,7 +92,7 @@ def build_camera(spec: CameraSpec, engine: Any, *, guard: Guard, recorder: Recor
                          "recorded footage is scanned only in a deployment of kind "
                          "'evaluation' (safeguard 1: scanning only inside an authorised "
                          "deployment)")
-    mode = Mode.evaluation if recorded else Mode.live
+    mode = Mode.every_frame if recorded else Mode.live
     options = {"preview_every": 2, **spec.worker_options, "preview": preview}
     resumed = recorded and spec.start_frame > 0
     if resumed:

@@ -1,6 +1,6 @@
 """openlfr.pipeline: from a video source to alerts, per camera.
 
-Modules: ``sources`` (file, stream, webcam, folder; decoder thread, live/evaluation modes),
+Modules: ``sources`` (file, stream, webcam, folder; decoder thread, live/every-frame modes),
 ``tracker`` (Kalman + two-stage association, re-joins of lost tracks; ``kalman``),
 ``trackstate`` (per-track evidence, embedding policy and match state), ``matcher`` (the
 per-track decision rule), ``privacy`` (redaction of non-alert faces, probe crops), ``worker``

@@ -104,7 +104,7 @@ class ScanResult:
 
 
 def run_scan(source: str, index: WatchlistIndex, threshold: float, *, engine: VisionEngine,
-             camera_id: str = "cam-1", mode: Mode = Mode.evaluation,
+             camera_id: str = "cam-1", mode: Mode = Mode.every_frame,
              sinks: list[AlertSink] | None = None, preview: Path | None = None,
              guard: Guard | None = None, on_alert: Callable[[AlertEvent], None] | None = None,
              on_counters: Callable[[dict[str, int]], None] | None = None,
@@ -113,7 +113,7 @@ def run_scan(source: str, index: WatchlistIndex, threshold: float, *, engine: Vi
     """Scan ``source`` to its end (files/folders) or until interrupted (streams)."""
     src = open_source(source, mode)
     cfg = WorkerConfig(camera_id=camera_id, threshold=threshold, mode=mode,
-                       evaluation=mode is Mode.evaluation or deployment_id is None,
+                       evaluation=mode is Mode.every_frame or deployment_id is None,
                        deployment_id=deployment_id, **(worker_options or {}))
     close_preview: Callable[[], None] | None = None
     on_frame = None

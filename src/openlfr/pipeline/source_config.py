@@ -22,10 +22,15 @@ __all__ = [
 
 
 class Mode(StrEnum):
-    """How frames reach the analysis stage."""
+    """How frames reach the analysis stage. ``"evaluation"``, the old spelling of
+    ``every_frame``, is still read (configs, options) and means ``every_frame``."""
 
-    live = "live"              # latest frame only; drops counted; files paced at their fps
-    evaluation = "evaluation"  # every frame, as fast as analysis goes; no drops
+    live = "live"                # latest frame only; drops counted; files paced at their fps
+    every_frame = "every_frame"  # every frame, as fast as analysis goes; no drops
+
+    @classmethod
+    def _missing_(cls, value: object) -> Mode | None:
+        return cls.every_frame if value == "evaluation" else None
 
 
 class _Base(BaseModel):
@@ -36,7 +41,7 @@ class FileSourceConfig(_Base):
     type: Literal["file"] = "file"
     path: Path = Field(description="A video file readable by FFmpeg.")
     loop: bool = Field(False, description="Start again at the end (demo cameras); "
-                       "never in evaluation mode.")
+                       "never in every-frame mode.")
 
 
 class StreamSourceConfig(_Base):

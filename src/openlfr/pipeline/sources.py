@@ -7,7 +7,7 @@ Every source decodes in its own thread and hands frames to one consumer through
   before the next one arrived is dropped and counted (``dropped``): a slow analysis stage
   skips frames instead of falling behind real time. Files are played at their own frame
   rate in this mode, as a camera would deliver them.
-* ``evaluation``: every frame is delivered, as fast as the consumer takes it, through a
+* ``every_frame``: every frame is delivered, as fast as the consumer takes it, through a
   small bounded queue (the decoder waits; nothing is dropped).
 
 Streams (RTSP/HTTP through OpenCV's FFmpeg backend) and webcams reconnect with exponential
@@ -71,7 +71,7 @@ class Source:
 
     ``clock``/``sleep`` are injectable for tests of pacing and backoff.
 
-    ``start_frame`` (recorded footage in evaluation mode only: a resumed clip) passes over the
+    ``start_frame`` (recorded footage in every-frame mode only: a resumed clip) passes over the
     frames before it, decoded but never handed out, so the first frame read has that index
     and media time; a live source, or a looping clip, starts from now whatever it says.
     """
@@ -83,7 +83,7 @@ class Source:
             raise ValueError("start_frame must be >= 0")
         self._r = reader
         self.mode = Mode(mode)
-        self.start_frame = (int(start_frame) if self.mode is Mode.evaluation
+        self.start_frame = (int(start_frame) if self.mode is Mode.every_frame
                             and not reader.live_input and not reader.loop else 0)
         self.name = reader.name
         self.stats = SourceStats()
@@ -134,12 +134,12 @@ class Source:
 
     # -- consumer side -------------------------------------------------------------------
     def read(self, timeout: float | None = None) -> Frame | None:
-        """The next frame (evaluation) or the latest one (live); ``None`` at the end.
+        """The next frame (every_frame) or the latest one (live); ``None`` at the end.
 
         Raises SourceError if the source failed for good (stream gave up reconnecting),
         and TimeoutError if no frame came within ``timeout`` seconds.
         """
-        if self.mode is Mode.evaluation:
+        if self.mode is Mode.every_frame:
             deadline = None if timeout is None else self._clock() + timeout
             while True:
                 if self._consumed_end or (self._stop.is_set() and self._queue.empty()):
@@ -182,7 +182,7 @@ class Source:
     # -- decoder thread ------------------------------------------------------------------
     def _publish(self, frame: Frame) -> bool:
         self.stats.decoded += 1
-        if self.mode is Mode.evaluation:
+        if self.mode is Mode.every_frame:
             while not self._stop.is_set():
                 try:
                     self._queue.put(frame, timeout=0.2)
@@ -198,7 +198,7 @@ class Source:
         return True
 
     def _finish(self) -> None:
-        if self.mode is Mode.evaluation:
+        if self.mode is Mode.every_frame:
             while True:
                 try:
                     self._queue.put(_END, timeout=0.2)

@@ -18,7 +18,7 @@ and, passed as ``on_counters``, the counters.
     index = WatchlistIndex(["alice"], ["Alice"], fake.vector("alice")[None])
     sink = RecordingSink()
     worker = CameraWorker(FolderSourceConfig(path=frames), fake, index,
-                          WorkerConfig(camera_id="c", threshold=0.5, mode=Mode.evaluation),
+                          WorkerConfig(camera_id="c", threshold=0.5, mode=Mode.every_frame),
                           sinks=[sink], on_counters=sink.record_counters)
     worker.run()
     [a.subject_id for a in sink.alerts]    # ["alice"], once per track

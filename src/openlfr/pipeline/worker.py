@@ -2,7 +2,7 @@
 match -> alert, with statistics, a privacy-preserving preview and a scan guard.
 
 Threads: the source decodes in its own thread (latest frame in live mode, every frame in
-evaluation mode); one analysis thread owns the tracker, matcher and all per-track state;
+every-frame mode); one analysis thread owns the tracker, matcher and all per-track state;
 alert delivery runs in the sinks' own threads (:class:`openlfr.alerts.sinks.Dispatcher`).
 A slow analysis stage therefore drops frames at the source (counted) instead of falling
 behind a live camera.
@@ -370,7 +370,7 @@ class CameraWorker:
         delta = {k: current[k] - self._reported[k] for k in current}
         self._reported = current
         changed = any(delta.values())
-        if self.config.mode is Mode.evaluation:  # how far it got (see resume_point)
+        if self.config.mode is Mode.every_frame:  # how far it got (see resume_point)
             delta["frame_index"], delta["next_track_id"] = self._resume
         if force or changed:
             try:

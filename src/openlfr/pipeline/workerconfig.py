@@ -17,7 +17,7 @@ class WorkerConfig(BaseModel):
     threshold: float = Field(ge=-1.0, le=1.0, description="Similarity threshold (calibrated).")
     min_hits: int = Field(1, ge=1, le=100, description="See openlfr.pipeline.matcher.")
     mode: Mode = Field(Mode.live, description="live: latest frame, drops counted; "
-                       "evaluation: every frame, as fast as possible.")
+                       "every_frame: every frame, as fast as possible (old spelling: evaluation).")
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     preview: bool = Field(False, description="Keep a blurred JPEG of the latest frame.")
     preview_max_width: int = Field(960, ge=64, le=4096)
@@ -31,7 +31,7 @@ class WorkerConfig(BaseModel):
                                "N analysed frames (JPEG encoding costs a few ms).")
     counters_every_s: float = Field(5.0, gt=0, description="How often on_counters is called "
                                     "with the counts since the last call (frames, dropped, "
-                                    "faces, tracks; in evaluation mode also frame_index and "
+                                    "faces, tracks; in every-frame mode also frame_index and "
                                     "next_track_id, the resume point: not deltas).")
     scene_cut: float | None = Field(0.4, ge=0.0, le=1.0, description="End every track when "
                                     "consecutive frames differ this much (Bhattacharyya "
