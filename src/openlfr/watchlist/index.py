@@ -50,6 +50,10 @@ _BATCH = 20
 _BLOCK = 32_768  # rows scored at a time by the numpy path (bounds the score matrix)
 
 
+def _faiss():  # -> the faiss module, imported where first used (a heavy optional backend)
+    return import_backend("faiss", "the FAISS watchlist index", "pip install faiss-cpu")
+
+
 @dataclass(frozen=True)
 class AnnParams:
     """The ``ivf`` backend's knobs (trade-offs in docs/inference.md)."""
@@ -165,14 +169,14 @@ class WatchlistIndex:
         return block / norms
 
     def _exact_store(self):  # -> faiss.Index holding the one copy, scored exactly
-        faiss = import_backend("faiss", "the FAISS watchlist index", "pip install faiss-cpu")
+        faiss = _faiss()
         if self.storage == "fp32":
             return faiss.IndexFlatIP(self._d)
         return faiss.IndexScalarQuantizer(self._d, faiss.ScalarQuantizer.QT_fp16,
                                           faiss.METRIC_INNER_PRODUCT)
 
     def _build_refine(self, emb: np.ndarray):  # -> (IndexRefine, screen, store)
-        faiss = import_backend("faiss", "the FAISS watchlist index", "pip install faiss-cpu")
+        faiss = _faiss()
         n, d = emb.shape
         a = self.ann
         if d % a.pq_dims:
@@ -190,7 +194,7 @@ class WatchlistIndex:
         return index, screen, store  # the parts kept alive beside the index that uses them
 
     def _build_ivf(self, emb: np.ndarray):  # -> faiss.IndexIVF
-        faiss = import_backend("faiss", "the FAISS watchlist index", "pip install faiss-cpu")
+        faiss = _faiss()
         n, d = emb.shape
         a = self.ann
         nlist = a.lists_for(n)
@@ -351,7 +355,7 @@ class WatchlistIndex:
         """Top-k template rows per query, descending; rows -1 past the end."""
         if self.backend == "numpy":
             return self._exact_rows(q, k)
-        faiss = import_backend("faiss", "the FAISS watchlist index", "pip install faiss-cpu")
+        faiss = _faiss()
         index = (self._ivf if self._ivf is not None else
                  self._refine[0] if self._refine is not None else self._flat16)
         threads = faiss.omp_get_max_threads()
