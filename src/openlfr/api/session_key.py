@@ -74,8 +74,8 @@ class SessionSigner:
     """
 
     def __init__(self, key: bytes, max_age_s: int = 12 * 3600) -> None:
-        if len(key) < 32:
-            raise ValueError("session key must be at least 32 bytes")
+        if len(key) < MIN_BYTES:
+            raise ValueError(f"session key must be at least {MIN_BYTES} bytes")
         self._key = key
         self.max_age_s = max_age_s
 
@@ -109,7 +109,3 @@ class SessionSigner:
         so it is bound to the session, needs no storage and dies with the session."""
         mac = hmac.new(self._key, b"csrf:" + session_token.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
-
-    @staticmethod
-    def new_key() -> bytes:
-        return secrets.token_bytes(32)
