@@ -137,7 +137,6 @@ class Centre:
         if self.outbox is not None:
             self.outbox.stop(10)
         if self.leader:  # hand the term over at once rather than let it lapse
-
             try:
                 with self.store.session() as s:
                     s.execute(delete(CentreLeader).where(CentreLeader.holder == self.id))

@@ -265,7 +265,6 @@ class VisionEngine:
         return one.embeddings[0]
 
 
-
 def _with_flip(embedder: Embedder, cfg: EmbedderConfig, flip: bool) -> Embedder:
     """``embedder`` with flip fusion set to ``flip``: itself when it already is; for ArcFace
     a second embedder on the same model session (nothing loaded twice)."""
