@@ -108,24 +108,20 @@ def test_a_role_taken_away_here_counts_at_once(api: Api) -> None:
 
 
 def test_a_change_made_by_another_process_counts_within_the_ttl(
-        api: Api, token: tuple[int, str]) -> None:
+        api: Api, token: tuple[int, str], monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = api.app.state.ctx
     clock = Clock()
-    ctx.callers = CallerCache(ttl_s=1.0, clock=clock)
-    try:
-        headers = {"Authorization": f"Bearer {token[1]}"}
-        assert api.client.get("/api/alerts", headers=headers).status_code == 200
-        other = sessionmaker(ctx.store.engine)  # not this app's sessions: nothing is told
-        with other() as s:
-            s.execute(update(ApiToken).where(ApiToken.id == token[0])
-                      .values(revoked_at=datetime.now(UTC)))
-            s.commit()
-        assert api.client.get("/api/alerts", headers=headers).status_code == 200  # remembered
-        clock.t = 1.0
-        assert api.client.get("/api/alerts", headers=headers).status_code == 401
-    finally:
-        ctx.callers = CallerCache()
-        ctx.callers.watch(ctx.sessions)
+    monkeypatch.setattr(ctx.callers, "_clock", clock)
+    headers = {"Authorization": f"Bearer {token[1]}"}
+    assert api.client.get("/api/alerts", headers=headers).status_code == 200
+    other = sessionmaker(ctx.store.engine)  # not this app's sessions: nothing is told
+    with other() as s:
+        s.execute(update(ApiToken).where(ApiToken.id == token[0])
+                  .values(revoked_at=datetime.now(UTC)))
+        s.commit()
+    assert api.client.get("/api/alerts", headers=headers).status_code == 200  # remembered
+    clock.t = 1.0
+    assert api.client.get("/api/alerts", headers=headers).status_code == 401
 
 
 def test_a_refusal_is_still_audited(api: Api, token: tuple[int, str]) -> None:

@@ -173,6 +173,7 @@ async def get_read_db(request: Request) -> AsyncIterator[Session]:
 Db = Annotated[Session, Depends(get_db)]
 ReadDb = Annotated[Session, Depends(get_read_db)]
 
+
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
@@ -203,16 +204,15 @@ def current_principal(request: Request, db: Session) -> Principal | None:
     if credential is None:
         return None
     token, via = credential
-    callers: CallerCache | None = getattr(request.app.state.ctx, "callers", None)
-    generation = callers.generation if callers is not None else 0
+    callers: CallerCache = request.app.state.ctx.callers
+    generation = callers.generation
     found = token_holder(db, token)
     if found is None:
         return None
     user, expires = found
     principal = Principal.of(user, via, token)
-    if callers is not None:
-        callers.put(hash_token(token), Caller(principal.user_id, principal.username,
-                                              principal.roles, expires), generation)
+    callers.put(hash_token(token), Caller(principal.user_id, principal.username,
+                                          principal.roles, expires), generation)
     return principal
 
 
@@ -229,11 +229,8 @@ def remembered_principal(request: Request, db: Session, action: str) -> Any:
     credential = _credential(request)
     if credential is None:
         return None if action == PUBLIC else _ASK_THE_STORE
-    callers: CallerCache | None = getattr(request.app.state.ctx, "callers", None)
-    if callers is None:
-        return _ASK_THE_STORE
     token, via = credential
-    caller = callers.get(hash_token(token), datetime.now(UTC))
+    caller = request.app.state.ctx.callers.get(hash_token(token), datetime.now(UTC))
     if caller is None or (action not in (PUBLIC, AUTHENTICATED)
                           and not allowed(caller.roles, action)):
         return _ASK_THE_STORE
