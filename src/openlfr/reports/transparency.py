@@ -29,7 +29,8 @@ from openlfr.evaluation.tracking.reference import fragmentation_note
 from openlfr.metrics import Proportion
 from openlfr.reports._format import assume_utc, describe, fmt_dt, fmt_int, fmt_one_in, fmt_pct, iso
 from openlfr.reports._loader import deployment_ids_in_period, load_deployment_figures
-from openlfr.reports._pdf import build_pdf, plural
+from openlfr.reports._pdf import build_pdf, pdf_escape, pdf_table, plural
+from openlfr.reports._pdf import pdf_styles as _pdf_styles
 from openlfr.reports.deployment import (
     OUTCOME_STYLE,
     RATE_MEANINGS,
@@ -38,9 +39,6 @@ from openlfr.reports.deployment import (
     RateCounts,
     _data_uri,
     _env,
-    _pdf_styles,
-    pdf_escape,
-    pdf_table,
 )
 
 if TYPE_CHECKING:
