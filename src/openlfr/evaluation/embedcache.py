@@ -40,6 +40,7 @@ from tqdm import tqdm
 
 from openlfr.errors import ConfigError, ImageError
 from openlfr.faces import Faces, Frame
+from openlfr.vision.align import align
 from openlfr.vision.detectors import DetectorConfig, ScrfdConfig, YunetConfig
 from openlfr.vision.embedders import ArcFaceConfig, DlibConfig, EmbedderConfig
 from openlfr.vision.engine import Need, VisionConfig, VisionEngine
@@ -121,10 +122,15 @@ class VisionFaceEmbedder:
 
     def embed(self, images: Sequence[np.ndarray], faces: Sequence[Faces]
               ) -> npt.NDArray[np.float32]:
+        if not images:
+            return np.zeros((0, self.dim), np.float32)
+        embedder = self.engine.embedder
+        if embedder.uses_crops:  # the whole chunk's aligned crops in one model batch
+            crops = np.concatenate([align(im, f.landmarks)
+                                    for im, f in zip(images, faces, strict=True)])
+            return np.asarray(embedder.embed_aligned(crops), np.float32)
         rows = [self.engine.analyse(Frame(im, faces=f), Need.EMBEDDINGS).analysed.embeddings
                 for im, f in zip(images, faces, strict=True)]
-        if not rows:
-            return np.zeros((0, self.dim), np.float32)
         return np.concatenate(rows).astype(np.float32)
 
 
