@@ -49,7 +49,6 @@ from openlfr.api.prometheus import AppMetrics
 from openlfr.api.readcache import ReadCache
 from openlfr.api.routes import ROUTERS
 from openlfr.api.routes.alerts import alert_view
-from openlfr.api.routes.auth import LoginThrottle
 from openlfr.api.routes.console import page_context
 from openlfr.api.session_key import load_session_key
 from openlfr.errors import (
@@ -64,6 +63,7 @@ from openlfr.errors import (
 from openlfr.fleet.runtime import FleetRuntime
 from openlfr.governance.outbox import delivery_stats
 from openlfr.governance.runtime import open_store
+from openlfr.governance.throttle import LoginThrottle
 from openlfr.settings import Settings
 from openlfr.store import upgrade
 from openlfr.vision.engine import VisionEngine
@@ -122,7 +122,7 @@ class AppContext:
     callers: CallerCache = field(default_factory=CallerCache)
     background: list[asyncio.Task[None]] = field(default_factory=list)
     vision_factory: Callable[[], VisionEngine] | None = None
-    login_throttle: Any = None  # openlfr.api.routes.auth.LoginThrottle
+    login_throttle: Any = None  # openlfr.governance.throttle.LoginThrottle
     #: The camera nodes' last reports, dead ones included (alive=False); read by
     #: GET /api/nodes, the console's nodes page and /metrics at scrape time.
     fleet_status: Callable[[], list[NodeStatus]] = _no_fleet
