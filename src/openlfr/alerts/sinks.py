@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from openlfr.alerts.model import AlertEvent
-from openlfr.errors import ConfigError, missing_backend
+from openlfr.errors import ConfigError, import_backend
 from openlfr.urls import redact_url
 
 __all__ = ["AlertSink", "JsonlSink", "WebhookSink", "MqttSink", "CallbackSink",
@@ -123,10 +123,8 @@ class MqttSink:
     def __init__(self, host: str = "127.0.0.1", port: int = 1883, topic: str = "openlfr/alerts",
                  *, qos: int = 1, timeout_s: float = 5.0, include_probe: bool = False,
                  client_id: str = "") -> None:
-        try:  # fail at configuration time if missing
-            import paho.mqtt.client  # noqa: F401
-        except ImportError as exc:
-            raise missing_backend(exc, "the mqtt sink", "pip install paho-mqtt") from exc
+        # fail at configuration time if missing
+        import_backend("paho.mqtt.client", "the mqtt sink", "pip install paho-mqtt")
 
         if not topic or any(c in topic for c in "#+"):
             raise ConfigError(f"mqtt sink: invalid topic {topic!r} (no wildcards)")
