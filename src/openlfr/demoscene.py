@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from openlfr.errors import SourceError, missing_backend
+from openlfr.errors import SourceError, import_backend
 
 __all__ = ["DemoScene", "build_scene", "sample_photo", "DEMO_PASS", "demo_photos", "pan_windows",
            "render_window"]
@@ -107,18 +107,14 @@ DEMO_PASS: tuple[tuple[str, int, float, dict[str, Any]], ...] = (
 
 def demo_photos() -> dict[str, np.ndarray]:
     """The photographs :data:`DEMO_PASS` pans across, by name (BGR)."""
-    try:
-        import matplotlib.cbook
-    except ImportError as exc:
-        raise missing_backend(exc, "the demo photographs", "pip install matplotlib") from exc
+    cbook = import_backend("matplotlib.cbook", "the demo photographs", "pip install matplotlib")
 
     spurs = _photo(sample_photo("gdp.jpg"))
     return {
         "team": _photo(sample_photo("players.jpg")),
         # the Spurs photo is portrait; its upper part holds the faces
         "spurs": spurs[: spurs.shape[1] * 9 // 16 + 80],
-        "hopper": _photo(Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg",
-                                                               asfileobj=False))),
+        "hopper": _photo(Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))),
     }
 
 

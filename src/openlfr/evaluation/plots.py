@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from openlfr.errors import missing_backend
+from openlfr.errors import import_backend
 
 __all__ = ["verification_plot", "det_plot", "bias_plot"]
 
@@ -24,14 +24,8 @@ def _floor(x: F64) -> F64:
 
 
 def _plt() -> Any:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise missing_backend(exc, "the evaluation plots", "pip install matplotlib") from exc
-
-    return plt
+    import_backend("matplotlib", "the evaluation plots", "pip install matplotlib").use("Agg")
+    return import_backend("matplotlib.pyplot", "the evaluation plots", "pip install matplotlib")
 
 
 def verification_plot(path: Path, far: F64, frr: F64, scores: F64, same: F64,
