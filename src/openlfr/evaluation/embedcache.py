@@ -105,8 +105,9 @@ class FaceEmbedder(Protocol):
 
 
 class VisionFaceEmbedder:
-    """A vision engine behind the :class:`FaceEmbedder` shape: its ``analyse`` detects, and
-    embeds the face chosen in each image (aligned from its landmarks, no quality gates)."""
+    """A vision engine behind the :class:`FaceEmbedder` shape: its ``analyse`` detects; the
+    face chosen in each image is embedded aligned from its landmarks, with no quality gates
+    (a crop-reading embedder gets a whole chunk's crops in one batch)."""
 
     def __init__(self, engine: VisionEngine, options: dict[str, Any]) -> None:
         self.engine = engine
