@@ -26,6 +26,7 @@ the alerts whose records still exist and says how many that is.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -249,7 +250,9 @@ def _kind_sentence(kind: str, paced: bool = False) -> str:
     return "Live deployment: cameras in a public place, authorised for the window below."
 
 
-def _env():  # type: ignore[no-untyped-def]
+@functools.cache
+def _env() -> Environment:
+    """The reports' templates, one environment per process (it compiles each template once)."""
     env = Environment(loader=PackageLoader("openlfr.reports", "templates"),
                       autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
