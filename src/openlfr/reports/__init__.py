@@ -1,7 +1,7 @@
 """Reports: the base-rate calculator, per-deployment reports and transparency reports.
 
-Submodules are imported on use (matplotlib, reportlab and jinja2 load only when a report is
-rendered):
+Submodules are imported on use: ``import openlfr.reports`` loads none of them; reportlab and
+jinja2 load with ``deployment`` or ``transparency``, matplotlib only when a plot is drawn:
 
 * ``openlfr.reports.baserate``: ``expected_alerts`` (crowd, watchlisted present, TPIR, FPIR
   -> expected true/false alerts and precision), ``observed_rates`` (published counts ->
