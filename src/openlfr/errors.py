@@ -54,8 +54,11 @@ def missing_backend(exc: ImportError, needed_for: str, install: str) -> ConfigEr
 
 
 def import_backend(module: str, needed_for: str, install: str) -> ModuleType:
-    """Import a heavy backend where it is used; missing, it raises :func:`missing_backend`."""
+    """Import a heavy backend where it is used; missing, it raises :func:`missing_backend`.
+    A submodule (``matplotlib.cbook``) is imported through its package, so a package that
+    is gone is reported even when the submodule was loaded before."""
     try:
+        importlib.import_module(module.partition(".")[0])
         return importlib.import_module(module)
     except ImportError as exc:
         raise missing_backend(exc, needed_for, install) from exc
