@@ -22,7 +22,13 @@ cameras start measuring together after ``--warmup`` s, for ``--seconds`` s. Repo
 analysed per second (aggregate and per camera), frames dropped, and the node's memory: the sum
 of PSS (and RSS) over the camera processes and the service, sampled during the measurement
 (the peak); PSS counts a page shared by k processes as 1/k in each, so the sum is what the
-node really holds. The ratio ``shared / per_camera`` of aggregate frames/s is from one run.
+node really holds; the cameras' fork server (:func:`~openlfr.fleet.process.camera_context`,
+whose imported pages the cameras share) is counted with them. CPU over the window, from
+``/proc``: cores busy in the cameras and in the service, and CPU-ms per analysed frame; and
+``decoded_fps``, the frames each camera decoded a second (25 while decoding keeps up with
+the clip's real time: a contender whose decoders fall behind, e.g. cameras at a lower
+priority on a saturated node, gains CPU for analysis that a live camera would not have).
+The ratio ``shared / per_camera`` of aggregate frames/s is from one run.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+from multiprocessing import forkserver
 import os
 import sys
 import time
@@ -89,7 +96,21 @@ def _memory(pids: list[int]) -> tuple[int, int]:
     return pss, rss
 
 
+def _cpu_s(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds of each process in ``pids`` so far (Linux /proc stat)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return out
+
+
 def run_once(args: argparse.Namespace, clip: Path, cameras: int, mode: str) -> dict[str, Any]:
+    from openlfr.fleet.process import camera_context
     from openlfr.inference import InferenceConfig, InferenceService
 
     threads = args.camera_threads if mode == "per_camera" else None
@@ -100,7 +121,7 @@ def run_once(args: argparse.Namespace, clip: Path, cameras: int, mode: str) -> d
             mode="shared", max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
             threads=args.service_threads, workers=args.workers, camera_nice=args.camera_nice,
             timeout_s=60)).start()
-    ctx = mp.get_context("spawn")
+    ctx = camera_context()  # as a node starts its cameras: forks of one preloaded server
     procs, conns = [], []
     try:
         for k in range(cameras):
@@ -118,15 +139,24 @@ def run_once(args: argparse.Namespace, clip: Path, cameras: int, mode: str) -> d
         for c in conns:
             c.send("go")
         pids = [p.pid for p in procs] + ([service.pid] if service else [])
+        # the cameras' fork server holds what they share: its memory is the node's too
+        server = getattr(forkserver._forkserver, "_forkserver_pid", None)
+        pids += [server] if server else []
         peak_pss = peak_rss = service_pss = 0
         end = time.monotonic() + args.warmup + args.seconds
+        cpu0: dict[int, float] | None = None
+        cpu1: dict[int, float] = {}  # the last reading of each process inside the window
         while time.monotonic() < end:
             if time.monotonic() > end - args.seconds:  # sample inside the window
+                if cpu0 is None:
+                    cpu0 = _cpu_s(pids)
+                cpu1.update(_cpu_s(pids))
                 pss, rss = _memory(pids)
                 peak_pss, peak_rss = max(peak_pss, pss), max(peak_rss, rss)
                 if service is not None:
                     service_pss = max(service_pss, _memory([service.pid])[0])
             time.sleep(1.0)
+        cpu = {pid: cpu1[pid] - (cpu0 or {}).get(pid, cpu1[pid]) for pid in cpu1}
         results = []
         for c in conns:
             if not c.poll(120):
@@ -141,13 +171,24 @@ def run_once(args: argparse.Namespace, clip: Path, cameras: int, mode: str) -> d
         if service is not None:
             service.stop()
     fps = [r["frames"] / args.seconds for r in results]
+    frames = max(1, sum(r["frames"] for r in results))
+    service_cpu = cpu.get(service.pid, 0.0) if service else 0.0
+    cameras_cpu = sum(cpu.values()) - service_cpu
     return {"cameras": cameras, "mode": mode, "aggregate_fps": round(sum(fps), 2),
             "per_camera_fps": [round(f, 2) for f in fps],
             "dropped": [r["dropped"] for r in results],
+            # frames decoded a second per camera: 25 when decoding kept up with the clip's
+            # real time, less when the node's CPU left the decoders behind
+            "decoded_fps": round(sum(r["frames"] + r["dropped"] for r in results)
+                                 / args.seconds / max(1, len(results)), 1),
             "stage_p50_ms": results[0]["p50_ms"] if results else {},
             "errors": sum(r["errors"] for r in results),
             "node_pss_mb": round(peak_pss / 2**20, 1), "node_rss_mb": round(peak_rss / 2**20, 1),
             "service_pss_mb": round(service_pss / 2**20, 1) if service else None,
+            # CPU over (about) the measured window: cores busy, and CPU-ms per analysed frame
+            "cores_cameras": round(cameras_cpu / args.seconds, 2),
+            "cores_service": round(service_cpu / args.seconds, 2),
+            "cpu_ms_per_frame": round(1000 * (cameras_cpu + service_cpu) / frames, 1),
             "batches": stats}
 
 

@@ -16,7 +16,7 @@ HEAVY = {"cv2", "matplotlib", "faiss", "dlib", "yuface", "onnx", "onnxconverter_
 #: (file under src/openlfr, function) whose imports stay inside it, and why.
 PLACES = {
     ("api/__init__.py", "__getattr__"): "`import openlfr.api` stays light until the app is used",
-    ("fleet/process.py", "camera_main"): "the camera child's stack; the node spawning it stays "
+    ("fleet/process.py", "camera_main"): "the camera child's stack; the node starting it stays "
                                          "light",
     ("inference/service.py", "_open_onnx"): "the models, opened in the service process",
 }

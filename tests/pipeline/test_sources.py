@@ -240,3 +240,32 @@ def test_old_spelling_evaluation_is_read_as_every_frame(tmp_path):
         assert src.mode is Mode.every_frame
     with pytest.raises(ValueError):
         Mode("every-frame")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_decoder_threads_reach_ffmpeg(tmp_path, monkeypatch, threads):
+    path = tmp_path / "clip.mp4"  # MPEG-4 part 2: a codec FFmpeg decodes on several threads
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (64, 48))
+    for frame in _frames(5):
+        out.write(frame)
+    out.release()
+    opened = []
+    real = cv2.VideoCapture
+
+    def capture(*args):
+        cap = real(*args)
+        opened.append(cap.get(cv2.CAP_PROP_N_THREADS))  # as FFmpeg opened it
+        return cap
+
+    monkeypatch.setattr(cv2, "VideoCapture", capture)
+    with open_source(FileSourceConfig(path=path, decoder_threads=threads),
+                     Mode.every_frame) as src:
+        assert len(list(src)) == 5
+    assert opened and set(opened) == {threads}
+
+
+def test_decoder_threads_default_to_one_and_are_bounded():
+    assert FileSourceConfig(path="x.mp4").decoder_threads == 1
+    assert StreamSourceConfig(url="rtsp://x").decoder_threads == 1
+    with pytest.raises(ConfigError, match="stream.decoder_threads"):
+        source_config({"type": "stream", "url": "rtsp://x", "decoder_threads": -1})

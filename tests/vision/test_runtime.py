@@ -23,6 +23,9 @@ def test_session_options() -> None:
     spin = make_session(models.verified("scrfd_500m"), RuntimeConfig(spinning=True))
     assert spin.get_session_options().get_session_config_entry(
         "session.intra_op.allow_spinning") == "1"
+    assert opts.enable_cpu_mem_arena  # the default: one session, one shape, memory kept
+    no_arena = make_session(models.verified("scrfd_500m"), RuntimeConfig(memory_arena=False))
+    assert not no_arena.get_session_options().enable_cpu_mem_arena
 
 
 def test_file_that_is_not_onnx_is_a_model_file_error(tmp_path: Path) -> None:

@@ -36,7 +36,22 @@ from openlfr.fleet.events import CountersEvent, alert_to_wire
 from openlfr.fleet.leases import DeploymentState
 from openlfr.governance.deployments import scan_refusal
 
-__all__ = ["LeaseGuard", "BusRecorder", "CameraProcess", "camera_main"]
+__all__ = ["LeaseGuard", "BusRecorder", "CameraProcess", "camera_main", "camera_context"]
+
+#: the module the cameras' fork server imports before its first fork (openlfr.fleet.preload)
+PRELOAD = "openlfr.fleet.preload"
+
+
+def camera_context() -> Any:
+    """The ``multiprocessing`` context camera processes start from: a fork server that has
+    imported :mod:`openlfr.fleet.preload`, so every camera is a fork of one process holding
+    the imported code, and the pages of those imports are shared between the cameras
+    instead of filled again in each (memory and start-up; module docstring of the preload).
+    The fork server is one small single-threaded process, started on first use and ended
+    with the process that started it; the node itself still imports none of it."""
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload([PRELOAD])
+    return ctx
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +170,9 @@ class BusRecorder:
 
 
 def camera_main(conn: Any, payload: dict[str, Any]) -> None:
-    """Entry point of a camera process (``multiprocessing`` spawn)."""
-    # Imported here, in the child: the node that spawns cameras loads neither them, nor FAISS,
-    # nor the models' runtimes.
+    """Entry point of a camera process (forked from :func:`camera_context`'s server)."""
+    # Imported here, in the child (already loaded by the fork server's preload): the node that
+    # starts cameras loads neither them, nor FAISS, nor the models' runtimes.
     from openlfr.fleet.camera import CameraSpec, build_camera, is_recorded
     from openlfr.inference.client import engine_for
     from openlfr.pipeline.tracker import settings_fingerprint
@@ -276,7 +291,7 @@ class CameraProcess:
         self._on_exit = on_exit
         self.deployment_id = int(payload["deployment_id"])
         self.camera_id = str(payload["camera_id"])
-        ctx = mp.get_context("spawn")
+        ctx = camera_context()
         self._conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=camera_main, args=(child, payload),
                                 name=f"camera-{self.deployment_id}-{self.camera_id}")

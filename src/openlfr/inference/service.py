@@ -74,8 +74,9 @@ class ModelHost:
         model = {"scrfd": ScrfdConfig, "arcface": ArcFaceConfig}[kind]
         cfg = model.model_validate({k: config.get(k) for k in SESSION_FIELDS
                                     if config.get(k) is not None})
+        # batches of several sizes, two calls at once: no arena keeping each one's peak
         cfg = cfg.model_copy(update={"runtime": cfg.runtime.model_copy(
-            update={"intra_op_threads": self.threads})})
+            update={"intra_op_threads": self.threads, "memory_arena": False})})
         return open_model(cfg, *MODEL_KINDS[kind])
 
     def open(self, kind: str, config: dict[str, Any]) -> dict[str, Any]:

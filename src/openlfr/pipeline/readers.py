@@ -48,19 +48,22 @@ class _Reader:
 def _capture_reader(name: str, target: str | int, *, live_input: bool,
                     reconnect: tuple[float, float, int | None] | None, loop: bool = False,
                     fps_default: float | None = None, what: str,
-                    timeouts: tuple[float, float] | None = None) -> _Reader:
+                    timeouts: tuple[float, float] | None = None,
+                    decoder_threads: int = 0) -> _Reader:
+    """``decoder_threads``: FFmpeg's decoding threads (0: its own choice)."""
     import cv2
 
     state: dict[str, object] = {"cap": None}
 
     def open_() -> float:
         api = cv2.CAP_FFMPEG if isinstance(target, str) else cv2.CAP_ANY
+        params = []
         if timeouts is not None:
-            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(timeouts[0] * 1000),
-                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(timeouts[1] * 1000)]
-            cap = cv2.VideoCapture(target, api, params)
-        else:
-            cap = cv2.VideoCapture(target, api)
+            params += [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(timeouts[0] * 1000),
+                       cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(timeouts[1] * 1000)]
+        if decoder_threads:
+            params += [cv2.CAP_PROP_N_THREADS, int(decoder_threads)]
+        cap = cv2.VideoCapture(target, api, params) if params else cv2.VideoCapture(target, api)
         if not cap.isOpened():
             cap.release()
             raise SourceError(f"cannot open {what} {name}: FFmpeg could not open or "
@@ -99,7 +102,8 @@ def _file_reader(cfg: FileSourceConfig, mode: Mode) -> _Reader:
     if not path.is_file():
         raise SourceError(f"not a video file: {path}")
     reader = _capture_reader(str(path), str(path), live_input=False, reconnect=None,
-                             loop=cfg.loop and mode is Mode.live, what="video file")
+                             loop=cfg.loop and mode is Mode.live, what="video file",
+                             decoder_threads=cfg.decoder_threads)
     inner_open, inner_read = reader.open, reader.read
     first: list[np.ndarray] = []  # the frame decoded by the check, handed out first
 

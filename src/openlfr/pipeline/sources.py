@@ -307,7 +307,8 @@ def open_source(config: SourceConfig | str | dict, mode: Mode | str = Mode.live,
                                  reconnect=(cfg.reconnect_initial_s, cfg.reconnect_max_s,
                                             cfg.max_reconnects),
                                  fps_default=cfg.fps, what="stream",
-                                 timeouts=(cfg.open_timeout_s, cfg.read_timeout_s))
+                                 timeouts=(cfg.open_timeout_s, cfg.read_timeout_s),
+                                 decoder_threads=cfg.decoder_threads)
     else:
         reader = _capture_reader(f"webcam {cfg.index}", cfg.index, live_input=True,
                                  reconnect=(cfg.reconnect_initial_s, cfg.reconnect_max_s,

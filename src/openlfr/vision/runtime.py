@@ -89,6 +89,14 @@ class RuntimeConfig(BaseModel):
         description="Let idle worker threads busy-wait for the next call. Slightly lower "
                     "latency for a single session on a dedicated machine; with several sessions "
                     "on few cores it wastes CPU and slows everything. Leave off.")
+    memory_arena: bool = Field(
+        True,
+        description="Keep the memory of a call's intermediate tensors in onnxruntime's CPU "
+                    "arena for the next call (no allocation per call). The arena holds the "
+                    "peak of every input shape and concurrent call it has seen: a session "
+                    "that runs one shape keeps it; the node's inference service, which runs "
+                    "batches of several sizes two at a time, turns it off (each call's memory "
+                    "then goes back when the call ends; docs/inference.md).")
 
     @model_validator(mode="after")
     def _fp16_needs_gpu(self) -> RuntimeConfig:
@@ -217,6 +225,7 @@ def make_session(path: Path, cfg: RuntimeConfig | None = None, *,
     opts.intra_op_num_threads = cfg.intra_op_threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.enable_cpu_mem_arena = cfg.memory_arena
     opts.log_severity_level = 3
     spin = "1" if cfg.spinning else "0"
     opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
