@@ -28,18 +28,19 @@ whose imported pages the cameras share) is counted with them. CPU over the windo
 ``decoded_fps``, the frames each camera decoded a second (25 while decoding keeps up with
 the clip's real time: a contender whose decoders fall behind, e.g. cameras at a lower
 priority on a saturated node, gains CPU for analysis that a live camera would not have).
-The ratio ``shared / per_camera`` of aggregate frames/s is from one run.
+The ratio ``shared / per_camera`` of aggregate frames/s is from one run (medians of the
+runs of a camera count given more than once, with each alternating pair's ratio).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
-from multiprocessing import forkserver
 import os
+import statistics
 import sys
 import time
+from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any
 
@@ -237,13 +238,19 @@ def main() -> None:
             print(f"  {json.dumps(runs[-1])}", file=sys.stderr, flush=True)
     ratios = {}
     for n in sorted({r["cameras"] for r in runs}):
-        by = {r["mode"]: r for r in runs if r["cameras"] == n}
-        if {"shared", "per_camera"} <= set(by) and by["per_camera"]["aggregate_fps"]:
+        fps = {m: [r["aggregate_fps"] for r in runs if r["cameras"] == n and r["mode"] == m]
+               for m in ("shared", "per_camera")}
+        pss = {m: [r["node_pss_mb"] for r in runs if r["cameras"] == n and r["mode"] == m]
+               for m in ("shared", "per_camera")}
+        if fps["shared"] and fps["per_camera"] and min(fps["per_camera"]) > 0:
+            # a count given more than once (``--cameras 4,4``): medians, and each pair's ratio
             ratios[str(n)] = {
                 "fps_shared_over_per_camera": round(
-                    by["shared"]["aggregate_fps"] / by["per_camera"]["aggregate_fps"], 2),
+                    statistics.median(fps["shared"]) / statistics.median(fps["per_camera"]), 2),
+                "fps_pairs": [round(a / b, 2) for a, b in
+                              zip(fps["shared"], fps["per_camera"], strict=False)],
                 "memory_shared_over_per_camera": round(
-                    by["shared"]["node_pss_mb"] / by["per_camera"]["node_pss_mb"], 2)}
+                    statistics.median(pss["shared"]) / statistics.median(pss["per_camera"]), 2)}
     print(json.dumps({"clip": clip.name, "cpus": os.cpu_count(), "seconds": args.seconds,
                       "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms,
                       "camera_threads": args.camera_threads,
