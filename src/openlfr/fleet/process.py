@@ -48,7 +48,9 @@ def camera_context() -> Any:
     the imported code, and the pages of those imports are shared between the cameras
     instead of filled again in each (memory and start-up; module docstring of the preload).
     The fork server is one small single-threaded process, started on first use and ended
-    with the process that started it; the node itself still imports none of it."""
+    with the process that started it; the node itself still imports none of it. Each camera
+    gets the node's current working folder and ``sys.path``, but the environment variables
+    the fork server started with (a node does not change its own once running)."""
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload([PRELOAD])
     return ctx
