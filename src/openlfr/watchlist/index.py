@@ -15,7 +15,9 @@ templates are scored. Backends, by template count (``backend="auto"``):
 - ``ivf`` on request: an inverted file (``IndexIVFScalarQuantizer``; ``IndexIVFFlat`` for
   fp32) over about sqrt(n) spherical k-means clusters, ``nprobe`` of them read per probe.
 
-Recall, time and memory at 10k, 100k and 1M on LFW embeddings and augmented LFW probes:
+How each FAISS backend's index is built, and the approximate backends' knobs
+(:class:`AnnParams`): :mod:`openlfr.watchlist.faiss_stores`. Recall, time and memory at 10k,
+100k and 1M on LFW embeddings and augmented LFW probes:
 ``benchmarks/bench_index.py``, docs/inference.md.
 
 A subject may have several templates (several enrolment images): results are per
@@ -29,7 +31,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from openlfr.errors import import_backend
+from openlfr.watchlist.faiss_stores import (
+    BLOCK,
+    AnnParams,
+    build_ivf,
+    build_refine,
+    exact_store,
+    faiss_module,
+    fill,
+    unit,
+)
 
 __all__ = ["Match", "WatchlistIndex", "AnnParams", "FAISS_MIN_TEMPLATES",
            "EXACT_MAX_TEMPLATES", "BACKENDS"]
@@ -47,39 +58,6 @@ EXACT_MAX_TEMPLATES = 50_000
 #: OpenMP thread cost more than it saved: 10,000 templates 0.49 ms a probe, 50 ms with two).
 SEARCH_THREADS = 1
 _BATCH = 20
-_BLOCK = 32_768  # rows scored at a time by the numpy path (bounds the score matrix)
-
-
-def _faiss():  # -> the faiss module, imported where first used (a heavy optional backend)
-    return import_backend("faiss", "the FAISS watchlist index", "pip install faiss-cpu")
-
-
-@dataclass(frozen=True)
-class AnnParams:
-    """The ``ivf`` backend's knobs (trade-offs in docs/inference.md)."""
-
-    nlist: int | None = None  # clusters; None: about sqrt(n), 16..4096
-    #: clusters read per probe; None: ``probe_share`` of them. More is slower and closer to
-    #: exact: on LFW + augmented probes, 30 % of the clusters found the exact top-1 for
-    #: 98-98.5 % of probes at 100k and 1M templates, 60 % for 99.9 % (docs/inference.md).
-    nprobe: int | None = None
-    probe_share: float = 0.3
-    train_size: int = 32_768  # templates sampled to train the k-means / the PQ codebooks
-    #: refine: candidates re-scored exactly per result wanted; more is slower and closer to
-    #: exact (100k: 16 found the exact top-1 for 99.87 % of probes, 64 for all).
-    refine_factor: int = 64
-    #: refine: dimensions per 4-bit PQ code (512-d: 64 bytes); 8 found 99.7 % at 64.
-    pq_dims: int = 4
-    niter: int = 10           # k-means iterations
-    seed: int = 0
-
-    def probes_for(self, nlist: int) -> int:
-        want = self.nprobe or int(np.ceil(self.probe_share * nlist))
-        return max(1, min(want, nlist))
-
-    def lists_for(self, n: int) -> int:
-        want = self.nlist or int(np.clip(round(np.sqrt(n)), 16, 4096))
-        return max(1, min(want, n // 39, max(self.train_size, 39) // 39))  # FAISS: 39/centre
 
 
 @dataclass(frozen=True)
@@ -141,81 +119,22 @@ class WatchlistIndex:
         self.ann = ann or AnnParams()
         self._subject_table(subject_ids, labels, categories, image_refs)
         self._ivf = None
+        self._quantizer = None  # ivf: the coarse quantizer the IVF index points at
         self._refine = None  # refine: (IndexRefine, its PQ screen, its exact templates)
         self._flat16 = None  # faiss + fp16: the exact scan over float16 codes
         self.store: np.ndarray | None = None  # the float32 one copy
         self._n, self._d = emb.shape
         if backend == "ivf":
-            self._ivf = self._build_ivf(emb) if n else None
+            if n:
+                self._ivf, self._quantizer = build_ivf(emb, storage, self.ann)
         elif backend == "refine":
-            self._refine = self._build_refine(emb) if n else None
+            self._refine = build_refine(emb, storage, self.ann) if n else None
         elif storage == "fp16":
-            self._flat16 = self._exact_store()
-            for i in range(0, n, _BLOCK):
-                self._flat16.add(self._unit(emb[i:i + _BLOCK]))
+            self._flat16 = fill(exact_store(self._d, storage), emb)
         else:
             self.store = np.empty(emb.shape, dtype=np.float32)
-            for i in range(0, n, _BLOCK):  # no float32 temporary of the whole array
-                self.store[i:i + _BLOCK] = self._unit(emb[i:i + _BLOCK])
-
-    @staticmethod
-    def _unit(block: np.ndarray) -> np.ndarray:
-        block = block.astype(np.float32, copy=False)
-        if not np.isfinite(block).all():
-            raise ValueError("embeddings: templates must be finite")
-        norms = np.linalg.norm(block, axis=1, keepdims=True)
-        if (norms < 1e-6).any():
-            raise ValueError("embeddings: zero-length template")
-        return block / norms
-
-    def _exact_store(self):  # -> faiss.Index holding the one copy, scored exactly
-        faiss = _faiss()
-        if self.storage == "fp32":
-            return faiss.IndexFlatIP(self._d)
-        return faiss.IndexScalarQuantizer(self._d, faiss.ScalarQuantizer.QT_fp16,
-                                          faiss.METRIC_INNER_PRODUCT)
-
-    def _build_refine(self, emb: np.ndarray):  # -> (IndexRefine, screen, store)
-        faiss = _faiss()
-        n, d = emb.shape
-        a = self.ann
-        if d % a.pq_dims:
-            raise ValueError(f"refine: dimension {d} is not a multiple of pq_dims "
-                             f"{a.pq_dims}")
-        screen = faiss.IndexPQFastScan(d, d // a.pq_dims, 4, faiss.METRIC_INNER_PRODUCT)
-        store = self._exact_store()
-        index = faiss.IndexRefine(screen, store)
-        rng = np.random.default_rng(a.seed)
-        sample = np.sort(rng.choice(n, size=min(n, a.train_size), replace=False))
-        index.train(self._unit(emb[sample]))
-        for i in range(0, n, _BLOCK):  # ids are the input rows
-            index.add(self._unit(emb[i:i + _BLOCK]))
-        index.k_factor = float(a.refine_factor)
-        return index, screen, store  # the parts kept alive beside the index that uses them
-
-    def _build_ivf(self, emb: np.ndarray):  # -> faiss.IndexIVF
-        faiss = _faiss()
-        n, d = emb.shape
-        a = self.ann
-        nlist = a.lists_for(n)
-        self._quantizer = faiss.IndexFlatIP(d)  # the IVF index points at it: keep it alive
-        if self.storage == "fp16":
-            ivf = faiss.IndexIVFScalarQuantizer(self._quantizer, d, nlist,
-                                                faiss.ScalarQuantizer.QT_fp16,
-                                                faiss.METRIC_INNER_PRODUCT)
-        else:
-            ivf = faiss.IndexIVFFlat(self._quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
-        ivf.cp.spherical = True
-        ivf.cp.niter = a.niter
-        ivf.cp.seed = a.seed
-        ivf.cp.max_points_per_centroid = max(256, a.train_size)
-        rng = np.random.default_rng(a.seed)
-        sample = np.sort(rng.choice(n, size=min(n, a.train_size), replace=False))
-        ivf.train(self._unit(emb[sample]))
-        for i in range(0, n, _BLOCK):  # ids are the input rows
-            ivf.add(self._unit(emb[i:i + _BLOCK]))
-        ivf.nprobe = a.probes_for(nlist)
-        return ivf
+            for i in range(0, n, BLOCK):  # no float32 temporary of the whole array
+                self.store[i:i + BLOCK] = unit(emb[i:i + BLOCK])
 
     def _subject_table(self, subject_ids: Sequence[str], labels: Sequence[str],
                        categories: Sequence[str | None] | None,
@@ -355,7 +274,7 @@ class WatchlistIndex:
         """Top-k template rows per query, descending; rows -1 past the end."""
         if self.backend == "numpy":
             return self._exact_rows(q, k)
-        faiss = _faiss()
+        faiss = faiss_module()
         index = (self._ivf if self._ivf is not None else
                  self._refine[0] if self._refine is not None else self._flat16)
         threads = faiss.omp_get_max_threads()
@@ -376,8 +295,8 @@ class WatchlistIndex:
         best_s = np.full((len(q), 0), -np.inf, np.float32)
         best_r = np.zeros((len(q), 0), np.int64)
         few = len(q) < _BATCH
-        for i in range(0, self.n_templates, _BLOCK):
-            block = self.store[i:i + _BLOCK]
+        for i in range(0, self.n_templates, BLOCK):
+            block = self.store[i:i + BLOCK]
             # few probes: not BLAS, whose threads busy-wait after each call (docs/benchmarks)
             scores = np.einsum("qd,nd->qn", q, block) if few else q @ block.T
             s, cols = _topk_sorted(scores, min(k, len(block)))
