@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from procstat import cpu_seconds, process_tree  # same folder: run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 SERIES = re.compile(r"^(openlfr_camera_(?:frames|alerts)_total)(?:\{[^}]*\})?\s+(\S+)$")
@@ -244,34 +245,6 @@ async def readers(base: str, token: str, clients: int, seconds: float, path: str
             await task
     return {"latencies": latencies, "statuses": statuses, "errors": errors,
             "unfinished": len(pending)}
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and every process below it (Linux /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, []))
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of one process so far (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 @contextlib.contextmanager

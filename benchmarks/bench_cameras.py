@@ -40,11 +40,11 @@ import os
 import statistics
 import sys
 import time
-from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any
 
 from bench_pipeline import crowd_clip  # same folder: run as a script, as every benchmark
+from procstat import cpu_seconds, memory, parent_pid
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,35 +81,6 @@ def _camera(conn: Any, k: int, clip: str, vision: dict[str, Any],
                "error": str(worker.error) if worker.error else None})
 
 
-def _memory(pids: list[int]) -> tuple[int, int]:
-    """(PSS, RSS) in bytes summed over ``pids`` (Linux smaps_rollup)."""
-    pss = rss = 0
-    for pid in pids:
-        try:
-            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-        except OSError:
-            continue
-        for line in text.splitlines():
-            key, _, rest = line.partition(":")
-            if key in ("Pss", "Rss"):
-                kb = int(rest.split()[0]) * 1024
-                pss, rss = (pss + kb, rss) if key == "Pss" else (pss, rss + kb)
-    return pss, rss
-
-
-def _cpu_s(pids: list[int]) -> dict[int, float]:
-    """User + system CPU seconds of each process in ``pids`` so far (Linux /proc stat)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out = {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        out[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-    return out
-
-
 def run_once(args: argparse.Namespace, clip: Path, cameras: int, mode: str) -> dict[str, Any]:
     from openlfr.fleet.process import camera_context
     from openlfr.inference import InferenceConfig, InferenceService
@@ -141,21 +112,21 @@ def run_once(args: argparse.Namespace, clip: Path, cameras: int, mode: str) -> d
             c.send("go")
         pids = [p.pid for p in procs] + ([service.pid] if service else [])
         # the cameras' fork server holds what they share: its memory is the node's too
-        server = getattr(forkserver._forkserver, "_forkserver_pid", None)
-        pids += [server] if server else []
+        server = parent_pid(procs[0].pid) if procs else None
+        pids += [server] if server and server != os.getpid() else []
         peak_pss = peak_rss = service_pss = 0
         end = time.monotonic() + args.warmup + args.seconds
         cpu0: dict[int, float] | None = None
         cpu1: dict[int, float] = {}  # the last reading of each process inside the window
         while time.monotonic() < end:
             if time.monotonic() > end - args.seconds:  # sample inside the window
-                if cpu0 is None:
-                    cpu0 = _cpu_s(pids)
-                cpu1.update(_cpu_s(pids))
-                pss, rss = _memory(pids)
+                now = {pid: cpu for pid in pids if (cpu := cpu_seconds(pid))}
+                cpu0 = now if cpu0 is None else cpu0
+                cpu1.update(now)
+                pss, rss = memory(pids)
                 peak_pss, peak_rss = max(peak_pss, pss), max(peak_rss, rss)
                 if service is not None:
-                    service_pss = max(service_pss, _memory([service.pid])[0])
+                    service_pss = max(service_pss, memory([service.pid])[0])
             time.sleep(1.0)
         cpu = {pid: cpu1[pid] - (cpu0 or {}).get(pid, cpu1[pid]) for pid in cpu1}
         results = []
