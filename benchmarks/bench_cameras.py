@@ -123,10 +123,11 @@ def run_once(args: argparse.Namespace, clip: Path, cameras: int, mode: str) -> d
                 now = {pid: cpu for pid in pids if (cpu := cpu_seconds(pid))}
                 cpu0 = now if cpu0 is None else cpu0
                 cpu1.update(now)
-                pss, rss = memory(pids)
+                each = {pid: memory([pid]) for pid in pids}  # one read of each process
+                pss, rss = (sum(m[i] for m in each.values()) for i in (0, 1))
                 peak_pss, peak_rss = max(peak_pss, pss), max(peak_rss, rss)
                 if service is not None:
-                    service_pss = max(service_pss, memory([service.pid])[0])
+                    service_pss = max(service_pss, each[service.pid][0])
             time.sleep(1.0)
         cpu = {pid: cpu1[pid] - (cpu0 or {}).get(pid, cpu1[pid]) for pid in cpu1}
         results = []
