@@ -93,7 +93,8 @@ class _VirtualTime:
 
     def sleep(self, seconds: float) -> None:
         # called by the decoder before each frame after the first, with the previous frame
-        # published and not yet read: the consumer takes it if its next read time has come
+        # published or pending and not yet read: the consumer takes it if its read time has
+        # come
         self.now += seconds
         if self.now >= self.next_read - 1e-9:
             self.got.append(self.source.read().index)
@@ -106,6 +107,15 @@ def test_file_live_mode_plays_at_its_frame_rate_and_counts_drops(tmp_path):
     vt = _VirtualTime(consumer_fps=20)  # a slow analysis stage: 20 fps against 50 fps
     src = vt.source = open_source(FileSourceConfig(path=path), Mode.live, clock=vt.clock,
                                   sleep=vt.sleep)
+    converted: list[int] = []  # frames converted to BGR (by the decoder or the consumer)
+    retrieve = src._r.retrieve
+    assert retrieve is not None
+
+    def counted() -> np.ndarray | None:
+        converted.append(1)
+        return retrieve()
+
+    src._r.retrieve = counted
     decoded_at: list[float] = []
     with src:
         for decoder in [t for t in threading.enumerate() if t.name == f"decode:{src.name}"]:
@@ -113,12 +123,16 @@ def test_file_live_mode_plays_at_its_frame_rate_and_counts_drops(tmp_path):
         while (f := src.read()) is not None:  # what the decoder left: the latest frame
             vt.got.append(f.index)
             decoded_at.append(f.decoded_at)
-    assert vt.now == pytest.approx(19 / 50)  # each frame waited for its own media time
-    assert decoded_at == [pytest.approx(19 / 50)]  # the last frame, at 0.38 s
+    # each frame waited for its own media time before it was decoded; so did the end of
+    # the clip, found when a 21st frame would have come
+    assert vt.now == pytest.approx(20 / 50)
+    assert decoded_at == []  # the consumer took the last frame as the decoder waited
     assert src.stats.dropped > 0
     assert len(vt.got) + src.stats.dropped == 20
     assert vt.got == sorted(vt.got) and vt.got[-1] == 19
     assert vt.got == [0, 2, 4, 7, 9, 12, 14, 17, 19]  # one in 2.5, the others dropped
+    # every frame decoded, but not every one converted: those expected to be taken soon
+    assert src.stats.decoded == 20 and len(vt.got) <= len(converted) < 20
 
 
 def test_image_folder_source_skips_unreadable_files(tmp_path, caplog):

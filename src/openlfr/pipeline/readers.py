@@ -43,6 +43,9 @@ class _Reader:
     describe: Callable[[], str] = field(default=_no_description)
     #: pass over one frame without handing it out (False at the end); None: read and drop
     skip: Callable[[], bool] | None = None
+    #: the image of the frame ``skip`` last passed over (None: it cannot be had), so a live
+    #: source decodes every frame but converts to BGR only those it hands out
+    retrieve: Callable[[], np.ndarray | None] | None = None
 
 
 def _capture_reader(name: str, target: str | int, *, live_input: bool,
@@ -85,6 +88,13 @@ def _capture_reader(name: str, target: str | int, *, live_input: bool,
         cap = state["cap"]
         return cap is not None and bool(cap.grab())  # type: ignore[attr-defined]
 
+    def retrieve() -> np.ndarray | None:
+        cap = state["cap"]
+        if cap is None:
+            return None
+        ok, image = cap.retrieve()  # type: ignore[attr-defined]
+        return image if ok and image is not None else None
+
     def close() -> None:
         cap = state["cap"]
         if cap is not None:
@@ -92,7 +102,7 @@ def _capture_reader(name: str, target: str | int, *, live_input: bool,
         state["cap"] = None
 
     return _Reader(name=name, open=open_, read=read, close=close, live_input=live_input,
-                   reconnect=reconnect, loop=loop, skip=skip)
+                   reconnect=reconnect, loop=loop, skip=skip, retrieve=retrieve)
 
 
 def _file_reader(cfg: FileSourceConfig, mode: Mode) -> _Reader:
@@ -106,6 +116,7 @@ def _file_reader(cfg: FileSourceConfig, mode: Mode) -> _Reader:
                              decoder_threads=cfg.decoder_threads)
     inner_open, inner_read = reader.open, reader.read
     first: list[np.ndarray] = []  # the frame decoded by the check, handed out first
+    passed = [False]  # skip has passed over that frame (retrieve hands it out)
 
     def open_checked() -> float:
         fps = inner_open()
@@ -115,22 +126,30 @@ def _file_reader(cfg: FileSourceConfig, mode: Mode) -> _Reader:
         if image is None:
             reader.close()
             raise SourceError(f"cannot decode video file {path}: no frame could be read")
-        first[:] = [image]
+        first[:], passed[0] = [image], False
         return fps
 
     def read_first() -> np.ndarray | None:
-        return first.pop() if first else inner_read()
+        if first and not passed[0]:
+            return first.pop()
+        first.clear()
+        return inner_read()
 
-    inner_skip = reader.skip
-    assert inner_skip is not None
+    inner_skip, inner_retrieve = reader.skip, reader.retrieve
+    assert inner_skip is not None and inner_retrieve is not None
 
     def skip_first() -> bool:
-        if first:
-            first.clear()
+        if first and not passed[0]:
+            passed[0] = True
             return True
+        first.clear()
         return inner_skip()
 
-    reader.open, reader.read, reader.skip = open_checked, read_first, skip_first
+    def retrieve_first() -> np.ndarray | None:
+        return first[0] if first else inner_retrieve()
+
+    reader.open, reader.read = open_checked, read_first
+    reader.skip, reader.retrieve = skip_first, retrieve_first
     return reader
 
 

@@ -6,7 +6,13 @@ Every source decodes in its own thread and hands frames to one consumer through
 * ``live``: the decoder keeps only the **latest** frame. A frame the consumer did not take
   before the next one arrived is dropped and counted (``dropped``): a slow analysis stage
   skips frames instead of falling behind real time. Files are played at their own frame
-  rate in this mode, as a camera would deliver them.
+  rate in this mode, as a camera would deliver them. Every frame is decoded (a video's
+  frames depend on each other), but only one the consumer will take is converted to BGR
+  (a quarter of the decoding CPU of a 1080p frame): the decoder converts a frame at once
+  when the consumer waits or is expected to ask before the next frame (from how long it
+  took between its reads); otherwise it leaves the frame pending, and a consumer that asks
+  converts the pending frame itself (when the decoder is between frames) or takes the
+  next one.
 * ``every_frame``: every frame is delivered, as fast as the consumer takes it, through a
   small bounded queue (the decoder waits; nothing is dropped).
 
@@ -97,6 +103,16 @@ class Source:
         self._consumed_end = False
         self._queue: queue.Queue[object] = queue.Queue(maxsize=4)
         self.error: SourceError | None = None
+        # live mode, readers that can decode without converting: the last frame decoded and
+        # not converted (index, media time, decoded at), the lock that keeps the capture to
+        # one thread at a time, and what the decoder knows of the consumer's pace
+        self._lazy = self.mode is Mode.live and reader.skip is not None \
+            and reader.retrieve is not None
+        self._pending: tuple[int, float, float] | None = None
+        self._capture = threading.Lock()
+        self._waiting = False
+        self._returned: float | None = None  # when read() last handed out a frame
+        self._busy = 0.0  # smoothed time between a frame handed out and the next read()
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> Source:
@@ -160,28 +176,67 @@ class Source:
                 return None
             self.stats.delivered += 1
             return item  # type: ignore[return-value]
-        deadline = None if timeout is None else self._clock() + timeout
-        with self._cond:
-            while self._latest is None and not self._ended:
-                remaining = None if deadline is None else deadline - self._clock()
-                if remaining is not None and remaining <= 0:
-                    raise TimeoutError(f"{self.name}: no frame within {timeout} s")
-                self._cond.wait(remaining if remaining is not None else 0.5)
-            frame, self._latest = self._latest, None
+        asked = self._clock()
+        if self._returned is not None:
+            self._busy = 0.7 * self._busy + 0.3 * (asked - self._returned)
+        frame = self._take_latest(None if timeout is None else asked + timeout, timeout)
+        self._returned = self._clock()
+        return frame
+
+    def _take_latest(self, deadline: float | None, timeout: float | None) -> Frame | None:
+        while True:
+            with self._cond:
+                self._waiting = True
+                try:
+                    while self._latest is None and self._pending is None and not self._ended:
+                        remaining = None if deadline is None else deadline - self._clock()
+                        if remaining is not None and remaining <= 0:
+                            raise TimeoutError(f"{self.name}: no frame within {timeout} s")
+                        self._cond.wait(remaining if remaining is not None else 0.5)
+                finally:
+                    self._waiting = False
+                frame, self._latest = self._latest, None
+                if frame is None and self._pending is None:
+                    if self.error is not None:
+                        raise self.error
+                    return None
             if frame is None:
-                if self.error is not None:
-                    raise self.error
+                frame = self._convert_pending()
+            if frame is not None:
+                self.stats.delivered += 1
+                return frame
+            # the decoder is busy with the next frame: it converts that one, as we wait
+            with self._cond:
+                self._waiting = True
+                self._cond.wait(0.05)
+
+    def _convert_pending(self) -> Frame | None:
+        """The pending frame, converted here while the decoder is between frames; None if
+        it is not (it is decoding the next one, which it will hand out converted)."""
+        if not self._capture.acquire(blocking=False):
+            return None
+        try:
+            with self._cond:
+                meta, self._pending = self._pending, None
+            if meta is None:
                 return None
-            self.stats.delivered += 1
-            return frame
+            assert self._r.retrieve is not None
+            image = self._r.retrieve()
+        finally:
+            self._capture.release()
+        if image is None:
+            self.stats.dropped += 1  # decoded, but it could not be converted
+            return None
+        return Frame(index=meta[0], timestamp=meta[1], image=image, decoded_at=meta[2])
 
     def __iter__(self) -> Iterator[Frame]:
         while (frame := self.read()) is not None:
             yield frame
 
     # -- decoder thread ------------------------------------------------------------------
-    def _publish(self, frame: Frame) -> bool:
-        self.stats.decoded += 1
+    def _publish(self, frame: Frame, *, counted: bool = False) -> bool:
+        if not counted:
+            self.stats.decoded += 1
         if self.mode is Mode.every_frame:
             while not self._stop.is_set():
                 try:
@@ -191,11 +246,52 @@ class Source:
                     continue
             return False
         with self._cond:
-            if self._latest is not None:
-                self.stats.dropped += 1
-            self._latest = frame
+            self.stats.dropped += (self._latest is not None) + (self._pending is not None)
+            self._latest, self._pending = frame, None
             self._cond.notify_all()
         return True
+
+    def _wanted_soon(self, now: float) -> bool:
+        """Will the consumer ask before the next frame comes? (Then convert this one.)"""
+        if self._waiting or self._returned is None:
+            return True
+        return self._returned + self._busy <= now + 1.0 / (self.stats.fps or 25.0)
+
+    def _decode_lazily(self, index: int, media_t: float | None, t0: float) -> bool:
+        """Decode the next frame; convert and publish it if it is wanted soon, else leave it
+        pending. False at the end of the input (or a failed read)."""
+        with self._capture:
+            if not self._r.skip():  # type: ignore[misc]
+                return False
+            now = self._clock()
+            meta = (index, now - t0 if media_t is None else media_t, now)
+            if self._wanted_soon(now):
+                image = self._r.retrieve()  # type: ignore[misc]
+                if image is None:  # a frame that cannot be converted: as if none came
+                    return False
+                self.stats.decoded += 1
+                return self._publish(Frame(index=meta[0], timestamp=meta[1], image=image,
+                                           decoded_at=now), counted=True)
+            with self._cond:
+                self.stats.decoded += 1
+                self.stats.dropped += (self._latest is not None) + (self._pending is not None)
+                self._latest, self._pending = None, meta
+                self._cond.notify_all()
+            return True
+
+    def _settle_pending(self) -> None:
+        """Before the capture closes: the pending frame converted and published."""
+        with self._capture:
+            with self._cond:
+                meta, self._pending = self._pending, None
+            if meta is None:
+                return
+            image = self._r.retrieve()  # type: ignore[misc]
+        if image is None:
+            self.stats.dropped += 1  # decoded, but it could not be converted
+        else:
+            self._publish(Frame(index=meta[0], timestamp=meta[1], image=image,
+                                decoded_at=meta[2]), counted=True)
 
     def _finish(self) -> None:
         if self.mode is Mode.every_frame:
@@ -215,7 +311,7 @@ class Source:
         index = 0
         paced = self.mode is Mode.live and not r.live_input
         t0 = self._clock()
-        media_t = 0.0
+        media_t: float | None = 0.0
         attempts = 0
         try:
             skip = r.skip or (lambda: r.read() is not None)
@@ -226,8 +322,21 @@ class Source:
             while not self._stop.is_set():
                 if index < self.start_frame:
                     break
-                image = r.read()
-                if image is None:
+                fps = self.stats.fps or 25.0
+                if self._lazy:
+                    media_t = None if r.live_input else index / fps
+                    if paced and media_t is not None:
+                        delay = t0 + media_t - self._clock()
+                        if delay > 0:
+                            self._interruptible_sleep(delay)
+                    image = None
+                    got = self._decode_lazily(index, media_t, t0)
+                else:
+                    image = r.read()
+                    got = image is not None
+                if not got:
+                    if self._lazy:
+                        self._settle_pending()
                     if r.reconnect is None:
                         if r.loop and self.mode is Mode.live and index > 0:
                             r.close()
@@ -263,7 +372,9 @@ class Source:
                         break
                     continue
                 attempts = 0
-                fps = self.stats.fps or 25.0
+                if image is None:  # decoded lazily: published or pending
+                    index += 1
+                    continue
                 if r.live_input:
                     media_t = self._clock() - t0
                 else:
