@@ -77,13 +77,6 @@ def _capture_reader(name: str, target: str | int, *, live_input: bool,
             fps = fps_default or 0.0
         return fps
 
-    def read() -> np.ndarray | None:
-        cap = state["cap"]
-        if cap is None:
-            return None
-        ok, image = cap.read()  # type: ignore[attr-defined]
-        return image if ok and image is not None else None
-
     def skip() -> bool:
         cap = state["cap"]
         return cap is not None and bool(cap.grab())  # type: ignore[attr-defined]
@@ -94,6 +87,9 @@ def _capture_reader(name: str, target: str | int, *, live_input: bool,
             return None
         ok, image = cap.retrieve()  # type: ignore[attr-defined]
         return image if ok and image is not None else None
+
+    def read() -> np.ndarray | None:  # what VideoCapture.read does
+        return retrieve() if skip() else None
 
     def close() -> None:
         cap = state["cap"]

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 from openlfr.errors import SourceError
 from openlfr.faces import Frame
+from openlfr.pipeline.convert import ConvertOnDemand
 from openlfr.pipeline.readers import _capture_reader, _file_reader, _folder_reader, _Reader
 from openlfr.pipeline.source_config import (
     FileSourceConfig,
@@ -71,7 +72,7 @@ class SourceStats:
 _END = object()
 
 
-class Source:
+class Source(ConvertOnDemand):
     """A started source hands frames to one consumer. Use as a context manager or
     call :meth:`start` and :meth:`stop`.
 
@@ -210,25 +211,6 @@ class Source:
                 self._waiting = True
                 self._cond.wait(0.05)
 
-    def _convert_pending(self) -> Frame | None:
-        """The pending frame, converted here while the decoder is between frames; None if
-        it is not (it is decoding the next one, which it will hand out converted)."""
-        if not self._capture.acquire(blocking=False):
-            return None
-        try:
-            with self._cond:
-                meta, self._pending = self._pending, None
-            if meta is None:
-                return None
-            assert self._r.retrieve is not None
-            image = self._r.retrieve()
-        finally:
-            self._capture.release()
-        if image is None:
-            self.stats.dropped += 1  # decoded, but it could not be converted
-            return None
-        return Frame(index=meta[0], timestamp=meta[1], image=image, decoded_at=meta[2])
-
     def __iter__(self) -> Iterator[Frame]:
         while (frame := self.read()) is not None:
             yield frame
@@ -250,48 +232,6 @@ class Source:
             self._latest, self._pending = frame, None
             self._cond.notify_all()
         return True
-
-    def _wanted_soon(self, now: float) -> bool:
-        """Will the consumer ask before the next frame comes? (Then convert this one.)"""
-        if self._waiting or self._returned is None:
-            return True
-        return self._returned + self._busy <= now + 1.0 / (self.stats.fps or 25.0)
-
-    def _decode_lazily(self, index: int, media_t: float | None, t0: float) -> bool:
-        """Decode the next frame; convert and publish it if it is wanted soon, else leave it
-        pending. False at the end of the input (or a failed read)."""
-        with self._capture:
-            if not self._r.skip():  # type: ignore[misc]
-                return False
-            now = self._clock()
-            meta = (index, now - t0 if media_t is None else media_t, now)
-            if self._wanted_soon(now):
-                image = self._r.retrieve()  # type: ignore[misc]
-                if image is None:  # a frame that cannot be converted: as if none came
-                    return False
-                self.stats.decoded += 1
-                return self._publish(Frame(index=meta[0], timestamp=meta[1], image=image,
-                                           decoded_at=now), counted=True)
-            with self._cond:
-                self.stats.decoded += 1
-                self.stats.dropped += (self._latest is not None) + (self._pending is not None)
-                self._latest, self._pending = None, meta
-                self._cond.notify_all()
-            return True
-
-    def _settle_pending(self) -> None:
-        """Before the capture closes: the pending frame converted and published."""
-        with self._capture:
-            with self._cond:
-                meta, self._pending = self._pending, None
-            if meta is None:
-                return
-            image = self._r.retrieve()  # type: ignore[misc]
-        if image is None:
-            self.stats.dropped += 1  # decoded, but it could not be converted
-        else:
-            self._publish(Frame(index=meta[0], timestamp=meta[1], image=image,
-                                decoded_at=meta[2]), counted=True)
 
     def _finish(self) -> None:
         if self.mode is Mode.every_frame:
