@@ -88,7 +88,9 @@ class ConvertOnDemand:
             return True
 
     def _settle_pending(self) -> None:
-        """Before the capture closes: the pending frame converted and published."""
+        """Before the capture closes: the pending frame converted and published, where the
+        reader still has it; after a failed grab (the end of a file, a lost stream) an
+        FFmpeg capture has let go of it, and it counts as dropped."""
         with self._capture:
             with self._cond:
                 meta, self._pending = self._pending, None

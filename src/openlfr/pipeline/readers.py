@@ -6,6 +6,7 @@ OpenCV) and image folders.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -48,6 +49,40 @@ class _Reader:
     retrieve: Callable[[], np.ndarray | None] | None = None
 
 
+class _FramePool:
+    """The few frame buffers a capture converts into, each used again once nobody else holds
+    it (the frame handed out, and every view of it, is gone).
+
+    A live 1080p camera converts a 6 MB frame several times a second on its decoder thread
+    and frees it on the analysis thread; left to malloc, such frames pile up in the decoder
+    thread's arena (about 50 MB a camera, measured). With the pool a capture holds only the
+    frames in use, plus those waiting to be used again, at most ``size``. A frame of another
+    shape (a reconnected stream at a new resolution) empties the pool; when all ``size`` are
+    in use, a new frame is allocated as before and not kept.
+    """
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._buffers: list[np.ndarray] = []
+
+    def free(self) -> np.ndarray | None:
+        """A buffer nobody outside the pool refers to, or None."""
+        for i in range(len(self._buffers)):
+            # the pool's reference and getrefcount's own argument: nothing else holds it
+            if sys.getrefcount(self._buffers[i]) <= 2:
+                return self._buffers[i]
+        return None
+
+    def keep(self, image: np.ndarray) -> None:
+        """Remember a frame the capture made, to convert into it again later."""
+        if any(b is image for b in self._buffers):
+            return
+        if self._buffers and self._buffers[0].shape != image.shape:
+            self._buffers.clear()
+        if len(self._buffers) < self.size and image.flags.writeable and image.flags.owndata:
+            self._buffers.append(image)
+
+
 def _capture_reader(name: str, target: str | int, *, live_input: bool,
                     reconnect: tuple[float, float, int | None] | None, loop: bool = False,
                     fps_default: float | None = None, what: str,
@@ -56,7 +91,8 @@ def _capture_reader(name: str, target: str | int, *, live_input: bool,
     """``decoder_threads``: FFmpeg's decoding threads (0: its own choice)."""
     import cv2
 
-    state: dict[str, object] = {"cap": None}
+    state: dict[str, object] = {"cap": None, "grabbed": False}
+    pool = _FramePool()
 
     def open_() -> float:
         api = cv2.CAP_FFMPEG if isinstance(target, str) else cv2.CAP_ANY
@@ -79,14 +115,22 @@ def _capture_reader(name: str, target: str | int, *, live_input: bool,
 
     def skip() -> bool:
         cap = state["cap"]
-        return cap is not None and bool(cap.grab())  # type: ignore[attr-defined]
+        state["grabbed"] = cap is not None and bool(cap.grab())  # type: ignore[attr-defined]
+        return bool(state["grabbed"])
 
     def retrieve() -> np.ndarray | None:
         cap = state["cap"]
-        if cap is None:
+        # a grab that failed (the end of a file, a lost stream) has let go of the frame
+        # before it too: nothing to convert (and OpenCV would log an error)
+        if cap is None or not state["grabbed"]:
             return None
-        ok, image = cap.retrieve()  # type: ignore[attr-defined]
-        return image if ok and image is not None else None
+        buffer = pool.free()
+        ok, image = (cap.retrieve() if buffer is None  # type: ignore[attr-defined]
+                     else cap.retrieve(buffer))  # type: ignore[attr-defined]
+        if not ok or image is None:
+            return None
+        pool.keep(image)
+        return image
 
     def read() -> np.ndarray | None:  # what VideoCapture.read does
         return retrieve() if skip() else None
@@ -95,7 +139,7 @@ def _capture_reader(name: str, target: str | int, *, live_input: bool,
         cap = state["cap"]
         if cap is not None:
             cap.release()  # type: ignore[attr-defined]
-        state["cap"] = None
+        state["cap"], state["grabbed"] = None, False
 
     return _Reader(name=name, open=open_, read=read, close=close, live_input=live_input,
                    reconnect=reconnect, loop=loop, skip=skip, retrieve=retrieve)
