@@ -4,6 +4,7 @@ or cannot run, fails with a clear error and the camera goes on."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -12,6 +13,7 @@ import pytest
 
 from openlfr.inference.client import InferenceFailed, InferenceUnavailable, RemoteSession
 from openlfr.inference.shm import SegmentTooSmall
+from openlfr.priority import thread_nice
 
 
 def _x(cam: int, i: int, n: int = 1) -> np.ndarray:
@@ -123,3 +125,21 @@ def test_with_two_workers_a_second_batch_runs_while_the_first_is_held(served) ->
     assert first.is_alive()  # still held
     gate.set()
     first.join(10)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="per-thread priorities are Linux only")
+def test_only_the_thread_that_runs_models_is_lowered(served) -> None:  # noqa: ANN001
+    """``camera_nice`` lowers a camera's analysis thread, not its decoder (or any other)."""
+    s = served()
+    client = s.client()
+    client.nice = 6
+    session = RemoteSession(client, "scrfd", {})
+    mine = thread_nice()
+
+    def analysis(_: int) -> int:
+        session.run(["y"], {"x": _x(0, 0)})
+        return thread_nice()
+
+    assert _in_threads(1, analysis) == [max(mine, 6)]
+    assert thread_nice() == mine  # the thread that made the client (and starts the others)

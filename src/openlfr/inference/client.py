@@ -17,7 +17,6 @@ restarted service.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import numpy as np
 
 from openlfr.errors import OpenLFRError
 from openlfr.inference.shm import Segment, SegmentTooSmall
+from openlfr.priority import lower_this_thread
 from openlfr.vision.align import CROP_SIZE
 from openlfr.vision.detectors import ScrfdConfig, ScrfdDetector, build_detector
 from openlfr.vision.embedders import ArcFaceConfig, ArcFaceEmbedder, build_embedder
@@ -51,8 +51,11 @@ class ServiceClient:
     Thread-safe: one request at a time, so each camera's results come back in order."""
 
     def __init__(self, address: str, authkey: bytes, segment: str, *,
-                 timeout_s: float = 10.0) -> None:
-        self.address, self.timeout_s = address, timeout_s
+                 timeout_s: float = 10.0, nice: int = 0) -> None:
+        """``nice``: each thread that runs a model through the service (the camera's
+        analysis) lowers its CPU priority to this, so on a saturated node the service's
+        model calls go first; the camera's other threads (its decoder) keep theirs."""
+        self.address, self.timeout_s, self.nice = address, timeout_s, nice
         self._authkey = authkey
         self.segment = Segment.attach(segment)
         self._conn: Connection | None = None
@@ -64,7 +67,7 @@ class ServiceClient:
     def from_spec(cls, spec: dict[str, Any]) -> ServiceClient:
         """From the node's ``InferenceService.client_spec``."""
         return cls(str(spec["address"]), bytes.fromhex(spec["authkey"]), str(spec["segment"]),
-                   timeout_s=float(spec["timeout_s"]))
+                   timeout_s=float(spec["timeout_s"]), nice=int(spec.get("nice") or 0))
 
     # --- connection ---------------------------------------------------------------------
     def _connection(self) -> Connection:
@@ -125,6 +128,7 @@ class ServiceClient:
             chunk: int = 0) -> list[np.ndarray]:
         """``session.run(outputs, {input: x})`` in the service, in model calls of at most
         ``chunk`` items (0: as the service batches); copies of the outputs."""
+        lower_this_thread(self.nice, who="a camera's analysis thread")
         with self._lock:
             try:
                 placed = self.segment.write(0, np.ascontiguousarray(x))
@@ -222,12 +226,9 @@ def service_engine(cfg: VisionConfig, client: ServiceClient) -> VisionEngine:
 
 def engine_for(vision: dict[str, Any], inference: dict[str, Any] | None) -> VisionEngine:
     """A camera process's engine: its own models, or the node's service when
-    ``inference`` (the node's client spec) is given; then this process also lowers its
-    CPU priority by the spec's ``nice`` (``inference.camera_nice``)."""
+    ``inference`` (the node's client spec) is given; then the thread that runs the models
+    (the analysis) gets the spec's ``nice`` (``inference.camera_nice``) at its first call."""
     cfg = VisionConfig.model_validate(vision or {})
     if inference is None:
         return VisionEngine.from_config(cfg)
-    engine = service_engine(cfg, ServiceClient.from_spec(inference))
-    if inference.get("nice"):
-        os.nice(int(inference["nice"]))
-    return engine
+    return service_engine(cfg, ServiceClient.from_spec(inference))

@@ -48,10 +48,11 @@ class InferenceConfig(BaseModel):
                     "runtime.intra_op_threads.")
     camera_nice: int = Field(
         5, ge=0, le=19,
-        description="Camera processes lower their CPU priority by this (nice) when they use "
-                    "the service, so on a saturated machine the service's model calls go "
-                    "before the cameras' decoding (most decoded frames are dropped anyway); "
-                    "0 treats them alike.")
+        description="A camera's analysis thread (preprocessing, tracking, matching) runs "
+                    "at this nice value when it uses the service, so on a saturated machine "
+                    "the service's model calls go first; its decoder keeps the normal "
+                    "priority, so a live stream is still read in real time. 0 treats them "
+                    "alike.")
     timeout_s: float = Field(
         10.0, gt=0.0, le=600.0,
         description="A camera's request that the service has not answered in this many "
