@@ -13,8 +13,8 @@ the rest dropped and counted), as a node runs it. Contenders, for each camera co
   default; on 2 cores N cameras then run 4N threads);
 - ``shared``: one :class:`~openlfr.inference.supervisor.InferenceService` holds the models
   and batches the cameras' calls (``--max-batch``, ``--max-wait-ms``, ``--workers`` calls at
-  once on ``--service-threads`` threads each, default cores / workers; the cameras at
-  ``--camera-nice``), as a node with ``inference.mode: shared`` runs it; the cameras
+  once on ``--service-threads`` threads each, default cores / workers; the cameras'
+  analysis threads at ``--camera-nice``, their decoders at normal priority), as a node with ``inference.mode: shared`` runs it; the cameras
   decode, preprocess, track and match.
 
 Contenders alternate per camera count, so load from other processes hits both alike. All
@@ -26,8 +26,9 @@ node really holds; the cameras' fork server (:func:`~openlfr.fleet.process.camer
 whose imported pages the cameras share) is counted with them. CPU over the window, from
 ``/proc``: cores busy in the cameras and in the service, and CPU-ms per analysed frame; and
 ``decoded_fps``, the frames each camera decoded a second (25 while decoding keeps up with
-the clip's real time: a contender whose decoders fall behind, e.g. cameras at a lower
-priority on a saturated node, gains CPU for analysis that a live camera would not have).
+the clip's real time: a contender whose decoders fall behind on a saturated node gains CPU
+for analysis that a live camera would not have); and ``embedded_per_frame``, the faces
+embedded per analysed frame (more where tracks break between analysed frames).
 The ratio ``shared / per_camera`` of aggregate frames/s is from one run (medians of the
 runs of a camera count given more than once, with each alternating pair's ratio).
 """
@@ -70,14 +71,15 @@ def _camera(conn: Any, k: int, clip: str, vision: dict[str, Any],
     conn.send({"ready": k})
     conn.recv()  # every camera starts its window together
     time.sleep(warmup)
-    a = worker.stats()
+    a, embedded = worker.stats(), worker.counts["embedded"]
     time.sleep(seconds)
-    b = worker.stats()
+    b, embedded = worker.stats(), worker.counts["embedded"] - embedded
     worker.stop()
     lat = b.get("latency") or {}
     conn.send({"camera": k, "frames": b["frames"] - a["frames"],
                "p50_ms": {s: v["p50_ms"] for s, v in lat.items() if v.get("p50_ms")},
-               "dropped": b["dropped"] - a["dropped"], "errors": worker.counts["errors"],
+               "dropped": b["dropped"] - a["dropped"], "embedded": embedded,
+               "errors": worker.counts["errors"],
                "error": str(worker.error) if worker.error else None})
 
 
@@ -155,6 +157,8 @@ def run_once(args: argparse.Namespace, clip: Path, cameras: int, mode: str) -> d
             "decoded_fps": round(sum(r["frames"] + r["dropped"] for r in results)
                                  / args.seconds / max(1, len(results)), 1),
             "stage_p50_ms": results[0]["p50_ms"] if results else {},
+            # faces embedded per analysed frame: more where tracks break between frames
+            "embedded_per_frame": round(sum(r["embedded"] for r in results) / frames, 2),
             "errors": sum(r["errors"] for r in results),
             "node_pss_mb": round(peak_pss / 2**20, 1), "node_rss_mb": round(peak_rss / 2**20, 1),
             "service_pss_mb": round(service_pss / 2**20, 1) if service else None,
