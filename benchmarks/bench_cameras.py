@@ -14,8 +14,8 @@ the rest dropped and counted), as a node runs it. Contenders, for each camera co
 - ``shared``: one :class:`~openlfr.inference.supervisor.InferenceService` holds the models
   and batches the cameras' calls (``--max-batch``, ``--max-wait-ms``, ``--workers`` calls at
   once on ``--service-threads`` threads each, default cores / workers; the cameras'
-  analysis threads at ``--camera-nice``, their decoders at normal priority), as a node with ``inference.mode: shared`` runs it; the cameras
-  decode, preprocess, track and match.
+  analysis threads at ``--camera-nice``, their decoders at normal priority), as a node with
+  ``inference.mode: shared`` runs it; the cameras decode, preprocess, track and match.
 
 Contenders alternate per camera count, so load from other processes hits both alike. All
 cameras start measuring together after ``--warmup`` s, for ``--seconds`` s. Reported: frames
@@ -28,7 +28,8 @@ whose imported pages the cameras share) is counted with them. CPU over the windo
 ``decoded_fps``, the frames each camera decoded a second (25 while decoding keeps up with
 the clip's real time: a contender whose decoders fall behind on a saturated node gains CPU
 for analysis that a live camera would not have); and ``embedded_per_frame``, the faces
-embedded per analysed frame (more where tracks break between analysed frames).
+embedded per analysed frame, and ``tracks_per_camera_s``, the tracks that ended a second
+per camera (more where tracks break between analysed frames).
 The ratio ``shared / per_camera`` of aggregate frames/s is from one run (medians of the
 runs of a camera count given more than once, with each alternating pair's ratio).
 """
@@ -71,14 +72,16 @@ def _camera(conn: Any, k: int, clip: str, vision: dict[str, Any],
     conn.send({"ready": k})
     conn.recv()  # every camera starts its window together
     time.sleep(warmup)
-    a, embedded = worker.stats(), worker.counts["embedded"]
+    a, before = worker.stats(), dict(worker.counts)
     time.sleep(seconds)
-    b, embedded = worker.stats(), worker.counts["embedded"] - embedded
+    b, after = worker.stats(), dict(worker.counts)
     worker.stop()
     lat = b.get("latency") or {}
     conn.send({"camera": k, "frames": b["frames"] - a["frames"],
                "p50_ms": {s: v["p50_ms"] for s, v in lat.items() if v.get("p50_ms")},
-               "dropped": b["dropped"] - a["dropped"], "embedded": embedded,
+               "dropped": b["dropped"] - a["dropped"],
+               "embedded": after["embedded"] - before["embedded"],
+               "tracks_ended": after["tracks_ended"] - before["tracks_ended"],
                "errors": worker.counts["errors"],
                "error": str(worker.error) if worker.error else None})
 
@@ -159,6 +162,9 @@ def run_once(args: argparse.Namespace, clip: Path, cameras: int, mode: str) -> d
             "stage_p50_ms": results[0]["p50_ms"] if results else {},
             # faces embedded per analysed frame: more where tracks break between frames
             "embedded_per_frame": round(sum(r["embedded"] for r in results) / frames, 2),
+            # tracks ended a second per camera: more where tracks break between frames
+            "tracks_per_camera_s": round(sum(r["tracks_ended"] for r in results)
+                                         / args.seconds / max(1, len(results)), 2),
             "errors": sum(r["errors"] for r in results),
             "node_pss_mb": round(peak_pss / 2**20, 1), "node_rss_mb": round(peak_rss / 2**20, 1),
             "service_pss_mb": round(service_pss / 2**20, 1) if service else None,
