@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from openlfr.api.prometheus import AppMetrics, CameraFigures
-from openlfr.fleet.health import CameraStatus, NodeStatus
+from openlfr.fleet.health import CameraStatus, InferenceStatus, NodeStatus
 from openlfr.governance.auth import Action, allowed
 from openlfr.store.models import Role
 
@@ -27,6 +27,9 @@ def _fleet(now: datetime) -> list[NodeStatus]:
                                          frames=500, dropped=3, frames_per_s=9.0, lag_s=0.1)]),
         NodeStatus(name="mast-1", host="10.0.0.11", pid=101, max_cameras=4,
                    started_at=now - timedelta(hours=1), reported_at=now - timedelta(seconds=1),
+                   inference=InferenceStatus(running=False, restarts=2, cameras=2,
+                                             error="inference service exited (code -9)",
+                                             max_batch=8, max_wait_ms=5.0, workers=2),
                    cameras=[
                        CameraStatus(deployment_id=7, camera_id="gate", state="running", pid=201,
                                     frames=1200, dropped=40, faces=88, alerts_raised=2,
@@ -119,6 +122,11 @@ def test_console_nodes_page(api: Api, fleet: list[NodeStatus]) -> None:
     side = mast.split('data-camera="7/side"', 1)[1].split("</tr>", 1)[0]
     assert "state-pending\">restarting" in side and "–" in side
     assert "&lt;b&gt;decoder&lt;/b&gt; crashed" in side and "<b>decoder" not in html
+    service = mast.split('class="inference"', 1)[1].split("</p>", 1)[0]
+    assert 'data-inference-running="0"' in service and "down" in service
+    for text in ("exited (code -9)", "2 cameras attached", "2 restarts", "at most 8"):
+        assert text in service, text
+    assert "no shared inference service" in van
 
 
 def test_console_nodes_page_without_nodes(api: Api) -> None:
@@ -163,6 +171,11 @@ def test_metrics_per_node_and_camera(api: Api, fleet: list[NodeStatus]) -> None:
     assert not [s for s in fams["openlfr_camera_lag_seconds"].samples  # no lag yet: no sample
                 if s.labels.get("camera") == "side"]
     assert value("openlfr_node_max_cameras", "openlfr_node_max_cameras", node="van-2") == 2
+    assert value("openlfr_node_inference_up", "openlfr_node_inference_up", node="mast-1") == 0
+    assert value("openlfr_node_inference_restarts", "openlfr_node_inference_restarts_total",
+                 node="mast-1") == 2
+    assert not [s for s in fams["openlfr_node_inference_up"].samples  # no service there
+                if s.labels.get("node") == "van-2"]
     camera_series = [s for f in fams.values() if f.name.startswith("openlfr_camera_")
                      for s in f.samples]
     assert not [s for s in camera_series if s.labels.get("node") == "van-2"]  # dead: stale

@@ -48,6 +48,13 @@ def test_a_node_runs_its_cameras_through_one_restartable_service(
         wait_for(lambda: (c := _camera(rt)) is not None and c.frames > before + 5
                  and c.state == "running", what="the camera going on after the restart")
         assert cam_pid in rt.node.camera_pids().values()  # the camera itself never died
+        # the control room sees the service in the node's report, restart included
+        wait_for(lambda: any(n.inference is not None and n.inference.restarts == 1
+                             and n.inference.running for n in rt.nodes()),
+                 what="the service in the node's report")
+        report = next(n.inference for n in rt.nodes() if n.name == "node-s")
+        assert report is not None
+        assert (report.pid, report.cameras, report.max_batch) == (service.pid, 1, 4)
     finally:
         rt.stop()
         store.close()

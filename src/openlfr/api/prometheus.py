@@ -95,6 +95,13 @@ _CAMERA_FAMILIES: tuple[tuple[_CameraKind, str, str, Callable[[Any], float | Non
     (GaugeMetricFamily, "openlfr_camera_alerts_pending",
      "Alerts raised but not yet acknowledged by the stream", lambda c: c.alerts_pending),
 )
+#: Per live node with a shared inference service: kind, name, help, value from its report.
+_INFERENCE_FAMILIES: tuple[tuple[_CameraKind, str, str, Callable[[Any], float]], ...] = (
+    (GaugeMetricFamily, "openlfr_node_inference_up",
+     "1 while the node's shared inference service runs", lambda i: 1.0 if i.running else 0.0),
+    (CounterMetricFamily, "openlfr_node_inference_restarts",
+     "Times the node restarted its inference service", lambda i: float(i.restarts)),
+)
 
 
 class CameraCollector(Collector):
@@ -152,7 +159,10 @@ class CameraCollector(Collector):
         cam = ["node", "deployment", "camera"]
         cam_fams = [(kind(name, doc, labels=cam), value)
                     for kind, name, doc, value in _CAMERA_FAMILIES]
-        out: list[Metric] = [fam for fam, _ in node_fams] + [fam for fam, _ in cam_fams]
+        inf_fams = [(kind(name, doc, labels=["node"]), value)
+                    for kind, name, doc, value in _INFERENCE_FAMILIES]
+        out: list[Metric] = ([fam for fam, _ in node_fams] + [fam for fam, _ in inf_fams]
+                             + [fam for fam, _ in cam_fams])
         if self._fleet is None:
             return out
         try:
@@ -171,6 +181,9 @@ class CameraCollector(Collector):
                 fam.add_metric([n.name], node_value(n, now))
             if not n.alive:
                 continue
+            if n.inference is not None:
+                for fam, inf_value in inf_fams:
+                    fam.add_metric([n.name], inf_value(n.inference))
             for c in n.cameras:
                 key = (n.name, str(c.deployment_id), c.camera_id)
                 if key in seen:

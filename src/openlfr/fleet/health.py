@@ -11,7 +11,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["CameraStatus", "NodeStatus"]
+__all__ = ["CameraStatus", "InferenceStatus", "NodeStatus"]
 
 
 class CameraStatus(BaseModel):
@@ -38,6 +38,21 @@ class CameraStatus(BaseModel):
     started_at: datetime | None = None
 
 
+class InferenceStatus(BaseModel):
+    """A node's shared inference service (``inference.mode: shared``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    running: bool = Field(description="The service process is alive.")
+    pid: int | None = None
+    restarts: int = Field(0, description="Times the node restarted a dead service.")
+    error: str | None = Field(None, description="Why it is down, until it runs again.")
+    cameras: int = Field(0, description="Camera processes attached (shared-memory segments).")
+    max_batch: int
+    max_wait_ms: float
+    workers: int
+
+
 class NodeStatus(BaseModel):
     """A camera node as it last reported itself."""
 
@@ -50,5 +65,8 @@ class NodeStatus(BaseModel):
     started_at: datetime
     reported_at: datetime
     cameras: list[CameraStatus] = Field(default_factory=list)
+    inference: InferenceStatus | None = Field(None, description="The node's shared inference "
+                                              "service; None: each camera opens its own "
+                                              "models.")
     alive: bool = Field(True, description="Set by the reader: reported within the "
                         "liveness window.")

@@ -34,7 +34,7 @@ from pydantic import ValidationError
 from openlfr.errors import ConfigError
 from openlfr.fleet.bundle import Bundle, bundle_name, unseal
 from openlfr.fleet.bus import Bus, BusConfig
-from openlfr.fleet.health import CameraStatus, NodeStatus
+from openlfr.fleet.health import CameraStatus, InferenceStatus, NodeStatus
 from openlfr.fleet.leases import CameraKey, Lease
 from openlfr.fleet.process import CameraProcess
 from openlfr.inference.config import InferenceConfig, InferenceMode
@@ -294,6 +294,7 @@ class Node:
 
     def status(self) -> NodeStatus:
         cams = []
+        service = self.inference  # None once the node has stopped it
         with self._lock:
             slots = list(self._slots.values())
         for s in slots:
@@ -309,7 +310,9 @@ class Node:
                 error=s.error or st.get("error"), started_at=s.started_at))
         return NodeStatus(name=self.name, host=socket.gethostname(), pid=os.getpid(),
                           max_cameras=self.config.max_cameras, started_at=self.started_at,
-                          reported_at=datetime.now(UTC), cameras=cams)
+                          reported_at=datetime.now(UTC), cameras=cams,
+                          inference=None if service is None else InferenceStatus(
+                              **service.status()))
 
     def preview(self, deployment_id: int, camera_id: str) -> bytes | None:
         slot = self._slots.get((deployment_id, camera_id))

@@ -144,6 +144,13 @@ class InferenceService:
         return {"address": self.address, "authkey": self._authkey.hex(), "segment": segment,
                 "timeout_s": self.config.timeout_s, "nice": self.config.camera_nice}
 
+    def status(self) -> dict[str, Any]:
+        """The fields of :class:`openlfr.fleet.health.InferenceStatus`: for the node's report."""
+        return {"running": self.alive, "pid": self.pid if self.alive else None,
+                "restarts": self.restarts, "error": self.error, "cameras": len(self._segments),
+                "max_batch": self.config.max_batch, "max_wait_ms": self.config.max_wait_ms,
+                "workers": self.config.workers}
+
     def kill(self) -> None:
         """Kill the process (tests: a crash)."""
         if self.alive:
