@@ -34,6 +34,7 @@ def _fleet(now: datetime) -> list[NodeStatus]:
                        CameraStatus(deployment_id=7, camera_id="gate", state="running", pid=201,
                                     frames=1200, dropped=40, faces=88, alerts_raised=2,
                                     alerts_pending=1, frames_per_s=12.5, lag_s=0.08,
+                                    decoded_per_s=18.0, source_fps=25.0,
                                     restarts=1, reconnects=2, started_at=now),
                        CameraStatus(deployment_id=7, camera_id="side", state="restarting",
                                     restarts=3, error="<b>decoder</b> crashed"),
@@ -117,7 +118,7 @@ def test_console_nodes_page(api: Api, fleet: list[NodeStatus]) -> None:
     assert 1 <= int(re.search(r"(\d+) s ago", mast).group(1)) < 30
     assert 90 <= int(re.search(r"(\d+) s ago", van).group(1)) < 130
     gate = mast.split('data-camera="7/gate"', 1)[1].split("</tr>", 1)[0]
-    for text in ("running", "12.5", "1200", ">40<", "0.08 s"):
+    for text in ("running", "12.5", "1200", ">40<", "0.08 s", "18.0 of 25 (behind)"):
         assert text in gate, text
     side = mast.split('data-camera="7/side"', 1)[1].split("</tr>", 1)[0]
     assert "state-pending\">restarting" in side and "–" in side
@@ -162,6 +163,8 @@ def test_metrics_per_node_and_camera(api: Api, fleet: list[NodeStatus]) -> None:
     assert value("openlfr_camera_frames_per_second", "openlfr_camera_frames_per_second",
                  **gate) == 12.5
     assert value("openlfr_camera_lag_seconds", "openlfr_camera_lag_seconds", **gate) == 0.08
+    assert value("openlfr_camera_decoded_frames_per_second",
+                 "openlfr_camera_decoded_frames_per_second", **gate) == 18.0
     assert value("openlfr_camera_restarts", "openlfr_camera_restarts_total", **gate) == 1
     assert value("openlfr_camera_alerts_pending", "openlfr_camera_alerts_pending", **gate) == 1
     assert value("openlfr_camera_running", "openlfr_camera_running", **gate) == 1

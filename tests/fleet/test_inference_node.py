@@ -55,6 +55,8 @@ def test_a_node_runs_its_cameras_through_one_restartable_service(
         report = next(n.inference for n in rt.nodes() if n.name == "node-s")
         assert report is not None
         assert (report.pid, report.cameras, report.max_batch) == (service.pid, 1, 4)
+        cam = _camera(rt)
+        assert cam.source_fps and cam.decoded_per_s > 0  # what the decoder keeps up with
     finally:
         rt.stop()
         store.close()

@@ -85,6 +85,9 @@ _CameraKind = type[GaugeMetricFamily] | type[CounterMetricFamily]
 _CAMERA_FAMILIES: tuple[tuple[_CameraKind, str, str, Callable[[Any], float | None]], ...] = (
     (GaugeMetricFamily, "openlfr_camera_frames_per_second",
      "Frames analysed per second (recent)", lambda c: c.frames_per_s),
+    (GaugeMetricFamily, "openlfr_camera_decoded_frames_per_second",
+     "Frames decoded per second; below the source's frame rate the decoder falls behind",
+     lambda c: c.decoded_per_s),
     (GaugeMetricFamily, "openlfr_camera_lag_seconds",
      "Seconds from a frame's decoding to the end of its analysis (recent median)",
      lambda c: c.lag_s),

@@ -30,6 +30,10 @@ class CameraStatus(BaseModel):
     alerts_pending: int = Field(0, description="Raised but not yet acknowledged by the "
                                 "stream (held in the camera process until they are).")
     frames_per_s: float = 0.0
+    decoded_per_s: float = Field(0.0, description="Frames decoded a second; below "
+                                 "``source_fps`` the decoder falls behind its camera (an "
+                                 "overloaded node: a live stream then loses packets).")
+    source_fps: float | None = Field(None, description="The source's own frame rate.")
     lag_s: float | None = Field(None, description="Seconds between a frame's decoding and "
                                 "the end of its analysis (recent median).")
     restarts: int = 0

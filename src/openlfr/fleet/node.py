@@ -306,6 +306,8 @@ class Node:
                 faces=int(st.get("faces", 0)), alerts_raised=int(st.get("alerts_raised", 0)),
                 alerts_pending=int(st.get("alerts_pending", 0)),
                 frames_per_s=float(st.get("frames_per_s", 0.0)), lag_s=st.get("lag_s"),
+                decoded_per_s=float(st.get("decoded_per_s", 0.0)),
+                source_fps=st.get("source_fps"),
                 restarts=s.restarts, reconnects=int(st.get("reconnects", 0)),
                 error=s.error or st.get("error"), started_at=s.started_at))
         return NodeStatus(name=self.name, host=socket.gethostname(), pid=os.getpid(),

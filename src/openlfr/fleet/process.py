@@ -267,6 +267,7 @@ def _status(worker: Any, recorder: BusRecorder, started: datetime) -> dict[str, 
     total = (st.get("latency") or {}).get("total") or {}
     return {"frames": st["frames"], "dropped": st["dropped"], "faces": st["faces"],
             "frames_per_s": st["frames_per_s"], "reconnects": st["reconnects"],
+            "decoded_per_s": st["decoded_per_s"], "source_fps": st["source_fps"] or None,
             "lag_s": (total["p50_ms"] / 1000.0) if total else None,
             "alerts_raised": recorder.raised, "alerts_pending": recorder.pending,
             "refused": st["refused"], "started_at": started.isoformat(),

@@ -64,6 +64,8 @@ def summarize(*, camera_id: str, mode: str, counts: dict[str, int], tracks: int,
         "source_fps": round(fps_in, 3),
         "elapsed_s": round(elapsed, 3),
         "frames_per_s": round(analysed_fps, 3),
+        # frames decoded a second: below source_fps, a live decoder falls behind its camera
+        "decoded_per_s": round(src.decoded / elapsed, 3) if elapsed > 0 else 0.0,
         "faces_per_s": round(c["faces"] / elapsed, 3) if elapsed > 0 else 0.0,
         # seconds of video analysed per second of wall time (1.0 = keeps up with live)
         "real_time_factor": round(media_s / elapsed, 3) if elapsed > 0 and media_s else None,
