@@ -88,17 +88,10 @@ class ConvertOnDemand:
             return True
 
     def _settle_pending(self) -> None:
-        """Before the capture closes: the pending frame converted and published, where the
-        reader still has it; after a failed grab (the end of a file, a lost stream) an
-        FFmpeg capture has let go of it, and it counts as dropped."""
-        with self._capture:
-            with self._cond:
-                meta, self._pending = self._pending, None
-            if meta is None:
-                return
-            image = self._r.retrieve()  # type: ignore[misc]
-        if image is None:
-            self.stats.dropped += 1  # decoded, but it could not be converted
-        else:
-            self._publish(Frame(index=meta[0], timestamp=meta[1], image=image,
-                                decoded_at=meta[2]), counted=True)
+        """Before the capture closes: the pending frame counts as dropped. The read that
+        ended the input (a failed grab at the end of a file or of a lost stream, or a frame
+        that could not be converted) has let go of it, or holds another frame's image."""
+        with self._cond:
+            if self._pending is not None:
+                self._pending = None
+                self.stats.dropped += 1
